@@ -1,0 +1,1 @@
+//! deltakube node agents: kubelet and proxy (arrive with a later issue).
