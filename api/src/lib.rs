@@ -1,8 +1,26 @@
 //! deltakube's API server: the store and its backends, the REST API that kubectl speaks,
 //! authentication, authorization and admission.
 
+pub mod admission;
+pub mod apiserver;
+pub mod auth;
+pub mod cache;
+pub mod defaults;
+pub mod error;
+pub mod object;
+pub mod openapi;
+#[path = "patch_stub.rs"]
+pub mod patch;
+pub mod pki;
+pub mod request_info;
 pub mod resources {
     //! The served resources.
     pub mod registry;
 }
+pub mod reviews;
+pub mod selectors;
+pub mod serve;
+pub mod server;
 pub mod store;
+pub mod table;
+pub mod validation;

@@ -66,9 +66,14 @@ impl ResourceDescriptor {
         format!("/registry/{}/", self.storage_name())
     }
 
-    /// The resource's name in store keys. Events of both groups share one store, as upstream.
+    /// The resource's name in store keys.
     pub fn storage_name(&self) -> &'static str {
-        self.plural
+        // Without conversion between the two Event shapes, events.k8s.io keeps its own keys.
+        if self.group == "events.k8s.io" {
+            "events.k8s.io/events"
+        } else {
+            self.plural
+        }
     }
 
     pub fn subresource(&self, name: &str) -> Option<&'static Subresource> {
@@ -84,7 +89,13 @@ impl ResourceDescriptor {
 const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
 
 const fn status(group: &'static str, version: &'static str, kind: &'static str) -> Subresource {
-    Subresource { name: "status", group, version, kind, verbs: GET_PATCH_UPDATE }
+    Subresource {
+        name: "status",
+        group,
+        version,
+        kind,
+        verbs: GET_PATCH_UPDATE,
+    }
 }
 
 const SCALE: Subresource = Subresource {
@@ -122,15 +133,15 @@ pub static RESOURCES: &[ResourceDescriptor] = &[
     resource!("", "v1", "Namespace", "namespaces", "namespace", false, verbs: &["create", "delete", "get", "list", "patch", "update", "watch"], short: &["ns"], categories: NONE,
         sub: &[status("", "v1", "Namespace"), Subresource { name: "finalize", group: "", version: "v1", kind: "Namespace", verbs: &["update"] }]),
     resource!("", "v1", "Pod", "pods", "pod", true, verbs: CRUD_VERBS, short: &["po"], categories: ALL,
-        sub: &[
-            status("", "v1", "Pod"),
-            Subresource { name: "binding", group: "", version: "v1", kind: "Binding", verbs: &["create"] },
-            Subresource { name: "eviction", group: "policy", version: "v1", kind: "Eviction", verbs: &["create"] },
-            Subresource { name: "log", group: "", version: "v1", kind: "Pod", verbs: &["get"] },
-            Subresource { name: "exec", group: "", version: "v1", kind: "PodExecOptions", verbs: &["create", "get"] },
-            Subresource { name: "attach", group: "", version: "v1", kind: "PodAttachOptions", verbs: &["create", "get"] },
-            Subresource { name: "portforward", group: "", version: "v1", kind: "PodPortForwardOptions", verbs: &["create", "get"] },
-        ]),
+    sub: &[
+        status("", "v1", "Pod"),
+        Subresource { name: "binding", group: "", version: "v1", kind: "Binding", verbs: &["create"] },
+        Subresource { name: "eviction", group: "policy", version: "v1", kind: "Eviction", verbs: &["create"] },
+        Subresource { name: "log", group: "", version: "v1", kind: "Pod", verbs: &["get"] },
+        Subresource { name: "exec", group: "", version: "v1", kind: "PodExecOptions", verbs: &["create", "get"] },
+        Subresource { name: "attach", group: "", version: "v1", kind: "PodAttachOptions", verbs: &["create", "get"] },
+        Subresource { name: "portforward", group: "", version: "v1", kind: "PodPortForwardOptions", verbs: &["create", "get"] },
+    ]),
     resource!("", "v1", "Binding", "bindings", "binding", true, verbs: CREATE_ONLY, short: NONE, categories: NONE, sub: &[]),
     resource!("", "v1", "Service", "services", "service", true, verbs: CRUD_VERBS, short: &["svc"], categories: ALL, sub: &[status("", "v1", "Service")]),
     resource!("", "v1", "Endpoints", "endpoints", "endpoints", true, verbs: CRUD_VERBS, short: &["ep"], categories: NONE, sub: &[]),
@@ -198,7 +209,9 @@ pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resourc
 
 /// Looks a resource up by group and kind.
 pub fn find_kind(group: &str, kind: &str) -> Option<&'static ResourceDescriptor> {
-    RESOURCES.iter().find(|r| r.group == group && r.kind == kind)
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.kind == kind)
 }
 
 #[cfg(test)]
@@ -221,8 +234,18 @@ mod tests {
 
     #[test]
     fn apps_group_lists_the_seed_resources() {
-        let apps: Vec<_> = RESOURCES.iter().filter(|r| r.group == "apps").map(|r| r.plural).collect();
-        for want in ["controllerrevisions", "daemonsets", "deployments", "replicasets", "statefulsets"] {
+        let apps: Vec<_> = RESOURCES
+            .iter()
+            .filter(|r| r.group == "apps")
+            .map(|r| r.plural)
+            .collect();
+        for want in [
+            "controllerrevisions",
+            "daemonsets",
+            "deployments",
+            "replicasets",
+            "statefulsets",
+        ] {
             assert!(apps.contains(&want), "{want}");
         }
     }

@@ -1,0 +1,132 @@
+//! Assembles the API server from validated configuration: store, bootstrap objects, watch
+//! cache, authentication, RBAC, OpenAPI documents and the TLS listener.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::middleware;
+
+use crate::auth::authn::{authenticate, TokenFileError};
+use crate::auth::{bootstrap, Authenticator, Authorizer, TokenFile};
+use crate::cache::WatchCache;
+use crate::openapi::{OpenApiDocs, ServedKind};
+use crate::pki::{Pki, PkiError};
+use crate::resources::registry::RESOURCES;
+use crate::serve::{serve_tls, tls_config, ServeError};
+use crate::server::{router, ApiState};
+use crate::store::embedded::EmbeddedStore;
+use crate::store::etcd::EtcdStore;
+use crate::store::{Store, StoreError};
+
+/// Which store backs the server.
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    /// The embedded store, in this file.
+    Embedded(PathBuf),
+    /// A real etcd at these client URLs.
+    Etcd(Vec<String>),
+}
+
+/// Validated API server configuration.
+#[derive(Debug, Clone)]
+pub struct ApiServerConfig {
+    pub data_dir: PathBuf,
+    pub store: StoreConfig,
+    pub bind: SocketAddr,
+    /// The address written into the kubeconfig and discovery, e.g. `127.0.0.1:6443`.
+    pub advertise: String,
+    pub token_auth_file: Option<PathBuf>,
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("certificates: {0}")]
+    Pki(#[from] PkiError),
+    #[error("tls: {0}")]
+    Tls(#[from] ServeError),
+    #[error("token file: {0}")]
+    Tokens(#[from] TokenFileError),
+    #[error("listening on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+}
+
+/// A running server.
+pub struct RunningApiServer {
+    pub address: SocketAddr,
+    pub kubeconfig: PathBuf,
+    pub store: Arc<dyn Store>,
+    pub cache: Arc<WatchCache>,
+    pub pki: Pki,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl RunningApiServer {
+    /// Stops accepting connections.
+    pub fn stop(&self) {
+        self.server.abort();
+    }
+}
+
+/// Opens the configured store.
+pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match config {
+        StoreConfig::Embedded(path) => Arc::new(EmbeddedStore::open(path)?),
+        StoreConfig::Etcd(servers) => Arc::new(EtcdStore::connect(servers).await?),
+    })
+}
+
+/// The kinds the OpenAPI documents describe: every served resource.
+pub fn served_kinds() -> Vec<ServedKind> {
+    RESOURCES
+        .iter()
+        .map(|r| ServedKind {
+            group: r.group,
+            version: r.version,
+            kind: r.kind,
+            plural: r.plural,
+            namespaced: r.namespaced,
+            verbs: r.verbs,
+            subresources: r.subresources.iter().map(|s| (s.name, s.kind)).collect(),
+        })
+        .collect()
+}
+
+/// Starts the API server and returns once it accepts connections.
+pub async fn start(config: ApiServerConfig) -> Result<RunningApiServer, StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| StartError::Io(config.data_dir.clone(), e))?;
+    let host = config.advertise.rsplit_once(':').map_or(config.advertise.as_str(), |(h, _)| h).to_string();
+    let pki = Pki::ensure(&config.data_dir.join("pki"), &[host])?;
+    let store = open_store(&config.store).await?;
+    bootstrap::ensure(store.as_ref()).await?;
+    let cache = WatchCache::start(store.clone()).await?;
+    let mut authenticator = Authenticator::default();
+    if let Some(path) = &config.token_auth_file {
+        authenticator.tokens = TokenFile::load(path)?;
+    }
+    let authenticator = Arc::new(authenticator);
+    let openapi = Arc::new(OpenApiDocs::build(&served_kinds()));
+    let state = Arc::new(ApiState {
+        store: store.clone(),
+        cache: cache.clone(),
+        openapi,
+        authorizer: Arc::new(Authorizer::new(cache.clone())),
+        authenticator: authenticator.clone(),
+        advertise_address: config.advertise.clone(),
+    });
+    let app = router(state).layer(middleware::from_fn_with_state(authenticator, authenticate));
+    let listener = tokio::net::TcpListener::bind(config.bind).await.map_err(|e| StartError::Listen(config.bind, e))?;
+    let address = listener.local_addr().map_err(|e| StartError::Listen(config.bind, e))?;
+    let tls = tls_config(&pki)?;
+    let server = tokio::spawn(serve_tls(listener, app, tls));
+    let kubeconfig = config.data_dir.join("admin.kubeconfig");
+    let server_url = format!("https://{}", config.advertise);
+    std::fs::write(&kubeconfig, pki.admin_kubeconfig(&server_url)).map_err(|e| StartError::Io(kubeconfig.clone(), e))?;
+    tracing::info!(address = %address, store = store.backend_name(), "apiserver listening");
+    Ok(RunningApiServer { address, kubeconfig, store, cache, pki, server })
+}

@@ -1,0 +1,202 @@
+//! Real kubectl (1.27, 1.30, 1.33) against `deltakube up`, on the embedded store and on a
+//! real etcd: the everyday commands work as usual, without `--validate=false`.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use support::{write_file, Backend, Cluster, Kubectl, KUBECTL_VERSIONS};
+
+fn deployment(ns: &str, replicas: u32, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: {ns}\n  labels: {{app: web}}\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: web\n        image: {image}\n        ports:\n        - containerPort: 80\n        env:\n        - name: A\n          value: a\n"
+    )
+}
+
+fn pod(ns: &str, name: &str, tier: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels: {{app: db, tier: {tier}}}\nspec:\n  containers:\n  - name: main\n    image: busybox:1.36\n    command: [sleep, '3600']\n"
+    )
+}
+
+fn configmap(ns: &str, name: &str, value: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\ndata:\n  key: {value}\n")
+}
+
+/// Reads lines of a `kubectl get -w` until one contains `want`.
+fn watch_until(k: &Kubectl, args: &[&str], trigger: impl FnOnce(), want: &str) -> Vec<String> {
+    let mut child = k.command().args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The first line (headers or the current state) shows the watch is established.
+    let mut lines = vec![rx.recv_timeout(Duration::from_secs(20)).expect("kubectl get -w printed nothing")];
+    trigger();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                let done = line.contains(want);
+                lines.push(line);
+                if done {
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    lines
+}
+
+fn everyday_commands(cluster: &Cluster, version: &str) {
+    let k = cluster.kubectl(version);
+    let ns = format!("v{}", version.replace('.', ""));
+    let dir = cluster.dir.path();
+    k.ok(&["create", "namespace", &ns]);
+    assert!(k.ok(&["get", "ns"]).contains(&ns));
+
+    // apply, client-side, twice: the second is a strategic merge patch computed by kubectl.
+    let d1 = write_file(dir, &format!("deploy-{ns}.yaml"), &deployment(&ns, 2, "nginx:1.25"));
+    assert!(k.ok(&["apply", "-f", d1.to_str().unwrap()]).contains("deployment.apps/web created"));
+    let d2 = write_file(dir, &format!("deploy2-{ns}.yaml"), &deployment(&ns, 3, "nginx:1.26"));
+    assert!(k.ok(&["apply", "-f", d2.to_str().unwrap()]).contains("configured"));
+    let image = k.ok(&["-n", &ns, "get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.replicas} {.spec.template.spec.containers[0].env[0].name}"]);
+    assert_eq!(image, "nginx:1.26 3 A");
+    let wide = k.ok(&["-n", &ns, "get", "deploy", "-o", "wide"]);
+    assert!(wide.contains("CONTAINERS") && wide.contains("nginx:1.26") && wide.contains("app=web"), "{wide}");
+
+    // apply --server-side, twice, with managedFields recorded for the manager.
+    let c1 = write_file(dir, &format!("cm-{ns}.yaml"), &configmap(&ns, "settings", "one"));
+    k.ok(&["apply", "--server-side", "-f", c1.to_str().unwrap()]);
+    let c2 = write_file(dir, &format!("cm2-{ns}.yaml"), &configmap(&ns, "settings", "two"));
+    k.ok(&["apply", "--server-side", "-f", c2.to_str().unwrap()]);
+    assert_eq!(k.ok(&["-n", &ns, "get", "cm", "settings", "-o", "jsonpath={.data.key}"]), "two");
+    let managers = k.ok(&["-n", &ns, "get", "cm", "settings", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[*].manager}"]);
+    assert!(managers.contains("kubectl"), "{managers}");
+
+    // create, get in every output, describe.
+    let p = write_file(dir, &format!("pod-{ns}.yaml"), &pod(&ns, "db-b", "back"));
+    k.ok(&["create", "-f", p.to_str().unwrap()]);
+    let p2 = write_file(dir, &format!("pod2-{ns}.yaml"), &pod(&ns, "db-a", "front"));
+    k.ok(&["create", "-f", p2.to_str().unwrap()]);
+    let table = k.ok(&["-n", &ns, "get", "pods"]);
+    assert!(table.contains("READY") && table.contains("STATUS") && table.contains("RESTARTS") && table.contains("Pending"), "{table}");
+    let json = k.ok(&["-n", &ns, "get", "pods", "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(list["kind"], "List");
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert!(k.ok(&["-n", &ns, "get", "pod", "db-a", "-o", "yaml"]).contains("kind: Pod"));
+    assert_eq!(k.ok(&["-n", &ns, "get", "pods", "--sort-by=.metadata.name", "-o", "jsonpath={.items[*].metadata.name}"]), "db-a db-b");
+    let sorted = k.ok(&["-n", &ns, "get", "pods", "--sort-by=.metadata.name"]);
+    assert!(sorted.find("db-a").unwrap() < sorted.find("db-b").unwrap(), "{sorted}");
+    assert!(k.ok(&["get", "pods", "-A"]).contains(&ns));
+    assert!(k.ok(&["-n", &ns, "get", "pods", "--show-labels"]).contains("app=db,tier=front"));
+    assert!(k.ok(&["-n", &ns, "get", "pods", "-l", "tier in (front)", "-o", "name"]).trim() == "pod/db-a");
+    let wide = k.ok(&["-n", &ns, "get", "pods", "-o", "wide"]);
+    assert!(wide.contains("NOMINATED NODE") && wide.contains("NODE"), "{wide}");
+    let described = k.ok(&["-n", &ns, "describe", "pod", "db-a"]);
+    assert!(described.contains("Name:") && described.contains("busybox:1.36") && described.contains("tier=front"), "{described}");
+
+    // replace, edit with a scripted editor, label, annotate.
+    let replaced = pod(&ns, "db-a", "front").replace("tier: front", "tier: front, replaced: 'yes'");
+    let r = write_file(dir, &format!("pod3-{ns}.yaml"), &replaced);
+    k.ok(&["replace", "-f", r.to_str().unwrap()]);
+    assert_eq!(k.ok(&["-n", &ns, "get", "pod", "db-a", "-o", "jsonpath={.metadata.labels.replaced}"]), "yes");
+    let editor = write_file(dir, "editor.sh", "#!/bin/sh\nsed -i 's/key: two/key: edited/' \"$1\"\n");
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let edited = k.command().env("EDITOR", &editor).args(["-n", &ns, "edit", "cm", "settings"]).output().unwrap();
+    assert!(edited.status.success(), "edit: {}", String::from_utf8_lossy(&edited.stderr));
+    assert_eq!(k.ok(&["-n", &ns, "get", "cm", "settings", "-o", "jsonpath={.data.key}"]), "edited");
+    k.ok(&["-n", &ns, "label", "pod", "db-a", "color=blue"]);
+    k.ok(&["-n", &ns, "annotate", "pod", "db-a", "note=hello"]);
+    assert_eq!(k.ok(&["-n", &ns, "get", "pod", "db-a", "-o", "jsonpath={.metadata.labels.color}/{.metadata.annotations.note}"]), "blue/hello");
+    k.ok(&["-n", &ns, "label", "pod", "db-a", "color-"]);
+    assert_eq!(k.ok(&["-n", &ns, "get", "pod", "db-a", "-o", "jsonpath={.metadata.labels.color}"]), "");
+
+    // patch, all three client patch types.
+    k.ok(&["-n", &ns, "patch", "deploy", "web", "--type=merge", "-p", r#"{"metadata":{"labels":{"merged":"yes"}}}"#]);
+    k.ok(&["-n", &ns, "patch", "deploy", "web", "--type=json", "-p", r#"[{"op":"replace","path":"/spec/replicas","value":4}]"#]);
+    k.ok(&["-n", &ns, "patch", "deploy", "web", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"nginx:1.27"}]}}}}"#]);
+    let patched = k.ok(&["-n", &ns, "get", "deploy", "web", "-o", "jsonpath={.metadata.labels.merged} {.spec.replicas} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[0].value}"]);
+    assert_eq!(patched, "yes 4 nginx:1.27 a", "a strategic merge keeps the container's other fields");
+
+    // scale through the scale subresource.
+    k.ok(&["-n", &ns, "scale", "deploy", "web", "--replicas=5"]);
+    assert_eq!(k.ok(&["-n", &ns, "get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "5");
+
+    // get -w prints events as they arrive.
+    let lines = watch_until(
+        &k,
+        &["-n", &ns, "get", "configmaps", "-w"],
+        || {
+            k.ok_stdin(&["apply", "-f", "-"], &configmap(&ns, "arrives-later", "x"));
+        },
+        "arrives-later",
+    );
+    assert!(lines.iter().any(|l| l.contains("arrives-later")), "watch saw: {lines:?}");
+
+    // delete, waiting for the object to go.
+    k.ok(&["-n", &ns, "delete", "cm", "settings", "--wait"]);
+    k.ok(&["-n", &ns, "delete", "pod", "db-b", "--wait"]);
+    assert!(k.fails(&["-n", &ns, "get", "pod", "db-b"]).contains("NotFound"));
+    assert!(k.ok(&["-n", &ns, "get", "cm", "-o", "name"]).contains("arrives-later"));
+}
+
+fn discovery_and_tools(cluster: &Cluster, version: &str) {
+    let k = cluster.kubectl(version);
+    let apps = k.ok(&["api-resources", "--api-group", "apps"]);
+    for (name, short) in [("controllerrevisions", ""), ("daemonsets", "ds"), ("deployments", "deploy"), ("replicasets", "rs"), ("statefulsets", "sts")] {
+        let line = apps.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} missing from:\n{apps}"));
+        assert!(line.contains(short), "{line}");
+    }
+    assert!(k.ok(&["api-versions"]).lines().any(|l| l == "apps/v1"));
+    let explain = k.ok(&["explain", "svc.spec"]);
+    assert!(explain.contains("ports") && explain.contains("selector"), "{explain}");
+    assert_eq!(k.ok(&["auth", "can-i", "create", "pods"]).trim(), "yes");
+    let view = k.ok(&["config", "view"]);
+    assert!(view.contains("certificate-authority-data: DATA+OMITTED") && view.contains("client-certificate-data") && view.contains(&format!("server: https://127.0.0.1:{}", cluster.port)), "{view}");
+
+    // kubectl proxy, then plain curl through it.
+    let port = support::free_port().to_string();
+    let mut proxy = k.command().args(["proxy", &format!("--port={port}")]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let url = format!("http://localhost:{port}/api/");
+    let mut body = String::new();
+    let reached = support::eventually(Duration::from_secs(15), || {
+        let out = std::process::Command::new("curl").args(["-sS", &url]).output().unwrap();
+        body = String::from_utf8_lossy(&out.stdout).into_owned();
+        body.contains("APIVersions")
+    });
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    assert!(reached && body.contains("serverAddressByClientCIDRs"), "{body}");
+}
+
+fn acceptance(backend: Backend) {
+    let cluster = Cluster::start(backend);
+    for version in KUBECTL_VERSIONS {
+        everyday_commands(&cluster, version);
+        discovery_and_tools(&cluster, version);
+    }
+}
+
+#[test]
+fn kubectl_works_as_usual_on_the_embedded_store() {
+    acceptance(Backend::Embedded);
+}
+
+#[test]
+fn kubectl_works_as_usual_on_etcd() {
+    acceptance(Backend::Etcd);
+}
