@@ -21,6 +21,8 @@ pub enum Action {
     Up(ApiServerFlags),
     /// Run the API server alone.
     Apiserver(ApiServerFlags),
+    /// Run benchmarks of the real parts in one process.
+    Bench(crate::bench::BenchFlags),
 }
 
 /// Flags of the API server, named as kube-apiserver's.
@@ -78,6 +80,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             wait_for_shutdown().await;
             server.stop();
         }
+        Action::Bench(flags) => crate::bench::run(flags).await?,
         Action::Apiserver(flags) => {
             let server = apiserver::start(flags.config()).await.context("starting the apiserver")?;
             println!("apiserver listening on https://{} (kubeconfig: {})", server.address, server.kubeconfig.display());

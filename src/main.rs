@@ -1,5 +1,6 @@
 //! The deltakube command line: `up` runs the whole cluster, `apiserver` the API server alone.
 
+mod bench;
 mod cli;
 
 use clap::Parser;

@@ -9,7 +9,6 @@ pub mod defaults;
 pub mod error;
 pub mod object;
 pub mod openapi;
-#[path = "patch_stub.rs"]
 pub mod patch;
 pub mod pki;
 pub mod request_info;

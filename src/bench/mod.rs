@@ -1,0 +1,49 @@
+//! `deltakube bench`: benchmarks that run the real parts in one process. `apiserver` measures
+//! the store and the REST API; later issues add `churn` for the dataflows.
+
+mod apiserver;
+mod client;
+
+use clap::{Args, Subcommand};
+
+#[derive(Subcommand, Debug)]
+pub enum BenchAction {
+    /// Store writes (embedded vs etcd), HTTP creates, large LISTs and watch fan-out.
+    Apiserver(apiserver::ApiserverBenchFlags),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchFlags {
+    #[command(subcommand)]
+    pub action: BenchAction,
+}
+
+pub async fn run(flags: BenchFlags) -> anyhow::Result<()> {
+    match flags.action {
+        BenchAction::Apiserver(f) => apiserver::run(f).await,
+    }
+}
+
+/// The median of some samples (the mean of the middle two for an even count).
+pub fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let n = samples.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        samples[n / 2]
+    } else {
+        (samples[n / 2 - 1] + samples[n / 2]) / 2.0
+    }
+}
+
+/// The p-th percentile (0–100) by nearest rank.
+pub fn percentile(samples: &mut [f64], p: f64) -> f64 {
+    samples.sort_by(|a, b| a.total_cmp(b));
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * samples.len() as f64).ceil() as usize;
+    samples[rank.clamp(1, samples.len()) - 1]
+}
