@@ -11,6 +11,7 @@ pub mod object;
 pub mod openapi;
 pub mod patch;
 pub mod pki;
+pub mod protobuf;
 pub mod request_info;
 pub mod resources {
     //! The served resources.

@@ -39,7 +39,10 @@ pub async fn ok() -> Response {
     r
 }
 
-pub async fn core_versions(State(state): State<SharedState>) -> Response {
+pub async fn core_versions(State(state): State<SharedState>, headers: HeaderMap) -> Response {
+    if let Some(version) = aggregated_version(&headers) {
+        return aggregated(version, true);
+    }
     json_response(
         StatusCode::OK,
         &json!({
@@ -55,9 +58,68 @@ fn group_json(group: &str, version: &str) -> Value {
     json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
 }
 
-pub async fn group_list() -> Response {
+pub async fn group_list(headers: HeaderMap) -> Response {
+    if let Some(version) = aggregated_version(&headers) {
+        return aggregated(version, false);
+    }
     let groups: Vec<Value> = registry::groups().into_iter().map(|(g, v)| group_json(g, v)).collect();
     json_response(StatusCode::OK, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
+}
+
+/// The aggregated discovery version the client asks for first, if any: `v2` (kubectl 1.30+)
+/// or `v2beta1` (1.27–1.29). Clients list it before plain JSON in Accept.
+fn aggregated_version(headers: &HeaderMap) -> Option<&'static str> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())?;
+    for media in accept.split(',') {
+        if !media.contains("as=APIGroupDiscoveryList") || !media.contains("g=apidiscovery.k8s.io") {
+            continue;
+        }
+        let version = media.split(';').map(str::trim).find_map(|p| p.strip_prefix("v="));
+        match version {
+            Some("v2") => return Some("v2"),
+            Some("v2beta1") => return Some("v2beta1"),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `APIGroupDiscoveryList`: every group with its resources in one document.
+fn aggregated(version: &'static str, core: bool) -> Response {
+    let groups: Vec<(&str, &str)> = if core { vec![("", "v1")] } else { registry::groups() };
+    let items: Vec<Value> = groups
+        .into_iter()
+        .map(|(group, gv)| {
+            let resources: Vec<Value> = RESOURCES
+                .iter()
+                .filter(|r| r.group == group && r.version == gv)
+                .map(|r| {
+                    let subresources: Vec<Value> = r
+                        .subresources
+                        .iter()
+                        .map(|s| json!({"subresource": s.name, "responseKind": {"group": s.group, "version": s.version, "kind": s.kind}, "verbs": s.verbs}))
+                        .collect();
+                    json!({
+                        "resource": r.plural,
+                        "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
+                        "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+                        "singularResource": r.singular,
+                        "verbs": r.verbs,
+                        "shortNames": r.short_names,
+                        "categories": r.categories,
+                        "subresources": subresources,
+                    })
+                })
+                .collect();
+            json!({"metadata": {"name": group}, "versions": [{"version": gv, "resources": resources, "freshness": "Current"}]})
+        })
+        .collect();
+    let body = json!({"kind": "APIGroupDiscoveryList", "apiVersion": format!("apidiscovery.k8s.io/{version}"), "metadata": {}, "items": items});
+    let mut r = json_response(StatusCode::OK, &body);
+    let content_type = format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList");
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_str(&content_type).expect("ascii"));
+    r.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
+    r
 }
 
 fn resource_list(group: &str, version: &str) -> Value {

@@ -54,6 +54,9 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
         "application/json" | "" | "*/*" => serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding JSON body: {e}")))?,
         "application/yaml" | "application/x-yaml" | "text/yaml" | "application/apply-patch+yaml" => decode_yaml(body)?,
+        // kubectl 1.32+ sends typed objects as protobuf; we store and serve them as JSON.
+        "application/vnd.kubernetes.protobuf" => crate::protobuf::decode_body(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding protobuf body: {e}")))?,
         other => return Err(ApiError::unsupported_media_type(other)),
     };
     if !value.is_object() {

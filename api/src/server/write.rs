@@ -476,7 +476,7 @@ fn delete_options(ctx: &Ctx, body: &[u8]) -> ApiResult<DeleteOptions> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(o);
     }
-    let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
+    let v = decode_body(&ctx.headers, body)?;
     if let Some(p) = v.get("propagationPolicy").and_then(Value::as_str) {
         o.propagation_policy = Some(p.to_string());
     }
