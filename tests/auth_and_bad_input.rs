@@ -106,3 +106,41 @@ fn bad_input_gets_a_status_with_the_right_code() {
     assert_eq!((code, status["reason"].as_str()), (409, Some("Conflict")));
     assert!(!cluster.log().contains("panicked"), "the server panicked:\n{}", cluster.log());
 }
+
+#[test]
+fn service_account_tokens_authenticate_and_rbac_decides() {
+    let cluster = Cluster::start(Backend::Embedded);
+    let k = cluster.kubectl("1.33");
+    k.ok(&["create", "namespace", "team"]);
+    k.ok(&["-n", "team", "create", "serviceaccount", "robot"]);
+    let token = k.ok(&["-n", "team", "create", "token", "robot"]).trim().to_string();
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    let curl = |path: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--insecure", "-w", "\n%{http_code}", &format!("{}{path}", cluster.url()), "--header", &format!("Authorization: Bearer {token}")])
+            .output()
+            .unwrap();
+        status_of(&out)
+    };
+    let (code, body) = curl("/api");
+    assert_eq!((code, body["kind"].as_str()), (200, Some("APIVersions")));
+    // No binding yet: RBAC forbids, with upstream's wording.
+    let (code, body) = curl("/api/v1/namespaces/team/pods");
+    assert_eq!(code, 403, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("User \"system:serviceaccount:team:robot\" cannot list resource \"pods\""), "{body}");
+    // `auth can-i` exits 1 when the answer is no.
+    assert_eq!(k.run(&["-n", "team", "auth", "can-i", "list", "pods", "--as=system:serviceaccount:team:robot"]).stdout.trim(), "no");
+    k.ok(&["-n", "team", "create", "rolebinding", "robot-view", "--clusterrole=view", "--serviceaccount=team:robot"]);
+    assert!(support::eventually(std::time::Duration::from_secs(5), || curl("/api/v1/namespaces/team/pods").0 == 200));
+    assert_eq!(k.ok(&["-n", "team", "auth", "can-i", "list", "pods", "--as=system:serviceaccount:team:robot"]).trim(), "yes");
+    assert_eq!(k.run(&["-n", "team", "auth", "can-i", "delete", "pods", "--as=system:serviceaccount:team:robot"]).stdout.trim(), "no");
+
+    // TokenReview answers for the token; a deleted account's token stops working.
+    let review = format!(r#"{{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{{"token":"{token}"}}}}"#);
+    let out = k.ok_stdin(&["create", "-f", "-", "-o", "json"], &review);
+    let review: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(review["status"]["authenticated"], true);
+    assert_eq!(review["status"]["user"]["username"], "system:serviceaccount:team:robot");
+    k.ok(&["-n", "team", "delete", "serviceaccount", "robot"]);
+    assert!(support::eventually(std::time::Duration::from_secs(5), || curl("/api").0 == 401));
+}

@@ -147,6 +147,18 @@ fn everyday_commands(cluster: &Cluster, version: &str) {
     );
     assert!(lines.iter().any(|l| l.contains("arrives-later")), "watch saw: {lines:?}");
 
+    // Typed creates (kubectl 1.32+ sends these as protobuf).
+    k.ok(&["-n", &ns, "create", "configmap", "literal", "--from-literal=a=b"]);
+    assert_eq!(k.ok(&["-n", &ns, "get", "cm", "literal", "-o", "jsonpath={.data.a}"]), "b");
+    k.ok(&["-n", &ns, "create", "deployment", "typed", "--image=busybox:1.36", "--replicas=2"]);
+    assert_eq!(k.ok(&["-n", &ns, "get", "deploy", "typed", "-o", "jsonpath={.spec.replicas} {.spec.selector.matchLabels.app}"]), "2 typed");
+    k.ok(&["-n", &ns, "create", "secret", "generic", "creds", "--from-literal=user=admin"]);
+    assert_eq!(k.ok(&["-n", &ns, "get", "secret", "creds", "-o", "jsonpath={.data.user}"]), "YWRtaW4=");
+    k.ok(&["-n", &ns, "create", "serviceaccount", "robot"]);
+    k.ok(&["-n", &ns, "create", "service", "clusterip", "front", "--tcp=80:8080"]);
+    let services = k.ok(&["-n", &ns, "get", "svc"]);
+    assert!(services.contains("front") && services.contains("80/TCP") && services.contains("CLUSTER-IP"), "{services}");
+
     // delete, waiting for the object to go.
     k.ok(&["-n", &ns, "delete", "cm", "settings", "--wait"]);
     k.ok(&["-n", &ns, "delete", "pod", "db-b", "--wait"]);
@@ -183,12 +195,13 @@ fn discovery_and_tools(cluster: &Cluster, version: &str) {
     assert!(reached && body.contains("serverAddressByClientCIDRs"), "{body}");
 }
 
-fn acceptance(backend: Backend) {
+fn acceptance(backend: Backend) -> Cluster {
     let cluster = Cluster::start(backend);
     for version in KUBECTL_VERSIONS {
         everyday_commands(&cluster, version);
         discovery_and_tools(&cluster, version);
     }
+    cluster
 }
 
 #[test]
@@ -198,5 +211,20 @@ fn kubectl_works_as_usual_on_the_embedded_store() {
 
 #[test]
 fn kubectl_works_as_usual_on_etcd() {
-    acceptance(Backend::Etcd);
+    let cluster = acceptance(Backend::Etcd);
+    // Keys and values are upstream's: etcdctl lists the pods (seed §4.3.1).
+    let out = std::process::Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["--endpoints", cluster.etcd_endpoint().unwrap(), "get", "/registry/pods", "--prefix", "--keys-only"])
+        .output()
+        .expect("etcdctl is installed by the test command (etcd-client)");
+    let keys = String::from_utf8_lossy(&out.stdout);
+    assert!(keys.contains("/registry/pods/v127/db-a"), "etcdctl listed: {keys}");
+    let out = std::process::Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["--endpoints", cluster.etcd_endpoint().unwrap(), "get", "/registry/pods/v127/db-a", "--print-value-only"])
+        .output()
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("values are JSON");
+    assert_eq!(value["kind"], "Pod");
 }

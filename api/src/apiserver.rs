@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::middleware;
 
 use crate::auth::authn::{authenticate, TokenFileError};
+use crate::auth::serviceaccount::{ServiceAccountTokens, TokenKeyError};
 use crate::auth::{bootstrap, Authenticator, Authorizer, TokenFile};
 use crate::cache::WatchCache;
 use crate::openapi::{OpenApiDocs, ServedKind};
@@ -48,6 +49,8 @@ pub enum StartError {
     Pki(#[from] PkiError),
     #[error("tls: {0}")]
     Tls(#[from] ServeError),
+    #[error("service account key: {0}")]
+    TokenKey(#[from] TokenKeyError),
     #[error("token file: {0}")]
     Tokens(#[from] TokenFileError),
     #[error("listening on {0}: {1}")]
@@ -105,10 +108,12 @@ pub async fn start(config: ApiServerConfig) -> Result<RunningApiServer, StartErr
     let store = open_store(&config.store).await?;
     bootstrap::ensure(store.as_ref()).await?;
     let cache = WatchCache::start(store.clone()).await?;
+    let tokens = Arc::new(ServiceAccountTokens::new(&pki.service_account_key, Some(cache.clone()))?);
     let mut authenticator = Authenticator::default();
     if let Some(path) = &config.token_auth_file {
         authenticator.tokens = TokenFile::load(path)?;
     }
+    authenticator.verifiers.push(tokens.clone());
     let authenticator = Arc::new(authenticator);
     let openapi = Arc::new(OpenApiDocs::build(&served_kinds()));
     let state = Arc::new(ApiState {
@@ -117,6 +122,7 @@ pub async fn start(config: ApiServerConfig) -> Result<RunningApiServer, StartErr
         openapi,
         authorizer: Arc::new(Authorizer::new(cache.clone())),
         authenticator: authenticator.clone(),
+        service_account_tokens: tokens,
         advertise_address: config.advertise.clone(),
     });
     let app = router(state).layer(middleware::from_fn_with_state(authenticator, authenticate));

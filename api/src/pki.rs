@@ -28,6 +28,8 @@ pub struct Pki {
     pub serving_key: String,
     pub admin_cert: String,
     pub admin_key: String,
+    /// The ECDSA P-256 key (PKCS#8 PEM) that signs service account tokens.
+    pub service_account_key: String,
 }
 
 fn read(path: &Path) -> Result<String, PkiError> {
@@ -81,8 +83,17 @@ impl Pki {
     pub fn ensure(dir: &Path, hosts: &[String]) -> Result<Pki, PkiError> {
         std::fs::create_dir_all(dir).map_err(|e| PkiError::Io(dir.to_path_buf(), e))?;
         let p = |n: &str| dir.join(n);
+        let service_account_key = match read(&p("sa.key")) {
+            Ok(k) => k,
+            Err(_) => {
+                let k = KeyPair::generate()?.serialize_pem();
+                write(&p("sa.key"), &k)?;
+                k
+            }
+        };
         if p("ca.crt").exists() && p("ca.key").exists() && p("apiserver.crt").exists() && p("admin.crt").exists() {
             return Ok(Pki {
+                service_account_key,
                 ca_cert: read(&p("ca.crt"))?,
                 ca_key: read(&p("ca.key"))?,
                 serving_cert: read(&p("apiserver.crt"))?,
@@ -118,6 +129,7 @@ impl Pki {
             serving_key,
             admin_cert,
             admin_key,
+            service_account_key,
         };
         write(&p("ca.crt"), &pki.ca_cert)?;
         write(&p("ca.key"), &pki.ca_key)?;

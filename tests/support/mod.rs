@@ -107,6 +107,10 @@ impl Cluster {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
+    pub fn etcd_endpoint(&self) -> Option<&str> {
+        self.etcd.as_ref().map(|e| e.endpoint.as_str())
+    }
+
     pub fn url(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)
     }

@@ -2,8 +2,10 @@
 //! with upstream's bootstrap roles).
 
 pub mod authn;
+pub mod impersonation;
 pub mod bootstrap;
 pub mod rbac;
+pub mod serviceaccount;
 
 pub use authn::{Authenticator, TokenFile};
 pub use rbac::Authorizer;

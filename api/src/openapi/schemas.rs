@@ -222,6 +222,7 @@ impl Catalog {
             by_gvk.insert(list_gvk, list_name);
         }
         apply_strategies(&mut defs);
+        relax_metadata(&mut defs);
         Catalog { defs, by_gvk }
     }
 
@@ -526,6 +527,22 @@ const STRATEGIES: &[(&str, &str, &str, Option<&str>)] = &[
         Some("type"),
     ),
 ];
+
+/// Drops `metadata` from every `required` list. k8s-openapi models ObjectMeta as a plain
+/// (non-optional) field, but upstream's schemas never require it, and kubectl's client-side
+/// validation would otherwise refuse objects such as a TokenReview written without one.
+fn relax_metadata(defs: &mut Map<String, Value>) {
+    for def in defs.values_mut() {
+        if let Some(Value::Array(required)) = def.get_mut("required") {
+            required.retain(|f| f != "metadata");
+        }
+        if def.get("required").and_then(Value::as_array).is_some_and(Vec::is_empty) {
+            if let Some(obj) = def.as_object_mut() {
+                obj.remove("required");
+            }
+        }
+    }
+}
 
 /// Adds the patch-strategy extensions to the catalog's definitions.
 fn apply_strategies(defs: &mut Map<String, Value>) {

@@ -185,6 +185,10 @@ pub static RESOURCES: &[ResourceDescriptor] = &[
     // batch/v1
     resource!("batch", "v1", "CronJob", "cronjobs", "cronjob", true, verbs: CRUD_VERBS, short: &["cj"], categories: ALL, sub: &[status("batch", "v1", "CronJob")]),
     resource!("batch", "v1", "Job", "jobs", "job", true, verbs: CRUD_VERBS, short: NONE, categories: ALL, sub: &[status("batch", "v1", "Job")]),
+    // apiextensions.k8s.io/v1: definitions are stored and listed (kubectl's client-side
+    // validation lists them); serving the custom resources they define is future work.
+    resource!("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", "customresourcedefinition", false, verbs: CRUD_VERBS, short: &["crd", "crds"], categories: &["api-extensions"],
+        sub: &[status("apiextensions.k8s.io", "v1", "CustomResourceDefinition")]),
     // policy/v1
     resource!("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", true, verbs: CRUD_VERBS, short: &["pdb"], categories: NONE, sub: &[status("policy", "v1", "PodDisruptionBudget")]),
 ];

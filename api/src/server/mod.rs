@@ -39,6 +39,8 @@ pub struct ApiState {
     pub openapi: Arc<OpenApiDocs>,
     pub authorizer: Arc<Authorizer>,
     pub authenticator: Arc<Authenticator>,
+    /// Signs TokenRequest tokens (and, later, the token controller's Secrets).
+    pub service_account_tokens: Arc<crate::auth::serviceaccount::ServiceAccountTokens>,
     /// `host:port` clients reach us at, for `serverAddressByClientCIDRs`.
     pub advertise_address: String,
 }
@@ -108,7 +110,7 @@ async fn dispatch_inner(state: SharedState, request: Request) -> ApiResult<Respo
     let resource = registry::find(&info.group, &info.version, &info.resource).ok_or_else(|| {
         ApiError::new(404, "NotFound", "the server could not find the requested resource")
     })?;
-    let user = parts.extensions.get::<UserInfo>().cloned();
+    let user = crate::auth::impersonation::impersonate(&state.authorizer, parts.extensions.get::<UserInfo>().cloned(), &parts.headers)?;
     state.authorizer.authorize(user.as_ref(), &info)?;
     let ctx = Ctx { info, resource, user, query, headers: parts.headers };
     if resource.namespaced && ctx.info.namespace.is_none() && !matches!(ctx.info.verb, "list" | "watch") {

@@ -29,6 +29,7 @@ pub async fn handle(state: &SharedState, ctx: &Ctx, sub: &str, body: Body) -> Ap
         ("scale", _) => scale(state, ctx, body).await,
         ("binding", "create") => bind(state, ctx, body).await,
         ("eviction", "create") => evict(state, ctx, body).await,
+        ("token", "create") => token_request(state, ctx, body).await,
         ("log" | "exec" | "attach" | "portforward", _) => {
             let name = ctx.name()?;
             let key = object::key(ctx.resource, ctx.namespace(), name);
@@ -174,4 +175,48 @@ async fn evict(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Response
     };
     write::delete_one(state, ctx, name, &options).await?;
     Ok(json_response(StatusCode::CREATED, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})))
+}
+
+/// TokenRequest: a bound token for a service account (`kubectl create token`).
+async fn token_request(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Response> {
+    let body = read_body(body).await?;
+    let mut request = if body.is_empty() { json!({}) } else { decode_body(&ctx.headers, &body)? };
+    let name = ctx.name()?;
+    let key = object::key(ctx.resource, ctx.namespace(), name);
+    let account = state.store.get(&key).await?.0.ok_or_else(|| ApiError::not_found("", "serviceaccounts", name))?;
+    let account = object::decode(&account)?;
+    let expiration = request.pointer("/spec/expirationSeconds").and_then(Value::as_i64).unwrap_or(3600);
+    if expiration < 600 {
+        return Err(ApiError::invalid("authentication.k8s.io", "TokenRequest", name, vec![crate::error::Cause {
+            kind: "FieldValueInvalid".into(),
+            message: format!("Invalid value: {expiration}: may not specify a duration less than 10 minutes"),
+            field: "spec.expirationSeconds".into(),
+        }]));
+    }
+    let audiences: Vec<String> = request
+        .pointer("/spec/audiences")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .filter(|a: &Vec<String>| !a.is_empty())
+        .unwrap_or_else(|| vec![crate::auth::serviceaccount::ISSUER.to_string()]);
+    let now = jiff::Timestamp::now().as_second();
+    let uid = object::meta_str(&account, "uid").unwrap_or("").to_string();
+    let (token, exp) = state.service_account_tokens.issue(
+        &crate::auth::serviceaccount::TokenRequest {
+            namespace: ctx.namespace().unwrap_or(""),
+            name,
+            uid: &uid,
+            audiences: audiences.clone(),
+            expiration_seconds: expiration,
+        },
+        now,
+    );
+    let expires = jiff::Timestamp::from_second(exp).map(|t| t.to_string()).unwrap_or_default();
+    request["apiVersion"] = json!("authentication.k8s.io/v1");
+    request["kind"] = json!("TokenRequest");
+    request["metadata"] = json!({"name": name, "namespace": ctx.namespace(), "creationTimestamp": null});
+    request["spec"]["audiences"] = json!(audiences);
+    request["spec"]["expirationSeconds"] = json!(expiration);
+    request["status"] = json!({"token": token, "expirationTimestamp": expires});
+    Ok(json_response(StatusCode::CREATED, &request))
 }
