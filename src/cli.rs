@@ -46,6 +46,9 @@ pub struct ApiServerFlags {
     /// A CSV file of static bearer tokens: `token,user,uid,"group1,group2"`.
     #[arg(long, env = "DELTAKUBE_TOKEN_AUTH_FILE")]
     pub token_auth_file: Option<PathBuf>,
+    /// How often store history older than one interval is compacted (e.g. `5m`, `30s`; `0` never).
+    #[arg(long, env = "DELTAKUBE_ETCD_COMPACTION_INTERVAL", default_value = "5m", value_parser = parse_interval)]
+    pub etcd_compaction_interval: std::time::Duration,
 }
 
 impl ApiServerFlags {
@@ -64,6 +67,7 @@ impl ApiServerFlags {
             bind,
             advertise,
             token_auth_file: self.token_auth_file.clone(),
+            compaction_interval: self.etcd_compaction_interval,
         }
     }
 }
@@ -97,4 +101,12 @@ async fn wait_for_shutdown() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+/// Parses a duration such as `5m` or `30s`; a bare `0` means never.
+fn parse_interval(text: &str) -> Result<std::time::Duration, humantime::DurationError> {
+    if text.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    humantime::parse_duration(text)
 }

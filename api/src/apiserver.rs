@@ -38,6 +38,8 @@ pub struct ApiServerConfig {
     /// The address written into the kubeconfig and discovery, e.g. `127.0.0.1:6443`.
     pub advertise: String,
     pub token_auth_file: Option<PathBuf>,
+    /// How often history older than one interval is compacted away; zero disables it.
+    pub compaction_interval: std::time::Duration,
 }
 
 /// Errors starting the server.
@@ -130,9 +132,38 @@ pub async fn start(config: ApiServerConfig) -> Result<RunningApiServer, StartErr
     let address = listener.local_addr().map_err(|e| StartError::Listen(config.bind, e))?;
     let tls = tls_config(&pki)?;
     let server = tokio::spawn(serve_tls(listener, app, tls));
+    if !config.compaction_interval.is_zero() {
+        tokio::spawn(compact_periodically(store.clone(), config.compaction_interval));
+    }
     let kubeconfig = config.data_dir.join("admin.kubeconfig");
     let server_url = format!("https://{}", config.advertise);
     std::fs::write(&kubeconfig, pki.admin_kubeconfig(&server_url)).map_err(|e| StartError::Io(kubeconfig.clone(), e))?;
     tracing::info!(address = %address, store = store.backend_name(), "apiserver listening");
     Ok(RunningApiServer { address, kubeconfig, store, cache, pki, server })
+}
+
+/// Compacts the store as upstream's apiserver does: every interval, to the revision seen one
+/// interval earlier, so that watchers have at least one interval to resume.
+async fn compact_periodically(store: Arc<dyn Store>, interval: std::time::Duration) {
+    let mut previous: Option<u64> = None;
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let current = match store.current_revision().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "compaction skipped: no current revision");
+                continue;
+            }
+        };
+        if let Some(target) = previous.filter(|r| *r > 0) {
+            match store.compact(target).await {
+                Ok(()) => tracing::info!(revision = target, "store compacted"),
+                Err(StoreError::Compacted { .. }) => {}
+                Err(e) => tracing::warn!(error = %e, revision = target, "compaction failed"),
+            }
+        }
+        previous = Some(current);
+    }
 }

@@ -252,6 +252,7 @@ pub async fn run(flags: ApiserverBenchFlags) -> anyhow::Result<()> {
         bind: "127.0.0.1:0".parse()?,
         advertise: "127.0.0.1:0".into(),
         token_auth_file: None,
+        compaction_interval: Duration::ZERO,
     })
     .await?;
     let base = format!("https://{}", server.address);
