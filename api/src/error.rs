@@ -24,7 +24,7 @@ pub struct ApiError {
     pub reason: &'static str,
     pub message: String,
     /// `details.name`, `details.group`, `details.kind`.
-    pub details: Option<(String, String, String)>,
+    pub details: Option<Box<(String, String, String)>>,
     pub causes: Vec<Cause>,
     /// `details.retryAfterSeconds`, for 429 and some 5xx.
     pub retry_after_seconds: Option<u32>,
@@ -35,8 +35,8 @@ impl ApiError {
         ApiError { code, reason, message: message.into(), details: None, causes: vec![], retry_after_seconds: None }
     }
 
-    fn with_details(mut self, group: &str, kind: &str, name: &str) -> ApiError {
-        self.details = Some((name.to_string(), group.to_string(), kind.to_string()));
+    pub fn with_details(mut self, group: &str, kind: &str, name: &str) -> ApiError {
+        self.details = Some(Box::new((name.to_string(), group.to_string(), kind.to_string())));
         self
     }
 
@@ -134,7 +134,7 @@ impl ApiError {
         });
         if self.details.is_some() || !self.causes.is_empty() || self.retry_after_seconds.is_some() {
             let mut details = serde_json::Map::new();
-            if let Some((name, group, kind)) = &self.details {
+            if let Some((name, group, kind)) = self.details.as_deref() {
                 details.insert("name".into(), json!(name));
                 if !group.is_empty() {
                     details.insert("group".into(), json!(group));

@@ -191,7 +191,7 @@ async fn embedded_store_conforms() {
 async fn etcd_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let etcd = EtcdProcess::start(dir.path()).expect("a real etcd (the test command installs etcd-server)");
-    let store = EtcdStore::connect(&[etcd.endpoint.clone()]).await.unwrap();
+    let store = EtcdStore::connect(std::slice::from_ref(&etcd.endpoint)).await.unwrap();
     suite(Arc::new(store)).await;
 }
 

@@ -221,7 +221,7 @@ pub async fn run(flags: ApiserverBenchFlags) -> anyhow::Result<()> {
     let embedded: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.path().join("bench-store.redb"))?);
     let etcd_process = if flags.no_etcd { None } else { EtcdProcess::start(dir.path()).ok() };
     let etcd: Option<Arc<dyn Store>> = match &etcd_process {
-        Some(p) => Some(Arc::new(EtcdStore::connect(&[p.endpoint.clone()]).await?)),
+        Some(p) => Some(Arc::new(EtcdStore::connect(std::slice::from_ref(&p.endpoint)).await?)),
         None => None,
     };
     let (mut emb, mut etc) = (Vec::new(), Vec::new());

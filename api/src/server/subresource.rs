@@ -78,14 +78,7 @@ fn to_scale(obj: &Value) -> Value {
 
 async fn scale(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Response> {
     let name = ctx.name()?;
-    let key = object::key(ctx.resource, ctx.namespace(), name);
-    let kv = state
-        .store
-        .get(&key)
-        .await?
-        .0
-        .ok_or_else(|| ApiError::not_found(ctx.resource.group, ctx.resource.plural, name))?;
-    let current = object::decode(&kv)?;
+    let (key, kv, current) = write::current(state, ctx).await?;
     let current_scale = to_scale(&current);
     if ctx.info.verb == "get" {
         return Ok(json_response(StatusCode::OK, &current_scale));

@@ -211,8 +211,8 @@ pub async fn create_object(
     }
 }
 
-/// Reads the current object of a named request from the store.
-async fn current(state: &SharedState, ctx: &Ctx) -> ApiResult<(String, KeyValue, Value)> {
+/// Reads the current object of a named request from the store: its key, key-value and value.
+pub(super) async fn current(state: &SharedState, ctx: &Ctx) -> ApiResult<(String, KeyValue, Value)> {
     let name = ctx.name()?;
     let key = object::key(ctx.resource, ctx.namespace(), name);
     let kv = state
@@ -382,9 +382,7 @@ pub async fn patch(state: &SharedState, ctx: &Ctx, body: Body, target: Target) -
             let mut merged = patch::server_side_apply(r.kind, live, &applied, &manager_name, ctx.query.force, &now)
                 .map_err(|e| match e {
                     patch::ApplyError::Conflict(_) => {
-                        let mut err = ApiError::new(409, "Conflict", e.to_string());
-                        err.details = Some((name.clone(), r.group.to_string(), r.plural.to_string()));
-                        err
+                        ApiError::new(409, "Conflict", e.to_string()).with_details(r.group, r.plural, &name)
                     }
                     other => ApiError::bad_request(other.to_string()),
                 })?;
