@@ -78,6 +78,10 @@ fn bad_input_gets_a_status_with_the_right_code() {
     let (code, status) = post(r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Bad_Name"}}"#, "application/json", "");
     assert_eq!((code, status["reason"].as_str()), (422, Some("Invalid")));
     assert_eq!(status["details"]["causes"][0]["field"], "metadata.name");
+    // A value of the wrong type is refused as upstream's typed decoding refuses it.
+    let (code, status) = post(r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"typed"},"data":{"a":7}}"#, "application/json", "");
+    assert_eq!((code, status["reason"].as_str()), (400, Some("BadRequest")), "{status}");
+    assert!(status["message"].as_str().unwrap().contains("cannot be handled as a ConfigMap"), "{status}");
     let (code, _) = post("{}", "application/vnd.kubernetes.unknown", "");
     assert_eq!(code, 415);
 

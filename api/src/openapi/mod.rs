@@ -22,6 +22,8 @@ mod v2;
 mod v2_proto;
 mod v3;
 
+pub use schemas::check_types;
+
 use std::collections::HashMap;
 
 use bytes::Bytes;

@@ -34,10 +34,17 @@ pub(crate) const DELETE_OPTIONS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.De
 pub(crate) const PATCH: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch";
 
 type Register = fn(&mut SchemaGenerator) -> String;
+type Check = fn(&serde_json::Value) -> Result<(), String>;
 
 fn register<T: JsonSchema>(gen: &mut SchemaGenerator) -> String {
     gen.subschema_for::<T>();
     T::schema_name().into_owned()
+}
+
+/// Decodes the JSON into the kind's k8s-openapi type, as upstream's typed decoding does: a
+/// value of the wrong type fails; missing required fields default, as k8s-openapi does.
+fn check<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Result<(), String> {
+    T::deserialize(value).map(|_| ()).map_err(|e| e.to_string())
 }
 
 macro_rules! type_table {
@@ -46,7 +53,44 @@ macro_rules! type_table {
         static TYPES: &[(&str, &str, &str, Register)] = &[
             $( ($g, $v, $k, register::<$t> as Register) ),*
         ];
+        /// The typed check of every kind, in the same order.
+        static CHECKS: &[(&str, &str, &str, Check)] = &[
+            $( ($g, $v, $k, check::<$t> as Check) ),*
+        ];
     };
+}
+
+/// Stands in for meta/v1 `Patch`: its schema, and a decoder that accepts any body (a patch
+/// is free-form, and k8s-openapi gives `Patch` no Deserialize).
+struct PatchBody;
+
+impl JsonSchema for PatchBody {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        meta::Patch::schema_name()
+    }
+
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        meta::Patch::schema_id()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> schemars::Schema {
+        meta::Patch::json_schema(generator)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PatchBody {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d)?;
+        Ok(PatchBody)
+    }
+}
+
+/// Checks an object against its kind's Rust type; `Ok` for kinds without one.
+pub fn check_types(group: &str, version: &str, kind: &str, value: &serde_json::Value) -> Result<(), String> {
+    match CHECKS.iter().find(|c| c.0 == group && c.1 == version && c.2 == kind) {
+        Some(c) => (c.3)(value),
+        None => Ok(()),
+    }
 }
 
 use k8s_openapi::api as a;
@@ -111,7 +155,7 @@ type_table! {
     ("apiextensions.k8s.io", "v1", "CustomResourceDefinition") => k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
     ("", "v1", "Status") => meta::Status,
     ("", "v1", "DeleteOptions") => meta::DeleteOptions,
-    ("", "v1", "Patch") => meta::Patch,
+    ("", "v1", "Patch") => PatchBody,
 }
 
 /// The Rust type registered for a kind named by a subresource (which gives no group): the

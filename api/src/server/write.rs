@@ -108,8 +108,13 @@ fn place(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
     Ok(())
 }
 
-/// Validation common to every kind: a valid name, plus the kind's own rules.
+/// Validation common to every kind: values of the right types (400, as upstream's decoding),
+/// a valid name, plus the kind's own rules (422).
 fn validate(ctx: &Ctx, obj: &Value) -> ApiResult<()> {
+    let r = ctx.resource;
+    crate::openapi::check_types(r.group, r.version, r.kind, obj).map_err(|e| {
+        ApiError::bad_request(format!("{} in version \"{}\" cannot be handled as a {}: {e}", r.kind, r.version, r.kind))
+    })?;
     let name = object::name(obj).unwrap_or("");
     let mut causes = object::validate_name(ctx.resource, name);
     causes.extend(crate::validation::validate(ctx.resource, obj));
