@@ -1,1 +1,15 @@
-//! deltakube dataflows: controllers as incremental differential dataflows (engine arrives with issue 3).
+//! deltakube's controllers as incremental differential dataflows.
+//!
+//! - [`types`]: the timestamp, diff, keys, feed events and intents (the one type file).
+//! - [`rows`]: projections of objects into input rows.
+//! - [`engine`]: timely workers, inputs, progress and outputs.
+//! - [`reconcile`]: desired against observed objects into intents.
+//! - [`controllers`]: one file per controller, each with its from-scratch reference.
+//!
+//! **Invariant:** this crate is pure computation: no IO, no clock, no locks in controllers.
+
+pub mod controllers;
+pub mod engine;
+pub mod reconcile;
+pub mod rows;
+pub mod types;

@@ -1,0 +1,261 @@
+//! Endpoints controller: for every Service with a selector, an Endpoints object listing the
+//! ready and not-ready addresses of the pods it selects, with ports resolved by number or by
+//! container port name, as upstream's endpoints controller.
+//!
+//! ```text
+//! services(selector) ─ key by (ns, first selector label) ─┐
+//! pods ─ flat_map(each label → (ns, label)) ──────────────┴─ join ─ filter(selector ⊆ labels)
+//!   ─ map(per pod: ports, address, ready) ─┬─ reduce per service ─▶ desired Endpoints
+//! services(selector) ─ marker ─────────────┘
+//! endpoints(ours or named after a selecting service) ─────────────▶ observed ─▶ reconcile(Delete)
+//! ```
+//! A pod change touches only the services whose selectors it matches.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use differential_dataflow::VecCollection;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::reconcile::{reconcile, reconcile_reference, Orphans};
+use crate::rows::{ManagedRow, PodRow, ServiceRow, TargetPort};
+use crate::types::{Diff, Intent, Kind, ObjectKey, Revision};
+
+/// The label marking Endpoints this controller manages.
+pub const MANAGED_BY: &str = "endpoints.kubernetes.io/managed-by";
+pub const CONTROLLER_NAME: &str = "endpoint-controller";
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TargetRef {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Address {
+    pub ip: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_ref: Option<TargetRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EndpointPort {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    pub port: i64,
+    #[serde(default = "tcp")]
+    pub protocol: String,
+}
+
+fn tcp() -> String {
+    "TCP".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subset {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<Address>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_ready_addresses: Vec<Address>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<EndpointPort>,
+}
+
+/// What flows into the per-service reduce.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Member {
+    /// The service itself: its labels and whether it is headless.
+    Service { labels: Vec<(String, String)>, headless: bool },
+    /// One pod: the ports it serves, its address, and whether it is ready.
+    Pod { ports: Vec<EndpointPort>, address: Address, ready: bool },
+}
+
+/// Groups addresses by identical port lists, as upstream's `RepackSubsets`, in a canonical order.
+pub fn repack(members: impl IntoIterator<Item = (Vec<EndpointPort>, Address, bool)>) -> Vec<Subset> {
+    let mut groups: BTreeMap<Vec<EndpointPort>, (BTreeSet<Address>, BTreeSet<Address>)> = BTreeMap::new();
+    for (mut ports, address, ready) in members {
+        ports.sort();
+        ports.dedup();
+        let entry = groups.entry(ports).or_default();
+        if ready {
+            entry.0.insert(address);
+        } else {
+            entry.1.insert(address);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(ports, (ready, not_ready))| Subset {
+            addresses: ready.into_iter().collect(),
+            not_ready_addresses: not_ready.into_iter().collect(),
+            ports,
+        })
+        .collect()
+}
+
+/// The managed content of an Endpoints object: labels and subsets, canonical.
+pub fn content(labels: &[(String, String)], headless: bool, subsets: &[Subset]) -> String {
+    let mut l: BTreeMap<String, String> = labels.iter().cloned().collect();
+    l.insert(MANAGED_BY.into(), CONTROLLER_NAME.into());
+    if headless {
+        l.insert("service.kubernetes.io/headless".into(), String::new());
+    }
+    serde_json::json!({"metadata": {"labels": l}, "subsets": subsets}).to_string()
+}
+
+/// The canonical content of an existing Endpoints object, comparable with [`content`].
+pub fn observed_content(v: &Value) -> String {
+    let labels: Vec<(String, String)> = v
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default();
+    let subsets: Vec<Subset> = v.get("subsets").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or_default();
+    let mut members = Vec::new();
+    for s in subsets {
+        for a in s.addresses {
+            members.push((s.ports.clone(), a, true));
+        }
+        for a in s.not_ready_addresses {
+            members.push((s.ports.clone(), a, false));
+        }
+    }
+    let subsets = repack(members);
+    // The labels already carry what `content` adds; pass them through unchanged.
+    let l: BTreeMap<String, String> = labels.into_iter().collect();
+    serde_json::json!({"metadata": {"labels": l}, "subsets": subsets}).to_string()
+}
+
+fn selects(service: &ServiceRow, pod: &PodRow) -> bool {
+    match &service.selector {
+        Some(sel) => sel.iter().all(|(k, v)| pod.labels.iter().any(|(pk, pv)| pk == k && pv == v)),
+        None => false,
+    }
+}
+
+/// The pod's contribution to the service's Endpoints, as upstream's `ShouldPodBeInEndpoints`
+/// and `FindPort` decide it; None when the pod is not listed.
+pub fn member(service: &ServiceRow, pod: &PodRow) -> Option<Member> {
+    if pod.ip.is_empty() || matches!(pod.phase.as_str(), "Succeeded" | "Failed") {
+        return None;
+    }
+    if pod.terminating && !service.publish_not_ready {
+        return None;
+    }
+    let mut ports = Vec::new();
+    for sp in &service.ports {
+        let number = match &sp.target {
+            TargetPort::Number(n) => Some(*n),
+            TargetPort::Name(name) => pod.ports.iter().find(|(n, _, proto)| n == name && *proto == sp.protocol).map(|p| p.1),
+        };
+        if let Some(port) = number {
+            ports.push(EndpointPort { name: sp.name.clone(), port, protocol: sp.protocol.clone() });
+        }
+    }
+    if ports.is_empty() && !(service.ports.is_empty() && service.headless) {
+        return None;
+    }
+    let hostname = (!pod.hostname.is_empty() && pod.subdomain == service.name).then(|| pod.hostname.clone());
+    let address = Address {
+        ip: pod.ip.clone(),
+        hostname,
+        node_name: (!pod.node.is_empty()).then(|| pod.node.clone()),
+        target_ref: Some(TargetRef { kind: "Pod".into(), namespace: pod.namespace.clone(), name: pod.name.clone(), uid: pod.uid.clone() }),
+    };
+    Some(Member::Pod { ports, address, ready: pod.ready || service.publish_not_ready })
+}
+
+fn service_key(s: &ServiceRow) -> ObjectKey {
+    ObjectKey::new(Kind::Endpoints, s.namespace.clone(), s.name.clone())
+}
+
+/// Builds the desired content from a service's members.
+fn assemble(members: &[&Member]) -> Option<String> {
+    let mut service = None;
+    let mut pods = Vec::new();
+    for m in members {
+        match m {
+            Member::Service { labels, headless } => service = Some((labels, *headless)),
+            Member::Pod { ports, address, ready } => pods.push((ports.clone(), address.clone(), *ready)),
+        }
+    }
+    let (labels, headless) = service?;
+    Some(content(labels, headless, &repack(pods)))
+}
+
+/// The dataflow: desired Endpoints per service (also the `endpoints` view) and the intents.
+#[allow(clippy::type_complexity)]
+pub fn endpoints<'s>(
+    services: VecCollection<'s, Revision, ServiceRow, Diff>,
+    pods: VecCollection<'s, Revision, PodRow, Diff>,
+    existing: VecCollection<'s, Revision, ManagedRow, Diff>,
+) -> (VecCollection<'s, Revision, (ObjectKey, String), Diff>, VecCollection<'s, Revision, Intent, Diff>) {
+    let selecting = services.filter(|s| s.selector.is_some());
+    let by_first_label = selecting.clone().flat_map(|s| {
+        let (k, v) = s.selector.as_ref()?.first()?.clone();
+        Some(((s.namespace.clone(), k, v), s))
+    });
+    let pods_by_label = pods.flat_map(|p| {
+        p.labels.iter().map(|(k, v)| ((p.namespace.clone(), k.clone(), v.clone()), p.clone())).collect::<Vec<_>>()
+    });
+    let members = by_first_label
+        .join_map(pods_by_label, |_, service, pod| (service.clone(), pod.clone()))
+        .flat_map(|(service, pod)| {
+            if !selects(&service, &pod) {
+                return None;
+            }
+            member(&service, &pod).map(|m| (service_key(&service), m))
+        });
+    let markers = selecting.clone().map(|s| (service_key(&s), Member::Service { labels: s.labels.clone(), headless: s.headless }));
+    let desired = members
+        .concat(markers)
+        .reduce_named("endpoints-assemble", |_key, input: &[(&Member, Diff)], output: &mut Vec<(String, Diff)>| {
+            let members: Vec<&Member> = input.iter().filter(|(_, d)| *d > 0).map(|(m, _)| *m).collect();
+            if let Some(c) = assemble(&members) {
+                output.push((c, 1));
+            }
+        });
+    let selecting_keys = selecting.map(|s| service_key(&s));
+    let ours = existing.clone().filter(|e| e.managed_by_controller && e.key.kind == Kind::Endpoints).map(|e| (e.key, e.content));
+    let named_after_service = existing
+        .filter(|e| !e.managed_by_controller && e.key.kind == Kind::Endpoints)
+        .map(|e| (e.key, e.content))
+        .semijoin(selecting_keys);
+    let observed = ours.concat(named_after_service);
+    let intents = reconcile("endpoints", desired.clone(), observed, Orphans::Delete);
+    (desired, intents)
+}
+
+/// The reference: desired Endpoints and intents, from scratch over a snapshot.
+pub fn reference(services: &[ServiceRow], pods: &[PodRow], existing: &[ManagedRow]) -> (BTreeSet<(ObjectKey, String)>, BTreeSet<Intent>) {
+    let mut desired = BTreeSet::new();
+    let mut selecting = BTreeSet::new();
+    for s in services.iter().filter(|s| s.selector.is_some()) {
+        selecting.insert(service_key(s));
+        let members: Vec<(Vec<EndpointPort>, Address, bool)> = pods
+            .iter()
+            .filter(|p| p.namespace == s.namespace && selects(s, p))
+            .filter_map(|p| match member(s, p)? {
+                Member::Pod { ports, address, ready } => Some((ports, address, ready)),
+                Member::Service { .. } => None,
+            })
+            .collect();
+        desired.insert((service_key(s), content(&s.labels, s.headless, &repack(members))));
+    }
+    let observed: BTreeSet<(ObjectKey, String)> = existing
+        .iter()
+        .filter(|e| e.key.kind == Kind::Endpoints && (e.managed_by_controller || selecting.contains(&e.key)))
+        .map(|e| (e.key.clone(), e.content.clone()))
+        .collect();
+    let mut intents = BTreeSet::new();
+    reconcile_reference(&desired, &observed, true, &mut intents);
+    (desired, intents)
+}

@@ -1,0 +1,304 @@
+//! The engine: timely workers running every controller as one dataflow, fed revision by
+//! revision, reporting each output change and each worker's progress.
+//!
+//! - **Inputs** are partitioned by key: every worker sees every feed batch and inserts only the
+//!   objects whose key hashes to it; joins and reductions exchange by their own keys.
+//! - **Time** is the store revision. A batch at revision R is inserted at R, then every input
+//!   advances to R + 1, so that outputs "at R" are complete once the probe passes R.
+//! - **Outputs** are named views of `(key, value)` strings; the intents view is what the writer
+//!   acts on. Each worker sends its output deltas and then `Progress(R)`; a consumer knows a
+//!   view is complete at R once every worker reported R.
+//!
+//! **Invariant:** no IO and no clock here; batches come in and deltas go out through channels
+//! that the edges (the feed reader and the intent writer) own.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use differential_dataflow::input::{Input, InputSession};
+use differential_dataflow::VecCollection;
+use timely::dataflow::ProbeHandle;
+
+use crate::controllers;
+use crate::rows::{project, ConfigMapRow, ManagedRow, NamespaceRow, PodRow, Row, SecretRow, ServiceAccountRow, ServiceRow};
+use crate::types::{Diff, FeedEvent, Intent, ObjectKey, ProjectionError, Revision};
+
+/// One revision's worth of changes. Batches arrive in increasing revision order.
+#[derive(Debug, Clone)]
+pub struct FeedBatch {
+    pub revision: Revision,
+    pub events: Vec<FeedEvent>,
+}
+
+/// What the engine reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineOutput {
+    /// A change of a view row at a revision.
+    Delta { view: &'static str, key: String, value: String, revision: Revision, diff: Diff },
+    /// A change of the intents at a revision.
+    Intent { intent: Intent, revision: Revision, diff: Diff },
+    /// Worker `worker` has produced every output up to and including `revision`.
+    Progress { worker: usize, revision: Revision },
+}
+
+/// Configuration of the controllers that is not data: constants given at start.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// The cluster CA (PEM) published in every namespace's `kube-root-ca.crt`.
+    pub root_ca: String,
+}
+
+/// How the workers run.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Worker threads in this process.
+    pub workers: usize,
+    /// For several processes: this process's index and every process's `host:port`.
+    pub cluster: Option<(usize, Vec<String>)>,
+    pub controllers: ControllerConfig,
+}
+
+/// The names of the views, in the order `/views` lists them.
+pub const VIEWS: &[&str] = &["endpoints", "pods-per-node", "projection-errors", "intents"];
+
+struct Inputs {
+    namespaces: InputSession<Revision, NamespaceRow, Diff>,
+    accounts: InputSession<Revision, ServiceAccountRow, Diff>,
+    secrets: InputSession<Revision, SecretRow, Diff>,
+    configmaps: InputSession<Revision, ConfigMapRow, Diff>,
+    pods: InputSession<Revision, PodRow, Diff>,
+    services: InputSession<Revision, ServiceRow, Diff>,
+    managed: InputSession<Revision, ManagedRow, Diff>,
+    errors: InputSession<Revision, ProjectionError, Diff>,
+}
+
+impl Inputs {
+    fn update(&mut self, row: Row, diff: Diff) {
+        match row {
+            Row::Namespace(r) => self.namespaces.update(r, diff),
+            Row::ServiceAccount(r) => self.accounts.update(r, diff),
+            Row::Secret(r) => self.secrets.update(r, diff),
+            Row::ConfigMap(r) => self.configmaps.update(r, diff),
+            Row::Pod(r) => self.pods.update(r, diff),
+            Row::Service(r) => self.services.update(r, diff),
+            Row::Managed(r) => self.managed.update(r, diff),
+        }
+    }
+
+    fn apply(&mut self, key: &ObjectKey, value: &serde_json::Value, diff: Diff) {
+        match project(key, value) {
+            Ok(row) => self.update(row, diff),
+            Err(e) => self.errors.update(e, diff),
+        }
+    }
+
+    fn advance_to(&mut self, t: Revision) {
+        self.namespaces.advance_to(t);
+        self.accounts.advance_to(t);
+        self.secrets.advance_to(t);
+        self.configmaps.advance_to(t);
+        self.pods.advance_to(t);
+        self.services.advance_to(t);
+        self.managed.advance_to(t);
+        self.errors.advance_to(t);
+    }
+
+    fn flush(&mut self) {
+        self.namespaces.flush();
+        self.accounts.flush();
+        self.secrets.flush();
+        self.configmaps.flush();
+        self.pods.flush();
+        self.services.flush();
+        self.managed.flush();
+        self.errors.flush();
+    }
+}
+
+/// Which worker owns an object: its key's hash modulo the number of workers.
+pub fn owner(key: &ObjectKey, peers: usize) -> usize {
+    let mut h = DefaultHasher::new();
+    key.hash(&mut h);
+    (h.finish() % peers as u64) as usize
+}
+
+fn send_view<'s>(name: &'static str, view: VecCollection<'s, Revision, (String, String), Diff>, out: Sender<EngineOutput>) -> VecCollection<'s, Revision, (String, String), Diff> {
+    view.inspect_batch(move |_t, batch| {
+        for ((key, value), revision, diff) in batch {
+            let _ = out.send(EngineOutput::Delta { view: name, key: key.clone(), value: value.clone(), revision: *revision, diff: *diff });
+        }
+    })
+}
+
+fn key_string(k: &ObjectKey) -> String {
+    if k.namespace.is_empty() {
+        k.name.clone()
+    } else {
+        format!("{}/{}", k.namespace, k.name)
+    }
+}
+
+/// Builds every controller over the input collections; returns the input handles and a probe.
+fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Sender<EngineOutput>) -> (Inputs, ProbeHandle<Revision>) {
+    let root_ca = config.root_ca.clone();
+    worker.dataflow::<Revision, _, _>(move |scope| {
+        let (namespaces_in, namespaces) = scope.new_collection();
+        let (accounts_in, accounts) = scope.new_collection();
+        let (secrets_in, secrets) = scope.new_collection();
+        let (configmaps_in, configmaps) = scope.new_collection();
+        let (pods_in, pods) = scope.new_collection::<PodRow, Diff>();
+        let (services_in, services) = scope.new_collection();
+        let (managed_in, managed) = scope.new_collection();
+        let (errors_in, errors) = scope.new_collection::<ProjectionError, Diff>();
+
+        let sa_intents = controllers::serviceaccount::service_accounts(namespaces.clone(), accounts.clone());
+        let token_intents = controllers::token::tokens(namespaces, accounts, secrets, configmaps, root_ca);
+        let (desired_endpoints, endpoint_intents) = controllers::endpoints::endpoints(services, pods.clone(), managed);
+        let intents = sa_intents.concat(token_intents).concat(endpoint_intents);
+
+        let probe = ProbeHandle::new();
+        let intents_out = out.clone();
+        intents
+            .inspect_batch(move |_t, batch| {
+                for (intent, revision, diff) in batch {
+                    let _ = intents_out.send(EngineOutput::Intent { intent: intent.clone(), revision: *revision, diff: *diff });
+                }
+            })
+            .probe_with(&probe);
+        send_view("endpoints", desired_endpoints.map(|(k, v)| (key_string(&k), v)), out.clone()).probe_with(&probe);
+        let per_node = pods.map(|p| p.node).count().map(|(node, n)| (node, n.to_string()));
+        send_view("pods-per-node", per_node, out.clone()).probe_with(&probe);
+        send_view("projection-errors", errors.map(|e| (key_string(&e.key), e.message)), out).probe_with(&probe);
+
+        let inputs = Inputs {
+            namespaces: namespaces_in,
+            accounts: accounts_in,
+            secrets: secrets_in,
+            configmaps: configmaps_in,
+            pods: pods_in,
+            services: services_in,
+            managed: managed_in,
+            errors: errors_in,
+        };
+        (inputs, probe)
+    })
+}
+
+/// A running engine.
+pub struct Engine {
+    feeds: Vec<Sender<Arc<FeedBatch>>>,
+    /// Total workers across every process (for key ownership).
+    pub peers: usize,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Starts the workers on their own threads; outputs go to `out`.
+    pub fn start(config: EngineConfig, out: Sender<EngineOutput>) -> Result<Engine, String> {
+        let local = config.workers.max(1);
+        let (timely_config, peers) = match &config.cluster {
+            None => (timely::Config::process(local), local),
+            Some((process, addresses)) => {
+                let comm = timely::CommunicationConfig::Cluster {
+                    threads: local,
+                    process: *process,
+                    addresses: addresses.clone(),
+                    report: false,
+                    zerocopy: false,
+                };
+                (timely::Config { communication: comm, worker: timely::WorkerConfig::default() }, local * addresses.len())
+            }
+        };
+        let mut feeds = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..local {
+            let (tx, rx) = std::sync::mpsc::channel::<Arc<FeedBatch>>();
+            feeds.push(tx);
+            receivers.push(Mutex::new(Some(rx)));
+        }
+        let receivers = Arc::new(receivers);
+        let controllers = config.controllers.clone();
+        let out = Mutex::new(out);
+        let thread = std::thread::Builder::new()
+            .name("dataflow-engine".into())
+            .spawn(move || {
+                let result = timely::execute(timely_config, move |worker| {
+                    let local_index = worker.index() % local;
+                    let rx = receivers[local_index].lock().expect("receiver lock").take().expect("one receiver per worker");
+                    let out = out.lock().expect("output lock").clone();
+                    run_worker(worker, &controllers, rx, out);
+                });
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "dataflow engine failed");
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Engine { feeds, peers, thread: Some(thread) })
+    }
+
+    /// Sends a batch to every local worker.
+    pub fn push(&self, batch: FeedBatch) {
+        let batch = Arc::new(batch);
+        for f in &self.feeds {
+            let _ = f.send(batch.clone());
+        }
+    }
+
+    /// Closes the feeds and waits for the workers to finish.
+    pub fn shutdown(mut self) {
+        self.feeds.clear();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run_worker(worker: &mut timely::worker::Worker, config: &ControllerConfig, rx: Receiver<Arc<FeedBatch>>, out: Sender<EngineOutput>) {
+    let index = worker.index();
+    let peers = worker.peers();
+    let (mut inputs, probe) = build(worker, config, out.clone());
+    let mut reported: Option<Revision> = None;
+    let mut next: Revision = 0;
+    loop {
+        // Take every batch that is waiting, then let the dataflow catch up.
+        let first = match rx.recv_timeout(Duration::from_millis(5)) {
+            Ok(b) => Some(b),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let mut batches: Vec<Arc<FeedBatch>> = first.into_iter().collect();
+        while let Ok(b) = rx.try_recv() {
+            batches.push(b);
+        }
+        for batch in &batches {
+            if batch.revision < next {
+                continue;
+            }
+            inputs.advance_to(batch.revision);
+            for e in &batch.events {
+                if owner(&e.key, peers) != index {
+                    continue;
+                }
+                if let Some(old) = &e.old {
+                    inputs.apply(&e.key, old, -1);
+                }
+                if let Some(new) = &e.new {
+                    inputs.apply(&e.key, new, 1);
+                }
+            }
+            next = batch.revision + 1;
+            inputs.advance_to(next);
+        }
+        if !batches.is_empty() {
+            inputs.flush();
+        }
+        worker.step_while(|| probe.less_than(&next));
+        if next > 0 && reported != Some(next - 1) && !probe.less_than(&next) {
+            reported = Some(next - 1);
+            let _ = out.send(EngineOutput::Progress { worker: index, revision: next - 1 });
+        }
+    }
+}

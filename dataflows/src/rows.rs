@@ -1,0 +1,256 @@
+//! Projection rows: the few fields of each object that the controllers read, and the
+//! projection from JSON. A malformed object becomes a [`ProjectionError`], never a panic.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::types::{Kind, ObjectKey, ProjectionError};
+
+/// Sorted `(key, value)` pairs of a label map or selector.
+pub type Labels = Vec<(String, String)>;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NamespaceRow {
+    pub name: String,
+    pub uid: String,
+    /// Neither Terminating nor marked for deletion.
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ServiceAccountRow {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SecretRow {
+    pub namespace: String,
+    pub name: String,
+    pub type_: String,
+    /// `kubernetes.io/service-account.name` and `.uid` annotations, for token Secrets.
+    pub service_account: Option<(String, String)>,
+    /// Whether `data.token` is present.
+    pub has_token: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ConfigMapRow {
+    pub namespace: String,
+    pub name: String,
+    /// `data["ca.crt"]`, kept only for `kube-root-ca.crt`.
+    pub root_ca: Option<String>,
+}
+
+/// A container port of a pod: name, number, protocol.
+pub type ContainerPort = (String, i64, String);
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PodRow {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub labels: Labels,
+    pub node: String,
+    pub ip: String,
+    pub phase: String,
+    /// The Ready condition is True.
+    pub ready: bool,
+    /// `metadata.deletionTimestamp` is set.
+    pub terminating: bool,
+    pub ports: Vec<ContainerPort>,
+    pub hostname: String,
+    pub subdomain: String,
+}
+
+/// A Service's target port: a number or a container port name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TargetPort {
+    Number(i64),
+    Name(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ServicePortRow {
+    pub name: String,
+    pub port: i64,
+    pub target: TargetPort,
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ServiceRow {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub labels: Labels,
+    /// None when the Service has no selector: the endpoints controller leaves it alone.
+    pub selector: Option<Labels>,
+    pub ports: Vec<ServicePortRow>,
+    pub headless: bool,
+    pub publish_not_ready: bool,
+}
+
+/// An object as the endpoints controllers see what exists: its canonical managed content.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ManagedRow {
+    pub key: ObjectKey,
+    /// Canonical JSON of the fields a controller manages.
+    pub content: String,
+    /// Carries the managing controller's label, so it may delete the object when unwanted.
+    pub managed_by_controller: bool,
+}
+
+fn s(v: &Value, pointer: &str) -> String {
+    v.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+fn labels(v: Option<&Value>) -> Result<Labels, String> {
+    match v {
+        None | Some(Value::Null) => Ok(vec![]),
+        Some(Value::Object(m)) => {
+            let mut out = Vec::with_capacity(m.len());
+            for (k, v) in m {
+                let v = v.as_str().ok_or_else(|| format!("label {k:?} is not a string"))?;
+                out.push((k.clone(), v.to_string()));
+            }
+            out.sort();
+            Ok(out)
+        }
+        Some(_) => Err("labels are not a map".into()),
+    }
+}
+
+fn terminating(v: &Value) -> bool {
+    v.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null())
+}
+
+/// Every projection an object yields: one row of its kind.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Row {
+    Namespace(NamespaceRow),
+    ServiceAccount(ServiceAccountRow),
+    Secret(SecretRow),
+    ConfigMap(ConfigMapRow),
+    Pod(PodRow),
+    Service(ServiceRow),
+    /// Endpoints and EndpointSlices, by their managed content.
+    Managed(ManagedRow),
+}
+
+/// Projects an object of `key.kind` into its row.
+pub fn project(key: &ObjectKey, v: &Value) -> Result<Row, ProjectionError> {
+    project_inner(key, v).map_err(|message| ProjectionError { key: key.clone(), message })
+}
+
+fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
+    if !v.is_object() {
+        return Err("object is not a JSON object".into());
+    }
+    let ns = key.namespace.clone();
+    let name = key.name.clone();
+    let uid = s(v, "/metadata/uid");
+    Ok(match key.kind {
+        Kind::Namespace => Row::Namespace(NamespaceRow {
+            name,
+            uid,
+            active: !terminating(v) && v.pointer("/status/phase").and_then(Value::as_str) != Some("Terminating"),
+        }),
+        Kind::ServiceAccount => Row::ServiceAccount(ServiceAccountRow { namespace: ns, name, uid }),
+        Kind::Secret => {
+            let ann = |k: &str| v.pointer("/metadata/annotations").and_then(|a| a.get(k)).and_then(Value::as_str).map(str::to_string);
+            let service_account = match (ann("kubernetes.io/service-account.name"), ann("kubernetes.io/service-account.uid")) {
+                (Some(n), Some(u)) => Some((n, u)),
+                (Some(n), None) => Some((n, String::new())),
+                _ => None,
+            };
+            Row::Secret(SecretRow {
+                namespace: ns,
+                name,
+                type_: s(v, "/type"),
+                service_account,
+                has_token: v.pointer("/data/token").and_then(Value::as_str).is_some_and(|t| !t.is_empty()),
+            })
+        }
+        Kind::ConfigMap => {
+            let root_ca = (name == "kube-root-ca.crt").then(|| s(v, "/data/ca.crt"));
+            Row::ConfigMap(ConfigMapRow { namespace: ns, name, root_ca })
+        }
+        Kind::Pod => {
+            let mut ports = Vec::new();
+            for c in v.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten() {
+                for p in c.get("ports").and_then(Value::as_array).into_iter().flatten() {
+                    let number = p.get("containerPort").and_then(Value::as_i64).ok_or("containerPort is not a number")?;
+                    ports.push((
+                        p.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+                        number,
+                        p.get("protocol").and_then(Value::as_str).unwrap_or("TCP").to_string(),
+                    ));
+                }
+            }
+            ports.sort();
+            let ready = v
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|c| c.get("type").and_then(Value::as_str) == Some("Ready") && c.get("status").and_then(Value::as_str) == Some("True"));
+            Row::Pod(PodRow {
+                namespace: ns,
+                name,
+                uid,
+                labels: labels(v.pointer("/metadata/labels"))?,
+                node: s(v, "/spec/nodeName"),
+                ip: s(v, "/status/podIP"),
+                phase: s(v, "/status/phase"),
+                ready,
+                terminating: terminating(v),
+                ports,
+                hostname: s(v, "/spec/hostname"),
+                subdomain: s(v, "/spec/subdomain"),
+            })
+        }
+        Kind::Service => {
+            let selector = match v.pointer("/spec/selector") {
+                None | Some(Value::Null) => None,
+                sel => Some(labels(sel)?).filter(|l| !l.is_empty()),
+            };
+            let mut ports = Vec::new();
+            for p in v.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten() {
+                let port = p.get("port").and_then(Value::as_i64).ok_or("service port is not a number")?;
+                let target = match p.get("targetPort") {
+                    Some(Value::Number(n)) => TargetPort::Number(n.as_i64().ok_or("targetPort is not an integer")?),
+                    Some(Value::String(name)) => match name.parse::<i64>() {
+                        Ok(n) => TargetPort::Number(n),
+                        Err(_) => TargetPort::Name(name.clone()),
+                    },
+                    _ => TargetPort::Number(port),
+                };
+                ports.push(ServicePortRow {
+                    name: p.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    port,
+                    target,
+                    protocol: p.get("protocol").and_then(Value::as_str).unwrap_or("TCP").to_string(),
+                });
+            }
+            Row::Service(ServiceRow {
+                namespace: ns,
+                name,
+                uid,
+                labels: labels(v.pointer("/metadata/labels"))?,
+                selector,
+                ports,
+                headless: v.pointer("/spec/clusterIP").and_then(Value::as_str) == Some("None"),
+                publish_not_ready: v.pointer("/spec/publishNotReadyAddresses").and_then(Value::as_bool).unwrap_or(false),
+            })
+        }
+        Kind::Endpoints => Row::Managed(ManagedRow {
+            key: key.clone(),
+            content: crate::controllers::endpoints::observed_content(v),
+            managed_by_controller: v.pointer("/metadata/labels").and_then(|l| l.get(crate::controllers::endpoints::MANAGED_BY)).and_then(Value::as_str)
+                == Some(crate::controllers::endpoints::CONTROLLER_NAME),
+        }),
+        Kind::EndpointSlice => Row::Managed(ManagedRow { key: key.clone(), content: String::new(), managed_by_controller: false }),
+    })
+}

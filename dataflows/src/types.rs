@@ -1,0 +1,129 @@
+//! The one type file: the timestamp (a store revision), the diff type, the projection rows
+//! that input collections hold, and the intents that outputs carry. Keeping them here keeps
+//! differential-dataflow's API churn and the row shapes in one place.
+
+use serde::{Deserialize, Serialize};
+
+/// Dataflow time: the store revision at which a change happened.
+pub type Revision = u64;
+
+/// Differential-dataflow's difference type: +1 insert, -1 retract.
+pub type Diff = isize;
+
+/// Which kind of object a key names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Kind {
+    Namespace,
+    Pod,
+    Service,
+    Endpoints,
+    EndpointSlice,
+    ServiceAccount,
+    Secret,
+    ConfigMap,
+}
+
+impl Kind {
+    /// `(group, version, plural)` of the kind's resource.
+    pub fn resource(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Kind::Namespace => ("", "v1", "namespaces"),
+            Kind::Pod => ("", "v1", "pods"),
+            Kind::Service => ("", "v1", "services"),
+            Kind::Endpoints => ("", "v1", "endpoints"),
+            Kind::EndpointSlice => ("discovery.k8s.io", "v1", "endpointslices"),
+            Kind::ServiceAccount => ("", "v1", "serviceaccounts"),
+            Kind::Secret => ("", "v1", "secrets"),
+            Kind::ConfigMap => ("", "v1", "configmaps"),
+        }
+    }
+
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Kind::EndpointSlice => "discovery.k8s.io/v1",
+            _ => "v1",
+        }
+    }
+
+    pub fn kind_name(self) -> &'static str {
+        match self {
+            Kind::Namespace => "Namespace",
+            Kind::Pod => "Pod",
+            Kind::Service => "Service",
+            Kind::Endpoints => "Endpoints",
+            Kind::EndpointSlice => "EndpointSlice",
+            Kind::ServiceAccount => "ServiceAccount",
+            Kind::Secret => "Secret",
+            Kind::ConfigMap => "ConfigMap",
+        }
+    }
+
+    /// The kind stored under a `/registry/<plural>/` key prefix, if the engine reads it.
+    pub fn from_store_key(key: &str) -> Option<Kind> {
+        let rest = key.strip_prefix("/registry/")?;
+        let plural = rest.split('/').next()?;
+        Some(match plural {
+            "namespaces" => Kind::Namespace,
+            "pods" => Kind::Pod,
+            "services" => Kind::Service,
+            "endpoints" => Kind::Endpoints,
+            "endpointslices" => Kind::EndpointSlice,
+            "serviceaccounts" => Kind::ServiceAccount,
+            "secrets" => Kind::Secret,
+            "configmaps" => Kind::ConfigMap,
+            _ => return None,
+        })
+    }
+}
+
+/// Names one object: kind, namespace ("" for cluster-scoped) and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ObjectKey {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(kind: Kind, namespace: impl Into<String>, name: impl Into<String>) -> ObjectKey {
+        ObjectKey { kind, namespace: namespace.into(), name: name.into() }
+    }
+}
+
+/// One change of the feed: an object's new state (None when deleted) at a revision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedEvent {
+    pub revision: Revision,
+    pub key: ObjectKey,
+    /// The previous state, as the feed knows it (None for a create).
+    pub old: Option<serde_json::Value>,
+    /// The new state (None for a delete).
+    pub new: Option<serde_json::Value>,
+}
+
+/// What a controller wants written. Objects travel as canonical JSON strings so that rows
+/// stay `Ord + Hash` and cheap to compare.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Intent {
+    /// Create the object (the full JSON body).
+    Create { key: ObjectKey, body: String },
+    /// Apply a JSON merge patch to the object.
+    Patch { key: ObjectKey, patch: String },
+    /// Delete the object.
+    Delete { key: ObjectKey },
+}
+
+impl Intent {
+    pub fn key(&self) -> &ObjectKey {
+        match self {
+            Intent::Create { key, .. } | Intent::Patch { key, .. } | Intent::Delete { key } => key,
+        }
+    }
+}
+
+/// A projection that failed: the object and why, surfaced as an Event, never a panic.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ProjectionError {
+    pub key: ObjectKey,
+    pub message: String,
+}

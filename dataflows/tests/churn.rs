@@ -1,0 +1,297 @@
+//! Seeded random churn with creates, updates, label changes and deletes: at every revision
+//! the dataflow's intents (and the endpoints view) equal the from-scratch references', on one
+//! worker and on four. A failure prints its seed; `CHURN_SEED=n` replays it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc;
+
+use deltakube_dataflows::controllers::{endpoints, serviceaccount, token};
+use deltakube_dataflows::engine::{ControllerConfig, Engine, EngineConfig, EngineOutput, FeedBatch};
+use deltakube_dataflows::rows::{project, Row};
+use deltakube_dataflows::types::{FeedEvent, Intent, Kind, ObjectKey, Revision};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+const ROOT_CA: &str = "-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n";
+const NAMESPACES: &[&str] = &["a", "b", "c"];
+const APPS: &[&str] = &["web", "db", "cache"];
+
+/// The world the churn mutates: the objects as the store would hold them.
+struct World {
+    objects: BTreeMap<ObjectKey, Value>,
+    rng: StdRng,
+    uid: u64,
+}
+
+impl World {
+    fn uid(&mut self) -> String {
+        self.uid += 1;
+        format!("uid-{}", self.uid)
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.rng.random_range(0..items.len())]
+    }
+
+    fn random_pod(&mut self, ns: &str, name: &str, uid: String) -> Value {
+        let app = self.pick(APPS);
+        let tier = self.pick(&["fe", "be"]);
+        let ready = self.rng.random_bool(0.6);
+        let has_ip = self.rng.random_bool(0.9);
+        let phase = self.pick(&["Running", "Running", "Running", "Pending", "Succeeded"]);
+        let mut pod = json!({
+            "metadata": {"name": name, "namespace": ns, "uid": uid, "labels": {"app": app, "tier": tier}},
+            "spec": {"nodeName": format!("node-{}", self.rng.random_range(0..3)),
+                     "containers": [{"name": "c", "image": "x", "ports": [{"name": "http", "containerPort": 8080 + self.rng.random_range(0..2), "protocol": "TCP"}]}]},
+            "status": {"phase": phase, "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]},
+        });
+        if has_ip {
+            pod["status"]["podIP"] = json!(format!("10.0.{}.{}", self.rng.random_range(0..4), self.rng.random_range(1..250)));
+        }
+        if self.rng.random_bool(0.1) {
+            pod["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        }
+        pod
+    }
+
+    fn random_service(&mut self, ns: &str, name: &str, uid: String) -> Value {
+        let app = self.pick(APPS);
+        let mut selector = json!({"app": app});
+        if self.rng.random_bool(0.3) {
+            selector["tier"] = json!(self.pick(&["fe", "be"]));
+        }
+        let target = if self.rng.random_bool(0.5) { json!("http") } else { json!(8080) };
+        let mut svc = json!({
+            "metadata": {"name": name, "namespace": ns, "uid": uid, "labels": {"svc": name}},
+            "spec": {"ports": [{"name": "main", "port": 80, "targetPort": target, "protocol": "TCP"}]},
+        });
+        if self.rng.random_bool(0.85) {
+            svc["spec"]["selector"] = selector;
+        }
+        if self.rng.random_bool(0.2) {
+            svc["spec"]["publishNotReadyAddresses"] = json!(true);
+        }
+        svc
+    }
+
+    /// One random change: returns the key and the new state (None to delete).
+    fn step(&mut self) -> (ObjectKey, Option<Value>) {
+        let ns = self.pick(NAMESPACES).to_string();
+        match self.rng.random_range(0..10) {
+            0 => {
+                let key = ObjectKey::new(Kind::Namespace, "", ns.clone());
+                let value = match self.objects.get(&key) {
+                    None => Some(json!({"metadata": {"name": ns, "uid": self.uid()}, "status": {"phase": "Active"}})),
+                    Some(v) if self.rng.random_bool(0.5) => {
+                        let mut v = v.clone();
+                        v["status"]["phase"] = json!("Terminating");
+                        Some(v)
+                    }
+                    Some(_) => None,
+                };
+                (key, value)
+            }
+            1 => {
+                let name = self.pick(&["default", "robot"]);
+                let key = ObjectKey::new(Kind::ServiceAccount, ns.clone(), name);
+                let value = if self.objects.contains_key(&key) && self.rng.random_bool(0.5) {
+                    None
+                } else {
+                    Some(json!({"metadata": {"name": name, "namespace": ns, "uid": self.uid()}}))
+                };
+                (key, value)
+            }
+            2 => {
+                // A token Secret: ours (for an existing account), or a user's.
+                let accounts: Vec<(String, String)> = self
+                    .objects
+                    .iter()
+                    .filter(|(k, _)| k.kind == Kind::ServiceAccount && k.namespace == ns)
+                    .map(|(k, v)| (k.name.clone(), v["metadata"]["uid"].as_str().unwrap().to_string()))
+                    .collect();
+                let (account, uid) = match accounts.first() {
+                    Some(a) if self.rng.random_bool(0.7) => a.clone(),
+                    _ => ("ghost".to_string(), "uid-ghost".to_string()),
+                };
+                let name = if self.rng.random_bool(0.7) { token::secret_name(&account, &uid) } else { format!("{account}-manual") };
+                let key = ObjectKey::new(Kind::Secret, ns.clone(), name.clone());
+                let value = if self.objects.contains_key(&key) && self.rng.random_bool(0.5) {
+                    None
+                } else {
+                    Some(json!({"metadata": {"name": name, "namespace": ns, "annotations": {
+                        "kubernetes.io/service-account.name": account, "kubernetes.io/service-account.uid": uid}},
+                        "type": token::TOKEN_TYPE, "data": {"token": "x"}}))
+                };
+                (key, value)
+            }
+            3 => {
+                let key = ObjectKey::new(Kind::ConfigMap, ns.clone(), token::ROOT_CA);
+                let ca = if self.rng.random_bool(0.7) { ROOT_CA } else { "stale" };
+                let value = if self.objects.contains_key(&key) && self.rng.random_bool(0.3) {
+                    None
+                } else {
+                    Some(json!({"metadata": {"name": token::ROOT_CA, "namespace": ns}, "data": {"ca.crt": ca}}))
+                };
+                (key, value)
+            }
+            4..=6 => {
+                let name = format!("pod-{}", self.rng.random_range(0..8));
+                let key = ObjectKey::new(Kind::Pod, ns.clone(), name.clone());
+                let value = if self.objects.contains_key(&key) && self.rng.random_bool(0.25) {
+                    None
+                } else {
+                    let uid = self.objects.get(&key).map(|v| v["metadata"]["uid"].as_str().unwrap().to_string()).unwrap_or_else(|| self.uid());
+                    Some(self.random_pod(&ns, &name, uid))
+                };
+                (key, value)
+            }
+            7 | 8 => {
+                let name = format!("svc-{}", self.rng.random_range(0..4));
+                let key = ObjectKey::new(Kind::Service, ns.clone(), name.clone());
+                let value = if self.objects.contains_key(&key) && self.rng.random_bool(0.25) {
+                    None
+                } else {
+                    let uid = self.objects.get(&key).map(|v| v["metadata"]["uid"].as_str().unwrap().to_string()).unwrap_or_else(|| self.uid());
+                    Some(self.random_service(&ns, &name, uid))
+                };
+                (key, value)
+            }
+            _ => {
+                // Endpoints written by someone: sometimes what the controller wants, sometimes not.
+                let name = format!("svc-{}", self.rng.random_range(0..5));
+                let key = ObjectKey::new(Kind::Endpoints, ns.clone(), name.clone());
+                let value = if self.objects.contains_key(&key) && self.rng.random_bool(0.4) {
+                    None
+                } else {
+                    let mut labels = json!({"svc": name});
+                    if self.rng.random_bool(0.5) {
+                        labels[endpoints::MANAGED_BY] = json!(endpoints::CONTROLLER_NAME);
+                    }
+                    Some(json!({"metadata": {"name": name, "namespace": ns, "labels": labels},
+                        "subsets": [{"addresses": [{"ip": "10.9.9.9"}], "ports": [{"name": "main", "port": 8080, "protocol": "TCP"}]}]}))
+                };
+                (key, value)
+            }
+        }
+    }
+}
+
+/// The references' intents and endpoints view over a snapshot.
+fn reference(objects: &BTreeMap<ObjectKey, Value>) -> (BTreeSet<Intent>, BTreeSet<(String, String)>) {
+    let (mut namespaces, mut accounts, mut secrets, mut configmaps, mut pods, mut services, mut managed) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for (k, v) in objects {
+        match project(k, v).expect("the churn writes well-formed objects") {
+            Row::Namespace(r) => namespaces.push(r),
+            Row::ServiceAccount(r) => accounts.push(r),
+            Row::Secret(r) => secrets.push(r),
+            Row::ConfigMap(r) => configmaps.push(r),
+            Row::Pod(r) => pods.push(r),
+            Row::Service(r) => services.push(r),
+            Row::Managed(r) => managed.push(r),
+        }
+    }
+    let mut intents = serviceaccount::reference(&namespaces, &accounts);
+    intents.extend(token::reference(&namespaces, &accounts, &secrets, &configmaps, ROOT_CA));
+    let (desired, endpoint_intents) = endpoints::reference(&services, &pods, &managed);
+    intents.extend(endpoint_intents);
+    let view = desired.into_iter().map(|(k, v)| (format!("{}/{}", k.namespace, k.name), v)).collect();
+    (intents, view)
+}
+
+fn run(seed: u64, workers: usize, steps: usize) {
+    let mut world = World { objects: BTreeMap::new(), rng: StdRng::seed_from_u64(seed), uid: 0 };
+    let mut history: Vec<(Revision, ObjectKey, Option<Value>)> = Vec::new();
+    let (tx, rx) = mpsc::channel();
+    let engine = Engine::start(
+        EngineConfig { workers, cluster: None, controllers: ControllerConfig { root_ca: ROOT_CA.into() } },
+        tx,
+    )
+    .unwrap();
+    for step in 0..steps {
+        let revision = step as Revision + 1;
+        let (key, new) = world.step();
+        let old = world.objects.get(&key).cloned();
+        if old.is_none() && new.is_none() {
+            engine.push(FeedBatch { revision, events: vec![] });
+            history.push((revision, key, None));
+            continue;
+        }
+        match &new {
+            Some(v) => world.objects.insert(key.clone(), v.clone()),
+            None => world.objects.remove(&key),
+        };
+        engine.push(FeedBatch { revision, events: vec![FeedEvent { revision, key: key.clone(), old, new: new.clone() }] });
+        history.push((revision, key, new));
+    }
+    let last = steps as Revision;
+    let mut done = vec![0; workers];
+    let mut outputs = Vec::new();
+    while done.iter().any(|r| *r < last) {
+        match rx.recv_timeout(std::time::Duration::from_secs(60)).expect("engine output within a minute") {
+            EngineOutput::Progress { worker, revision } => done[worker] = done[worker].max(revision),
+            other => outputs.push(other),
+        }
+    }
+    engine.shutdown();
+
+    // Replay: at every revision, the accumulated outputs equal the references.
+    let mut objects = BTreeMap::new();
+    let mut intents: BTreeMap<Intent, isize> = BTreeMap::new();
+    let mut view: BTreeMap<(String, String), isize> = BTreeMap::new();
+    outputs.sort_by_key(|o| match o {
+        EngineOutput::Intent { revision, .. } | EngineOutput::Delta { revision, .. } => *revision,
+        EngineOutput::Progress { revision, .. } => *revision,
+    });
+    let mut cursor = 0;
+    for (revision, key, new) in history {
+        match new {
+            Some(v) => objects.insert(key, v),
+            None => objects.remove(&key),
+        };
+        while cursor < outputs.len() {
+            match &outputs[cursor] {
+                EngineOutput::Intent { intent, revision: r, diff } if *r <= revision => {
+                    *intents.entry(intent.clone()).or_default() += diff;
+                }
+                EngineOutput::Delta { view: "endpoints", key, value, revision: r, diff } if *r <= revision => {
+                    *view.entry((key.clone(), value.clone())).or_default() += diff;
+                }
+                EngineOutput::Delta { revision: r, .. } if *r <= revision => {}
+                _ => break,
+            }
+            cursor += 1;
+        }
+        let got: BTreeSet<Intent> = intents.iter().filter(|(_, d)| **d != 0).map(|(i, d)| {
+            assert_eq!(*d, 1, "seed {seed}, {workers} workers, revision {revision}: intent {i:?} has multiplicity {d}");
+            i.clone()
+        }).collect();
+        let got_view: BTreeSet<(String, String)> = view.iter().filter(|(_, d)| **d != 0).map(|(r, _)| r.clone()).collect();
+        let (want, want_view) = reference(&objects);
+        if std::env::var("CHURN_DEBUG").is_ok() { eprintln!("rev {revision}: {} intents, {} endpoints", want.len(), want_view.len()); }
+        assert_eq!(got, want, "seed {seed}, {workers} workers: intents differ at revision {revision}");
+        assert_eq!(got_view, want_view, "seed {seed}, {workers} workers: endpoints view differs at revision {revision}");
+    }
+}
+
+fn seeds() -> Vec<u64> {
+    match std::env::var("CHURN_SEED") {
+        Ok(s) => vec![s.parse().expect("CHURN_SEED is a number")],
+        Err(_) => vec![1, 2, 3],
+    }
+}
+
+#[test]
+fn dataflow_equals_reference_on_one_worker() {
+    for seed in seeds() {
+        run(seed, 1, 400);
+    }
+}
+
+#[test]
+fn dataflow_equals_reference_on_four_workers() {
+    for seed in seeds() {
+        run(seed, 4, 400);
+    }
+}
