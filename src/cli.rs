@@ -18,11 +18,21 @@ pub struct Command {
 #[derive(Subcommand, Debug)]
 pub enum Action {
     /// Start the whole cluster on the embedded store and print how to point kubectl at it.
-    Up(ApiServerFlags),
+    Up(UpFlags),
     /// Run the API server alone.
     Apiserver(ApiServerFlags),
     /// Run benchmarks of the real parts in one process.
     Bench(crate::bench::BenchFlags),
+}
+
+/// Flags of `up`: the API server's, plus the controllers'.
+#[derive(Args, Debug, Clone)]
+pub struct UpFlags {
+    #[command(flatten)]
+    pub apiserver: ApiServerFlags,
+    /// Dataflow worker threads for the controllers.
+    #[arg(long, env = "DELTAKUBE_WORKERS", default_value_t = 2)]
+    pub workers: usize,
 }
 
 /// Flags of the API server, named as kube-apiserver's.
@@ -75,7 +85,10 @@ impl ApiServerFlags {
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command.action {
         Action::Up(flags) => {
-            let server = apiserver::start(flags.config()).await.context("starting the apiserver")?;
+            let views = std::sync::Arc::new(crate::controllers::views::ViewStore::new(flags.workers));
+            let views_router = crate::controllers::views_http::router(views.clone());
+            let server = apiserver::start(flags.apiserver.config(), Some(views_router)).await.context("starting the apiserver")?;
+            crate::controllers::start(&server, views, flags.workers).context("starting the controllers")?;
             let kubeconfig = std::fs::canonicalize(&server.kubeconfig).unwrap_or(server.kubeconfig.clone());
             println!("deltakube is up: API server at https://{}", server.address);
             println!("Point kubectl at it with:");
@@ -86,7 +99,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Action::Bench(flags) => crate::bench::run(flags).await?,
         Action::Apiserver(flags) => {
-            let server = apiserver::start(flags.config()).await.context("starting the apiserver")?;
+            let server = apiserver::start(flags.config(), None).await.context("starting the apiserver")?;
             println!("apiserver listening on https://{} (kubeconfig: {})", server.address, server.kubeconfig.display());
             wait_for_shutdown().await;
             server.stop();

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use axum::extract::State;
 use axum::middleware;
 
 use crate::auth::authn::{authenticate, TokenFileError};
@@ -64,6 +65,10 @@ pub enum StartError {
 /// A running server.
 pub struct RunningApiServer {
     pub address: SocketAddr,
+    /// The API router without network authentication, for in-process clients (the
+    /// controllers' writer) that put their [`crate::auth::UserInfo`] in the request.
+    pub internal_router: axum::Router,
+    pub service_account_tokens: Arc<ServiceAccountTokens>,
     pub kubeconfig: PathBuf,
     pub store: Arc<dyn Store>,
     pub cache: Arc<WatchCache>,
@@ -102,8 +107,10 @@ pub fn served_kinds() -> Vec<ServedKind> {
         .collect()
 }
 
-/// Starts the API server and returns once it accepts connections.
-pub async fn start(config: ApiServerConfig) -> Result<RunningApiServer, StartError> {
+/// Starts the API server and returns once it accepts connections. `extra` routes (the
+/// controllers' views) are served behind the same authentication, with RBAC deciding on
+/// their paths as non-resource URLs.
+pub async fn start(config: ApiServerConfig, extra: Option<axum::Router>) -> Result<RunningApiServer, StartError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| StartError::Io(config.data_dir.clone(), e))?;
     let host = config.advertise.rsplit_once(':').map_or(config.advertise.as_str(), |(h, _)| h).to_string();
     let pki = Pki::ensure(&config.data_dir.join("pki"), &[host])?;
@@ -118,16 +125,22 @@ pub async fn start(config: ApiServerConfig) -> Result<RunningApiServer, StartErr
     authenticator.verifiers.push(tokens.clone());
     let authenticator = Arc::new(authenticator);
     let openapi = Arc::new(OpenApiDocs::build(&served_kinds()));
+    let authorizer = Arc::new(Authorizer::new(cache.clone()));
     let state = Arc::new(ApiState {
         store: store.clone(),
         cache: cache.clone(),
         openapi,
-        authorizer: Arc::new(Authorizer::new(cache.clone())),
+        authorizer: authorizer.clone(),
         authenticator: authenticator.clone(),
-        service_account_tokens: tokens,
+        service_account_tokens: tokens.clone(),
         advertise_address: config.advertise.clone(),
     });
-    let app = router(state).layer(middleware::from_fn_with_state(authenticator, authenticate));
+    let internal_router = router(state);
+    let mut app = internal_router.clone();
+    if let Some(extra) = extra {
+        app = app.merge(extra.route_layer(middleware::from_fn_with_state(authorizer, authorize_path)));
+    }
+    let app = app.layer(middleware::from_fn_with_state(authenticator, authenticate));
     let listener = tokio::net::TcpListener::bind(config.bind).await.map_err(|e| StartError::Listen(config.bind, e))?;
     let address = listener.local_addr().map_err(|e| StartError::Listen(config.bind, e))?;
     let tls = tls_config(&pki)?;
@@ -139,7 +152,7 @@ pub async fn start(config: ApiServerConfig) -> Result<RunningApiServer, StartErr
     let server_url = format!("https://{}", config.advertise);
     std::fs::write(&kubeconfig, pki.admin_kubeconfig(&server_url)).map_err(|e| StartError::Io(kubeconfig.clone(), e))?;
     tracing::info!(address = %address, store = store.backend_name(), "apiserver listening");
-    Ok(RunningApiServer { address, kubeconfig, store, cache, pki, server })
+    Ok(RunningApiServer { address, internal_router, service_account_tokens: tokens, kubeconfig, store, cache, pki, server })
 }
 
 /// Compacts the store as upstream's apiserver does: every interval, to the revision seen one
@@ -165,5 +178,26 @@ async fn compact_periodically(store: Arc<dyn Store>, interval: std::time::Durati
             }
         }
         previous = Some(current);
+    }
+}
+
+/// RBAC for extra routes: the request's path is a non-resource URL, its method the verb.
+async fn authorize_path(State(authorizer): State<Arc<Authorizer>>, request: axum::extract::Request, next: middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = request.uri().path().to_string();
+    let verb = match *request.method() {
+        http::Method::GET | http::Method::HEAD => "get",
+        http::Method::POST => "post",
+        http::Method::PUT => "put",
+        http::Method::PATCH => "patch",
+        http::Method::DELETE => "delete",
+        _ => "unknown",
+    };
+    let user = request.extensions().get::<crate::auth::UserInfo>().cloned();
+    let attributes = crate::auth::rbac::Attributes { verb, group: "", resource: "", subresource: None, namespace: None, name: None, path: Some(&path) };
+    match user {
+        Some(u) if authorizer.allows(&u, &attributes) => next.run(request).await,
+        Some(u) => crate::error::ApiError::forbidden(format!("forbidden: User \"{}\" cannot {verb} path \"{path}\"", u.name)).into_response(),
+        None => crate::error::ApiError::unauthorized().into_response(),
     }
 }

@@ -253,7 +253,7 @@ pub async fn run(flags: ApiserverBenchFlags) -> anyhow::Result<()> {
         advertise: "127.0.0.1:0".into(),
         token_auth_file: None,
         compaction_interval: Duration::ZERO,
-    })
+    }, None)
     .await?;
     let base = format!("https://{}", server.address);
     let client = ApiClient::new(&server.pki, &base, true)?;

@@ -1,0 +1,65 @@
+//! The change-feed reader (an edge of the engine): in `deltakube up` it follows the API
+//! server's watch cache in-process — one list at revision R, then every event after R — and
+//! hands the engine one batch per revision. Events of kinds no controller reads still advance
+//! time, so that a view "at R" exists for every store revision R.
+
+use std::sync::Arc;
+
+use deltakube_api::cache::{CacheEvent, EventType, WatchCache};
+use deltakube_dataflows::engine::{Engine, FeedBatch};
+use deltakube_dataflows::types::{FeedEvent, Kind, ObjectKey};
+use tokio::sync::broadcast::error::RecvError;
+
+/// Splits a store key `/registry/<plural>/[<ns>/]<name>` into an engine key.
+pub fn object_key(store_key: &str) -> Option<ObjectKey> {
+    let kind = Kind::from_store_key(store_key)?;
+    let rest = store_key.strip_prefix("/registry/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        [_, name] => Some(ObjectKey::new(kind, "", *name)),
+        [_, ns, name] => Some(ObjectKey::new(kind, *ns, *name)),
+        _ => None,
+    }
+}
+
+fn to_feed_event(event: &CacheEvent) -> Option<FeedEvent> {
+    let key = object_key(&event.object.key)?;
+    let (old, new) = match event.kind {
+        EventType::Added => (None, Some(event.object.value.clone())),
+        EventType::Modified => (event.prev.as_ref().map(|p| p.value.clone()), Some(event.object.value.clone())),
+        EventType::Deleted => (event.prev.as_ref().map(|p| p.value.clone()), None),
+    };
+    Some(FeedEvent { revision: event.revision, key, old, new })
+}
+
+/// Feeds the engine from the cache until the cache's broadcast closes. If the feed falls
+/// too far behind, the engine cannot be rebuilt in place: the process logs and stops feeding,
+/// and a restart relists (controllers rebuild from a list at R with deterministic names).
+pub async fn follow_cache(cache: Arc<WatchCache>, engine: Arc<Engine>) {
+    let (items, revision, mut live) = cache.subscribe_with_state("/registry/");
+    let events = items
+        .iter()
+        .filter_map(|o| {
+            let key = object_key(&o.key)?;
+            Some(FeedEvent { revision, key, old: None, new: Some(o.value.clone()) })
+        })
+        .collect();
+    engine.push(FeedBatch { revision, events });
+    tracing::info!(revision, "controllers loaded the initial state");
+    let mut last = revision;
+    loop {
+        match live.recv().await {
+            Ok(event) if event.revision <= last => continue,
+            Ok(event) => {
+                last = event.revision;
+                let events = to_feed_event(&event).into_iter().collect();
+                engine.push(FeedBatch { revision: event.revision, events });
+            }
+            Err(RecvError::Lagged(n)) => {
+                tracing::error!(missed = n, "controller feed fell behind the watch cache; restart to relist");
+                return;
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}

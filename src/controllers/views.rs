@@ -1,0 +1,122 @@
+//! The view store: every named dataflow output, kept as the rows it has at the newest
+//! revision every worker has finished. Deltas wait until all workers report progress past
+//! their revision, so a snapshot is exactly the view "at R". Served over HTTP by
+//! [`super::views_http`].
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+
+use deltakube_dataflows::engine::VIEWS;
+use deltakube_dataflows::types::{Diff, Revision};
+use tokio::sync::{broadcast, watch};
+
+/// One applied change of a view, as the delta stream sends it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ViewDelta {
+    pub view: &'static str,
+    pub revision: Revision,
+    pub key: String,
+    pub value: String,
+    pub diff: Diff,
+}
+
+struct State {
+    rows: BTreeMap<&'static str, BTreeMap<(String, String), Diff>>,
+    pending: VecDeque<ViewDelta>,
+    progress: Vec<Revision>,
+    complete: Revision,
+}
+
+/// The views and their revision.
+pub struct ViewStore {
+    state: Mutex<State>,
+    revision: watch::Sender<Revision>,
+    deltas: broadcast::Sender<ViewDelta>,
+}
+
+/// Deltas buffered per streaming client before it is dropped.
+const STREAM_BUFFER: usize = 65_536;
+
+impl ViewStore {
+    pub fn new(workers: usize) -> ViewStore {
+        let mut rows = BTreeMap::new();
+        for v in VIEWS {
+            rows.insert(*v, BTreeMap::new());
+        }
+        ViewStore {
+            state: Mutex::new(State { rows, pending: VecDeque::new(), progress: vec![0; workers.max(1)], complete: 0 }),
+            revision: watch::channel(0).0,
+            deltas: broadcast::channel(STREAM_BUFFER).0,
+        }
+    }
+
+    /// Buffers a delta until its revision is complete.
+    pub fn delta(&self, delta: ViewDelta) {
+        self.state.lock().expect("views lock").pending.push_back(delta);
+    }
+
+    /// Records a worker's progress; applies every delta that is now complete.
+    pub fn progress(&self, worker: usize, revision: Revision) {
+        let mut state = self.state.lock().expect("views lock");
+        if worker >= state.progress.len() {
+            return;
+        }
+        state.progress[worker] = state.progress[worker].max(revision);
+        let complete = state.progress.iter().copied().min().unwrap_or(0);
+        if complete <= state.complete {
+            return;
+        }
+        state.complete = complete;
+        let mut ready: Vec<ViewDelta> = Vec::new();
+        let mut keep = VecDeque::new();
+        while let Some(d) = state.pending.pop_front() {
+            if d.revision <= complete {
+                ready.push(d);
+            } else {
+                keep.push_back(d);
+            }
+        }
+        state.pending = keep;
+        ready.sort_by_key(|d| d.revision);
+        for d in ready {
+            let rows = state.rows.entry(d.view).or_default();
+            let count = rows.entry((d.key.clone(), d.value.clone())).or_default();
+            *count += d.diff;
+            if *count == 0 {
+                rows.remove(&(d.key.clone(), d.value.clone()));
+            }
+            let _ = self.deltas.send(d);
+        }
+        drop(state);
+        self.revision.send_replace(complete);
+    }
+
+    /// The revision every view is complete at.
+    pub fn revision(&self) -> Revision {
+        *self.revision.borrow()
+    }
+
+    /// Waits until the views are complete at `revision`; false on timeout.
+    pub async fn wait_for(&self, revision: Revision, timeout: std::time::Duration) -> bool {
+        let mut rx = self.revision.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|r| *r >= revision)).await.is_ok_and(|r| r.is_ok())
+    }
+
+    /// A view's rows whose key passes `filter`, and the revision they are complete at.
+    pub fn snapshot(&self, view: &str, filter: impl Fn(&str) -> bool) -> Option<(Revision, Vec<(String, String)>)> {
+        let state = self.state.lock().expect("views lock");
+        let rows = state.rows.get(view)?;
+        let out = rows.keys().filter(|(k, _)| filter(k)).cloned().collect();
+        Some((state.complete, out))
+    }
+
+    /// Every view with its row count.
+    pub fn list(&self) -> (Revision, Vec<(&'static str, usize)>) {
+        let state = self.state.lock().expect("views lock");
+        (state.complete, state.rows.iter().map(|(k, v)| (*k, v.len())).collect())
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<ViewDelta> {
+        self.deltas.subscribe()
+    }
+}

@@ -1,0 +1,189 @@
+//! The intent writer (the engine's other edge): applies the dataflow's intents through the
+//! API server's normal write path (admission, validation, optimistic concurrency) and keeps
+//! the expectations that stop a lagging feed from causing a second write.
+//!
+//! - An intent is **outstanding** while its multiplicity in the intents collection is
+//!   positive; the writer acts only on outstanding intents.
+//! - A key is **in flight** from the moment its write is sent until the engine has processed
+//!   the revision that write produced; no other write for that key starts meanwhile. This is
+//!   upstream's "expectations".
+//! - A failed write (or one whose effect did not satisfy the intent) is retried with
+//!   exponential back-off, capped, so a disagreement is never a hot loop.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::Router;
+use base64::Engine as _;
+use deltakube_api::auth::serviceaccount::ServiceAccountTokens;
+use deltakube_api::auth::UserInfo;
+use deltakube_dataflows::controllers::token::TOKEN_TYPE;
+use deltakube_dataflows::types::{Intent, ObjectKey, Revision};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tower::ServiceExt;
+
+/// Longest back-off between retries of one key.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Writes in flight at once.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// What the writer hears.
+pub enum WriterInput {
+    Intent { intent: Intent, diff: isize },
+    /// Every worker has processed this revision.
+    Progress(Revision),
+}
+
+enum Flight {
+    /// The write was sent and has not answered.
+    Sending,
+    /// The write answered at this revision; wait for the engine to see it.
+    Until(Revision),
+}
+
+struct Done {
+    key: ObjectKey,
+    result: Result<Option<Revision>, String>,
+}
+
+/// Writes intents through `api` (the API router, without its network authentication).
+pub struct Writer {
+    api: Router,
+    tokens: Arc<ServiceAccountTokens>,
+    root_ca: String,
+    user: UserInfo,
+}
+
+fn collection_path(key: &ObjectKey) -> String {
+    let (group, version, plural) = key.kind.resource();
+    let base = if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") };
+    if key.namespace.is_empty() {
+        format!("{base}/{plural}")
+    } else {
+        format!("{base}/namespaces/{}/{plural}", key.namespace)
+    }
+}
+
+impl Writer {
+    pub fn new(api: Router, tokens: Arc<ServiceAccountTokens>, root_ca: String) -> Writer {
+        let user = UserInfo::authenticated("system:kube-controller-manager", "", vec!["system:masters".into()]);
+        Writer { api, tokens, root_ca, user }
+    }
+
+    /// Fills what only an edge may compute: the signed token of a token Secret.
+    fn complete_body(&self, key: &ObjectKey, body: &str) -> String {
+        let Ok(mut v) = serde_json::from_str::<Value>(body) else { return body.to_string() };
+        if v.get("type").and_then(Value::as_str) == Some(TOKEN_TYPE) {
+            let ann = |k: &str| v.pointer("/metadata/annotations").and_then(|a| a.get(k)).and_then(Value::as_str).unwrap_or("").to_string();
+            let (account, uid) = (ann("kubernetes.io/service-account.name"), ann("kubernetes.io/service-account.uid"));
+            let token = self.tokens.issue_legacy(&key.namespace, &account, &uid, &key.name);
+            let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+            v["data"] = serde_json::json!({"token": b64(&token), "ca.crt": b64(&self.root_ca), "namespace": b64(&key.namespace)});
+        }
+        v.to_string()
+    }
+
+    async fn send(&self, intent: &Intent) -> Result<Option<Revision>, String> {
+        let key = intent.key();
+        let (method, path, body, content_type) = match intent {
+            Intent::Create { body, .. } => ("POST", collection_path(key), self.complete_body(key, body), "application/json"),
+            Intent::Patch { patch, .. } => ("PATCH", format!("{}/{}", collection_path(key), key.name), patch.clone(), "application/merge-patch+json"),
+            Intent::Delete { .. } => ("DELETE", format!("{}/{}", collection_path(key), key.name), String::new(), "application/json"),
+        };
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("{path}?fieldManager=deltakube-controllers"))
+            .header("Content-Type", content_type)
+            .extension(self.user.clone())
+            .body(Body::from(body))
+            .map_err(|e| e.to_string())?;
+        let response = self.api.clone().oneshot(request).await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let revision = value.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|r| r.parse().ok());
+        match status.as_u16() {
+            200..=299 => Ok(revision),
+            // Someone else already did it; the feed will show it.
+            409 if matches!(intent, Intent::Create { .. }) && value["reason"] == "AlreadyExists" => Ok(None),
+            404 if matches!(intent, Intent::Delete { .. }) => Ok(None),
+            code => Err(format!("{method} {path}: {code} {}", value["message"].as_str().unwrap_or(""))),
+        }
+    }
+
+    /// Runs until `input` closes.
+    pub async fn run(self: Arc<Self>, mut input: mpsc::UnboundedReceiver<WriterInput>) {
+        let mut outstanding: BTreeMap<ObjectKey, BTreeMap<Intent, isize>> = BTreeMap::new();
+        let mut flights: HashMap<ObjectKey, Flight> = HashMap::new();
+        let mut backoff: HashMap<ObjectKey, (Duration, Instant)> = HashMap::new();
+        let mut progress: Revision = 0;
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                message = input.recv() => match message {
+                    None => return,
+                    Some(WriterInput::Intent { intent, diff }) => {
+                        let per_key = outstanding.entry(intent.key().clone()).or_default();
+                        let count = per_key.entry(intent).or_default();
+                        *count += diff;
+                        per_key.retain(|_, c| *c != 0);
+                        outstanding.retain(|_, m| !m.is_empty());
+                    }
+                    Some(WriterInput::Progress(r)) => {
+                        progress = progress.max(r);
+                        flights.retain(|_, f| !matches!(f, Flight::Until(w) if *w <= progress));
+                    }
+                },
+                Some(done) = done_rx.recv() => {
+                    match done.result {
+                        Ok(revision) => {
+                            // Without a revision (already done by someone), wait one step of progress.
+                            flights.insert(done.key.clone(), Flight::Until(revision.unwrap_or(progress + 1)));
+                            if let Some((delay, _)) = backoff.get_mut(&done.key) {
+                                // The intent may outlive its write if they disagree: keep backing off.
+                                *delay = (*delay * 2).min(MAX_BACKOFF);
+                            }
+                        }
+                        Err(e) => {
+                            flights.remove(&done.key);
+                            let delay = backoff.get(&done.key).map_or(Duration::from_millis(200), |(d, _)| (*d * 2).min(MAX_BACKOFF));
+                            tracing::warn!(key = ?done.key, error = %e, retry_in = ?delay, "controller write failed");
+                            backoff.insert(done.key, (delay, Instant::now() + delay));
+                        }
+                    }
+                }
+                _ = tick.tick() => {}
+            }
+            // Start writes for outstanding keys that are not in flight or backing off.
+            let now = Instant::now();
+            for (key, intents) in &outstanding {
+                if flights.len() >= MAX_IN_FLIGHT {
+                    break;
+                }
+                if flights.contains_key(key) || backoff.get(key).is_some_and(|(_, until)| *until > now) {
+                    continue;
+                }
+                let Some((intent, _)) = intents.iter().find(|(_, c)| **c > 0) else { continue };
+                if backoff.contains_key(key) {
+                    let (delay, _) = backoff[key];
+                    backoff.insert(key.clone(), (delay, now + delay));
+                } else {
+                    backoff.insert(key.clone(), (Duration::from_millis(200), now));
+                }
+                flights.insert(key.clone(), Flight::Sending);
+                let (writer, intent, key, done) = (self.clone(), intent.clone(), key.clone(), done_tx.clone());
+                tokio::spawn(async move {
+                    let result = writer.send(&intent).await;
+                    let _ = done.send(Done { key, result });
+                });
+            }
+            // Keys with nothing outstanding forget their back-off.
+            backoff.retain(|k, _| outstanding.contains_key(k));
+        }
+    }
+}
