@@ -45,9 +45,10 @@ fn lists_page_with_limit_and_continue() {
     let mut token: Option<String> = None;
     let mut pages = 0;
     loop {
+        // The selector leaves out kube-root-ca.crt, which the token controller publishes.
         let path = match &token {
-            Some(t) => format!("{CMS}?limit=3&continue={t}"),
-            None => format!("{CMS}?limit=3"),
+            Some(t) => format!("{CMS}?labelSelector=app%3Dpaged&limit=3&continue={t}"),
+            None => format!("{CMS}?labelSelector=app%3Dpaged&limit=3"),
         };
         let (code, page) = call(&cluster, "GET", &path, None, "application/json");
         assert_eq!(code, 200, "{page}");
@@ -126,7 +127,8 @@ fn deletecollection_honours_the_label_selector() {
     assert_eq!(code, 200);
     assert_eq!(deleted["items"].as_array().unwrap().len(), 3);
     let (_, left) = call(&cluster, "GET", CMS, None, "application/json");
-    let names: Vec<_> = left["items"].as_array().unwrap().iter().map(|o| o["metadata"]["name"].clone()).collect();
+    // kube-root-ca.crt is the token controller's, in every namespace; the rest is ours.
+    let names: Vec<_> = left["items"].as_array().unwrap().iter().map(|o| o["metadata"]["name"].clone()).filter(|n| n != "kube-root-ca.crt").collect();
     assert_eq!(names, vec![json!("kept")]);
 }
 
@@ -168,12 +170,20 @@ fn namespace_lifecycle_refuses_missing_and_terminating_namespaces() {
     assert_eq!((code, status["reason"].as_str()), (404, Some("NotFound")), "{status}");
     assert_eq!(status["message"], "namespaces \"nowhere\" not found");
     call(&cluster, "POST", "/api/v1/namespaces", Some(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "leaving"}})), "application/json");
+    // Content with a finalizer holds the namespace in Terminating: the namespace controller
+    // cannot finish until someone removes it.
+    let mut held = cm("held");
+    held["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    assert_eq!(call(&cluster, "POST", "/api/v1/namespaces/leaving/configmaps", Some(&held), "application/json").0, 201);
     let (code, ns) = call(&cluster, "DELETE", "/api/v1/namespaces/leaving", None, "application/json");
     assert_eq!(code, 200);
     assert_eq!(ns["status"]["phase"], "Terminating");
     let (code, status) = call(&cluster, "POST", "/api/v1/namespaces/leaving/configmaps", Some(&cm("x")), "application/json");
     assert_eq!((code, status["reason"].as_str()), (403, Some("Forbidden")), "{status}");
     assert!(status["message"].as_str().unwrap().contains("because it is being terminated"));
+    // Releasing the content lets the namespace go.
+    call(&cluster, "PATCH", "/api/v1/namespaces/leaving/configmaps/held", Some(&json!({"metadata": {"finalizers": null}})), "application/merge-patch+json");
+    assert!(support::eventually(Duration::from_secs(15), || call(&cluster, "GET", "/api/v1/namespaces/leaving", None, "application/json").0 == 404));
 }
 
 #[test]

@@ -105,11 +105,29 @@ fn services_and_endpoints(k: &Kubectl) {
     assert!(eventually(Duration::from_secs(10), || !k.run(&["-n", "shop", "get", "endpoints", "front"]).ok));
 }
 
+fn namespace_deletion(k: &Kubectl) {
+    // Deleting a namespace removes everything in it, then the namespace itself.
+    k.ok(&["create", "namespace", "doomed"]);
+    k.ok(&["-n", "doomed", "create", "configmap", "c1", "--from-literal=a=b"]);
+    k.ok(&["-n", "doomed", "create", "deployment", "d1", "--image=busybox"]);
+    k.ok(&["-n", "doomed", "run", "p1", "--image=busybox", "--restart=Never"]);
+    assert!(eventually(Duration::from_secs(10), || k.run(&["-n", "doomed", "get", "sa", "default"]).ok));
+    k.ok(&["delete", "namespace", "doomed", "--wait", "--timeout=30s"]);
+    assert!(k.fails(&["get", "namespace", "doomed"]).contains("NotFound"));
+    for kind in ["configmaps", "deployments", "pods", "serviceaccounts", "secrets"] {
+        let left = k.ok(&["get", kind, "-n", "doomed", "-o", "name"]);
+        assert!(left.trim().is_empty(), "{kind} left behind: {left}");
+    }
+    // And the name can be used again at once.
+    k.ok(&["create", "namespace", "doomed"]);
+}
+
 fn controllers(backend: Backend) {
     let cluster = Cluster::start(backend);
     let k = cluster.kubectl("1.33");
     namespaces_and_tokens(&cluster, &k);
     services_and_endpoints(&k);
+    namespace_deletion(&k);
     let log = cluster.log();
     assert!(!log.contains("controller write failed"), "the writer retried writes:\n{log}");
 }

@@ -33,7 +33,6 @@ pub fn apply(resource: &ResourceDescriptor, obj: &mut Value) {
             }
         }
         ("", "Namespace") => {
-            set_if_absent(obj, "/spec/finalizers", json!(["kubernetes"]));
             if object::meta(obj).is_some_and(|m| !m.contains_key("deletionTimestamp")) {
                 set_if_absent(obj, "/status/phase", json!("Active"));
             }
@@ -116,11 +115,20 @@ pub fn tracks_generation(resource: &ResourceDescriptor) -> bool {
         || matches!((resource.group, resource.kind), ("", "ReplicationController"))
 }
 
+/// Defaults set only when an object is created: a namespace starts with the `kubernetes`
+/// finalizer, which only the `finalize` subresource may change afterwards.
+pub fn on_create(resource: &ResourceDescriptor, obj: &mut Value) {
+    if (resource.group, resource.kind) == ("", "Namespace") {
+        set_if_absent(obj, "/spec/finalizers", json!(["kubernetes"]));
+    }
+}
+
 /// Whether a delete marks the object and waits, as upstream's graceful pod deletion: only a
 /// pod already bound to a node, with a grace period above zero, waits for its kubelet.
 pub fn needs_graceful_delete(resource: &ResourceDescriptor, obj: &Value, grace: Option<i64>) -> bool {
     if (resource.group, resource.kind) == ("", "Namespace") {
-        return true;
+        // A namespace waits for its controller while `spec.finalizers` is not empty.
+        return obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
     }
     if (resource.group, resource.kind) != ("", "Pod") {
         return false;

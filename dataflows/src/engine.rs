@@ -154,10 +154,11 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
         let (managed_in, managed) = scope.new_collection();
         let (errors_in, errors) = scope.new_collection::<ProjectionError, Diff>();
 
+        let namespace_intents = controllers::namespace::namespaces(namespaces.clone());
         let sa_intents = controllers::serviceaccount::service_accounts(namespaces.clone(), accounts.clone());
         let token_intents = controllers::token::tokens(namespaces, accounts, secrets, configmaps, root_ca);
         let (desired_endpoints, endpoint_intents) = controllers::endpoints::endpoints(services, pods.clone(), managed);
-        let intents = sa_intents.concat(token_intents).concat(endpoint_intents);
+        let intents = namespace_intents.concat(sa_intents).concat(token_intents).concat(endpoint_intents);
 
         let probe = ProbeHandle::new();
         let intents_out = out.clone();

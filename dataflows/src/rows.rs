@@ -15,6 +15,8 @@ pub struct NamespaceRow {
     pub uid: String,
     /// Neither Terminating nor marked for deletion.
     pub active: bool,
+    /// Marked for deletion and still holding the `kubernetes` finalizer.
+    pub awaiting_purge: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -156,6 +158,8 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
             name,
             uid,
             active: !terminating(v) && v.pointer("/status/phase").and_then(Value::as_str) != Some("Terminating"),
+            awaiting_purge: terminating(v)
+                && v.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| f.iter().any(|x| x == "kubernetes")),
         }),
         Kind::ServiceAccount => Row::ServiceAccount(ServiceAccountRow { namespace: ns, name, uid }),
         Kind::Secret => {

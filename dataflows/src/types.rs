@@ -111,12 +111,14 @@ pub enum Intent {
     Patch { key: ObjectKey, patch: String },
     /// Delete the object.
     Delete { key: ObjectKey },
+    /// Delete everything in the namespace `key.name`, then remove its `kubernetes` finalizer.
+    PurgeNamespace { key: ObjectKey },
 }
 
 impl Intent {
     pub fn key(&self) -> &ObjectKey {
         match self {
-            Intent::Create { key, .. } | Intent::Patch { key, .. } | Intent::Delete { key } => key,
+            Intent::Create { key, .. } | Intent::Patch { key, .. } | Intent::Delete { key } | Intent::PurgeNamespace { key } => key,
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc;
 
-use deltakube_dataflows::controllers::{endpoints, serviceaccount, token};
+use deltakube_dataflows::controllers::{endpoints, namespace, serviceaccount, token};
 use deltakube_dataflows::engine::{ControllerConfig, Engine, EngineConfig, EngineOutput, FeedBatch};
 use deltakube_dataflows::rows::{project, Row};
 use deltakube_dataflows::types::{FeedEvent, Intent, Kind, ObjectKey, Revision};
@@ -86,6 +86,10 @@ impl World {
                     Some(v) if self.rng.random_bool(0.5) => {
                         let mut v = v.clone();
                         v["status"]["phase"] = json!("Terminating");
+                        v["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+                        if self.rng.random_bool(0.7) {
+                            v["spec"] = json!({"finalizers": ["kubernetes"]});
+                        }
                         Some(v)
                     }
                     Some(_) => None,
@@ -193,6 +197,7 @@ fn reference(objects: &BTreeMap<ObjectKey, Value>) -> (BTreeSet<Intent>, BTreeSe
         }
     }
     let mut intents = serviceaccount::reference(&namespaces, &accounts);
+    intents.extend(namespace::reference(&namespaces));
     intents.extend(token::reference(&namespaces, &accounts, &secrets, &configmaps, ROOT_CA));
     let (desired, endpoint_intents) = endpoints::reference(&services, &pods, &managed);
     intents.extend(endpoint_intents);

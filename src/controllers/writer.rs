@@ -30,6 +30,8 @@ use tower::ServiceExt;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Writes in flight at once.
 const MAX_IN_FLIGHT: usize = 64;
+/// Marks an error that is an expected wait (something else must happen first), not a failure.
+const WAITING: &str = "waiting: ";
 
 /// What the writer hears.
 pub enum WriterInput {
@@ -87,26 +89,62 @@ impl Writer {
         v.to_string()
     }
 
-    async fn send(&self, intent: &Intent) -> Result<Option<Revision>, String> {
-        let key = intent.key();
-        let (method, path, body, content_type) = match intent {
-            Intent::Create { body, .. } => ("POST", collection_path(key), self.complete_body(key, body), "application/json"),
-            Intent::Patch { patch, .. } => ("PATCH", format!("{}/{}", collection_path(key), key.name), patch.clone(), "application/merge-patch+json"),
-            Intent::Delete { .. } => ("DELETE", format!("{}/{}", collection_path(key), key.name), String::new(), "application/json"),
-        };
+    /// Sends one in-process request; returns the status and the body as JSON.
+    async fn call(&self, method: &str, path: &str, body: String, content_type: &str) -> Result<(u16, Value), String> {
         let request = http::Request::builder()
             .method(method)
-            .uri(format!("{path}?fieldManager=deltakube-controllers"))
+            .uri(path)
             .header("Content-Type", content_type)
             .extension(self.user.clone())
             .body(Body::from(body))
             .map_err(|e| e.to_string())?;
         let response = self.api.clone().oneshot(request).await.map_err(|e| e.to_string())?;
-        let status = response.status();
+        let status = response.status().as_u16();
         let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    }
+
+    /// Deletes everything in a Terminating namespace, then finalizes it, as upstream's
+    /// namespace controller: every namespaced collection is deleted, and only when all are
+    /// empty is the `kubernetes` finalizer removed.
+    async fn purge_namespace(&self, namespace: &str) -> Result<Option<Revision>, String> {
+        let mut remaining = 0;
+        for r in deltakube_api::resources::registry::RESOURCES.iter().filter(|r| r.namespaced && r.verbs.contains(&"deletecollection")) {
+            let base = if r.group.is_empty() { format!("/api/{}", r.version) } else { format!("/apis/{}/{}", r.group, r.version) };
+            let path = format!("{base}/namespaces/{namespace}/{}", r.plural);
+            let (code, body) = self.call("DELETE", &path, String::new(), "application/json").await?;
+            if code >= 300 {
+                return Err(format!("deleting {path}: {code} {}", body["message"].as_str().unwrap_or("")));
+            }
+            let (_, left) = self.call("GET", &format!("{path}?limit=1"), String::new(), "application/json").await?;
+            remaining += left["items"].as_array().map_or(0, Vec::len);
+        }
+        if remaining > 0 {
+            return Err(format!("{WAITING}namespace {namespace} still has content (finalizers or graceful deletion)"));
+        }
+        let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}, "spec": {"finalizers": []}});
+        let (code, value) = self.call("PUT", &format!("/api/v1/namespaces/{namespace}/finalize"), body.to_string(), "application/json").await?;
+        match code {
+            200..=299 => Ok(value.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|r| r.parse().ok())),
+            404 => Ok(None),
+            _ => Err(format!("finalizing namespace {namespace}: {code} {}", value["message"].as_str().unwrap_or(""))),
+        }
+    }
+
+    async fn send(&self, intent: &Intent) -> Result<Option<Revision>, String> {
+        let key = intent.key();
+        if let Intent::PurgeNamespace { key } = intent {
+            return self.purge_namespace(&key.name).await;
+        }
+        let (method, path, body, content_type) = match intent {
+            Intent::Create { body, .. } => ("POST", collection_path(key), self.complete_body(key, body), "application/json"),
+            Intent::Patch { patch, .. } => ("PATCH", format!("{}/{}", collection_path(key), key.name), patch.clone(), "application/merge-patch+json"),
+            Intent::Delete { .. } => ("DELETE", format!("{}/{}", collection_path(key), key.name), String::new(), "application/json"),
+            Intent::PurgeNamespace { .. } => unreachable!("handled above"),
+        };
+        let (status, value) = self.call(method, &format!("{path}?fieldManager=deltakube-controllers"), body, content_type).await?;
         let revision = value.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|r| r.parse().ok());
-        match status.as_u16() {
+        match status {
             200..=299 => Ok(revision),
             // Someone else already did it; the feed will show it.
             409 if matches!(intent, Intent::Create { .. }) && value["reason"] == "AlreadyExists" => Ok(None),
@@ -152,7 +190,10 @@ impl Writer {
                         Err(e) => {
                             flights.remove(&done.key);
                             let delay = backoff.get(&done.key).map_or(Duration::from_millis(200), |(d, _)| (*d * 2).min(MAX_BACKOFF));
-                            tracing::warn!(key = ?done.key, error = %e, retry_in = ?delay, "controller write failed");
+                            match e.strip_prefix(WAITING) {
+                                Some(reason) => tracing::info!(key = ?done.key, reason, retry_in = ?delay, "controller write waiting"),
+                                None => tracing::warn!(key = ?done.key, error = %e, retry_in = ?delay, "controller write failed"),
+                            }
                             backoff.insert(done.key, (delay, Instant::now() + delay));
                         }
                     }

@@ -30,6 +30,7 @@ pub async fn handle(state: &SharedState, ctx: &Ctx, sub: &str, body: Body) -> Ap
         ("binding", "create") => bind(state, ctx, body).await,
         ("eviction", "create") => evict(state, ctx, body).await,
         ("token", "create") => token_request(state, ctx, body).await,
+        ("finalize", "update") => finalize(state, ctx, body).await,
         ("log" | "exec" | "attach" | "portforward", _) => {
             let name = ctx.name()?;
             let key = object::key(ctx.resource, ctx.namespace(), name);
@@ -212,4 +213,22 @@ async fn token_request(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<
     request["spec"]["expirationSeconds"] = json!(expiration);
     request["status"] = json!({"token": token, "expirationTimestamp": expires});
     Ok(json_response(StatusCode::CREATED, &request))
+}
+
+/// PUT `namespaces/<name>/finalize`: replaces `spec.finalizers` (the namespace controller
+/// removes `kubernetes` once the namespace is empty); a namespace being deleted with no
+/// finalizers left is removed.
+async fn finalize(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Response> {
+    let body = read_body(body).await?;
+    let wanted = decode_body(&ctx.headers, &body)?;
+    let (key, kv, current) = write::current(state, ctx).await?;
+    if let Some(rv) = object::resource_version(&wanted)? {
+        if rv != kv.mod_revision {
+            return Err(ApiError::conflict("", "namespaces", ctx.name()?));
+        }
+    }
+    let mut updated = current.clone();
+    updated["spec"]["finalizers"] = wanted.pointer("/spec/finalizers").cloned().unwrap_or_else(|| json!([]));
+    let (value, code) = write::write_update(state, ctx, &key, kv.mod_revision, &current, updated, Target::Finalize, "namespace-controller", false).await?;
+    Ok(json_response(code, &value))
 }

@@ -22,6 +22,8 @@ pub enum Target {
     Main,
     /// Only `status` (the `/status` subresource).
     Status,
+    /// A namespace's `spec.finalizers` (the `/finalize` subresource), besides what Main may change.
+    Finalize,
 }
 
 /// How many times a patch without a resourceVersion is retried on a conflict.
@@ -196,6 +198,7 @@ pub async fn create_object(
         meta.remove("selfLink");
     }
     crate::defaults::apply(r, obj);
+    crate::defaults::on_create(r, obj);
     validate(ctx, obj)?;
     admission::admit_create(state, ctx, obj).await?;
     let now = object::now_micro_rfc3339();
@@ -285,13 +288,26 @@ pub async fn write_update(
             }
             new = merged;
         }
-        Target::Main if has_status => match old.get("status") {
+        Target::Main | Target::Finalize if has_status => match old.get("status") {
             Some(s) => new["status"] = s.clone(),
             None => {
                 new.as_object_mut().map(|m| m.remove("status"));
             }
         },
-        Target::Main => {}
+        Target::Main | Target::Finalize => {}
+    }
+    if r.kind == "Namespace" && target != Target::Finalize {
+        // Only `finalize` changes a namespace's finalizers, as upstream's strategy.
+        if new.get("spec").is_none() {
+            new["spec"] = json!({});
+        }
+        // A spec that is not an object is left for the typed check to refuse.
+        if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+            match old.pointer("/spec/finalizers") {
+                Some(f) => spec.insert("finalizers".into(), f.clone()),
+                None => spec.remove("finalizers"),
+            };
+        }
     }
     {
         let old_meta = object::meta(old).cloned().unwrap_or_default();
@@ -327,10 +343,10 @@ pub async fn write_update(
         patch::record_update(r.kind, Some(old), &mut new, manager, &now);
     }
     let deleting = object::meta(&new).is_some_and(|m| m.contains_key("deletionTimestamp"));
-    let finalizers_left = object::meta(&new)
-        .and_then(|m| m.get("finalizers"))
-        .and_then(Value::as_array)
-        .is_some_and(|f| !f.is_empty());
+    let non_empty = |v: Option<&Value>| v.and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+    // Namespaces also wait for `spec.finalizers` (the namespace controller's `kubernetes`).
+    let finalizers_left = non_empty(object::meta(&new).and_then(|m| m.get("finalizers")))
+        || (r.kind == "Namespace" && non_empty(new.pointer("/spec/finalizers")));
     if ctx.query.dry_run {
         return Ok((new, StatusCode::OK));
     }

@@ -3,5 +3,6 @@
 //! intents. Each file carries a plain from-scratch reference beside the dataflow.
 
 pub mod endpoints;
+pub mod namespace;
 pub mod serviceaccount;
 pub mod token;
