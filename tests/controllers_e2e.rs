@@ -122,12 +122,83 @@ fn namespace_deletion(k: &Kubectl) {
     k.ok(&["create", "namespace", "doomed"]);
 }
 
+fn owned_pods(k: &Kubectl, ns: &str, owner: &str) -> Vec<String> {
+    let pods = json(k, &["-n", ns, "get", "pods", "-o", "json"]);
+    let mut names: Vec<String> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .filter(|p| p["metadata"]["ownerReferences"].as_array().is_some_and(|o| o.iter().any(|r| r["name"] == owner && r["controller"] == true)))
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+fn replica_set(ns: &str, name: &str, replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: c\n        image: busybox\n"
+    )
+}
+
+fn replica_sets(k: &Kubectl) {
+    k.ok(&["create", "namespace", "rs"]);
+    k.ok_stdin(&["apply", "-f", "-"], &replica_set("rs", "web", 3));
+    assert!(eventually(Duration::from_secs(10), || owned_pods(k, "rs", "web").len() == 3), "{:?}", owned_pods(k, "rs", "web"));
+    let pod = json(k, &["-n", "rs", "get", "pod", &owned_pods(k, "rs", "web")[0], "-o", "json"]);
+    assert_eq!(pod["metadata"]["labels"]["app"], "web");
+    assert_eq!(pod["metadata"]["ownerReferences"][0]["kind"], "ReplicaSet");
+    assert_eq!(pod["metadata"]["ownerReferences"][0]["blockOwnerDeletion"], true);
+
+    // kubectl scale goes through the scale subresource; the controller follows.
+    k.ok(&["-n", "rs", "scale", "rs", "web", "--replicas=5"]);
+    assert!(eventually(Duration::from_secs(10), || owned_pods(k, "rs", "web").len() == 5));
+    k.ok(&["-n", "rs", "scale", "rs", "web", "--replicas=1"]);
+    assert!(eventually(Duration::from_secs(10), || owned_pods(k, "rs", "web").len() == 1));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(owned_pods(k, "rs", "web").len(), 1, "never more than asked for");
+    assert!(eventually(Duration::from_secs(10), || k.ok(&["-n", "rs", "get", "rs", "web", "-o", "jsonpath={.status.replicas}"]) == "1"));
+
+    // Readiness shows in the status.
+    let survivor = owned_pods(k, "rs", "web")[0].clone();
+    set_pod_status(k, "rs", &survivor, "10.3.0.1", true);
+    assert!(eventually(Duration::from_secs(10), || k.ok(&["-n", "rs", "get", "rs", "web", "-o", "jsonpath={.status.readyReplicas}"]) == "1"));
+
+    // Changing a pod's labels releases it, and a replacement is created.
+    k.ok(&["-n", "rs", "label", "pod", &survivor, "app=released", "--overwrite"]);
+    assert!(eventually(Duration::from_secs(10), || {
+        let owned = owned_pods(k, "rs", "web");
+        owned.len() == 1 && owned[0] != survivor
+    }));
+    let released = json(k, &["-n", "rs", "get", "pod", &survivor, "-o", "json"]);
+    assert!(released["metadata"]["ownerReferences"].is_null(), "{released}");
+
+    // Deleting with --cascade=orphan keeps the pods, without their owner reference.
+    let kept = owned_pods(k, "rs", "web");
+    k.ok(&["-n", "rs", "delete", "rs", "web", "--cascade=orphan"]);
+    assert!(eventually(Duration::from_secs(10), || !k.run(&["-n", "rs", "get", "rs", "web"]).ok));
+    let orphan = json(k, &["-n", "rs", "get", "pod", &kept[0], "-o", "json"]);
+    assert!(orphan["metadata"]["ownerReferences"].is_null(), "{orphan}");
+
+    // Background (the default) and foreground deletion remove the pods.
+    for (name, cascade) in [("bg", "background"), ("fg", "foreground")] {
+        k.ok_stdin(&["apply", "-f", "-"], &replica_set("rs", name, 2));
+        assert!(eventually(Duration::from_secs(10), || owned_pods(k, "rs", name).len() == 2));
+        k.ok(&["-n", "rs", "delete", "rs", name, &format!("--cascade={cascade}"), "--wait", "--timeout=30s"]);
+        assert!(eventually(Duration::from_secs(10), || owned_pods(k, "rs", name).is_empty()), "{cascade}: {:?}", owned_pods(k, "rs", name));
+        let all = k.ok(&["-n", "rs", "get", "pods", "-o", "name"]);
+        assert!(!all.contains(&format!("pod/{name}-")), "{cascade} left pods: {all}");
+    }
+}
+
 fn controllers(backend: Backend) {
     let cluster = Cluster::start(backend);
     let k = cluster.kubectl("1.33");
     namespaces_and_tokens(&cluster, &k);
     services_and_endpoints(&k);
     namespace_deletion(&k);
+    replica_sets(&k);
     let log = cluster.log();
     assert!(!log.contains("controller write failed"), "the writer retried writes:\n{log}");
 }

@@ -23,7 +23,7 @@ use differential_dataflow::VecCollection;
 use timely::dataflow::ProbeHandle;
 
 use crate::controllers;
-use crate::rows::{project, ConfigMapRow, ManagedRow, NamespaceRow, PodRow, Row, SecretRow, ServiceAccountRow, ServiceRow};
+use crate::rows::{project, ConfigMapRow, ManagedRow, NamespaceRow, PodRow, ReplicaSetRow, Row, SecretRow, ServiceAccountRow, ServiceRow};
 use crate::types::{Diff, FeedEvent, Intent, ObjectKey, ProjectionError, Revision};
 
 /// One revision's worth of changes. Batches arrive in increasing revision order.
@@ -72,6 +72,7 @@ struct Inputs {
     pods: InputSession<Revision, PodRow, Diff>,
     services: InputSession<Revision, ServiceRow, Diff>,
     managed: InputSession<Revision, ManagedRow, Diff>,
+    workloads: InputSession<Revision, ReplicaSetRow, Diff>,
     errors: InputSession<Revision, ProjectionError, Diff>,
 }
 
@@ -85,6 +86,7 @@ impl Inputs {
             Row::Pod(r) => self.pods.update(r, diff),
             Row::Service(r) => self.services.update(r, diff),
             Row::Managed(r) => self.managed.update(r, diff),
+            Row::ReplicaSet(r) => self.workloads.update(r, diff),
         }
     }
 
@@ -103,6 +105,7 @@ impl Inputs {
         self.pods.advance_to(t);
         self.services.advance_to(t);
         self.managed.advance_to(t);
+        self.workloads.advance_to(t);
         self.errors.advance_to(t);
     }
 
@@ -114,6 +117,7 @@ impl Inputs {
         self.pods.flush();
         self.services.flush();
         self.managed.flush();
+        self.workloads.flush();
         self.errors.flush();
     }
 }
@@ -152,13 +156,21 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
         let (pods_in, pods) = scope.new_collection::<PodRow, Diff>();
         let (services_in, services) = scope.new_collection();
         let (managed_in, managed) = scope.new_collection();
+        let (workloads_in, workloads) = scope.new_collection::<ReplicaSetRow, Diff>();
         let (errors_in, errors) = scope.new_collection::<ProjectionError, Diff>();
 
         let namespace_intents = controllers::namespace::namespaces(namespaces.clone());
         let sa_intents = controllers::serviceaccount::service_accounts(namespaces.clone(), accounts.clone());
         let token_intents = controllers::token::tokens(namespaces, accounts, secrets, configmaps, root_ca);
         let (desired_endpoints, endpoint_intents) = controllers::endpoints::endpoints(services, pods.clone(), managed);
-        let intents = namespace_intents.concat(sa_intents).concat(token_intents).concat(endpoint_intents);
+        let replica_intents = controllers::replicaset::replicasets(workloads.clone(), pods.clone());
+        let gc_intents = controllers::gc::garbage_collect(workloads, pods.clone());
+        let intents = namespace_intents
+            .concat(sa_intents)
+            .concat(token_intents)
+            .concat(endpoint_intents)
+            .concat(replica_intents)
+            .concat(gc_intents);
 
         let probe = ProbeHandle::new();
         let intents_out = out.clone();
@@ -182,6 +194,7 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
             pods: pods_in,
             services: services_in,
             managed: managed_in,
+            workloads: workloads_in,
             errors: errors_in,
         };
         (inputs, probe)

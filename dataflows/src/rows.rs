@@ -45,6 +45,109 @@ pub struct ConfigMapRow {
     pub root_ca: Option<String>,
 }
 
+/// One `metadata.ownerReferences` entry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct OwnerRef {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub uid: String,
+    pub controller: bool,
+    pub block_owner_deletion: bool,
+}
+
+impl OwnerRef {
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "apiVersion": self.api_version, "kind": self.kind, "name": self.name, "uid": self.uid,
+            "controller": self.controller, "blockOwnerDeletion": self.block_owner_deletion,
+        })
+    }
+}
+
+fn owner_refs(v: &Value) -> Result<Vec<OwnerRef>, String> {
+    let mut out = Vec::new();
+    for r in v.pointer("/metadata/ownerReferences").and_then(Value::as_array).into_iter().flatten() {
+        let field = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| format!("ownerReference without {k}"));
+        out.push(OwnerRef {
+            api_version: field("apiVersion")?,
+            kind: field("kind")?,
+            name: field("name")?,
+            uid: field("uid")?,
+            controller: r.get("controller").and_then(Value::as_bool).unwrap_or(false),
+            block_owner_deletion: r.get("blockOwnerDeletion").and_then(Value::as_bool).unwrap_or(false),
+        });
+    }
+    Ok(out)
+}
+
+/// One `matchExpressions` requirement: key, operator, values.
+pub type Expression = (String, String, Vec<String>);
+
+/// A label selector: `matchLabels` (sorted) and `matchExpressions`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Selector {
+    pub match_labels: Labels,
+    pub expressions: Vec<Expression>,
+}
+
+impl Selector {
+    /// Whether `labels` satisfy the selector. An empty selector matches nothing here: a
+    /// workload with an empty selector would own every pod, which validation refuses.
+    pub fn matches(&self, labels: &Labels) -> bool {
+        if self.match_labels.is_empty() && self.expressions.is_empty() {
+            return false;
+        }
+        let get = |k: &str| labels.iter().find(|(lk, _)| lk == k).map(|(_, v)| v.as_str());
+        self.match_labels.iter().all(|(k, v)| get(k) == Some(v.as_str()))
+            && self.expressions.iter().all(|(k, op, values)| match op.as_str() {
+                "In" => get(k).is_some_and(|v| values.iter().any(|x| x == v)),
+                "NotIn" => get(k).is_none_or(|v| !values.iter().any(|x| x == v)),
+                "Exists" => get(k).is_some(),
+                "DoesNotExist" => get(k).is_none(),
+                _ => false,
+            })
+    }
+}
+
+fn selector(v: Option<&Value>, plain_map: bool) -> Result<Selector, String> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(Selector { match_labels: vec![], expressions: vec![] });
+    };
+    if plain_map {
+        return Ok(Selector { match_labels: labels(Some(v))?, expressions: vec![] });
+    }
+    let mut expressions = Vec::new();
+    for e in v.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
+        let values = e.get("values").and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default();
+        expressions.push((
+            e.get("key").and_then(Value::as_str).ok_or("matchExpression without key")?.to_string(),
+            e.get("operator").and_then(Value::as_str).ok_or("matchExpression without operator")?.to_string(),
+            values,
+        ));
+    }
+    expressions.sort();
+    Ok(Selector { match_labels: labels(v.get("matchLabels"))?, expressions })
+}
+
+/// A ReplicaSet or ReplicationController, as the replica controller reads it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ReplicaSetRow {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub replicas: i64,
+    pub selector: Selector,
+    /// `spec.template` as JSON.
+    pub template: String,
+    pub generation: i64,
+    pub deleting: bool,
+    pub finalizers: Vec<String>,
+    /// The status fields the controller writes, canonical.
+    pub status: String,
+}
+
 /// A container port of a pod: name, number, protocol.
 pub type ContainerPort = (String, i64, String);
 
@@ -64,6 +167,20 @@ pub struct PodRow {
     pub ports: Vec<ContainerPort>,
     pub hostname: String,
     pub subdomain: String,
+    pub owners: Vec<OwnerRef>,
+    pub created: String,
+}
+
+impl PodRow {
+    /// The owner reference marked `controller: true`, if any.
+    pub fn controller(&self) -> Option<&OwnerRef> {
+        self.owners.iter().find(|o| o.controller)
+    }
+
+    /// Counts toward a workload's replicas: not finished and not being deleted.
+    pub fn is_active(&self) -> bool {
+        !self.terminating && !matches!(self.phase.as_str(), "Succeeded" | "Failed")
+    }
 }
 
 /// A Service's target port: a number or a container port name.
@@ -139,6 +256,7 @@ pub enum Row {
     Service(ServiceRow),
     /// Endpoints and EndpointSlices, by their managed content.
     Managed(ManagedRow),
+    ReplicaSet(ReplicaSetRow),
 }
 
 /// Projects an object of `key.kind` into its row.
@@ -213,6 +331,8 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 ports,
                 hostname: s(v, "/spec/hostname"),
                 subdomain: s(v, "/spec/subdomain"),
+                owners: owner_refs(v)?,
+                created: s(v, "/metadata/creationTimestamp"),
             })
         }
         Kind::Service => {
@@ -256,5 +376,22 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 == Some(crate::controllers::endpoints::CONTROLLER_NAME),
         }),
         Kind::EndpointSlice => Row::Managed(ManagedRow { key: key.clone(), content: String::new(), managed_by_controller: false }),
+        Kind::ReplicaSet | Kind::ReplicationController => Row::ReplicaSet(ReplicaSetRow {
+            kind: key.kind,
+            namespace: ns,
+            name,
+            uid,
+            replicas: v.pointer("/spec/replicas").map_or(Ok(1), |r| r.as_i64().ok_or("spec.replicas is not an integer"))?,
+            selector: selector(v.pointer("/spec/selector"), key.kind == Kind::ReplicationController)?,
+            template: v.pointer("/spec/template").map(Value::to_string).unwrap_or_default(),
+            generation: v.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0),
+            deleting: terminating(v),
+            finalizers: v
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+                .unwrap_or_default(),
+            status: crate::controllers::replicaset::observed_status(v),
+        }),
     })
 }

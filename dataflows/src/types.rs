@@ -21,6 +21,8 @@ pub enum Kind {
     ServiceAccount,
     Secret,
     ConfigMap,
+    ReplicaSet,
+    ReplicationController,
 }
 
 impl Kind {
@@ -35,12 +37,15 @@ impl Kind {
             Kind::ServiceAccount => ("", "v1", "serviceaccounts"),
             Kind::Secret => ("", "v1", "secrets"),
             Kind::ConfigMap => ("", "v1", "configmaps"),
+            Kind::ReplicaSet => ("apps", "v1", "replicasets"),
+            Kind::ReplicationController => ("", "v1", "replicationcontrollers"),
         }
     }
 
     pub fn api_version(self) -> &'static str {
         match self {
             Kind::EndpointSlice => "discovery.k8s.io/v1",
+            Kind::ReplicaSet => "apps/v1",
             _ => "v1",
         }
     }
@@ -55,6 +60,8 @@ impl Kind {
             Kind::ServiceAccount => "ServiceAccount",
             Kind::Secret => "Secret",
             Kind::ConfigMap => "ConfigMap",
+            Kind::ReplicaSet => "ReplicaSet",
+            Kind::ReplicationController => "ReplicationController",
         }
     }
 
@@ -71,6 +78,8 @@ impl Kind {
             "serviceaccounts" => Kind::ServiceAccount,
             "secrets" => Kind::Secret,
             "configmaps" => Kind::ConfigMap,
+            "replicasets" => Kind::ReplicaSet,
+            "replicationcontrollers" => Kind::ReplicationController,
             _ => return None,
         })
     }
@@ -109,6 +118,8 @@ pub enum Intent {
     Create { key: ObjectKey, body: String },
     /// Apply a JSON merge patch to the object.
     Patch { key: ObjectKey, patch: String },
+    /// Apply a JSON merge patch to the object's `status` subresource.
+    PatchStatus { key: ObjectKey, patch: String },
     /// Delete the object.
     Delete { key: ObjectKey },
     /// Delete everything in the namespace `key.name`, then remove its `kubernetes` finalizer.
@@ -118,7 +129,11 @@ pub enum Intent {
 impl Intent {
     pub fn key(&self) -> &ObjectKey {
         match self {
-            Intent::Create { key, .. } | Intent::Patch { key, .. } | Intent::Delete { key } | Intent::PurgeNamespace { key } => key,
+            Intent::Create { key, .. }
+            | Intent::Patch { key, .. }
+            | Intent::PatchStatus { key, .. }
+            | Intent::Delete { key }
+            | Intent::PurgeNamespace { key } => key,
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc;
 
-use deltakube_dataflows::controllers::{endpoints, namespace, serviceaccount, token};
+use deltakube_dataflows::controllers::{endpoints, gc, namespace, replicaset, serviceaccount, token};
 use deltakube_dataflows::engine::{ControllerConfig, Engine, EngineConfig, EngineOutput, FeedBatch};
 use deltakube_dataflows::rows::{project, Row};
 use deltakube_dataflows::types::{FeedEvent, Intent, Kind, ObjectKey, Revision};
@@ -52,7 +52,40 @@ impl World {
         if self.rng.random_bool(0.1) {
             pod["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
         }
+        pod["metadata"]["creationTimestamp"] = json!(format!("2026-01-01T00:00:{:02}Z", self.rng.random_range(0..60)));
+        // Sometimes owned by a workload of the namespace, or by one that no longer exists.
+        let owners: Vec<(ObjectKey, String)> = self
+            .objects
+            .iter()
+            .filter(|(k, _)| matches!(k.kind, Kind::ReplicaSet | Kind::ReplicationController) && k.namespace == ns)
+            .map(|(k, v)| (k.clone(), v["metadata"]["uid"].as_str().unwrap().to_string()))
+            .collect();
+        if !owners.is_empty() && self.rng.random_bool(0.5) {
+            let (k, uid) = owners[self.rng.random_range(0..owners.len())].clone();
+            pod["metadata"]["ownerReferences"] = json!([{"apiVersion": k.kind.api_version(), "kind": k.kind.kind_name(), "name": k.name, "uid": uid, "controller": true}]);
+        } else if self.rng.random_bool(0.1) {
+            pod["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "gone", "uid": "uid-gone", "controller": true}]);
+        }
         pod
+    }
+
+    fn random_workload(&mut self, kind: Kind, ns: &str, name: &str, uid: String) -> Value {
+        let app = self.pick(APPS);
+        let selector = if kind == Kind::ReplicationController { json!({"app": app}) } else { json!({"matchLabels": {"app": app}}) };
+        let mut w = json!({
+            "apiVersion": kind.api_version(), "kind": kind.kind_name(),
+            "metadata": {"name": name, "namespace": ns, "uid": uid, "generation": self.rng.random_range(1..4)},
+            "spec": {"replicas": self.rng.random_range(0..4), "selector": selector,
+                     "template": {"metadata": {"labels": {"app": app}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}},
+        });
+        if self.rng.random_bool(0.3) {
+            w["status"] = json!({"replicas": self.rng.random_range(0..3), "readyReplicas": 0, "observedGeneration": 1});
+        }
+        if self.rng.random_bool(0.15) {
+            w["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+            w["metadata"]["finalizers"] = json!([self.pick(&[gc::ORPHAN, gc::FOREGROUND])]);
+        }
+        w
     }
 
     fn random_service(&mut self, ns: &str, name: &str, uid: String) -> Value {
@@ -78,6 +111,18 @@ impl World {
     /// One random change: returns the key and the new state (None to delete).
     fn step(&mut self) -> (ObjectKey, Option<Value>) {
         let ns = self.pick(NAMESPACES).to_string();
+        if self.rng.random_bool(0.2) {
+            let kind = if self.rng.random_bool(0.7) { Kind::ReplicaSet } else { Kind::ReplicationController };
+            let name = format!("w-{}", self.rng.random_range(0..3));
+            let key = ObjectKey::new(kind, ns.clone(), name.clone());
+            let value = if self.objects.contains_key(&key) && self.rng.random_bool(0.25) {
+                None
+            } else {
+                let uid = self.objects.get(&key).map(|v| v["metadata"]["uid"].as_str().unwrap().to_string()).unwrap_or_else(|| self.uid());
+                Some(self.random_workload(kind, &ns, &name, uid))
+            };
+            return (key, value);
+        }
         match self.rng.random_range(0..10) {
             0 => {
                 let key = ObjectKey::new(Kind::Namespace, "", ns.clone());
@@ -183,8 +228,8 @@ impl World {
 
 /// The references' intents and endpoints view over a snapshot.
 fn reference(objects: &BTreeMap<ObjectKey, Value>) -> (BTreeSet<Intent>, BTreeSet<(String, String)>) {
-    let (mut namespaces, mut accounts, mut secrets, mut configmaps, mut pods, mut services, mut managed) =
-        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut namespaces, mut accounts, mut secrets, mut configmaps, mut pods, mut services, mut managed, mut workloads) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     for (k, v) in objects {
         match project(k, v).expect("the churn writes well-formed objects") {
             Row::Namespace(r) => namespaces.push(r),
@@ -194,10 +239,13 @@ fn reference(objects: &BTreeMap<ObjectKey, Value>) -> (BTreeSet<Intent>, BTreeSe
             Row::Pod(r) => pods.push(r),
             Row::Service(r) => services.push(r),
             Row::Managed(r) => managed.push(r),
+            Row::ReplicaSet(r) => workloads.push(r),
         }
     }
     let mut intents = serviceaccount::reference(&namespaces, &accounts);
     intents.extend(namespace::reference(&namespaces));
+    intents.extend(replicaset::reference(&workloads, &pods));
+    intents.extend(gc::reference(&workloads, &pods));
     intents.extend(token::reference(&namespaces, &accounts, &secrets, &configmaps, ROOT_CA));
     let (desired, endpoint_intents) = endpoints::reference(&services, &pods, &managed);
     intents.extend(endpoint_intents);

@@ -3,6 +3,8 @@
 //! intents. Each file carries a plain from-scratch reference beside the dataflow.
 
 pub mod endpoints;
+pub mod gc;
 pub mod namespace;
+pub mod replicaset;
 pub mod serviceaccount;
 pub mod token;

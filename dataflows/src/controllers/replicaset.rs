@@ -1,0 +1,325 @@
+//! ReplicaSet and ReplicationController controller: keep `spec.replicas` active pods owned
+//! through `ownerReferences`, as upstream's replica set controller.
+//!
+//! ```text
+//! workloads ─ key by uid ─────────────┐
+//! pods ─ key by controller owner uid ─┴─ join ─▶ Owned ──────────┐
+//! workloads(not deleting) ─ key by (ns, first label) ─┐           │
+//! orphan pods ─ key by each (ns, label) ──────────────┴─ join ─ filter(selector) ─▶ Orphan ─┤
+//! workloads ─────────────────────────────────────────────────────▶ Workload ─────────────────┴─ reduce per workload ─▶ intents
+//! ```
+//! Per workload: owned pods whose labels stopped matching are released; matching orphans are
+//! adopted; missing replicas are created under deterministic names (`<name>-<5 chars of uid
+//! and index>`), so a lagging feed or a restart can never create a second pod for one
+//! replica; surplus pods are deleted in upstream's order (unscheduled, then pending, then not
+//! ready, then newest). Status is written through the status subresource.
+
+use std::collections::BTreeSet;
+
+use differential_dataflow::VecCollection;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::controllers::token::suffix;
+use crate::rows::{OwnerRef, PodRow, ReplicaSetRow};
+use crate::types::{Diff, Intent, Kind, ObjectKey, Revision};
+
+/// What a reduce per workload sees of one pod.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PodSummary {
+    pub name: String,
+    pub uid: String,
+    pub node: String,
+    pub phase: String,
+    pub ready: bool,
+    pub active: bool,
+    pub created: String,
+    pub labels: Vec<(String, String)>,
+    pub owners: Vec<OwnerRef>,
+}
+
+impl PodSummary {
+    pub fn of(p: &PodRow) -> PodSummary {
+        PodSummary {
+            name: p.name.clone(),
+            uid: p.uid.clone(),
+            node: p.node.clone(),
+            phase: p.phase.clone(),
+            ready: p.ready,
+            active: p.is_active(),
+            created: p.created.clone(),
+            labels: p.labels.clone(),
+            owners: p.owners.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Member {
+    Workload(ReplicaSetRow),
+    Owned(PodSummary),
+    Orphan(PodSummary),
+}
+
+fn status_content(replicas: i64, fully_labeled: i64, ready: i64, available: i64, generation: i64) -> String {
+    json!({"status": {
+        "replicas": replicas,
+        "fullyLabeledReplicas": fully_labeled,
+        "readyReplicas": ready,
+        "availableReplicas": available,
+        "observedGeneration": generation,
+    }})
+    .to_string()
+}
+
+/// The status fields this controller writes, as they stand on an object.
+pub fn observed_status(v: &Value) -> String {
+    let n = |k: &str| v.pointer(&format!("/status/{k}")).and_then(Value::as_i64).unwrap_or(0);
+    status_content(n("replicas"), n("fullyLabeledReplicas"), n("readyReplicas"), n("availableReplicas"), n("observedGeneration"))
+}
+
+pub fn workload_key(w: &ReplicaSetRow) -> ObjectKey {
+    ObjectKey::new(w.kind, w.namespace.clone(), w.name.clone())
+}
+
+pub fn controller_ref(w: &ReplicaSetRow) -> OwnerRef {
+    OwnerRef {
+        api_version: w.kind.api_version().into(),
+        kind: w.kind.kind_name().into(),
+        name: w.name.clone(),
+        uid: w.uid.clone(),
+        controller: true,
+        block_owner_deletion: true,
+    }
+}
+
+fn owners_patch(owners: &[OwnerRef]) -> String {
+    let list: Vec<Value> = owners.iter().map(OwnerRef::to_json).collect();
+    let value = if list.is_empty() { Value::Null } else { Value::Array(list) };
+    json!({"metadata": {"ownerReferences": value}}).to_string()
+}
+
+/// The name of the `index`-th replica of a workload.
+pub fn pod_name(w: &ReplicaSetRow, index: usize) -> String {
+    format!("{}-{}", w.name, suffix(&format!("{}/{index}", w.uid)))
+}
+
+fn pod_body(w: &ReplicaSetRow, name: &str) -> String {
+    let template: Value = serde_json::from_str(&w.template).unwrap_or_else(|_| json!({}));
+    let mut metadata = template.get("metadata").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    metadata["name"] = json!(name);
+    metadata["namespace"] = json!(w.namespace);
+    metadata["ownerReferences"] = json!([controller_ref(w).to_json()]);
+    if let Some(m) = metadata.as_object_mut() {
+        m.remove("creationTimestamp");
+    }
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template.get("spec").cloned().unwrap_or_else(|| json!({}))}).to_string()
+}
+
+/// Upstream's deletion preference: lower sorts first, so it is deleted first.
+fn deletion_rank(p: &PodSummary) -> (bool, u8, bool, std::cmp::Reverse<String>, String) {
+    let phase = match p.phase.as_str() {
+        "Pending" => 0,
+        "Unknown" => 1,
+        "Running" => 2,
+        _ => 3,
+    };
+    (!p.node.is_empty(), phase, p.ready, std::cmp::Reverse(p.created.clone()), p.name.clone())
+}
+
+/// The intents for one workload given its members. Shared by the dataflow and the reference:
+/// what differs between them is how members are found, which is what the churn test checks.
+pub fn decide(w: &ReplicaSetRow, owned: &[&PodSummary], orphans: &[&PodSummary]) -> Vec<Intent> {
+    let mut out = Vec::new();
+    if w.deleting {
+        // A workload being deleted is the garbage collector's.
+        return out;
+    }
+    let pod_key = |name: &str| ObjectKey::new(Kind::Pod, w.namespace.clone(), name);
+    let mut matching: Vec<&PodSummary> = Vec::new();
+    for p in owned {
+        if w.selector.matches(&p.labels) {
+            matching.push(p);
+        } else {
+            // Its labels no longer match: release it.
+            let rest: Vec<OwnerRef> = p.owners.iter().filter(|o| o.uid != w.uid).cloned().collect();
+            out.push(Intent::Patch { key: pod_key(&p.name), patch: owners_patch(&rest) });
+        }
+    }
+    for p in orphans.iter().filter(|p| p.active) {
+        let mut owners = p.owners.clone();
+        owners.push(controller_ref(w));
+        out.push(Intent::Patch { key: pod_key(&p.name), patch: owners_patch(&owners) });
+    }
+    let mut active: Vec<&PodSummary> = matching.iter().copied().filter(|p| p.active).collect();
+    let missing = w.replicas - active.len() as i64;
+    if missing > 0 {
+        let taken: BTreeSet<&str> = owned.iter().map(|p| p.name.as_str()).collect();
+        let names = (0..).map(|i| pod_name(w, i)).filter(|n| !taken.contains(n.as_str())).take(missing as usize);
+        for name in names {
+            out.push(Intent::Create { key: pod_key(&name), body: pod_body(w, &name) });
+        }
+    } else if missing < 0 {
+        active.sort_by_key(|p| deletion_rank(p));
+        for p in active.iter().take((-missing) as usize) {
+            out.push(Intent::Delete { key: pod_key(&p.name) });
+        }
+    }
+    let active_count = matching.iter().filter(|p| p.active).count() as i64;
+    let ready = matching.iter().filter(|p| p.active && p.ready).count() as i64;
+    let status = status_content(active_count, active_count, ready, ready, w.generation);
+    if status != w.status {
+        out.push(Intent::PatchStatus { key: workload_key(w), patch: status });
+    }
+    out
+}
+
+/// The dataflow: intents of every ReplicaSet and ReplicationController.
+pub fn replicasets<'s>(
+    workloads: VecCollection<'s, Revision, ReplicaSetRow, Diff>,
+    pods: VecCollection<'s, Revision, PodRow, Diff>,
+) -> VecCollection<'s, Revision, Intent, Diff> {
+    let by_uid = workloads.clone().map(|w| (w.uid.clone(), w));
+    let owned_pods = pods.clone().flat_map(|p| {
+        let c = p.controller()?;
+        matches!(c.kind.as_str(), "ReplicaSet" | "ReplicationController").then(|| (c.uid.clone(), PodSummary::of(&p)))
+    });
+    let owned = by_uid.join_map(owned_pods, |_, w, p| (workload_key(w), Member::Owned(p.clone())));
+
+    // Orphans are matched by label: each workload on one of its labels (or on its namespace
+    // alone when it selects by expressions only), each orphan on all of its labels.
+    let seeking = workloads.clone().filter(|w| !w.deleting).map(|w| {
+        let (k, v) = w.selector.match_labels.first().cloned().unwrap_or_default();
+        ((w.namespace.clone(), k, v), w)
+    });
+    let orphan_pods = pods.filter(|p| p.controller().is_none() && p.is_active()).flat_map(|p| {
+        let mut keys: Vec<((String, String, String), PodSummary)> =
+            p.labels.iter().map(|(k, v)| ((p.namespace.clone(), k.clone(), v.clone()), PodSummary::of(&p))).collect();
+        keys.push(((p.namespace.clone(), String::new(), String::new()), PodSummary::of(&p)));
+        keys
+    });
+    let orphans = seeking
+        .join_map(orphan_pods, |_, w, p| (w.clone(), p.clone()))
+        .flat_map(|(w, p)| w.selector.matches(&p.labels).then(|| (workload_key(&w), Member::Orphan(p))));
+    let markers = workloads.map(|w| (workload_key(&w), Member::Workload(w)));
+
+    markers
+        .concat(owned)
+        .concat(orphans)
+        .reduce_named("replicaset-decide", |_key, input: &[(&Member, Diff)], output: &mut Vec<(Intent, Diff)>| {
+            let mut workload = None;
+            let (mut owned, mut orphans) = (Vec::new(), Vec::new());
+            for (m, d) in input {
+                if *d <= 0 {
+                    continue;
+                }
+                match m {
+                    Member::Workload(w) => workload = Some(w),
+                    Member::Owned(p) => owned.push(p),
+                    Member::Orphan(p) => orphans.push(p),
+                }
+            }
+            if let Some(w) = workload {
+                for intent in decide(w, &owned, &orphans) {
+                    output.push((intent, 1));
+                }
+            }
+        })
+        .map(|(_, intent)| intent)
+}
+
+/// The reference: the same intents, from scratch over a snapshot.
+pub fn reference(workloads: &[ReplicaSetRow], pods: &[PodRow]) -> BTreeSet<Intent> {
+    let mut out = BTreeSet::new();
+    for w in workloads {
+        let summaries: Vec<PodSummary> = pods.iter().filter(|p| p.namespace == w.namespace).map(PodSummary::of).collect();
+        let owned: Vec<&PodSummary> = summaries
+            .iter()
+            .filter(|p| p.owners.iter().any(|o| o.controller && o.uid == w.uid && matches!(o.kind.as_str(), "ReplicaSet" | "ReplicationController")))
+            .collect();
+        let orphans: Vec<&PodSummary> = summaries
+            .iter()
+            .filter(|p| !w.deleting && p.active && !p.owners.iter().any(|o| o.controller) && w.selector.matches(&p.labels))
+            .collect();
+        out.extend(decide(w, &owned, &orphans));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rows::Selector;
+
+    fn workload(replicas: i64) -> ReplicaSetRow {
+        ReplicaSetRow {
+            kind: Kind::ReplicaSet,
+            namespace: "ns".into(),
+            name: "web".into(),
+            uid: "rs-uid".into(),
+            replicas,
+            selector: Selector { match_labels: vec![("app".into(), "web".into())], expressions: vec![] },
+            template: r#"{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"x"}]}}"#.into(),
+            generation: 1,
+            deleting: false,
+            finalizers: vec![],
+            status: String::new(),
+        }
+    }
+
+    fn pod(name: &str, node: &str, phase: &str, ready: bool, created: &str) -> PodSummary {
+        PodSummary {
+            name: name.into(),
+            uid: format!("{name}-uid"),
+            node: node.into(),
+            phase: phase.into(),
+            ready,
+            active: true,
+            created: created.into(),
+            labels: vec![("app".into(), "web".into())],
+            owners: vec![controller_ref(&workload(0))],
+        }
+    }
+
+    fn deleted(intents: &[Intent]) -> Vec<String> {
+        intents.iter().filter_map(|i| match i { Intent::Delete { key } => Some(key.name.clone()), _ => None }).collect()
+    }
+
+    #[test]
+    fn surplus_pods_go_in_upstream_order() {
+        let pods = [
+            pod("running-ready-old", "n1", "Running", true, "2026-01-01T00:00:00Z"),
+            pod("running-ready-new", "n1", "Running", true, "2026-01-02T00:00:00Z"),
+            pod("running-not-ready", "n1", "Running", false, "2026-01-01T00:00:00Z"),
+            pod("pending", "n1", "Pending", false, "2026-01-01T00:00:00Z"),
+            pod("unscheduled", "", "Pending", false, "2026-01-01T00:00:00Z"),
+        ];
+        let refs: Vec<&PodSummary> = pods.iter().collect();
+        let order = |keep: i64| deleted(&decide(&workload(keep), &refs, &[]));
+        assert_eq!(order(4), vec!["unscheduled"]);
+        assert_eq!(order(2), vec!["unscheduled", "pending", "running-not-ready"]);
+        assert_eq!(order(1), vec!["unscheduled", "pending", "running-not-ready", "running-ready-new"]);
+    }
+
+    #[test]
+    fn creates_use_stable_names_that_skip_taken_ones() {
+        let w = workload(3);
+        let first = pod(&pod_name(&w, 0), "n1", "Running", true, "t");
+        let intents = decide(&w, &[&first], &[]);
+        let created: Vec<String> = intents.iter().filter_map(|i| match i { Intent::Create { key, .. } => Some(key.name.clone()), _ => None }).collect();
+        assert_eq!(created, vec![pod_name(&w, 1), pod_name(&w, 2)]);
+        assert_eq!(decide(&w, &[&first], &[]), intents, "deterministic");
+    }
+
+    #[test]
+    fn relabelled_pods_are_released_and_matching_orphans_adopted() {
+        let w = workload(1);
+        let mut moved = pod("moved", "n1", "Running", true, "t");
+        moved.labels = vec![("app".into(), "other".into())];
+        let mut orphan = pod("orphan", "n1", "Running", true, "t");
+        orphan.owners.clear();
+        let intents = decide(&w, &[&moved], &[&orphan]);
+        assert!(intents.contains(&Intent::Patch { key: ObjectKey::new(Kind::Pod, "ns", "moved"), patch: owners_patch(&[]) }));
+        assert!(intents.iter().any(|i| matches!(i, Intent::Patch { key, patch } if key.name == "orphan" && patch.contains("rs-uid"))));
+    }
+}
