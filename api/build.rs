@@ -42,40 +42,20 @@ fn main() {
         ))
     });
     let openapi_root = find_crate(&registries, |name| name.starts_with(K8S_OPENAPI_PREFIX))
-        .unwrap_or_else(|| {
-            fail(&format!(
-                "could not find the extracted sources of `{K8S_OPENAPI_PREFIX}*` under {registries:?}"
-            ))
-        });
+        .unwrap_or_else(|| fail(&format!("could not find the extracted sources of `{K8S_OPENAPI_PREFIX}*` under {registries:?}")));
 
     let pb = parse_k8s_pb(&pb_root.join("src"));
     let openapi = parse_k8s_openapi(&openapi_root.join("src").join(K8S_OPENAPI_FEATURE_DIR));
-    let go_text = std::fs::read_to_string(manifest_dir.join(GO_FIELDS_FILE))
-        .unwrap_or_else(|e| fail(&format!("cannot read {GO_FIELDS_FILE}: {e}")));
+    let go_text = std::fs::read_to_string(manifest_dir.join(GO_FIELDS_FILE)).unwrap_or_else(|e| fail(&format!("cannot read {GO_FIELDS_FILE}: {e}")));
     let go = parse_go_fields(&go_text);
 
     // Catch a format change in either crate early, instead of generating an empty table.
-    let has = |module: &str, name: &str| {
-        pb.messages
-            .iter()
-            .any(|m| m.module.join("/") == module && m.name == name && !m.fields.is_empty())
-    };
-    if pb.messages.len() < 1000
-        || !has("api/core/v1", "Pod")
-        || !has("api/apps/v1", "DeploymentSpec")
-    {
-        fail(&format!(
-            "parsed only {} messages from {}",
-            pb.messages.len(),
-            pb_root.display()
-        ));
+    let has = |module: &str, name: &str| pb.messages.iter().any(|m| m.module.join("/") == module && m.name == name && !m.fields.is_empty());
+    if pb.messages.len() < 1000 || !has("api/core/v1", "Pod") || !has("api/apps/v1", "DeploymentSpec") {
+        fail(&format!("parsed only {} messages from {}", pb.messages.len(), pb_root.display()));
     }
     if openapi.types.len() < 500 || openapi.kinds.len() < 50 {
-        fail(&format!(
-            "parsed only {} types from {}",
-            openapi.types.len(),
-            openapi_root.display()
-        ));
+        fail(&format!("parsed only {} types from {}", openapi.types.len(), openapi_root.display()));
     }
 
     let (code, report) = generate(&pb, &openapi, &go);
@@ -147,19 +127,13 @@ fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn module_of(root: &Path, file: &Path) -> Vec<String> {
     let rel = file.parent().unwrap().strip_prefix(root).unwrap();
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect()
+    rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect()
 }
 
 /// Rust field names of the two crates agree up to underscores (`non_resource_ur_ls` in k8s-pb is
 /// `non_resource_urls` in k8s-openapi), so they are compared lowercased without underscores.
 fn norm(rust_name: &str) -> String {
-    rust_name
-        .chars()
-        .filter(|&c| c != '_')
-        .flat_map(char::to_lowercase)
-        .collect()
+    rust_name.chars().filter(|&c| c != '_').flat_map(char::to_lowercase).collect()
 }
 
 fn strip_raw(name: &str) -> &str {
@@ -293,18 +267,10 @@ fn parse_k8s_pb(src: &Path) -> PbSchema {
                 if let Some(name) = rest.strip_suffix("{}") {
                     // An empty message on one line.
                     let name = name.trim().to_string();
-                    messages.push(PbMessage {
-                        module: module.clone(),
-                        name,
-                        fields: Vec::new(),
-                    });
+                    messages.push(PbMessage { module: module.clone(), name, fields: Vec::new() });
                 } else {
                     let name = rest.trim_end_matches('{').trim().to_string();
-                    current = Some(PbMessage {
-                        module: module.clone(),
-                        name,
-                        fields: Vec::new(),
-                    });
+                    current = Some(PbMessage { module: module.clone(), name, fields: Vec::new() });
                 }
             } else if line == "}" {
                 if let Some(m) = current.take() {
@@ -318,10 +284,7 @@ fn parse_k8s_pb(src: &Path) -> PbSchema {
                 resource = Some((ty, None, None));
             } else if t.starts_with("const API_VERSION") || t.starts_with("const KIND") {
                 if let Some(r) = resource.as_mut() {
-                    let v = t
-                        .split('=')
-                        .nth(1)
-                        .map(|v| unquote(v.trim_end_matches(';')).to_string());
+                    let v = t.split('=').nth(1).map(|v| unquote(v.trim_end_matches(';')).to_string());
                     if t.starts_with("const KIND") {
                         r.2 = v;
                     } else {
@@ -329,12 +292,7 @@ fn parse_k8s_pb(src: &Path) -> PbSchema {
                     }
                 }
             } else if let (Some(attr), Some(msg)) = (t.strip_prefix("#[prost("), current.as_mut()) {
-                let attr = attr.strip_suffix(")]").unwrap_or_else(|| {
-                    fail(&format!(
-                        "{}: multi-line prost attribute: {t}",
-                        file.display()
-                    ))
-                });
+                let attr = attr.strip_suffix(")]").unwrap_or_else(|| fail(&format!("{}: multi-line prost attribute: {t}", file.display())));
                 // Gather the `pub name: Type,` declaration, which may span lines.
                 let mut decl = String::new();
                 let mut j = i + 1;
@@ -350,9 +308,7 @@ fn parse_k8s_pb(src: &Path) -> PbSchema {
                 }
                 i = j;
                 let decl = decl.trim().trim_end_matches(',');
-                let decl = decl
-                    .strip_prefix("pub ")
-                    .unwrap_or_else(|| fail(&format!("unexpected field declaration {decl}")));
+                let decl = decl.strip_prefix("pub ").unwrap_or_else(|| fail(&format!("unexpected field declaration {decl}")));
                 let (fname, fty) = decl.split_once(':').unwrap();
                 let parts = split_attr(attr);
                 let mut tag = None;
@@ -363,18 +319,11 @@ fn parse_k8s_pb(src: &Path) -> PbSchema {
                         tag = Some(unquote(v).parse::<u32>().unwrap());
                     } else if p == "repeated" {
                         card = "repeated".into();
-                    } else if p == "optional"
-                        || p == "required"
-                        || p == "boxed"
-                        || p.starts_with("packed")
-                    {
-                    } else if let Some(v) =
-                        p.strip_prefix("btree_map =").or(p.strip_prefix("map ="))
-                    {
+                    } else if p == "optional" || p == "required" || p == "boxed" || p.starts_with("packed") {
+                    } else if let Some(v) = p.strip_prefix("btree_map =").or(p.strip_prefix("map =")) {
                         let kv = unquote(v);
                         let (k, v) = kv.split_once(',').unwrap();
-                        let key = scalar_name(k.trim())
-                            .unwrap_or_else(|| fail(&format!("unsupported map key {k}")));
+                        let key = scalar_name(k.trim()).unwrap_or_else(|| fail(&format!("unsupported map key {k}")));
                         card = format!("map:{key}");
                         ty = Some(match scalar_name(v.trim()) {
                             Some(s) => PbType::Scalar(s),
@@ -385,17 +334,13 @@ fn parse_k8s_pb(src: &Path) -> PbSchema {
                             None => fail(&format!("unsupported map value {v}")),
                         });
                     } else if p == "message" {
-                        let (m, n) = message_path(fty, &module)
-                            .unwrap_or_else(|| fail(&format!("no message type in {fty}")));
+                        let (m, n) = message_path(fty, &module).unwrap_or_else(|| fail(&format!("no message type in {fty}")));
                         ty = Some(PbType::Message(m, n));
                     } else {
                         let word = p.split('=').next().unwrap().trim();
                         match scalar_name(word) {
                             Some(s) => ty = Some(PbType::Scalar(s)),
-                            None => fail(&format!(
-                                "{}: unsupported prost attribute part `{p}` in `{attr}`",
-                                file.display()
-                            )),
+                            None => fail(&format!("{}: unsupported prost attribute part `{p}` in `{attr}`", file.display())),
                         }
                     }
                 }
@@ -433,10 +378,7 @@ struct OaSchema {
 
 fn parse_k8s_openapi(root: &Path) -> OaSchema {
     if !root.is_dir() {
-        fail(&format!(
-            "{} is missing (k8s-openapi feature {K8S_OPENAPI_FEATURE_DIR}?)",
-            root.display()
-        ));
+        fail(&format!("{} is missing (k8s-openapi feature {K8S_OPENAPI_FEATURE_DIR}?)", root.display()));
     }
     let mut files = Vec::new();
     rs_files(root, &mut files);
@@ -464,8 +406,7 @@ fn parse_k8s_openapi(root: &Path) -> OaSchema {
             } else if in_struct {
                 if let Some(rest) = line.strip_prefix("    pub ") {
                     if let Some((n, t)) = rest.split_once(':') {
-                        ty.optional
-                            .insert(norm(strip_raw(n.trim())), t.trim().starts_with("Option<"));
+                        ty.optional.insert(norm(strip_raw(n.trim())), t.trim().starts_with("Option<"));
                     }
                 }
             } else if t.starts_with('"') && t.contains("\" => Field::Key_") {
@@ -473,15 +414,9 @@ fn parse_k8s_openapi(root: &Path) -> OaSchema {
                 let rust = rest.trim_end_matches(',').trim();
                 ty.json.insert(norm(rust), json.to_string());
             } else if t.starts_with("const API_VERSION: &'static str = ") {
-                api_version = t
-                    .split('=')
-                    .nth(1)
-                    .map(|v| unquote(v.trim_end_matches(';')).to_string());
+                api_version = t.split('=').nth(1).map(|v| unquote(v.trim_end_matches(';')).to_string());
             } else if t.starts_with("const KIND: &'static str = ") {
-                kind = t
-                    .split('=')
-                    .nth(1)
-                    .map(|v| unquote(v.trim_end_matches(';')).to_string());
+                kind = t.split('=').nth(1).map(|v| unquote(v.trim_end_matches(';')).to_string());
             }
         }
         if ty.name.is_empty() {
@@ -517,21 +452,13 @@ fn parse_go_fields(text: &str) -> HashMap<String, GoMessage> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (name, tokens) = line
-            .split_once(':')
-            .unwrap_or_else(|| fail(&format!("bad line `{line}`")));
+        let (name, tokens) = line.split_once(':').unwrap_or_else(|| fail(&format!("bad line `{line}`")));
         let mut msg = GoMessage::default();
         for token in tokens.split_whitespace() {
-            let number = |s: &str| {
-                s.parse::<u32>()
-                    .unwrap_or_else(|_| fail(&format!("bad token `{token}`")))
-            };
+            let number = |s: &str| s.parse::<u32>().unwrap_or_else(|_| fail(&format!("bad token `{token}`")));
             if let Some(tag) = token.strip_prefix('^') {
                 msg.inline.insert(number(tag));
-            } else if let Some((tag, json)) = token
-                .split_once('=')
-                .filter(|(t, _)| t.bytes().all(|b| b.is_ascii_digit()))
-            {
+            } else if let Some((tag, json)) = token.split_once('=').filter(|(t, _)| t.bytes().all(|b| b.is_ascii_digit())) {
                 msg.json.insert(number(tag), json.to_string());
             } else {
                 msg.keep.insert(token.to_string());
@@ -577,9 +504,7 @@ fn special_of(full: &str, msg: &PbMessage) -> &'static str {
     if full == format!("{META}FieldsV1") || full == "k8s.io.apimachinery.pkg.runtime.RawExtension" {
         return "RawJson";
     }
-    if full.starts_with("k8s.io.apimachinery.pkg.api.resource.")
-        && (short == "Quantity" || short == "QuantityValue")
-    {
+    if full.starts_with("k8s.io.apimachinery.pkg.api.resource.") && (short == "Quantity" || short == "QuantityValue") {
         return "Quantity";
     }
     if full == "k8s.io.apimachinery.pkg.util.intstr.IntOrString" {
@@ -596,11 +521,7 @@ fn special_of(full: &str, msg: &PbMessage) -> &'static str {
     }
     // `message Verbs { repeated string items = 1; }`, `ExtraValue`, ...: serialised as a JSON array.
     if let [f] = msg.fields.as_slice() {
-        if f.rust_name == "items"
-            && f.tag == 1
-            && f.card == "repeated"
-            && matches!(f.ty, PbType::Scalar("String"))
-        {
+        if f.rust_name == "items" && f.tag == 1 && f.card == "repeated" && matches!(f.ty, PbType::Scalar("String")) {
             return "StringList";
         }
     }
@@ -623,9 +544,7 @@ fn generate(pb: &PbSchema, oa: &OaSchema, go: &HashMap<String, GoMessage>) -> (S
     // Any module's spelling, for types that only exist in other versions (`v1beta1.JSONSchemaProps`).
     let mut any_lower: HashMap<String, String> = HashMap::new();
     for name in original.values().chain(by_package_lower.values()) {
-        any_lower
-            .entry(name.to_lowercase())
-            .or_insert_with(|| name.clone());
+        any_lower.entry(name.to_lowercase()).or_insert_with(|| name.clone());
     }
     let full_name = |module: &[String], rust: &str| -> String {
         let lower = rust.to_lowercase();
@@ -659,45 +578,27 @@ fn generate(pb: &PbSchema, oa: &OaSchema, go: &HashMap<String, GoMessage>) -> (S
     }
 
     // Sorted message list; index by (module, rust name).
-    let mut named: Vec<(String, &PbMessage)> = pb
-        .messages
-        .iter()
-        .map(|m| (full_name(&m.module, &m.name), m))
-        .collect();
+    let mut named: Vec<(String, &PbMessage)> = pb.messages.iter().map(|m| (full_name(&m.module, &m.name), m)).collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     for w in named.windows(2) {
         if w[0].0 == w[1].0 {
             fail(&format!("duplicate message name {}", w[0].0));
         }
     }
-    let index: HashMap<(Vec<String>, String), usize> = named
-        .iter()
-        .enumerate()
-        .map(|(i, (_, m))| ((m.module.clone(), m.name.clone()), i))
-        .collect();
+    let index: HashMap<(Vec<String>, String), usize> = named.iter().enumerate().map(|(i, (_, m))| ((m.module.clone(), m.name.clone()), i)).collect();
     let lookup = |module: &[String], name: &str| -> usize {
-        *index
-            .get(&(module.to_vec(), name.to_string()))
-            .unwrap_or_else(|| fail(&format!("unresolved message {}::{name}", module.join("::"))))
+        *index.get(&(module.to_vec(), name.to_string())).unwrap_or_else(|| fail(&format!("unresolved message {}::{name}", module.join("::"))))
     };
 
     let mut code = String::new();
     let mut report = String::new();
-    writeln!(
-        code,
-        "// @generated by build.rs from k8s-pb, k8s-openapi and go_fields.txt. Do not edit."
-    )
-    .unwrap();
+    writeln!(code, "// @generated by build.rs from k8s-pb, k8s-openapi and go_fields.txt. Do not edit.").unwrap();
     writeln!(code, "pub(crate) static MESSAGES: &[MessageDesc] = &[").unwrap();
     for (full, msg) in &named {
         let oa_ty = oa.types.get(&(msg.module.clone(), msg.name.to_lowercase()));
         let go_msg = go.get(full);
         let special = special_of(full, msg);
-        writeln!(
-            code,
-            "    MessageDesc {{ name: {full:?}, special: Special::{special}, fields: &["
-        )
-        .unwrap();
+        writeln!(code, "    MessageDesc {{ name: {full:?}, special: Special::{special}, fields: &[").unwrap();
         let mut fields: Vec<&PbField> = msg.fields.iter().collect();
         fields.sort_by_key(|f| f.tag);
         for f in fields {
@@ -710,37 +611,21 @@ fn generate(pb: &PbSchema, oa: &OaSchema, go: &HashMap<String, GoMessage>) -> (S
                     .or_else(|| global_json.get(&norm(&f.rust_name)).cloned().flatten())
                     .unwrap_or_else(|| lower_camel(&f.rust_name)),
             };
-            let optional = oa_ty
-                .and_then(|t| t.optional.get(&norm(&f.rust_name)).copied())
-                .unwrap_or(true);
+            let optional = oa_ty.and_then(|t| t.optional.get(&norm(&f.rust_name)).copied()).unwrap_or(true);
             let inline = match go_msg {
                 Some(g) => g.inline.contains(&f.tag),
                 None => match (&f.ty, oa_ty) {
                     // Not in k8s-openapi, but all its fields are in the parent: flattened.
-                    (PbType::Message(m, n), Some(t))
-                        if f.card == "single" && !t.json.contains_key(&norm(&f.rust_name)) =>
-                    {
-                        pb.messages
-                            .iter()
-                            .find(|x| &x.module == m && &x.name == n)
-                            .is_some_and(|inner| {
-                                !inner.fields.is_empty()
-                                    && inner
-                                        .fields
-                                        .iter()
-                                        .all(|x| t.json.contains_key(&norm(&x.rust_name)))
-                            })
-                    }
+                    (PbType::Message(m, n), Some(t)) if f.card == "single" && !t.json.contains_key(&norm(&f.rust_name)) => pb
+                        .messages
+                        .iter()
+                        .find(|x| &x.module == m && &x.name == n)
+                        .is_some_and(|inner| !inner.fields.is_empty() && inner.fields.iter().all(|x| t.json.contains_key(&norm(&x.rust_name)))),
                     _ => false,
                 },
             };
             if oa_ty.is_some_and(|t| !t.json.contains_key(&norm(&f.rust_name))) && !inline {
-                writeln!(
-                    report,
-                    "{full}.{}: not in k8s-openapi, JSON name {json:?}",
-                    f.rust_name
-                )
-                .unwrap();
+                writeln!(report, "{full}.{}: not in k8s-openapi, JSON name {json:?}", f.rust_name).unwrap();
             }
             let keep = match go_msg {
                 Some(g) => g.keep.contains(&json),
@@ -771,10 +656,7 @@ fn generate(pb: &PbSchema, oa: &OaSchema, go: &HashMap<String, GoMessage>) -> (S
     let mut add_kind = |av: &str, kind: &str, module: &[String], ty: &str| {
         if let Some(&i) = index.get(&(module.to_vec(), ty.to_string())) {
             kinds.entry((av.to_string(), kind.to_string())).or_insert(i);
-        } else if let Some(i) = named
-            .iter()
-            .position(|(_, m)| m.module == module && m.name.eq_ignore_ascii_case(ty))
-        {
+        } else if let Some(i) = named.iter().position(|(_, m)| m.module == module && m.name.eq_ignore_ascii_case(ty)) {
             kinds.entry((av.to_string(), kind.to_string())).or_insert(i);
         }
     };
@@ -782,31 +664,21 @@ fn generate(pb: &PbSchema, oa: &OaSchema, go: &HashMap<String, GoMessage>) -> (S
     for (av, kind, module, ty) in oa.kinds.iter().chain(pb.kinds.iter()) {
         add_kind(av, kind, module, ty);
         add_kind(av, &format!("{kind}List"), module, &format!("{ty}List"));
-        api_versions
-            .entry(module.clone())
-            .or_default()
-            .insert(av.clone());
+        api_versions.entry(module.clone()).or_default().insert(av.clone());
     }
     // Any other message of a served group version with `ObjectMeta`/`ListMeta metadata = 1` is an
     // object too (kinds that only exist in versions newer or older than k8s-openapi's).
-    let meta = ["apimachinery", "pkg", "apis", "meta", "v1"]
-        .map(String::from)
-        .to_vec();
+    let meta = ["apimachinery", "pkg", "apis", "meta", "v1"].map(String::from).to_vec();
     for msg in &pb.messages {
         let Some(avs) = api_versions.get(&msg.module) else {
             continue;
         };
-        let has_meta = msg.fields.iter().any(|f| {
-            f.tag == 1
-                && f.rust_name == "metadata"
-                && matches!(&f.ty, PbType::Message(m, n) if *m == meta && (n == "ObjectMeta" || n == "ListMeta"))
-        });
+        let has_meta = msg
+            .fields
+            .iter()
+            .any(|f| f.tag == 1 && f.rust_name == "metadata" && matches!(&f.ty, PbType::Message(m, n) if *m == meta && (n == "ObjectMeta" || n == "ListMeta")));
         if has_meta {
-            let kind = full_name(&msg.module, &msg.name)
-                .rsplit('.')
-                .next()
-                .unwrap()
-                .to_string();
+            let kind = full_name(&msg.module, &msg.name).rsplit('.').next().unwrap().to_string();
             for av in avs {
                 add_kind(av, &kind, &msg.module, &msg.name);
             }

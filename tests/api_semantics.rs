@@ -199,7 +199,13 @@ fn status_and_scale_subresources() {
     // The main resource ignores status; /status changes only status.
     let (_, patched) = call(&cluster, "PATCH", &format!("{base}/web"), Some(&json!({"status": {"replicas": 9}})), "application/merge-patch+json");
     assert!(patched["status"]["replicas"].is_null(), "{patched}");
-    let (code, patched) = call(&cluster, "PATCH", &format!("{base}/web/status"), Some(&json!({"status": {"replicas": 2}, "spec": {"replicas": 7}})), "application/merge-patch+json");
+    let (code, patched) = call(
+        &cluster,
+        "PATCH",
+        &format!("{base}/web/status"),
+        Some(&json!({"status": {"replicas": 2}, "spec": {"replicas": 7}})),
+        "application/merge-patch+json",
+    );
     assert_eq!(code, 200);
     assert_eq!((patched["status"]["replicas"].as_i64(), patched["spec"]["replicas"].as_i64()), (Some(2), Some(2)));
     assert_eq!(patched["metadata"]["generation"], 1, "a status write does not bump generation");

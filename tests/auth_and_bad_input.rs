@@ -19,10 +19,7 @@ fn bearer_tokens_authenticate_and_anonymous_requests_get_401() {
     let tokens = write_file(dir.path(), "tokens.csv", "s3cr3t-token,alice,1001,\"system:masters\"\n");
     let cluster = Cluster::start_with(Backend::Embedded, &["--token-auth-file", tokens.to_str().unwrap()]);
     let url = format!("{}/api", cluster.url());
-    let with_token = std::process::Command::new("curl")
-        .args(["-sS", "--insecure", &url, "--header", "Authorization: Bearer s3cr3t-token"])
-        .output()
-        .unwrap();
+    let with_token = std::process::Command::new("curl").args(["-sS", "--insecure", &url, "--header", "Authorization: Bearer s3cr3t-token"]).output().unwrap();
     let body: Value = serde_json::from_slice(&with_token.stdout).unwrap();
     assert_eq!(body["kind"], "APIVersions");
     assert!(body["serverAddressByClientCIDRs"].is_array());
@@ -68,11 +65,8 @@ fn bad_input_gets_a_status_with_the_right_code() {
     assert_eq!((code, status["reason"].as_str()), (400, Some("BadRequest")));
     let (code, status) = post("a: [unclosed", "application/yaml", "");
     assert_eq!((code, status["reason"].as_str()), (400, Some("BadRequest")));
-    let (code, status) = post(
-        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"dta":{"a":"b"}}"#,
-        "application/json",
-        "?fieldValidation=Strict",
-    );
+    let (code, status) =
+        post(r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"dta":{"a":"b"}}"#, "application/json", "?fieldValidation=Strict");
     assert_eq!((code, status["reason"].as_str()), (400, Some("BadRequest")));
     assert!(status["message"].as_str().unwrap().contains(r#"unknown field "dta""#), "{status}");
     let (code, status) = post(r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Bad_Name"}}"#, "application/json", "");
@@ -88,7 +82,17 @@ fn bad_input_gets_a_status_with_the_right_code() {
     // Over 3 MiB: 413.
     let big = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big"}},"data":{{"a":"{}"}}}}"#, "x".repeat(3 * 1024 * 1024 + 10));
     let file = write_file(cluster.dir.path(), "big.json", &big);
-    let out = cluster.curl(&["-w", "\n%{http_code}", "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", &format!("@{}", file.display()), &ns_url]);
+    let out = cluster.curl(&[
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &ns_url,
+    ]);
     let (code, status) = status_of(&out);
     assert_eq!((code, status["reason"].as_str()), (413, Some("RequestEntityTooLarge")));
 
@@ -104,8 +108,17 @@ fn bad_input_gets_a_status_with_the_right_code() {
     assert_eq!(code, 201);
     let (code, status) = post(r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup"}}"#, "application/json", "");
     assert_eq!((code, status["reason"].as_str()), (409, Some("AlreadyExists")));
-    let out = cluster.curl(&["-w", "\n%{http_code}", "-X", "PUT", "-H", "Content-Type: application/json", "--data-binary",
-        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup","resourceVersion":"1"}}"#, &format!("{ns_url}/dup")]);
+    let out = cluster.curl(&[
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup","resourceVersion":"1"}}"#,
+        &format!("{ns_url}/dup"),
+    ]);
     let (code, status) = status_of(&out);
     assert_eq!((code, status["reason"].as_str()), (409, Some("Conflict")));
     assert!(!cluster.log().contains("panicked"), "the server panicked:\n{}", cluster.log());

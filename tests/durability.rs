@@ -60,12 +60,7 @@ fn kill_9_loses_no_acknowledged_write() {
     cluster.launch();
     let out = cluster.curl(&[&url]);
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let stored: BTreeSet<String> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
-        .collect();
+    let stored: BTreeSet<String> = list["items"].as_array().unwrap().iter().map(|o| o["metadata"]["name"].as_str().unwrap().to_string()).collect();
     let lost: Vec<_> = acked.difference(&stored).collect();
     assert!(lost.is_empty(), "{} acknowledged writes lost after kill -9, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
 }

@@ -72,7 +72,15 @@ fn everyday_commands(cluster: &Cluster, version: &str) {
     assert!(k.ok(&["apply", "-f", d1.to_str().unwrap()]).contains("deployment.apps/web created"));
     let d2 = write_file(dir, &format!("deploy2-{ns}.yaml"), &deployment(&ns, 3, "nginx:1.26"));
     assert!(k.ok(&["apply", "-f", d2.to_str().unwrap()]).contains("configured"));
-    let image = k.ok(&["-n", &ns, "get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.replicas} {.spec.template.spec.containers[0].env[0].name}"]);
+    let image = k.ok(&[
+        "-n",
+        &ns,
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image} {.spec.replicas} {.spec.template.spec.containers[0].env[0].name}",
+    ]);
     assert_eq!(image, "nginx:1.26 3 A");
     let wide = k.ok(&["-n", &ns, "get", "deploy", "-o", "wide"]);
     assert!(wide.contains("CONTAINERS") && wide.contains("nginx:1.26") && wide.contains("app=web"), "{wide}");
@@ -129,7 +137,15 @@ fn everyday_commands(cluster: &Cluster, version: &str) {
     k.ok(&["-n", &ns, "patch", "deploy", "web", "--type=merge", "-p", r#"{"metadata":{"labels":{"merged":"yes"}}}"#]);
     k.ok(&["-n", &ns, "patch", "deploy", "web", "--type=json", "-p", r#"[{"op":"replace","path":"/spec/replicas","value":4}]"#]);
     k.ok(&["-n", &ns, "patch", "deploy", "web", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"nginx:1.27"}]}}}}"#]);
-    let patched = k.ok(&["-n", &ns, "get", "deploy", "web", "-o", "jsonpath={.metadata.labels.merged} {.spec.replicas} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[0].value}"]);
+    let patched = k.ok(&[
+        "-n",
+        &ns,
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.metadata.labels.merged} {.spec.replicas} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[0].value}",
+    ]);
     assert_eq!(patched, "yes 4 nginx:1.27 a", "a strategic merge keeps the container's other fields");
 
     // scale through the scale subresource.
@@ -178,7 +194,12 @@ fn discovery_and_tools(cluster: &Cluster, version: &str) {
     assert!(explain.contains("ports") && explain.contains("selector"), "{explain}");
     assert_eq!(k.ok(&["auth", "can-i", "create", "pods"]).trim(), "yes");
     let view = k.ok(&["config", "view"]);
-    assert!(view.contains("certificate-authority-data: DATA+OMITTED") && view.contains("client-certificate-data") && view.contains(&format!("server: https://127.0.0.1:{}", cluster.port)), "{view}");
+    assert!(
+        view.contains("certificate-authority-data: DATA+OMITTED")
+            && view.contains("client-certificate-data")
+            && view.contains(&format!("server: https://127.0.0.1:{}", cluster.port)),
+        "{view}"
+    );
 
     // kubectl proxy, then plain curl through it.
     let port = support::free_port().to_string();

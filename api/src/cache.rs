@@ -101,12 +101,7 @@ impl WatchCache {
         let (events, _) = broadcast::channel(BROADCAST_BUFFER);
         let (revision, _) = watch::channel(0);
         let cache = Arc::new(WatchCache {
-            state: RwLock::new(CacheState {
-                objects: BTreeMap::new(),
-                revision: 0,
-                history: VecDeque::new(),
-                history_floor: 0,
-            }),
+            state: RwLock::new(CacheState { objects: BTreeMap::new(), revision: 0, history: VecDeque::new(), history_floor: 0 }),
             events,
             revision,
         });
@@ -223,10 +218,7 @@ impl WatchCache {
         match reached {
             true => Ok(()),
             _ => {
-                let mut e = ApiError::timeout(format!(
-                    "Too large resource version: {revision}, current: {}",
-                    self.revision()
-                ));
+                let mut e = ApiError::timeout(format!("Too large resource version: {revision}, current: {}", self.revision()));
                 e.retry_after_seconds = Some(1);
                 Err(e)
             }
@@ -246,12 +238,7 @@ impl WatchCache {
             Some(s) if s >= prefix => std::ops::Bound::Excluded(s.to_string()),
             _ => std::ops::Bound::Included(prefix.to_string()),
         };
-        let items = state
-            .objects
-            .range((from, std::ops::Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(_, v)| v.clone())
-            .collect();
+        let items = state.objects.range((from, std::ops::Bound::Unbounded)).take_while(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.clone()).collect();
         (items, state.revision)
     }
 
@@ -262,12 +249,7 @@ impl WatchCache {
         if revision < state.history_floor {
             return None;
         }
-        let backlog = state
-            .history
-            .iter()
-            .filter(|e| e.revision > revision && e.object.key.starts_with(prefix))
-            .cloned()
-            .collect();
+        let backlog = state.history.iter().filter(|e| e.revision > revision && e.object.key.starts_with(prefix)).cloned().collect();
         let live = self.events.subscribe();
         Some(Subscription { backlog, live })
     }
@@ -275,12 +257,7 @@ impl WatchCache {
     /// Subscribes at the current state: the objects under `prefix` now, and a live feed after.
     pub fn subscribe_with_state(&self, prefix: &str) -> (Vec<Arc<CachedObject>>, Revision, broadcast::Receiver<Arc<CacheEvent>>) {
         let state = self.state.read().expect("cache lock");
-        let items = state
-            .objects
-            .range(prefix.to_string()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(_, v)| v.clone())
-            .collect();
+        let items = state.objects.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.clone()).collect();
         (items, state.revision, self.events.subscribe())
     }
 

@@ -90,7 +90,9 @@ fn default_pod_spec(spec: &mut Value) {
     set_if_absent(spec, "/terminationGracePeriodSeconds", json!(30));
     set_if_absent(spec, "/securityContext", json!({}));
     for list in ["containers", "initContainers"] {
-        let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) else { continue };
+        let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
         for c in containers {
             let image = c.get("image").and_then(Value::as_str).unwrap_or("");
             let last = image.rsplit('/').next().unwrap_or("");
@@ -111,8 +113,7 @@ fn default_pod_spec(spec: &mut Value) {
 /// Whether upstream tracks `metadata.generation` for this kind (its spec is desired state
 /// that a controller observes).
 pub fn tracks_generation(resource: &ResourceDescriptor) -> bool {
-    matches!(resource.group, "apps" | "batch" | "policy")
-        || matches!((resource.group, resource.kind), ("", "ReplicationController"))
+    matches!(resource.group, "apps" | "batch" | "policy") || matches!((resource.group, resource.kind), ("", "ReplicationController"))
 }
 
 /// Defaults set only when an object is created: a namespace starts with the `kubernetes`

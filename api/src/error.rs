@@ -42,14 +42,12 @@ impl ApiError {
 
     /// `404 NotFound`: `pods "x" not found`.
     pub fn not_found(group: &str, resource: &str, name: &str) -> ApiError {
-        ApiError::new(404, "NotFound", format!("{} \"{name}\" not found", qualified(group, resource)))
-            .with_details(group, resource, name)
+        ApiError::new(404, "NotFound", format!("{} \"{name}\" not found", qualified(group, resource))).with_details(group, resource, name)
     }
 
     /// `409 AlreadyExists`.
     pub fn already_exists(group: &str, resource: &str, name: &str) -> ApiError {
-        ApiError::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", qualified(group, resource)))
-            .with_details(group, resource, name)
+        ApiError::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", qualified(group, resource))).with_details(group, resource, name)
     }
 
     /// `409 Conflict` for a stale resourceVersion, worded as upstream.
@@ -68,11 +66,8 @@ impl ApiError {
     /// `422 Invalid` with field causes: `Pod "x" is invalid: spec.containers: Required value`.
     pub fn invalid(group: &str, kind: &str, name: &str, causes: Vec<Cause>) -> ApiError {
         let list: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
-        let message = if list.len() == 1 {
-            format!("{kind} \"{name}\" is invalid: {}", list[0])
-        } else {
-            format!("{kind} \"{name}\" is invalid: [{}]", list.join(", "))
-        };
+        let message =
+            if list.len() == 1 { format!("{kind} \"{name}\" is invalid: {}", list[0]) } else { format!("{kind} \"{name}\" is invalid: [{}]", list.join(", ")) };
         let mut e = ApiError::new(422, "Invalid", message).with_details(group, kind, name);
         e.causes = causes;
         e
@@ -142,11 +137,7 @@ impl ApiError {
                 details.insert("kind".into(), json!(kind));
             }
             if !self.causes.is_empty() {
-                let causes: Vec<Value> = self
-                    .causes
-                    .iter()
-                    .map(|c| json!({"reason": c.kind, "message": c.message, "field": c.field}))
-                    .collect();
+                let causes: Vec<Value> = self.causes.iter().map(|c| json!({"reason": c.kind, "message": c.message, "field": c.field})).collect();
                 details.insert("causes".into(), json!(causes));
             }
             if let Some(s) = self.retry_after_seconds {
@@ -171,9 +162,7 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&self.status()).unwrap_or_default();
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (code, body).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response
     }
 }
@@ -181,12 +170,8 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
-            StoreError::Compacted { requested, .. } => {
-                ApiError::expired(format!("too old resource version: {requested}"))
-            }
-            StoreError::FutureRevision { requested, current } => ApiError::timeout(format!(
-                "Too large resource version: {requested}, current: {current}"
-            )),
+            StoreError::Compacted { requested, .. } => ApiError::expired(format!("too old resource version: {requested}")),
+            StoreError::FutureRevision { requested, current } => ApiError::timeout(format!("Too large resource version: {requested}, current: {current}")),
             StoreError::WatchLagged => ApiError::expired("watch fell behind; relist"),
             other => ApiError::internal(other),
         }

@@ -54,8 +54,7 @@ pub fn decode(kv: &KeyValue) -> ApiResult<Value> {
 }
 
 pub fn decode_at(bytes: &[u8], revision: Revision) -> ApiResult<Value> {
-    let mut value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::internal(format!("corrupt stored object: {e}")))?;
+    let mut value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::internal(format!("corrupt stored object: {e}")))?;
     meta_mut(&mut value).insert("resourceVersion".into(), Value::String(revision.to_string()));
     Ok(value)
 }
@@ -74,10 +73,7 @@ pub fn encode(object: &Value) -> ApiResult<Bytes> {
 pub fn resource_version(object: &Value) -> ApiResult<Option<Revision>> {
     match meta_str(object, "resourceVersion") {
         None | Some("") => Ok(None),
-        Some(rv) => rv
-            .parse()
-            .map(Some)
-            .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}: must be a decimal number"))),
+        Some(rv) => rv.parse().map(Some).map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}: must be a decimal number"))),
     }
 }
 
@@ -138,7 +134,9 @@ pub fn dns1123_label_errors(value: &str) -> Vec<String> {
 /// Validates the name of an object of `resource`, as upstream's per-kind name rules.
 pub fn validate_name(resource: &ResourceDescriptor, name: &str) -> Vec<Cause> {
     let label_named = matches!(resource.plural, "namespaces" | "services");
-    let errors = if label_named { dns1123_label_errors(name) } else if matches!(resource.plural, "clusterroles" | "roles" | "clusterrolebindings" | "rolebindings") {
+    let errors = if label_named {
+        dns1123_label_errors(name)
+    } else if matches!(resource.plural, "clusterroles" | "roles" | "clusterrolebindings" | "rolebindings") {
         // RBAC names are path segments: anything but "", ".", "..", or containing "/" or "%".
         if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('%') {
             vec!["may not contain '/' or '%' and may not be '.' or '..'".to_string()]
@@ -150,11 +148,7 @@ pub fn validate_name(resource: &ResourceDescriptor, name: &str) -> Vec<Cause> {
     };
     errors
         .into_iter()
-        .map(|m| Cause {
-            kind: "FieldValueInvalid".into(),
-            message: format!("Invalid value: {name:?}: {m}"),
-            field: "metadata.name".into(),
-        })
+        .map(|m| Cause { kind: "FieldValueInvalid".into(), message: format!("Invalid value: {name:?}: {m}"), field: "metadata.name".into() })
         .collect()
 }
 

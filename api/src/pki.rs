@@ -5,10 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 
 /// Errors creating or loading certificates.
 #[derive(Debug, thiserror::Error)]
@@ -111,10 +108,11 @@ impl Pki {
         let ca_cert = ca_params.self_signed(&ca_key)?;
         let issuer = Issuer::from_params(&ca_params, &ca_key);
 
-        let mut sans: Vec<String> = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "127.0.0.1", "::1"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut sans: Vec<String> =
+            ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "127.0.0.1", "::1"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         for h in hosts {
             if !sans.contains(h) {
                 sans.push(h.clone());
@@ -122,15 +120,7 @@ impl Pki {
         }
         let (serving_cert, serving_key) = leaf(&issuer, "kube-apiserver", &[], &sans, ExtendedKeyUsagePurpose::ServerAuth)?;
         let (admin_cert, admin_key) = leaf(&issuer, "kubernetes-admin", &["system:masters"], &[], ExtendedKeyUsagePurpose::ClientAuth)?;
-        let pki = Pki {
-            ca_cert: ca_cert.pem(),
-            ca_key: ca_key.serialize_pem(),
-            serving_cert,
-            serving_key,
-            admin_cert,
-            admin_key,
-            service_account_key,
-        };
+        let pki = Pki { ca_cert: ca_cert.pem(), ca_key: ca_key.serialize_pem(), serving_cert, serving_key, admin_cert, admin_key, service_account_key };
         write(&p("ca.crt"), &pki.ca_cert)?;
         write(&p("ca.key"), &pki.ca_key)?;
         write(&p("apiserver.crt"), &pki.serving_cert)?;

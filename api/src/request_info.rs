@@ -70,8 +70,10 @@ mod tests {
     #[test]
     fn namespaced_resource_paths() {
         let i = info(Method::GET, "/api/v1/namespaces/ns1/pods/p1/log");
-        assert_eq!((i.namespace.as_deref(), i.resource.as_str(), i.name.as_deref(), i.subresource.as_deref(), i.verb),
-                   (Some("ns1"), "pods", Some("p1"), Some("log"), "get"));
+        assert_eq!(
+            (i.namespace.as_deref(), i.resource.as_str(), i.name.as_deref(), i.subresource.as_deref(), i.verb),
+            (Some("ns1"), "pods", Some("p1"), Some("log"), "get")
+        );
         let i = info(Method::GET, "/apis/apps/v1/namespaces/ns1/deployments");
         assert_eq!((i.group.as_str(), i.resource.as_str(), i.verb), ("apps", "deployments", "list"));
     }

@@ -69,11 +69,8 @@ pub async fn create(state: &SharedState, ctx: &Ctx, mut obj: Value) -> ApiResult
                     ra["namespace"] = json!(ctx.info.namespace.clone().unwrap_or_default());
                 }
             }
-            let groups = spec
-                .get("groups")
-                .and_then(Value::as_array)
-                .map(|g| g.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-                .unwrap_or_default();
+            let groups =
+                spec.get("groups").and_then(Value::as_array).map(|g| g.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default();
             let name = spec.get("user").and_then(Value::as_str).unwrap_or("");
             let user = UserInfo { name: name.into(), uid: spec.get("uid").and_then(Value::as_str).unwrap_or("").into(), groups };
             decide(state, &user, &spec)
@@ -89,7 +86,9 @@ pub async fn create(state: &SharedState, ctx: &Ctx, mut obj: Value) -> ApiResult
         "TokenReview" => {
             let token = spec.get("token").and_then(Value::as_str).unwrap_or("");
             match state.authenticator.authenticate_token(token) {
-                Some(u) => json!({"authenticated": true, "user": user_json(&u), "audiences": spec.get("audiences").cloned().unwrap_or(json!([]))}),
+                Some(u) => {
+                    json!({"authenticated": true, "user": user_json(&u), "audiences": spec.get("audiences").cloned().unwrap_or(json!([]))})
+                }
                 None => json!({"authenticated": false, "error": "invalid bearer token"}),
             }
         }

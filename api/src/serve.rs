@@ -32,9 +32,8 @@ pub enum ServeError {
 /// Builds the rustls server configuration from the cluster PKI.
 pub fn tls_config(pki: &Pki) -> Result<Arc<rustls::ServerConfig>, ServeError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pki.serving_cert.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| ServeError::Pem(e.to_string()))?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(pki.serving_cert.as_bytes()).collect::<Result<_, _>>().map_err(|e| ServeError::Pem(e.to_string()))?;
     let key = PrivateKeyDer::from_pem_slice(pki.serving_key.as_bytes()).map_err(|e| ServeError::Pem(e.to_string()))?;
     let mut roots = RootCertStore::empty();
     for ca in CertificateDer::pem_slice_iter(pki.ca_cert.as_bytes()) {
@@ -83,13 +82,7 @@ pub async fn serve_tls(listener: TcpListener, app: Router, tls: Arc<rustls::Serv
                     return;
                 }
             };
-            let identity = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|certs| certs.first())
-                .and_then(identity_of)
-                .map(PeerIdentity);
+            let identity = stream.get_ref().1.peer_certificates().and_then(|certs| certs.first()).and_then(identity_of).map(PeerIdentity);
             let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
                 if let Some(id) = &identity {
                     request.extensions_mut().insert(id.clone());

@@ -73,7 +73,10 @@ pub fn validate(resource: &ResourceDescriptor, obj: &Value) -> Vec<Cause> {
                     for key in map.keys() {
                         let ok = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
                         if !ok {
-                            causes.push(invalid(&format!("{field}[{key}]"), format!("Invalid value: {key:?}: a valid config key must consist of alphanumeric characters, '-', '_' or '.'")));
+                            causes.push(invalid(
+                                &format!("{field}[{key}]"),
+                                format!("Invalid value: {key:?}: a valid config key must consist of alphanumeric characters, '-', '_' or '.'"),
+                            ));
                         }
                     }
                 }

@@ -32,8 +32,7 @@ fn drop_nulls(v: &mut Value) {
 fn load(name: &str) -> (Vec<u8>, Value) {
     let dir = fixtures();
     let pb = std::fs::read(dir.join(format!("{name}.pb"))).unwrap();
-    let mut expected: Value =
-        serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).unwrap()).unwrap();
+    let mut expected: Value = serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).unwrap()).unwrap();
     drop_nulls(&mut expected);
     (pb, expected)
 }
@@ -41,13 +40,7 @@ fn load(name: &str) -> (Vec<u8>, Value) {
 fn check(name: &str) -> Value {
     let (pb, expected) = load(name);
     let got = decode_body(&pb).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(
-        got,
-        expected,
-        "{name}:\n got: {}\nwant: {}",
-        serde_json::to_string(&got).unwrap(),
-        serde_json::to_string(&expected).unwrap()
-    );
+    assert_eq!(got, expected, "{name}:\n got: {}\nwant: {}", serde_json::to_string(&got).unwrap(), serde_json::to_string(&expected).unwrap());
     got
 }
 
@@ -86,10 +79,7 @@ fn explicit_zero_replicas_survives() {
     assert!(got["metadata"].get("creationTimestamp").is_none());
     let got = check("deployment_replicas3_port");
     assert_eq!(got["spec"]["replicas"], json!(3));
-    assert_eq!(
-        got["spec"]["template"]["spec"]["containers"][0]["ports"],
-        json!([{"containerPort": 8080}])
-    );
+    assert_eq!(got["spec"]["template"]["spec"]["containers"][0]["ports"], json!([{"containerPort": 8080}]));
 }
 
 #[test]
@@ -104,22 +94,13 @@ fn secret_bytes_are_base64_and_empty_values_stay() {
 #[test]
 fn int_or_string_and_quantities() {
     assert_eq!(check("pdb_min_available")["spec"]["minAvailable"], json!(1));
-    assert_eq!(
-        check("pdb_max_unavailable")["spec"]["maxUnavailable"],
-        json!("50%")
-    );
+    assert_eq!(check("pdb_max_unavailable")["spec"]["maxUnavailable"], json!("50%"));
     let svc = check("service_clusterip");
     assert_eq!(svc["spec"]["ports"][0]["targetPort"], json!(8080));
     assert_eq!(svc["spec"]["ports"][0]["port"], json!(80));
-    assert_eq!(
-        check("service_nodeport")["spec"]["ports"][0]["targetPort"],
-        json!("http")
-    );
+    assert_eq!(check("service_nodeport")["spec"]["ports"][0]["targetPort"], json!("http"));
     let quota = check("quota");
-    assert_eq!(
-        quota["spec"]["hard"],
-        json!({"cpu": "1", "memory": "1Gi", "pods": "2"})
-    );
+    assert_eq!(quota["spec"]["hard"], json!({"cpu": "1", "memory": "1Gi", "pods": "2"}));
 }
 
 #[test]
@@ -143,10 +124,7 @@ fn truncated_and_corrupted_fixtures_fail_cleanly() {
         // Any prefix either decodes (a cut on a field boundary) or gives an error; never a panic.
         let _ = decode_body(&pb[..len]);
     }
-    assert!(matches!(
-        decode_body(&pb[..3]),
-        Err(ProtobufError::MissingMagic)
-    ));
+    assert!(matches!(decode_body(&pb[..3]), Err(ProtobufError::MissingMagic)));
     assert!(decode_body(&pb[..pb.len() - 1]).is_err());
     let mut seed: u64 = 0x9e3779b97f4a7c15;
     for _ in 0..2000 {

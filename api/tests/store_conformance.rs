@@ -56,13 +56,8 @@ async fn list_pages_and_reads_at_a_revision(store: &dyn Store) {
     let first = store.list("/registry/cm/", ListOptions { limit: 2, ..Default::default() }).await.unwrap();
     assert_eq!(first.items.len(), 2);
     assert!(first.more);
-    let rest = store
-        .list(
-            "/registry/cm/",
-            ListOptions { start_after: Some(first.items[1].key.clone()), revision: Some(first.revision), limit: 0 },
-        )
-        .await
-        .unwrap();
+    let rest =
+        store.list("/registry/cm/", ListOptions { start_after: Some(first.items[1].key.clone()), revision: Some(first.revision), limit: 0 }).await.unwrap();
     assert_eq!(rest.items.len(), 3);
     assert_eq!(rest.items[0].key, "/registry/cm/ns/k2");
 
@@ -89,11 +84,7 @@ async fn watch_replays_from_a_revision_then_follows(store: &dyn Store) {
 
     let mut seen = Vec::new();
     while seen.len() < 4 {
-        let event = tokio::time::timeout(Duration::from_secs(10), watch.next())
-            .await
-            .expect("watch event in time")
-            .expect("stream open")
-            .expect("no error");
+        let event = tokio::time::timeout(Duration::from_secs(10), watch.next()).await.expect("watch event in time").expect("stream open").expect("no error");
         seen.push(event);
     }
     let revisions: Vec<_> = seen.iter().map(StoreEvent::revision).collect();
@@ -123,23 +114,15 @@ async fn compaction_fails_older_watches_and_reads(store: &dyn Store) {
 
     let err = match store.watch("/registry/c/", first.mod_revision - 1).await {
         Err(e) => e,
-        Ok(mut stream) => tokio::time::timeout(Duration::from_secs(10), stream.next())
-            .await
-            .expect("answer in time")
-            .expect("an item")
-            .expect_err("a compacted watch fails"),
+        Ok(mut stream) => {
+            tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("answer in time").expect("an item").expect_err("a compacted watch fails")
+        }
     };
     assert!(matches!(err, StoreError::Compacted { .. }), "{err:?}");
-    let err = store
-        .list("/registry/c/", ListOptions { revision: Some(first.mod_revision), ..Default::default() })
-        .await
-        .unwrap_err();
+    let err = store.list("/registry/c/", ListOptions { revision: Some(first.mod_revision), ..Default::default() }).await.unwrap_err();
     assert!(matches!(err, StoreError::Compacted { .. }), "{err:?}");
     // Reads at or after the compaction revision still work.
-    let kept = store
-        .list("/registry/c/", ListOptions { revision: Some(second.mod_revision), ..Default::default() })
-        .await
-        .unwrap();
+    let kept = store.list("/registry/c/", ListOptions { revision: Some(second.mod_revision), ..Default::default() }).await.unwrap();
     assert_eq!(kept.items.len(), 1);
     assert_eq!(kept.items[0].value, b("2"));
     let mut watch = store.watch("/registry/c/", second.mod_revision).await.unwrap();

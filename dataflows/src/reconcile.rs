@@ -67,12 +67,7 @@ pub fn reconcile<'s>(
 }
 
 /// The reference form of [`reconcile`]: per key, create, patch or delete.
-pub fn reconcile_reference(
-    wanted: &BTreeSet<(ObjectKey, String)>,
-    have: &BTreeSet<(ObjectKey, String)>,
-    delete_orphans: bool,
-    out: &mut BTreeSet<Intent>,
-) {
+pub fn reconcile_reference(wanted: &BTreeSet<(ObjectKey, String)>, have: &BTreeSet<(ObjectKey, String)>, delete_orphans: bool, out: &mut BTreeSet<Intent>) {
     let have_keys: BTreeSet<&ObjectKey> = have.iter().map(|(k, _)| k).collect();
     let wanted_keys: BTreeSet<&ObjectKey> = wanted.iter().map(|(k, _)| k).collect();
     for (key, content) in wanted {

@@ -168,7 +168,9 @@ async fn watch_fanout(pki: &deltakube_api::pki::Pki, base: &str, client: &ApiCli
             let mut body = response.into_body();
             let mut pending = Vec::new();
             while let Some(Ok(frame)) = body.frame().await {
-                let Ok(data) = frame.into_data() else { continue };
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
                 let now = Instant::now();
                 pending.extend_from_slice(&data);
                 while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
@@ -246,14 +248,17 @@ pub async fn run(flags: ApiserverBenchFlags) -> anyhow::Result<()> {
     drop(etcd_process);
 
     // 2–4 run against a real server on the embedded store.
-    let server = apiserver::start(ApiServerConfig {
-        data_dir: dir.path().join("server"),
-        store: StoreConfig::Embedded(dir.path().join("server-store.redb")),
-        bind: "127.0.0.1:0".parse()?,
-        advertise: "127.0.0.1:0".into(),
-        token_auth_file: None,
-        compaction_interval: Duration::ZERO,
-    }, None)
+    let server = apiserver::start(
+        ApiServerConfig {
+            data_dir: dir.path().join("server"),
+            store: StoreConfig::Embedded(dir.path().join("server-store.redb")),
+            bind: "127.0.0.1:0".parse()?,
+            advertise: "127.0.0.1:0".into(),
+            token_auth_file: None,
+            compaction_interval: Duration::ZERO,
+        },
+        None,
+    )
     .await?;
     let base = format!("https://{}", server.address);
     let client = ApiClient::new(&server.pki, &base, true)?;
@@ -298,7 +303,13 @@ pub async fn run(flags: ApiserverBenchFlags) -> anyhow::Result<()> {
         items = v["items"].as_array().map_or(0, Vec::len);
     }
     let (cache_m, store_m) = (median(&mut cache_t), median(&mut store_t));
-    println!("LIST of {items} pods as JSON ({:.1} MiB): {:.3} s from the watch cache, {:.3} s from the store at a revision ({:.1}x)", bytes as f64 / 1048576.0, cache_m, store_m, store_m / cache_m);
+    println!(
+        "LIST of {items} pods as JSON ({:.1} MiB): {:.3} s from the watch cache, {:.3} s from the store at a revision ({:.1}x)",
+        bytes as f64 / 1048576.0,
+        cache_m,
+        store_m,
+        store_m / cache_m
+    );
     results.insert("list_pods".into(), json!(items));
     results.insert("list_seconds_cache".into(), json!(cache_m));
     results.insert("list_seconds_store_exact".into(), json!(store_m));

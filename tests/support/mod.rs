@@ -131,16 +131,7 @@ impl Cluster {
     /// curl with the admin's client certificate.
     pub fn curl(&self, args: &[&str]) -> Output {
         let (ca, cert, key) = self.admin_pems();
-        Command::new("curl")
-            .args(["-sS", "--cacert"])
-            .arg(ca)
-            .arg("--cert")
-            .arg(cert)
-            .arg("--key")
-            .arg(key)
-            .args(args)
-            .output()
-            .expect("curl is installed")
+        Command::new("curl").args(["-sS", "--cacert"]).arg(ca).arg("--cert").arg(cert).arg("--key").arg(key).args(args).output().expect("curl is installed")
     }
 }
 
@@ -186,11 +177,7 @@ impl Kubectl {
             child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         }
         let out = child.wait_with_output().unwrap();
-        Ran {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Ran { ok: out.status.success(), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
     }
 
     /// Runs and asserts success, returning stdout.

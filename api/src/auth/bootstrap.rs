@@ -21,8 +21,50 @@ fn non_resource(urls: &[&str], verbs: &[&str]) -> Value {
 /// Resources that `view` may read, by group (secrets excluded, as upstream).
 fn viewable() -> Vec<Value> {
     vec![
-        rule(&[""], &["configmaps", "endpoints", "persistentvolumeclaims", "persistentvolumeclaims/status", "pods", "pods/log", "pods/status", "replicationcontrollers", "replicationcontrollers/scale", "replicationcontrollers/status", "serviceaccounts", "services", "services/status", "bindings", "events", "limitranges", "namespaces/status", "resourcequotas", "resourcequotas/status", "namespaces"], READ),
-        rule(&["apps"], &["controllerrevisions", "daemonsets", "daemonsets/status", "deployments", "deployments/scale", "deployments/status", "replicasets", "replicasets/scale", "replicasets/status", "statefulsets", "statefulsets/scale", "statefulsets/status"], READ),
+        rule(
+            &[""],
+            &[
+                "configmaps",
+                "endpoints",
+                "persistentvolumeclaims",
+                "persistentvolumeclaims/status",
+                "pods",
+                "pods/log",
+                "pods/status",
+                "replicationcontrollers",
+                "replicationcontrollers/scale",
+                "replicationcontrollers/status",
+                "serviceaccounts",
+                "services",
+                "services/status",
+                "bindings",
+                "events",
+                "limitranges",
+                "namespaces/status",
+                "resourcequotas",
+                "resourcequotas/status",
+                "namespaces",
+            ],
+            READ,
+        ),
+        rule(
+            &["apps"],
+            &[
+                "controllerrevisions",
+                "daemonsets",
+                "daemonsets/status",
+                "deployments",
+                "deployments/scale",
+                "deployments/status",
+                "replicasets",
+                "replicasets/scale",
+                "replicasets/status",
+                "statefulsets",
+                "statefulsets/scale",
+                "statefulsets/status",
+            ],
+            READ,
+        ),
         rule(&["batch"], &["cronjobs", "cronjobs/status", "jobs", "jobs/status"], READ),
         rule(&["policy"], &["poddisruptionbudgets", "poddisruptionbudgets/status"], READ),
         rule(&["discovery.k8s.io"], &["endpointslices"], READ),
@@ -33,11 +75,42 @@ fn viewable() -> Vec<Value> {
 fn editable() -> Vec<Value> {
     let mut rules = viewable();
     rules.extend([
-        rule(&[""], &["pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "pods/eviction"], &["create", "delete", "deletecollection", "patch", "update", "get", "list", "watch"]),
-        rule(&[""], &["configmaps", "endpoints", "persistentvolumeclaims", "replicationcontrollers", "replicationcontrollers/scale", "secrets", "serviceaccounts", "services", "services/proxy"], WRITE),
+        rule(
+            &[""],
+            &["pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "pods/eviction"],
+            &["create", "delete", "deletecollection", "patch", "update", "get", "list", "watch"],
+        ),
+        rule(
+            &[""],
+            &[
+                "configmaps",
+                "endpoints",
+                "persistentvolumeclaims",
+                "replicationcontrollers",
+                "replicationcontrollers/scale",
+                "secrets",
+                "serviceaccounts",
+                "services",
+                "services/proxy",
+            ],
+            WRITE,
+        ),
         rule(&[""], &["secrets"], READ),
         rule(&[""], &["serviceaccounts/token"], &["create"]),
-        rule(&["apps"], &["daemonsets", "deployments", "deployments/rollback", "deployments/scale", "replicasets", "replicasets/scale", "statefulsets", "statefulsets/scale"], WRITE),
+        rule(
+            &["apps"],
+            &[
+                "daemonsets",
+                "deployments",
+                "deployments/rollback",
+                "deployments/scale",
+                "replicasets",
+                "replicasets/scale",
+                "statefulsets",
+                "statefulsets/scale",
+            ],
+            WRITE,
+        ),
         rule(&["batch"], &["cronjobs", "jobs"], WRITE),
         rule(&["policy"], &["poddisruptionbudgets"], WRITE),
         rule(&["discovery.k8s.io"], &["endpointslices"], WRITE),
@@ -57,10 +130,7 @@ fn cluster_role(name: &str, rules: Vec<Value>) -> Value {
 }
 
 fn cluster_binding(name: &str, role: &str, groups: &[&str]) -> Value {
-    let subjects: Vec<Value> = groups
-        .iter()
-        .map(|g| json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g}))
-        .collect();
+    let subjects: Vec<Value> = groups.iter().map(|g| json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g})).collect();
     json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRoleBinding",
@@ -74,18 +144,37 @@ fn cluster_binding(name: &str, role: &str, groups: &[&str]) -> Value {
 /// The bootstrap objects: (plural, object).
 pub fn objects() -> Vec<(&'static str, Value)> {
     let mut admin = editable();
-    admin.push(rule(&["rbac.authorization.k8s.io"], &["rolebindings", "roles"], &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]));
+    admin.push(rule(
+        &["rbac.authorization.k8s.io"],
+        &["rolebindings", "roles"],
+        &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+    ));
     admin.push(rule(&["authorization.k8s.io"], &["localsubjectaccessreviews"], &["create"]));
     let mut out = vec![
         ("clusterroles", cluster_role("cluster-admin", vec![rule(&["*"], &["*"], &["*"]), non_resource(&["*"], &["*"])])),
         ("clusterroles", cluster_role("admin", admin)),
         ("clusterroles", cluster_role("edit", editable())),
         ("clusterroles", cluster_role("view", viewable())),
-        ("clusterroles", cluster_role("system:discovery", vec![non_resource(&["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"], &["get"])])),
-        ("clusterroles", cluster_role("system:basic-user", vec![
-            rule(&["authorization.k8s.io"], &["selfsubjectaccessreviews", "selfsubjectrulesreviews"], &["create"]),
-            rule(&["authentication.k8s.io"], &["selfsubjectreviews"], &["create"]),
-        ])),
+        (
+            "clusterroles",
+            cluster_role(
+                "system:discovery",
+                vec![non_resource(
+                    &["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"],
+                    &["get"],
+                )],
+            ),
+        ),
+        (
+            "clusterroles",
+            cluster_role(
+                "system:basic-user",
+                vec![
+                    rule(&["authorization.k8s.io"], &["selfsubjectaccessreviews", "selfsubjectrulesreviews"], &["create"]),
+                    rule(&["authentication.k8s.io"], &["selfsubjectreviews"], &["create"]),
+                ],
+            ),
+        ),
         ("clusterroles", cluster_role("system:public-info-viewer", vec![non_resource(&["/healthz", "/livez", "/readyz", "/version", "/version/"], &["get"])])),
         ("clusterrolebindings", cluster_binding("cluster-admin", "cluster-admin", &["system:masters"])),
         ("clusterrolebindings", cluster_binding("system:discovery", "system:discovery", &["system:authenticated"])),

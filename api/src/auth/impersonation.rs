@@ -16,12 +16,10 @@ pub fn impersonate(authorizer: &Authorizer, user: Option<UserInfo>, headers: &He
         }
         return Ok(user);
     };
-    let Some(actor) = user else { return Err(ApiError::unauthorized()) };
-    let groups: Vec<String> = headers
-        .get_all("Impersonate-Group")
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_string))
-        .collect();
+    let Some(actor) = user else {
+        return Err(ApiError::unauthorized());
+    };
+    let groups: Vec<String> = headers.get_all("Impersonate-Group").iter().filter_map(|v| v.to_str().ok().map(str::to_string)).collect();
     let uid = headers.get("Impersonate-Uid").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let may = |group: &str, resource: &str, name: &str, namespace: Option<&str>| {
         authorizer.allows(&actor, &Attributes { verb: "impersonate", group, resource, subresource: None, namespace, name: Some(name), path: None })
@@ -32,11 +30,17 @@ pub fn impersonate(authorizer: &Authorizer, user: Option<UserInfo>, headers: &He
         None => may("", "users", target, None),
     };
     if !allowed_user {
-        return Err(ApiError::forbidden(format!("users \"{target}\" is forbidden: User \"{}\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope", actor.name)));
+        return Err(ApiError::forbidden(format!(
+            "users \"{target}\" is forbidden: User \"{}\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope",
+            actor.name
+        )));
     }
     for g in &groups {
         if !may("", "groups", g, None) {
-            return Err(ApiError::forbidden(format!("groups \"{g}\" is forbidden: User \"{}\" cannot impersonate resource \"groups\" in API group \"\" at the cluster scope", actor.name)));
+            return Err(ApiError::forbidden(format!(
+                "groups \"{g}\" is forbidden: User \"{}\" cannot impersonate resource \"groups\" in API group \"\" at the cluster scope",
+                actor.name
+            )));
         }
     }
     let mut all_groups = groups;

@@ -2,8 +2,8 @@
 //! with upstream's bootstrap roles).
 
 pub mod authn;
-pub mod impersonation;
 pub mod bootstrap;
+pub mod impersonation;
 pub mod rbac;
 pub mod serviceaccount;
 

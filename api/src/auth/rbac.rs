@@ -39,9 +39,7 @@ fn rule_allows(rule: &Value, a: &Attributes) -> bool {
         return false;
     }
     if let Some(path) = a.path {
-        return strings(rule.get("nonResourceURLs")).iter().any(|u| {
-            *u == "*" || *u == path || u.strip_suffix('*').is_some_and(|p| path.starts_with(p))
-        });
+        return strings(rule.get("nonResourceURLs")).iter().any(|u| *u == "*" || *u == path || u.strip_suffix('*').is_some_and(|p| path.starts_with(p)));
     }
     let groups = strings(rule.get("apiGroups"));
     if !groups.iter().any(|g| *g == "*" || *g == a.group) {
@@ -52,9 +50,8 @@ fn rule_allows(rule: &Value, a: &Attributes) -> bool {
         None => a.resource.to_string(),
     };
     let resources = strings(rule.get("resources"));
-    let resource_ok = resources.iter().any(|r| {
-        *r == "*" || *r == full || (a.subresource.is_some() && *r == format!("*/{}", a.subresource.unwrap_or_default()))
-    });
+    let resource_ok =
+        resources.iter().any(|r| *r == "*" || *r == full || (a.subresource.is_some() && *r == format!("*/{}", a.subresource.unwrap_or_default())));
     if !resource_ok {
         return false;
     }
@@ -138,11 +135,7 @@ impl Authorizer {
                 if strings_subjects(&b.value).iter().any(|s| subject_matches(s, user, Some(ns))) {
                     let kind = b.value.pointer("/roleRef/kind").and_then(Value::as_str).unwrap_or("");
                     if let Some(role) = b.value.pointer("/roleRef/name").and_then(Value::as_str) {
-                        let key = if kind == "ClusterRole" {
-                            format!("/registry/clusterroles/{role}")
-                        } else {
-                            format!("/registry/roles/{ns}/{role}")
-                        };
+                        let key = if kind == "ClusterRole" { format!("/registry/clusterroles/{role}") } else { format!("/registry/roles/{ns}/{role}") };
                         rules.extend(self.role_rules(&key));
                     }
                 }
@@ -152,10 +145,7 @@ impl Authorizer {
     }
 
     fn role_rules(&self, key: &str) -> Vec<Value> {
-        self.cache
-            .get(key)
-            .and_then(|r| r.value.get("rules").and_then(Value::as_array).cloned())
-            .unwrap_or_default()
+        self.cache.get(key).and_then(|r| r.value.get("rules").and_then(Value::as_array).cloned()).unwrap_or_default()
     }
 }
 

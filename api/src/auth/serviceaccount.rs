@@ -59,8 +59,7 @@ impl ServiceAccountTokens {
     pub fn new(pem: &str, cache: Option<Arc<WatchCache>>) -> Result<ServiceAccountTokens, TokenKeyError> {
         let der = PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| TokenKeyError::Pem(e.to_string()))?;
         let rng = SystemRandom::new();
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.secret_pkcs8_der(), &rng)
-            .map_err(|e| TokenKeyError::Key(e.to_string()))?;
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.secret_pkcs8_der(), &rng).map_err(|e| TokenKeyError::Key(e.to_string()))?;
         let public = key.public_key().as_ref().to_vec();
         let digest = ring::digest::digest(&ring::digest::SHA256, &public);
         let key_id = b64(&digest.as_ref()[..16]);

@@ -45,10 +45,7 @@ pub struct ServedKind {
     pub verbs: &'static [&'static str],
     /// `(name, kind)`, e.g. `("scale", "Scale")`; the kind's group is inferred (the parent's
     /// own kind, else the kind of that name in the parent's group, core, or any group).
-    pub subresources: Vec<(
-        &'static str, /*name*/
-        &'static str, /*kind, e.g. Scale*/
-    )>,
+    pub subresources: Vec<(&'static str /*name*/, &'static str /*kind, e.g. Scale*/)>,
 }
 
 /// The documents, built once at startup.
@@ -101,10 +98,7 @@ impl OpenApiDocs {
         let mut v3 = HashMap::new();
         let mut index = Map::new();
         for (group, version) in gvs {
-            let members: Vec<&ServedKind> = kinds
-                .iter()
-                .filter(|k| k.group == group && k.version == version)
-                .collect();
+            let members: Vec<&ServedKind> = kinds.iter().filter(|k| k.group == group && k.version == version).collect();
             let mut roots = Vec::new();
             for k in &members {
                 for kind in [k.kind.to_string(), format!("{}List", k.kind)] {
@@ -117,25 +111,12 @@ impl OpenApiDocs {
             let doc = v3::document(&paths, &roots, &catalog);
             let body = serde_json::to_vec(&doc).expect("JSON values serialize");
             let hash = content_hash(&body);
-            let key = operations::gv_prefix(group, version)
-                .trim_start_matches('/')
-                .to_string();
-            index.insert(
-                key.clone(),
-                json!({ "serverRelativeURL": format!("/openapi/v3/{key}?hash={hash}") }),
-            );
+            let key = operations::gv_prefix(group, version).trim_start_matches('/').to_string();
+            index.insert(key.clone(), json!({ "serverRelativeURL": format!("/openapi/v3/{key}?hash={hash}") }));
             v3.insert(key, (hash, Bytes::from(body)));
         }
-        let v3_index = Bytes::from(
-            serde_json::to_vec(&json!({ "paths": Value::Object(index) })).expect("JSON"),
-        );
-        OpenApiDocs {
-            catalog,
-            v2_json,
-            v2_protobuf,
-            v3_index,
-            v3,
-        }
+        let v3_index = Bytes::from(serde_json::to_vec(&json!({ "paths": Value::Object(index) })).expect("JSON"));
+        OpenApiDocs { catalog, v2_json, v2_protobuf, v3_index, v3 }
     }
 
     /// The Swagger 2.0 document as JSON.
@@ -156,21 +137,13 @@ impl OpenApiDocs {
     /// The document of one group version (`api/v1`, `apis/apps/v1`; a leading `/` is
     /// ignored) with its hash, which is the one in the index's URL.
     pub fn v3_document(&self, path: &str) -> Option<(String, Bytes)> {
-        self.v3
-            .get(path.trim_start_matches('/'))
-            .map(|(h, b)| (h.clone(), b.clone()))
+        self.v3.get(path.trim_start_matches('/')).map(|(h, b)| (h.clone(), b.clone()))
     }
 
     /// Names of fields in `object` that the kind's schema does not know, as upstream words them
     /// inside `unknown field "…"`: `spec.limits[0].defaulyRequest` (no leading dot), in document
     /// order. Empty for unknown kinds.
-    pub fn unknown_fields(
-        &self,
-        group: &str,
-        version: &str,
-        kind: &str,
-        object: &serde_json::Value,
-    ) -> Vec<String> {
+    pub fn unknown_fields(&self, group: &str, version: &str, kind: &str, object: &serde_json::Value) -> Vec<String> {
         match self.catalog.def_for(&gvk(group, version, kind)) {
             Some(def) => unknown_fields::find(&self.catalog.defs, def, object),
             None => Vec::new(),

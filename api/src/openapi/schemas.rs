@@ -165,11 +165,7 @@ pub(crate) fn subresource_gvk(parent: &Gvk, kind: &str) -> Gvk {
         return parent.clone();
     }
     let pick = TYPES.iter().filter(|t| t.2 == kind);
-    let best = pick
-        .clone()
-        .find(|t| t.0 == parent.0)
-        .or_else(|| pick.clone().find(|t| t.0.is_empty()))
-        .or_else(|| pick.clone().next());
+    let best = pick.clone().find(|t| t.0 == parent.0).or_else(|| pick.clone().find(|t| t.0.is_empty())).or_else(|| pick.clone().next());
     match best {
         Some(t) => gvk(t.0, t.1, t.2),
         // Option kinds of connect subresources (PodExecOptions, …): core, no schema.
@@ -194,10 +190,7 @@ impl Catalog {
             if by_gvk.contains_key(g) {
                 return;
             }
-            if let Some(t) = TYPES
-                .iter()
-                .find(|t| t.0 == g.0 && t.1 == g.1 && t.2 == g.2)
-            {
+            if let Some(t) = TYPES.iter().find(|t| t.0 == g.0 && t.1 == g.1 && t.2 == g.2) {
                 let name = (t.3)(gen);
                 by_gvk.insert(g.clone(), name);
             }
@@ -232,21 +225,13 @@ impl Catalog {
         }
         for (gr, v) in &gvs {
             if !gr.is_empty() {
-                ext.push((
-                    DELETE_OPTIONS.to_string(),
-                    gvk_json(&gvk(gr, v, "DeleteOptions")),
-                ));
+                ext.push((DELETE_OPTIONS.to_string(), gvk_json(&gvk(gr, v, "DeleteOptions"))));
             }
         }
-        ext.sort_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| a.1.to_string().cmp(&b.1.to_string()))
-        });
+        ext.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.to_string().cmp(&b.1.to_string())));
         for (name, value) in ext {
             if let Some(Value::Object(def)) = defs.get_mut(&name) {
-                let list = def
-                    .entry("x-kubernetes-group-version-kind")
-                    .or_insert_with(|| Value::Array(Vec::new()));
+                let list = def.entry("x-kubernetes-group-version-kind").or_insert_with(|| Value::Array(Vec::new()));
                 if let Value::Array(items) = list {
                     if !items.contains(&value) {
                         items.push(value);
@@ -287,11 +272,7 @@ impl Catalog {
                 collect_refs(def, &mut stack);
             }
         }
-        self.defs
-            .keys()
-            .filter(|k| seen.contains(*k))
-            .cloned()
-            .collect()
+        self.defs.keys().filter(|k| seen.contains(*k)).cloned().collect()
     }
 }
 
@@ -352,224 +333,44 @@ fn list_schema(kind: &str, item_def: &str, list_gvk: &Gvk) -> Value {
 
 /// `(definition, field, strategy, merge key)`.
 const STRATEGIES: &[(&str, &str, &str, Option<&str>)] = &[
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
-        "finalizers",
-        "merge",
-        None,
-    ),
-    (
-        "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
-        "ownerReferences",
-        "merge",
-        Some("uid"),
-    ),
-    (
-        "io.k8s.api.core.v1.PodSpec",
-        "containers",
-        "merge",
-        Some("name"),
-    ),
-    (
-        "io.k8s.api.core.v1.PodSpec",
-        "initContainers",
-        "merge",
-        Some("name"),
-    ),
-    (
-        "io.k8s.api.core.v1.PodSpec",
-        "ephemeralContainers",
-        "merge",
-        Some("name"),
-    ),
-    (
-        "io.k8s.api.core.v1.PodSpec",
-        "volumes",
-        "merge,retainKeys",
-        Some("name"),
-    ),
-    (
-        "io.k8s.api.core.v1.PodSpec",
-        "imagePullSecrets",
-        "merge",
-        Some("name"),
-    ),
-    (
-        "io.k8s.api.core.v1.PodSpec",
-        "hostAliases",
-        "merge",
-        Some("ip"),
-    ),
-    (
-        "io.k8s.api.core.v1.PodSpec",
-        "topologySpreadConstraints",
-        "merge",
-        Some("topologyKey"),
-    ),
-    (
-        "io.k8s.api.core.v1.PodSpec",
-        "schedulingGates",
-        "merge",
-        Some("name"),
-    ),
-    (
-        "io.k8s.api.core.v1.PodSpec",
-        "resourceClaims",
-        "merge,retainKeys",
-        Some("name"),
-    ),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "finalizers", "merge", None),
+    ("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "ownerReferences", "merge", Some("uid")),
+    ("io.k8s.api.core.v1.PodSpec", "containers", "merge", Some("name")),
+    ("io.k8s.api.core.v1.PodSpec", "initContainers", "merge", Some("name")),
+    ("io.k8s.api.core.v1.PodSpec", "ephemeralContainers", "merge", Some("name")),
+    ("io.k8s.api.core.v1.PodSpec", "volumes", "merge,retainKeys", Some("name")),
+    ("io.k8s.api.core.v1.PodSpec", "imagePullSecrets", "merge", Some("name")),
+    ("io.k8s.api.core.v1.PodSpec", "hostAliases", "merge", Some("ip")),
+    ("io.k8s.api.core.v1.PodSpec", "topologySpreadConstraints", "merge", Some("topologyKey")),
+    ("io.k8s.api.core.v1.PodSpec", "schedulingGates", "merge", Some("name")),
+    ("io.k8s.api.core.v1.PodSpec", "resourceClaims", "merge,retainKeys", Some("name")),
     ("io.k8s.api.core.v1.Container", "env", "merge", Some("name")),
-    (
-        "io.k8s.api.core.v1.Container",
-        "ports",
-        "merge",
-        Some("containerPort"),
-    ),
-    (
-        "io.k8s.api.core.v1.Container",
-        "volumeMounts",
-        "merge",
-        Some("mountPath"),
-    ),
-    (
-        "io.k8s.api.core.v1.Container",
-        "volumeDevices",
-        "merge",
-        Some("devicePath"),
-    ),
-    (
-        "io.k8s.api.core.v1.EphemeralContainer",
-        "env",
-        "merge",
-        Some("name"),
-    ),
-    (
-        "io.k8s.api.core.v1.EphemeralContainer",
-        "ports",
-        "merge",
-        Some("containerPort"),
-    ),
-    (
-        "io.k8s.api.core.v1.EphemeralContainer",
-        "volumeMounts",
-        "merge",
-        Some("mountPath"),
-    ),
-    (
-        "io.k8s.api.core.v1.EphemeralContainer",
-        "volumeDevices",
-        "merge",
-        Some("devicePath"),
-    ),
-    (
-        "io.k8s.api.core.v1.PodStatus",
-        "conditions",
-        "merge",
-        Some("type"),
-    ),
-    (
-        "io.k8s.api.core.v1.PodStatus",
-        "podIPs",
-        "merge",
-        Some("ip"),
-    ),
-    (
-        "io.k8s.api.core.v1.PodStatus",
-        "hostIPs",
-        "merge",
-        Some("ip"),
-    ),
-    (
-        "io.k8s.api.core.v1.ServiceSpec",
-        "ports",
-        "merge",
-        Some("port"),
-    ),
-    (
-        "io.k8s.api.core.v1.ServiceStatus",
-        "conditions",
-        "merge",
-        Some("type"),
-    ),
-    (
-        "io.k8s.api.core.v1.ServiceAccount",
-        "secrets",
-        "merge",
-        Some("name"),
-    ),
+    ("io.k8s.api.core.v1.Container", "ports", "merge", Some("containerPort")),
+    ("io.k8s.api.core.v1.Container", "volumeMounts", "merge", Some("mountPath")),
+    ("io.k8s.api.core.v1.Container", "volumeDevices", "merge", Some("devicePath")),
+    ("io.k8s.api.core.v1.EphemeralContainer", "env", "merge", Some("name")),
+    ("io.k8s.api.core.v1.EphemeralContainer", "ports", "merge", Some("containerPort")),
+    ("io.k8s.api.core.v1.EphemeralContainer", "volumeMounts", "merge", Some("mountPath")),
+    ("io.k8s.api.core.v1.EphemeralContainer", "volumeDevices", "merge", Some("devicePath")),
+    ("io.k8s.api.core.v1.PodStatus", "conditions", "merge", Some("type")),
+    ("io.k8s.api.core.v1.PodStatus", "podIPs", "merge", Some("ip")),
+    ("io.k8s.api.core.v1.PodStatus", "hostIPs", "merge", Some("ip")),
+    ("io.k8s.api.core.v1.ServiceSpec", "ports", "merge", Some("port")),
+    ("io.k8s.api.core.v1.ServiceStatus", "conditions", "merge", Some("type")),
+    ("io.k8s.api.core.v1.ServiceAccount", "secrets", "merge", Some("name")),
     ("io.k8s.api.core.v1.NodeSpec", "podCIDRs", "merge", None),
-    (
-        "io.k8s.api.core.v1.NodeStatus",
-        "conditions",
-        "merge",
-        Some("type"),
-    ),
-    (
-        "io.k8s.api.core.v1.NodeStatus",
-        "addresses",
-        "merge",
-        Some("type"),
-    ),
-    (
-        "io.k8s.api.core.v1.NamespaceStatus",
-        "conditions",
-        "merge",
-        Some("type"),
-    ),
-    (
-        "io.k8s.api.core.v1.PersistentVolumeClaimStatus",
-        "conditions",
-        "merge",
-        Some("type"),
-    ),
-    (
-        "io.k8s.api.core.v1.ReplicationControllerStatus",
-        "conditions",
-        "merge",
-        Some("type"),
-    ),
-    (
-        "io.k8s.api.apps.v1.DeploymentSpec",
-        "strategy",
-        "retainKeys",
-        None,
-    ),
-    (
-        "io.k8s.api.apps.v1.DeploymentStatus",
-        "conditions",
-        "merge",
-        Some("type"),
-    ),
-    (
-        "io.k8s.api.apps.v1.ReplicaSetStatus",
-        "conditions",
-        "merge",
-        Some("type"),
-    ),
-    (
-        "io.k8s.api.apps.v1.StatefulSetStatus",
-        "conditions",
-        "merge",
-        Some("type"),
-    ),
-    (
-        "io.k8s.api.apps.v1.DaemonSetStatus",
-        "conditions",
-        "merge",
-        Some("type"),
-    ),
-    (
-        "io.k8s.api.batch.v1.JobStatus",
-        "conditions",
-        "merge",
-        Some("type"),
-    ),
-    (
-        "io.k8s.api.policy.v1.PodDisruptionBudgetStatus",
-        "conditions",
-        "merge",
-        Some("type"),
-    ),
+    ("io.k8s.api.core.v1.NodeStatus", "conditions", "merge", Some("type")),
+    ("io.k8s.api.core.v1.NodeStatus", "addresses", "merge", Some("type")),
+    ("io.k8s.api.core.v1.NamespaceStatus", "conditions", "merge", Some("type")),
+    ("io.k8s.api.core.v1.PersistentVolumeClaimStatus", "conditions", "merge", Some("type")),
+    ("io.k8s.api.core.v1.ReplicationControllerStatus", "conditions", "merge", Some("type")),
+    ("io.k8s.api.apps.v1.DeploymentSpec", "strategy", "retainKeys", None),
+    ("io.k8s.api.apps.v1.DeploymentStatus", "conditions", "merge", Some("type")),
+    ("io.k8s.api.apps.v1.ReplicaSetStatus", "conditions", "merge", Some("type")),
+    ("io.k8s.api.apps.v1.StatefulSetStatus", "conditions", "merge", Some("type")),
+    ("io.k8s.api.apps.v1.DaemonSetStatus", "conditions", "merge", Some("type")),
+    ("io.k8s.api.batch.v1.JobStatus", "conditions", "merge", Some("type")),
+    ("io.k8s.api.policy.v1.PodDisruptionBudgetStatus", "conditions", "merge", Some("type")),
 ];
 
 /// Drops `metadata` from every `required` list. k8s-openapi models ObjectMeta as a plain
@@ -591,23 +392,12 @@ fn relax_metadata(defs: &mut Map<String, Value>) {
 /// Adds the patch-strategy extensions to the catalog's definitions.
 fn apply_strategies(defs: &mut Map<String, Value>) {
     for (def, field, strategy, key) in STRATEGIES {
-        let Some(prop) = defs
-            .get_mut(*def)
-            .and_then(|d| d.get_mut("properties"))
-            .and_then(|p| p.get_mut(*field))
-            .and_then(Value::as_object_mut)
-        else {
+        let Some(prop) = defs.get_mut(*def).and_then(|d| d.get_mut("properties")).and_then(|p| p.get_mut(*field)).and_then(Value::as_object_mut) else {
             continue;
         };
-        prop.insert(
-            "x-kubernetes-patch-strategy".into(),
-            Value::String(strategy.to_string()),
-        );
+        prop.insert("x-kubernetes-patch-strategy".into(), Value::String(strategy.to_string()));
         if let Some(key) = key {
-            prop.insert(
-                "x-kubernetes-patch-merge-key".into(),
-                Value::String(key.to_string()),
-            );
+            prop.insert("x-kubernetes-patch-merge-key".into(), Value::String(key.to_string()));
         }
     }
 }
@@ -619,20 +409,11 @@ mod tests {
     #[test]
     fn subresource_kinds_resolve_to_their_groups() {
         let deploy = gvk("apps", "v1", "Deployment");
-        assert_eq!(
-            subresource_gvk(&deploy, "Scale"),
-            gvk("autoscaling", "v1", "Scale")
-        );
+        assert_eq!(subresource_gvk(&deploy, "Scale"), gvk("autoscaling", "v1", "Scale"));
         assert_eq!(subresource_gvk(&deploy, "Deployment"), deploy);
         let pod = gvk("", "v1", "Pod");
-        assert_eq!(
-            subresource_gvk(&pod, "Eviction"),
-            gvk("policy", "v1", "Eviction")
-        );
-        assert_eq!(
-            subresource_gvk(&pod, "PodExecOptions"),
-            gvk("", "v1", "PodExecOptions")
-        );
+        assert_eq!(subresource_gvk(&pod, "Eviction"), gvk("policy", "v1", "Eviction"));
+        assert_eq!(subresource_gvk(&pod, "PodExecOptions"), gvk("", "v1", "PodExecOptions"));
         let ev = gvk("events.k8s.io", "v1", "Event");
         assert_eq!(subresource_gvk(&ev, "Event"), ev);
     }

@@ -33,19 +33,13 @@ fn every_kind_has_a_v3_document_with_its_gvk() {
     let index: Value = serde_json::from_slice(&docs().v3_index()).unwrap();
     for kind in served() {
         let key = gv_key(kind.group);
-        let (hash, body) = docs()
-            .v3_document(&key)
-            .unwrap_or_else(|| panic!("no document {key}"));
+        let (hash, body) = docs().v3_document(&key).unwrap_or_else(|| panic!("no document {key}"));
         let url = index["paths"][&key]["serverRelativeURL"].as_str().unwrap();
         assert_eq!(url, format!("/openapi/v3/{key}?hash={hash}"));
         let doc: Value = serde_json::from_slice(&body).unwrap();
         let want = gvk(kind.group, kind.kind);
         let schemas = doc["components"]["schemas"].as_object().unwrap();
-        let found = schemas.values().any(|s| {
-            s["x-kubernetes-group-version-kind"]
-                .as_array()
-                .is_some_and(|l| l.contains(&want))
-        });
+        let found = schemas.values().any(|s| s["x-kubernetes-group-version-kind"].as_array().is_some_and(|l| l.contains(&want)));
         assert!(found, "{key}: no schema for {want}");
         // Every reference resolves inside the document.
         let text = String::from_utf8(body.to_vec()).unwrap();
@@ -54,17 +48,9 @@ fn every_kind_has_a_v3_document_with_its_gvk() {
             assert!(schemas.contains_key(name), "{key}: dangling {name}");
         }
         // What explain looks at: the GVK on an operation of the collection path.
-        let collection = if kind.namespaced {
-            format!("/{key}/namespaces/{{namespace}}/{}", kind.plural)
-        } else {
-            format!("/{key}/{}", kind.plural)
-        };
+        let collection = if kind.namespaced { format!("/{key}/namespaces/{{namespace}}/{}", kind.plural) } else { format!("/{key}/{}", kind.plural) };
         let ops = &doc["paths"][&collection];
-        let op = ["get", "post"]
-            .iter()
-            .map(|m| &ops[*m])
-            .find(|o| o.is_object())
-            .expect("an operation");
+        let op = ["get", "post"].iter().map(|m| &ops[*m]).find(|o| o.is_object()).expect("an operation");
         assert_eq!(op["x-kubernetes-group-version-kind"], want);
     }
 }
@@ -79,35 +65,18 @@ fn patch_operations_declare_field_validation_and_patch_types() {
             continue;
         };
         patches += 1;
-        let names: Vec<&str> = patch["parameters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["name"].as_str().unwrap())
-            .collect();
+        let names: Vec<&str> = patch["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
         assert!(names.contains(&"fieldValidation"), "{path}");
         let content = patch["requestBody"]["content"].as_object().unwrap();
-        for t in [
-            "application/json-patch+json",
-            "application/merge-patch+json",
-            "application/strategic-merge-patch+json",
-            "application/apply-patch+yaml",
-        ] {
+        for t in ["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml"] {
             assert!(content.contains_key(t), "{path} {t}");
         }
     }
     assert!(patches >= 10);
     let dep = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
-    assert_eq!(
-        dep["x-kubernetes-group-version-kind"],
-        gvk("apps", "Deployment")
-    );
-    let scale =
-        &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"]["patch"];
-    assert_eq!(
-        scale["x-kubernetes-group-version-kind"],
-        json!({"group": "autoscaling", "kind": "Scale", "version": "v1"})
-    );
+    assert_eq!(dep["x-kubernetes-group-version-kind"], gvk("apps", "Deployment"));
+    let scale = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"]["patch"];
+    assert_eq!(scale["x-kubernetes-group-version-kind"], json!({"group": "autoscaling", "kind": "Scale", "version": "v1"}));
     assert!(doc["components"]["schemas"]["io.k8s.api.autoscaling.v1.Scale"].is_object());
 }
 
@@ -118,25 +87,16 @@ fn explain_finds_descriptions() {
     let svc = &doc["components"]["schemas"]["io.k8s.api.core.v1.Service"];
     assert!(svc["description"].as_str().unwrap().contains("Service"));
     let spec = &svc["properties"]["spec"];
-    assert_eq!(
-        spec["allOf"][0]["$ref"],
-        "#/components/schemas/io.k8s.api.core.v1.ServiceSpec"
-    );
-    assert!(spec["description"]
-        .as_str()
-        .unwrap()
-        .starts_with("Spec defines"));
-    let ports =
-        &doc["components"]["schemas"]["io.k8s.api.core.v1.ServiceSpec"]["properties"]["ports"];
+    assert_eq!(spec["allOf"][0]["$ref"], "#/components/schemas/io.k8s.api.core.v1.ServiceSpec");
+    assert!(spec["description"].as_str().unwrap().starts_with("Spec defines"));
+    let ports = &doc["components"]["schemas"]["io.k8s.api.core.v1.ServiceSpec"]["properties"]["ports"];
     assert_eq!(ports["x-kubernetes-patch-merge-key"], "port");
     let meta = &doc["components"]["schemas"]["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"];
     assert!(meta["properties"]["labels"]["additionalProperties"].is_object());
 }
 
 fn yaml_gvk(exts: &[v2_proto::NamedAny]) -> Option<Value> {
-    let e = exts
-        .iter()
-        .find(|e| e.name == "x-kubernetes-group-version-kind")?;
+    let e = exts.iter().find(|e| e.name == "x-kubernetes-group-version-kind")?;
     serde_json::from_str(&e.value.as_ref()?.yaml).ok()
 }
 
@@ -152,8 +112,7 @@ fn v2_protobuf_round_trips_with_gvk_extensions() {
         let want = gvk(kind.group, kind.kind);
         let found = defs.iter().any(|d| {
             let list = yaml_gvk(&d.value.as_ref().unwrap().vendor_extension);
-            list.and_then(|l| l.as_array().cloned())
-                .is_some_and(|l| l.contains(&want))
+            list.and_then(|l| l.as_array().cloned()).is_some_and(|l| l.contains(&want))
         });
         assert!(found, "no definition for {want}");
     }
@@ -161,10 +120,7 @@ fn v2_protobuf_round_trips_with_gvk_extensions() {
     // item schema, a reference has neither type nor properties.
     fn check(s: &v2_proto::Schema, names: &std::collections::HashSet<&str>, at: &str) {
         if !s.r#ref.is_empty() {
-            let name = s
-                .r#ref
-                .strip_prefix("#/definitions/")
-                .expect("definition ref");
+            let name = s.r#ref.strip_prefix("#/definitions/").expect("definition ref");
             assert!(names.contains(name), "{at}: {name}");
             assert!(s.r#type.is_none() && s.properties.is_none(), "{at}");
         }
@@ -172,20 +128,12 @@ fn v2_protobuf_round_trips_with_gvk_extensions() {
             assert_eq!(s.items.as_ref().map(|i| i.schema.len()), Some(1), "{at}");
         }
         for p in s.properties.iter().flat_map(|p| &p.additional_properties) {
-            check(
-                p.value.as_ref().unwrap(),
-                names,
-                &format!("{at}.{}", p.name),
-            );
+            check(p.value.as_ref().unwrap(), names, &format!("{at}.{}", p.name));
         }
         for i in s.items.iter().flat_map(|i| &i.schema) {
             check(i, names, at);
         }
-        if let Some(v2_proto::AdditionalPropertiesOneof::Schema(a)) = s
-            .additional_properties
-            .as_ref()
-            .and_then(|a| a.oneof.as_ref())
-        {
+        if let Some(v2_proto::AdditionalPropertiesOneof::Schema(a)) = s.additional_properties.as_ref().and_then(|a| a.oneof.as_ref()) {
             check(a, names, at);
         }
     }
@@ -194,23 +142,11 @@ fn v2_protobuf_round_trips_with_gvk_extensions() {
     }
     // The PATCH of a LimitRange carries its GVK and the fieldValidation query parameter.
     let paths = &doc.paths.as_ref().unwrap().path;
-    let item = paths
-        .iter()
-        .find(|p| p.name == "/api/v1/namespaces/{namespace}/limitranges/{name}")
-        .unwrap();
+    let item = paths.iter().find(|p| p.name == "/api/v1/namespaces/{namespace}/limitranges/{name}").unwrap();
     let patch = item.value.as_ref().unwrap().patch.as_ref().unwrap();
-    let op_gvk: Value = serde_json::from_str(
-        &patch
-            .vendor_extension
-            .iter()
-            .find(|e| e.name == "x-kubernetes-group-version-kind")
-            .unwrap()
-            .value
-            .as_ref()
-            .unwrap()
-            .yaml,
-    )
-    .unwrap();
+    let op_gvk: Value =
+        serde_json::from_str(&patch.vendor_extension.iter().find(|e| e.name == "x-kubernetes-group-version-kind").unwrap().value.as_ref().unwrap().yaml)
+            .unwrap();
     assert_eq!(op_gvk, gvk("", "LimitRange"));
     let has_fv = patch.parameters.iter().any(|p| match &p.oneof {
         Some(ParametersItemOneof::Parameter(p)) => matches!(&p.oneof, Some(ParameterOneof::NonBodyParameter(nb))
@@ -218,20 +154,14 @@ fn v2_protobuf_round_trips_with_gvk_extensions() {
         _ => false,
     });
     assert!(has_fv);
-    assert!(patch
-        .consumes
-        .iter()
-        .any(|c| c == "application/strategic-merge-patch+json"));
+    assert!(patch.consumes.iter().any(|c| c == "application/strategic-merge-patch+json"));
 }
 
 #[test]
 fn v2_json_parses() {
     let v: Value = serde_json::from_slice(&docs().v2_json()).unwrap();
     assert_eq!(v["swagger"], "2.0");
-    assert!(
-        v["definitions"]["io.k8s.api.core.v1.PodList"]["x-kubernetes-group-version-kind"]
-            .is_array()
-    );
+    assert!(v["definitions"]["io.k8s.api.core.v1.PodList"]["x-kubernetes-group-version-kind"].is_array());
 }
 
 #[test]
@@ -241,13 +171,8 @@ fn unknown_fields_in_a_limit_range() {
         "metadata": { "name": "x", "labels": { "any": "thing" }, "annotations": { "a/b": "c" } },
         "spec": { "limits": [{ "type": "Container", "defaulyRequest": { "cpu": "100m" }, "default": { "cpu": "1" } }] },
     });
-    assert_eq!(
-        docs().unknown_fields("", "v1", "LimitRange", &lr),
-        vec!["spec.limits[0].defaulyRequest"]
-    );
-    assert!(docs()
-        .unknown_fields("", "v1", "NoSuchKind", &lr)
-        .is_empty());
+    assert_eq!(docs().unknown_fields("", "v1", "LimitRange", &lr), vec!["spec.limits[0].defaulyRequest"]);
+    assert!(docs().unknown_fields("", "v1", "NoSuchKind", &lr).is_empty());
 }
 
 #[test]
@@ -279,18 +204,9 @@ fn a_valid_deployment_has_no_unknown_fields() {
         },
         "status": { "replicas": 2, "conditions": [{ "type": "Available", "status": "True" }] },
     });
-    assert_eq!(
-        docs().unknown_fields("apps", "v1", "Deployment", &d),
-        Vec::<String>::new()
-    );
+    assert_eq!(docs().unknown_fields("apps", "v1", "Deployment", &d), Vec::<String>::new());
     let mut bad = d.clone();
     bad["spec"]["template"]["spec"]["containers"][0]["imagePullPolice"] = json!("Always");
     bad["metadata"]["nmae"] = json!("x");
-    assert_eq!(
-        docs().unknown_fields("apps", "v1", "Deployment", &bad),
-        vec![
-            "metadata.nmae",
-            "spec.template.spec.containers[0].imagePullPolice"
-        ]
-    );
+    assert_eq!(docs().unknown_fields("apps", "v1", "Deployment", &bad), vec!["metadata.nmae", "spec.template.spec.containers[0].imagePullPolice"]);
 }

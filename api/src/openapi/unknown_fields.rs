@@ -32,11 +32,7 @@ fn resolve<'a>(defs: &'a Map<String, Value>, mut schema: &'a Value) -> &'a Value
                 Some(next) => schema = next,
                 None => return schema,
             }
-        } else if let Some([only]) = schema
-            .get("allOf")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-        {
+        } else if let Some([only]) = schema.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
             schema = only;
         } else {
             break;
@@ -53,24 +49,13 @@ fn join(path: &str, field: &str) -> String {
     }
 }
 
-fn walk(
-    defs: &Map<String, Value>,
-    schema: &Value,
-    value: &Value,
-    path: String,
-    out: &mut Vec<String>,
-    depth: usize,
-) {
+fn walk(defs: &Map<String, Value>, schema: &Value, value: &Value, path: String, out: &mut Vec<String>, depth: usize) {
     // Objects nest far less deeply than this; it only bounds hostile input.
     if depth > 256 {
         return;
     }
     let schema = resolve(defs, schema);
-    if schema
-        .get("x-kubernetes-preserve-unknown-fields")
-        .and_then(Value::as_bool)
-        == Some(true)
-    {
+    if schema.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true) {
         return;
     }
     match value {
@@ -136,10 +121,7 @@ mod tests {
             "free": { "x": 1 },
             "extra": null,
         });
-        assert_eq!(
-            find(&defs(), "T", &obj),
-            vec!["spec.list[1].b", "spec.map.k.c", "spec.Spec", "extra"]
-        );
+        assert_eq!(find(&defs(), "T", &obj), vec!["spec.list[1].b", "spec.map.k.c", "spec.Spec", "extra"]);
     }
 
     #[test]

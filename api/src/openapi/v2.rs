@@ -38,11 +38,7 @@ fn operation(op: &Operation) -> Value {
         Body::Patch => PATCH_TYPES.to_vec(),
         _ => vec!["*/*"],
     };
-    let produces: Vec<&str> = if op.responses.iter().any(|(_, r)| matches!(r, Resp::Text)) {
-        vec!["*/*"]
-    } else {
-        PRODUCES.to_vec()
-    };
+    let produces: Vec<&str> = if op.responses.iter().any(|(_, r)| matches!(r, Resp::Text)) { vec!["*/*"] } else { PRODUCES.to_vec() };
     let mut params: Vec<Value> = Vec::new();
     match &op.body {
         Body::None => {}
@@ -50,9 +46,7 @@ fn operation(op: &Operation) -> Value {
             params.push(json!({ "name": "body", "in": "body", "required": op.method != "delete", "schema": ref_to(def) }));
         }
         Body::Patch => {
-            params.push(
-                json!({ "name": "body", "in": "body", "required": true, "schema": ref_to(PATCH) }),
-            );
+            params.push(json!({ "name": "body", "in": "body", "required": true, "schema": ref_to(PATCH) }));
         }
     }
     params.extend(op.params.iter().map(param));
@@ -67,10 +61,7 @@ fn operation(op: &Operation) -> Value {
             202 => "Accepted",
             _ => "OK",
         };
-        responses.insert(
-            code.to_string(),
-            json!({ "description": description, "schema": schema }),
-        );
+        responses.insert(code.to_string(), json!({ "description": description, "schema": schema }));
     }
     responses.insert("401".into(), json!({ "description": "Unauthorized" }));
     let mut v = json!({
@@ -98,10 +89,7 @@ pub(crate) fn document(paths: &[PathEntry], catalog: &Catalog) -> Value {
         for op in &entry.ops {
             item.insert(op.method.to_string(), operation(op));
         }
-        item.insert(
-            "parameters".into(),
-            Value::Array(entry.params.iter().map(param).collect()),
-        );
+        item.insert("parameters".into(), Value::Array(entry.params.iter().map(param).collect()));
         p.insert(entry.path.clone(), Value::Object(item));
     }
     json!({
@@ -124,22 +112,11 @@ pub(crate) fn document(paths: &[PathEntry], catalog: &Catalog) -> Value {
 // ---- The protobuf form: JSON → gnostic messages ----
 
 fn s(v: &Value, key: &str) -> String {
-    v.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
+    v.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
 fn strings(v: &Value, key: &str) -> Vec<String> {
-    v.get(key)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    v.get(key).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default()
 }
 
 fn b(v: &Value, key: &str) -> bool {
@@ -147,21 +124,11 @@ fn b(v: &Value, key: &str) -> bool {
 }
 
 fn any(v: &Value) -> pb::Any {
-    pb::Any {
-        yaml: v.to_string(),
-    }
+    pb::Any { yaml: v.to_string() }
 }
 
 fn extensions(v: &Value) -> Vec<pb::NamedAny> {
-    v.as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(k, _)| k.starts_with("x-"))
-        .map(|(k, x)| pb::NamedAny {
-            name: k.clone(),
-            value: Some(any(x)),
-        })
-        .collect()
+    v.as_object().into_iter().flatten().filter(|(k, _)| k.starts_with("x-")).map(|(k, x)| pb::NamedAny { name: k.clone(), value: Some(any(x)) }).collect()
 }
 
 /// Converts one JSON schema.
@@ -169,21 +136,13 @@ pub(crate) fn proto_schema(v: &Value) -> pb::Schema {
     let f = |k: &str| v.get(k).and_then(Value::as_f64).unwrap_or(0.0);
     let i = |k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0);
     let r#type = match v.get("type") {
-        Some(Value::String(t)) => Some(pb::TypeItem {
-            value: vec![t.clone()],
-        }),
-        Some(Value::Array(_)) => Some(pb::TypeItem {
-            value: strings(v, "type"),
-        }),
+        Some(Value::String(t)) => Some(pb::TypeItem { value: vec![t.clone()] }),
+        Some(Value::Array(_)) => Some(pb::TypeItem { value: strings(v, "type") }),
         _ => None,
     };
     let items = match v.get("items") {
-        Some(Value::Array(a)) => Some(pb::ItemsItem {
-            schema: a.iter().map(proto_schema).collect(),
-        }),
-        Some(x @ Value::Object(_)) => Some(pb::ItemsItem {
-            schema: vec![proto_schema(x)],
-        }),
+        Some(Value::Array(a)) => Some(pb::ItemsItem { schema: a.iter().map(proto_schema).collect() }),
+        Some(x @ Value::Object(_)) => Some(pb::ItemsItem { schema: vec![proto_schema(x)] }),
         _ => None,
     };
     let additional_properties = match v.get("additionalProperties") {
@@ -195,15 +154,7 @@ pub(crate) fn proto_schema(v: &Value) -> pb::Schema {
     let properties = v
         .get("properties")
         .and_then(Value::as_object)
-        .map(|m| pb::Properties {
-            additional_properties: m
-                .iter()
-                .map(|(n, x)| pb::NamedSchema {
-                    name: n.clone(),
-                    value: Some(proto_schema(x)),
-                })
-                .collect(),
-        });
+        .map(|m| pb::Properties { additional_properties: m.iter().map(|(n, x)| pb::NamedSchema { name: n.clone(), value: Some(proto_schema(x)) }).collect() });
     pb::Schema {
         r#ref: s(v, "$ref"),
         format: s(v, "format"),
@@ -219,19 +170,11 @@ pub(crate) fn proto_schema(v: &Value) -> pb::Schema {
         min_items: i("minItems"),
         unique_items: b(v, "uniqueItems"),
         required: strings(v, "required"),
-        r#enum: v
-            .get("enum")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().map(any).collect())
-            .unwrap_or_default(),
+        r#enum: v.get("enum").and_then(Value::as_array).map(|a| a.iter().map(any).collect()).unwrap_or_default(),
         additional_properties,
         r#type,
         items,
-        all_of: v
-            .get("allOf")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().map(proto_schema).collect())
-            .unwrap_or_default(),
+        all_of: v.get("allOf").and_then(Value::as_array).map(|a| a.iter().map(proto_schema).collect()).unwrap_or_default(),
         properties,
         read_only: b(v, "readOnly"),
         example: v.get("example").map(any),
@@ -241,10 +184,7 @@ pub(crate) fn proto_schema(v: &Value) -> pb::Schema {
 
 fn proto_parameter(v: &Value) -> pb::ParametersItem {
     let oneof = if v.get("$ref").is_some() {
-        pb::ParametersItemOneof::JsonReference(pb::JsonReference {
-            r#ref: s(v, "$ref"),
-            description: s(v, "description"),
-        })
+        pb::ParametersItemOneof::JsonReference(pb::JsonReference { r#ref: s(v, "$ref"), description: s(v, "description") })
     } else {
         let p = match v.get("in").and_then(Value::as_str) {
             Some("body") => pb::ParameterOneof::BodyParameter(pb::BodyParameter {
@@ -255,28 +195,24 @@ fn proto_parameter(v: &Value) -> pb::ParametersItem {
                 schema: v.get("schema").map(proto_schema),
             }),
             Some("path") => pb::ParameterOneof::NonBodyParameter(pb::NonBodyParameter {
-                oneof: Some(pb::NonBodyOneof::PathParameterSubSchema(
-                    pb::PathParameterSubSchema {
-                        required: b(v, "required"),
-                        r#in: "path".into(),
-                        description: s(v, "description"),
-                        name: s(v, "name"),
-                        r#type: s(v, "type"),
-                        unique_items: b(v, "uniqueItems"),
-                    },
-                )),
+                oneof: Some(pb::NonBodyOneof::PathParameterSubSchema(pb::PathParameterSubSchema {
+                    required: b(v, "required"),
+                    r#in: "path".into(),
+                    description: s(v, "description"),
+                    name: s(v, "name"),
+                    r#type: s(v, "type"),
+                    unique_items: b(v, "uniqueItems"),
+                })),
             }),
             _ => pb::ParameterOneof::NonBodyParameter(pb::NonBodyParameter {
-                oneof: Some(pb::NonBodyOneof::QueryParameterSubSchema(
-                    pb::QueryParameterSubSchema {
-                        required: b(v, "required"),
-                        r#in: "query".into(),
-                        description: s(v, "description"),
-                        name: s(v, "name"),
-                        r#type: s(v, "type"),
-                        unique_items: b(v, "uniqueItems"),
-                    },
-                )),
+                oneof: Some(pb::NonBodyOneof::QueryParameterSubSchema(pb::QueryParameterSubSchema {
+                    required: b(v, "required"),
+                    r#in: "query".into(),
+                    description: s(v, "description"),
+                    name: s(v, "name"),
+                    r#type: s(v, "type"),
+                    unique_items: b(v, "uniqueItems"),
+                })),
             }),
         };
         pb::ParametersItemOneof::Parameter(pb::Parameter { oneof: Some(p) })
@@ -285,33 +221,25 @@ fn proto_parameter(v: &Value) -> pb::ParametersItem {
 }
 
 fn parameters(v: &Value) -> Vec<pb::ParametersItem> {
-    v.get("parameters")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().map(proto_parameter).collect())
-        .unwrap_or_default()
+    v.get("parameters").and_then(Value::as_array).map(|a| a.iter().map(proto_parameter).collect()).unwrap_or_default()
 }
 
 fn proto_operation(v: Option<&Value>) -> Option<pb::Operation> {
     let v = v?;
-    let responses = v
-        .get("responses")
-        .and_then(Value::as_object)
-        .map(|m| pb::Responses {
-            response_code: m
-                .iter()
-                .map(|(code, r)| pb::NamedResponseValue {
-                    name: code.clone(),
-                    value: Some(pb::ResponseValue {
-                        oneof: Some(pb::ResponseValueOneof::Response(pb::Response {
-                            description: s(r, "description"),
-                            schema: r.get("schema").map(|x| pb::SchemaItem {
-                                oneof: Some(pb::SchemaItemOneof::Schema(proto_schema(x))),
-                            }),
-                        })),
-                    }),
-                })
-                .collect(),
-        });
+    let responses = v.get("responses").and_then(Value::as_object).map(|m| pb::Responses {
+        response_code: m
+            .iter()
+            .map(|(code, r)| pb::NamedResponseValue {
+                name: code.clone(),
+                value: Some(pb::ResponseValue {
+                    oneof: Some(pb::ResponseValueOneof::Response(pb::Response {
+                        description: s(r, "description"),
+                        schema: r.get("schema").map(|x| pb::SchemaItem { oneof: Some(pb::SchemaItemOneof::Schema(proto_schema(x))) }),
+                    })),
+                }),
+            })
+            .collect(),
+    });
     Some(pb::Operation {
         tags: strings(v, "tags"),
         description: s(v, "description"),
@@ -327,57 +255,44 @@ fn proto_operation(v: Option<&Value>) -> Option<pb::Operation> {
 
 /// Converts the Swagger 2.0 JSON document.
 pub(crate) fn proto_document(v: &Value) -> pb::Document {
-    let paths = v
-        .get("paths")
-        .and_then(Value::as_object)
-        .map(|m| pb::Paths {
-            vendor_extension: Vec::new(),
-            path: m
-                .iter()
-                .map(|(name, item)| pb::NamedPathItem {
-                    name: name.clone(),
-                    value: Some(pb::PathItem {
-                        get: proto_operation(item.get("get")),
-                        put: proto_operation(item.get("put")),
-                        post: proto_operation(item.get("post")),
-                        delete: proto_operation(item.get("delete")),
-                        patch: proto_operation(item.get("patch")),
-                        parameters: parameters(item),
-                    }),
-                })
-                .collect(),
-        });
+    let paths = v.get("paths").and_then(Value::as_object).map(|m| pb::Paths {
+        vendor_extension: Vec::new(),
+        path: m
+            .iter()
+            .map(|(name, item)| pb::NamedPathItem {
+                name: name.clone(),
+                value: Some(pb::PathItem {
+                    get: proto_operation(item.get("get")),
+                    put: proto_operation(item.get("put")),
+                    post: proto_operation(item.get("post")),
+                    delete: proto_operation(item.get("delete")),
+                    patch: proto_operation(item.get("patch")),
+                    parameters: parameters(item),
+                }),
+            })
+            .collect(),
+    });
     let named_schemas = |key: &str| {
-        v.get(key).and_then(Value::as_object).map(|m| {
-            m.iter()
-                .map(|(n, x)| pb::NamedSchema {
-                    name: n.clone(),
-                    value: Some(proto_schema(x)),
-                })
-                .collect::<Vec<_>>()
-        })
+        v.get(key)
+            .and_then(Value::as_object)
+            .map(|m| m.iter().map(|(n, x)| pb::NamedSchema { name: n.clone(), value: Some(proto_schema(x)) }).collect::<Vec<_>>())
     };
-    let security_definitions = v
-        .get("securityDefinitions")
-        .and_then(Value::as_object)
-        .map(|m| pb::SecurityDefinitions {
-            additional_properties: m
-                .iter()
-                .map(|(n, x)| pb::NamedSecurityDefinitionsItem {
-                    name: n.clone(),
-                    value: Some(pb::SecurityDefinitionsItem {
-                        oneof: Some(pb::SecurityDefinitionsOneof::ApiKeySecurity(
-                            pb::ApiKeySecurity {
-                                r#type: s(x, "type"),
-                                name: s(x, "name"),
-                                r#in: s(x, "in"),
-                                description: s(x, "description"),
-                            },
-                        )),
-                    }),
-                })
-                .collect(),
-        });
+    let security_definitions = v.get("securityDefinitions").and_then(Value::as_object).map(|m| pb::SecurityDefinitions {
+        additional_properties: m
+            .iter()
+            .map(|(n, x)| pb::NamedSecurityDefinitionsItem {
+                name: n.clone(),
+                value: Some(pb::SecurityDefinitionsItem {
+                    oneof: Some(pb::SecurityDefinitionsOneof::ApiKeySecurity(pb::ApiKeySecurity {
+                        r#type: s(x, "type"),
+                        name: s(x, "name"),
+                        r#in: s(x, "in"),
+                        description: s(x, "description"),
+                    })),
+                }),
+            })
+            .collect(),
+    });
     let security = v
         .get("security")
         .and_then(Value::as_array)
@@ -389,26 +304,14 @@ pub(crate) fn proto_document(v: &Value) -> pb::Document {
                         .iter()
                         .map(|(n, x)| pb::NamedStringArray {
                             name: n.clone(),
-                            value: Some(pb::StringArray {
-                                value: x
-                                    .as_array()
-                                    .into_iter()
-                                    .flatten()
-                                    .filter_map(Value::as_str)
-                                    .map(str::to_string)
-                                    .collect(),
-                            }),
+                            value: Some(pb::StringArray { value: x.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect() }),
                         })
                         .collect(),
                 })
                 .collect()
         })
         .unwrap_or_default();
-    let info = v.get("info").map(|i| pb::Info {
-        title: s(i, "title"),
-        version: s(i, "version"),
-        description: s(i, "description"),
-    });
+    let info = v.get("info").map(|i| pb::Info { title: s(i, "title"), version: s(i, "version"), description: s(i, "description") });
     pb::Document {
         swagger: s(v, "swagger"),
         info,
@@ -416,9 +319,7 @@ pub(crate) fn proto_document(v: &Value) -> pb::Document {
         consumes: strings(v, "consumes"),
         produces: strings(v, "produces"),
         paths,
-        definitions: named_schemas("definitions").map(|additional_properties| pb::Definitions {
-            additional_properties,
-        }),
+        definitions: named_schemas("definitions").map(|additional_properties| pb::Definitions { additional_properties }),
         security,
         security_definitions,
         vendor_extension: extensions(v),

@@ -34,14 +34,10 @@ pub(crate) fn schema(v: &Value) -> Value {
                 let converted = match k.as_str() {
                     // Maps of named things: convert each member, not the map.
                     "properties" => match x {
-                        Value::Object(props) => Value::Object(
-                            props.iter().map(|(n, s)| (n.clone(), schema(s))).collect(),
-                        ),
+                        Value::Object(props) => Value::Object(props.iter().map(|(n, s)| (n.clone(), schema(s))).collect()),
                         other => other.clone(),
                     },
-                    "items" | "additionalProperties" | "not" | "allOf" | "anyOf" | "oneOf" => {
-                        schema(x)
-                    }
+                    "items" | "additionalProperties" | "not" | "allOf" | "anyOf" | "oneOf" => schema(x),
                     // Extensions and literals are copied as they are.
                     _ => x.clone(),
                 };
@@ -101,8 +97,7 @@ fn operation(op: &Operation) -> Value {
             v["requestBody"] = json!({ "content": content(ref_to(def), &["*/*"]), "required": op.method != "delete" });
         }
         Body::Patch => {
-            v["requestBody"] =
-                json!({ "content": content(ref_to(PATCH), PATCH_TYPES), "required": true });
+            v["requestBody"] = json!({ "content": content(ref_to(PATCH), PATCH_TYPES), "required": true });
         }
     }
     let mut responses = Map::new();
@@ -116,10 +111,7 @@ fn operation(op: &Operation) -> Value {
             202 => "Accepted",
             _ => "OK",
         };
-        responses.insert(
-            code.to_string(),
-            json!({ "description": description, "content": c }),
-        );
+        responses.insert(code.to_string(), json!({ "description": description, "content": c }));
     }
     responses.insert("401".into(), json!({ "description": "Unauthorized" }));
     v["responses"] = Value::Object(responses);
@@ -154,10 +146,7 @@ pub(crate) fn document(paths: &[PathEntry], roots: &[String], catalog: &Catalog)
             wanted.extend(op_defs(op));
             item.insert(op.method.to_string(), operation(op));
         }
-        item.insert(
-            "parameters".into(),
-            Value::Array(entry.params.iter().map(param).collect()),
-        );
+        item.insert("parameters".into(), Value::Array(entry.params.iter().map(param).collect()));
         p.insert(entry.path.clone(), Value::Object(item));
     }
     let mut schemas = Map::new();
@@ -197,14 +186,8 @@ mod tests {
             },
         });
         let v = schema(&s);
-        assert_eq!(
-            v["properties"]["metadata"]["allOf"][0]["$ref"],
-            "#/components/schemas/io.k8s.X"
-        );
+        assert_eq!(v["properties"]["metadata"]["allOf"][0]["$ref"], "#/components/schemas/io.k8s.X");
         assert_eq!(v["properties"]["metadata"]["description"], "meta");
-        assert_eq!(
-            v["properties"]["items"]["items"]["$ref"],
-            "#/components/schemas/io.k8s.Y"
-        );
+        assert_eq!(v["properties"]["items"]["items"]["$ref"], "#/components/schemas/io.k8s.Y");
     }
 }

@@ -37,17 +37,7 @@ use serde_json::{Map, Value};
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 const MAX_UPDATE_MANAGERS: usize = 10;
-const STRIPPED_META: [&str; 9] = [
-    "name",
-    "namespace",
-    "creationTimestamp",
-    "selfLink",
-    "uid",
-    "clusterName",
-    "generation",
-    "managedFields",
-    "resourceVersion",
-];
+const STRIPPED_META: [&str; 9] = ["name", "namespace", "creationTimestamp", "selfLink", "uid", "clusterName", "generation", "managedFields", "resourceVersion"];
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct ManagerId {
@@ -126,9 +116,7 @@ fn decode(list: Option<&Value>) -> Result<Managed, String> {
 /// Seconds since the epoch of an RFC 3339 timestamp (0 if unparsable), for sorting.
 fn unix_seconds(t: &str) -> i64 {
     let num = |r: std::ops::Range<usize>| t.get(r).and_then(|s| s.parse::<i64>().ok());
-    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) =
-        (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16), num(17..19))
-    else {
+    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) = (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16), num(17..19)) else {
         return 0;
     };
     // Days from civil (Howard Hinnant's algorithm).
@@ -138,11 +126,7 @@ fn unix_seconds(t: &str) -> i64 {
     let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
     let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
     let tz = t.get(19..).unwrap_or_default().trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
-    let offset = match (
-        tz.get(..1),
-        tz.get(1..3).and_then(|h| h.parse::<i64>().ok()),
-        tz.get(4..6).and_then(|m| m.parse::<i64>().ok()),
-    ) {
+    let offset = match (tz.get(..1), tz.get(1..3).and_then(|h| h.parse::<i64>().ok()), tz.get(4..6).and_then(|m| m.parse::<i64>().ok())) {
         (Some("+"), Some(h), Some(m)) => h * 3600 + m * 60,
         (Some("-"), Some(h), Some(m)) => -(h * 3600 + m * 60),
         _ => 0,
@@ -160,10 +144,14 @@ fn seconds_precision(t: &str) -> String {
 
 /// Writes the entries into `obj.metadata.managedFields`, sorted like upstream.
 fn encode(obj: &mut Value, mut managed: Managed) {
-    let Some(root) = obj.as_object_mut() else { return };
+    let Some(root) = obj.as_object_mut() else {
+        return;
+    };
     managed.retain(|e| !e.set.is_empty());
     let meta = root.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
-    let Some(meta) = meta.as_object_mut() else { return };
+    let Some(meta) = meta.as_object_mut() else {
+        return;
+    };
     if managed.is_empty() {
         meta.shift_remove("managedFields");
         return;
@@ -240,11 +228,8 @@ fn str_field<'v>(v: &'v Value, path: &[&str]) -> Option<&'v str> {
 
 /// Caps `Update` entries at [`MAX_UPDATE_MANAGERS`] (upstream `capManagersManager`).
 fn cap_update_managers(managed: &mut Managed) {
-    let mut updaters: Vec<(i64, ManagerId)> = managed
-        .iter()
-        .filter(|e| e.id.operation == "Update")
-        .map(|e| (e.time.as_deref().map_or(0, unix_seconds), e.id.clone()))
-        .collect();
+    let mut updaters: Vec<(i64, ManagerId)> =
+        managed.iter().filter(|e| e.id.operation == "Update").map(|e| (e.time.as_deref().map_or(0, unix_seconds), e.id.clone())).collect();
     if updaters.len() <= MAX_UPDATE_MANAGERS {
         return;
     }
@@ -255,7 +240,9 @@ fn cap_update_managers(managed: &mut Managed) {
         if remaining <= MAX_UPDATE_MANAGERS {
             break;
         }
-        let Some(pos) = managed.iter().position(|e| e.id == id) else { continue };
+        let Some(pos) = managed.iter().position(|e| e.id == id) else {
+            continue;
+        };
         let version = managed[pos].api_version.clone();
         let Some((_, first)) = first_per_version.iter().find(|(v, _)| *v == version).cloned() else {
             first_per_version.push((version, id));
@@ -290,23 +277,14 @@ pub fn record_update(kind: &str, old: Option<&Value>, new: &mut Value, manager: 
 /// [`record_update`] for writes to a subresource (`status`, `scale`): the entry carries
 /// `subresource`, `managedFields` in the request body is ignored, and for `status` changes
 /// to `spec` are not recorded.
-pub fn record_update_subresource(
-    kind: &str,
-    old: Option<&Value>,
-    new: &mut Value,
-    manager: &str,
-    subresource: &str,
-    now_rfc3339: &str,
-) {
+pub fn record_update_subresource(kind: &str, old: Option<&Value>, new: &mut Value, manager: &str, subresource: &str, now_rfc3339: &str) {
     if !new.is_object() {
         return;
     }
     let old_fields = old.and_then(|o| o.pointer("/metadata/managedFields"));
     let new_fields = new.pointer("/metadata/managedFields").cloned();
     let reset = match &new_fields {
-        Some(Value::Array(items)) => {
-            items.is_empty() || (items.len() == 1 && items[0].as_object().is_some_and(Map::is_empty))
-        }
+        Some(Value::Array(items)) => items.is_empty() || (items.len() == 1 && items[0].as_object().is_some_and(Map::is_empty)),
         _ => false,
     };
     let mut managed = if reset && subresource.is_empty() {
@@ -327,8 +305,7 @@ pub fn record_update_subresource(
     if depth_exceeds(&old_clean, MAX_DEPTH) || depth_exceeds(&new_clean, MAX_DEPTH) {
         return;
     }
-    let api_version =
-        str_field(&new_clean, &["apiVersion"]).or_else(|| str_field(&old_clean, &["apiVersion"])).unwrap_or_default();
+    let api_version = str_field(&new_clean, &["apiVersion"]).or_else(|| str_field(&old_clean, &["apiVersion"])).unwrap_or_default();
     let manager = if manager.is_empty() { "unknown" } else { manager };
     let ty = Schema::builtin().kind(kind);
     let now = seconds_precision(now_rfc3339);
@@ -340,15 +317,7 @@ pub fn record_update_subresource(
 
 /// Upstream `Updater.Update` as wrapped by `managedFieldsUpdater` and `stripMetaManager`;
 /// changes below the `ignored` top-level fields neither take nor release ownership.
-fn update_managed(
-    managed: &mut Managed,
-    ty: TypeRef<'_>,
-    old: &Value,
-    new: &Value,
-    id: ManagerId,
-    now: &str,
-    ignored: &[&str],
-) {
+fn update_managed(managed: &mut Managed, ty: TypeRef<'_>, old: &Value, new: &Value, id: ManagerId, now: &str, ignored: &[&str]) {
     let cmp = compare(old, new, ty);
     let changed = ignoring(&cmp.modified.union(&cmp.added), ignored);
     let removed = ignoring(&cmp.removed, ignored);
@@ -369,12 +338,7 @@ fn update_managed(
 }
 
 /// Rejects applied lists whose elements cannot be keyed, or that repeat a key.
-fn validate_lists(
-    v: &Value,
-    ty: TypeRef<'_>,
-    meta: Option<&super::FieldMeta>,
-    path: &mut Vec<PathElement>,
-) -> Result<(), String> {
+fn validate_lists(v: &Value, ty: TypeRef<'_>, meta: Option<&super::FieldMeta>, path: &mut Vec<PathElement>) -> Result<(), String> {
     match v {
         Value::Object(m) => {
             let map_field = meta.is_some_and(|m| m.shape == super::Shape::Map);
@@ -429,10 +393,7 @@ fn apply_once(req: &ApplyRequest<'_>, mut managed: Managed, force: bool) -> Resu
     let config_set = field_set(applied, ty);
     let last = find(&mut managed, id).map(|e| e.set.clone());
     let previous_time = find(&mut managed, id).and_then(|e| e.time.clone());
-    upsert(
-        &mut managed,
-        Entry { id: id.clone(), api_version: api_version.to_owned(), time: previous_time, set: config_set },
-    );
+    upsert(&mut managed, Entry { id: id.clone(), api_version: api_version.to_owned(), time: previous_time, set: config_set });
     if let Some(last) = last.filter(|l| !l.is_empty()) {
         let named = ty.is_known();
         let owned = managed.iter().fold(FieldSet::new(), |acc, e| acc.union(&e.set)).ensure_named_fields(named);
@@ -502,14 +463,7 @@ fn sorted(v: &Value) -> Value {
 /// Server-side apply of `applied` (the `application/apply-patch+yaml` body, already parsed)
 /// by `manager` to `live` (`None` when the apply creates the object). Returns the object to
 /// store, with `metadata.managedFields` updated; see the module docs for the rules.
-pub fn server_side_apply(
-    kind: &str,
-    live: Option<&Value>,
-    applied: &Value,
-    manager: &str,
-    force: bool,
-    now_rfc3339: &str,
-) -> Result<Value, ApplyError> {
+pub fn server_side_apply(kind: &str, live: Option<&Value>, applied: &Value, manager: &str, force: bool, now_rfc3339: &str) -> Result<Value, ApplyError> {
     let bad = |m: String| Err(ApplyError::BadRequest(m));
     if !applied.is_object() {
         return bad("the applied configuration must be an object".into());
@@ -548,34 +502,21 @@ pub fn server_side_apply(
     if let Some(m) = effective.as_object_mut() {
         reset_fields(ty, "").iter().for_each(|f| drop(m.shift_remove(*f)));
     }
-    let req = ApplyRequest {
-        ty,
-        live: &live_v,
-        applied: &effective,
-        id: id_for(manager, "Apply", &api_version, ""),
-        api_version: &api_version,
-        now: now_rfc3339,
-    };
+    let req =
+        ApplyRequest { ty, live: &live_v, applied: &effective, id: id_for(manager, "Apply", &api_version, ""), api_version: &api_version, now: now_rfc3339 };
     let attempt = |force: bool| apply_once(&req, managed.clone(), force);
     let (mut object, managed) = match attempt(force) {
         Ok(done) => done,
         Err(conflicts) => {
-            let allowed =
-                (manager == "kubectl").then(|| allowed_from_last_applied(ty, &live_v, &api_version)).flatten();
-            let remaining: Vec<Conflict> = conflicts
-                .into_iter()
-                .filter(|(_, path)| !allowed.as_ref().is_some_and(|a| a.has(path)))
-                .map(|(c, _)| c)
-                .collect();
+            let allowed = (manager == "kubectl").then(|| allowed_from_last_applied(ty, &live_v, &api_version)).flatten();
+            let remaining: Vec<Conflict> = conflicts.into_iter().filter(|(_, path)| !allowed.as_ref().is_some_and(|a| a.has(path))).map(|(c, _)| c).collect();
             if !remaining.is_empty() || allowed.is_none() {
                 return Err(ApplyError::Conflict(remaining));
             }
             attempt(true).map_err(|c| ApplyError::Conflict(c.into_iter().map(|(c, _)| c).collect()))?
         }
     };
-    if manager == "kubectl"
-        && str_field(&object, &["metadata", "annotations", LAST_APPLIED]).is_some_and(|t| !t.is_empty())
-    {
+    if manager == "kubectl" && str_field(&object, &["metadata", "annotations", LAST_APPLIED]).is_some_and(|t| !t.is_empty()) {
         let mut config = applied.clone();
         if let Some(ann) = config.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
             ann.shift_remove(LAST_APPLIED);

@@ -119,21 +119,13 @@ fn apply_creates_with_apply_entry() {
 fn conflicts_shared_ownership_and_force() {
     let mut live = stored(config(3, "nginx:1"));
     record_update("Deployment", None, &mut live, "kubectl-client-side-apply", T0);
-    let change =
-        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 5}});
+    let change = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 5}});
     let err = server_side_apply("Deployment", Some(&live), &change, "ci", false, T1).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: .spec.replicas"
-    );
+    assert_eq!(err.to_string(), "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: .spec.replicas");
     let ApplyError::Conflict(conflicts) = err else { panic!() };
-    assert_eq!(
-        (conflicts[0].manager.as_str(), conflicts[0].field_path.as_str()),
-        ("kubectl-client-side-apply", ".spec.replicas")
-    );
+    assert_eq!((conflicts[0].manager.as_str(), conflicts[0].field_path.as_str()), ("kubectl-client-side-apply", ".spec.replicas"));
     // Same value: no conflict, both own the field.
-    let same =
-        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 3}});
+    let same = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 3}});
     let out = server_side_apply("Deployment", Some(&live), &same, "ci", false, T1).unwrap();
     assert!(owns(&out, "ci", "Apply", "/f:spec/f:replicas"));
     assert!(owns(&out, "kubectl-client-side-apply", "Update", "/f:spec/f:replicas"));
@@ -144,22 +136,17 @@ fn conflicts_shared_ownership_and_force() {
     assert!(!owns(&out, "kubectl-client-side-apply", "Update", "/f:spec/f:replicas"));
     assert!(owns(&out, "kubectl-client-side-apply", "Update", "/f:spec/f:selector"));
     // Sorted like upstream: Apply before Update.
-    assert_eq!(
-        entries(&out).iter().map(|e| e["operation"].clone()).collect::<Vec<_>>(),
-        [json!("Apply"), json!("Update")]
-    );
+    assert_eq!(entries(&out).iter().map(|e| e["operation"].clone()).collect::<Vec<_>>(), [json!("Apply"), json!("Update")]);
 }
 
 #[test]
 fn fields_dropped_from_the_config_are_removed_unless_owned_elsewhere() {
     let mut cfg = config(2, "nginx:1");
     cfg["metadata"]["labels"] = json!({"app": "web", "a": "1", "b": "2"});
-    cfg["spec"]["template"]["spec"]["containers"] =
-        json!([{"name": "web", "image": "nginx:1"}, {"name": "log", "image": "fluent"}]);
+    cfg["spec"]["template"]["spec"]["containers"] = json!([{"name": "web", "image": "nginx:1"}, {"name": "log", "image": "fluent"}]);
     let live = stored(server_side_apply("Deployment", None, &cfg, "ci", false, T0).unwrap());
     // Another applier also sets label b.
-    let other =
-        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"b": "2"}}});
+    let other = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"b": "2"}}});
     let live = server_side_apply("Deployment", Some(&live), &other, "other", false, T0).unwrap();
     let mut next = cfg.clone();
     next["metadata"]["labels"] = json!({"app": "web"});

@@ -62,8 +62,7 @@ impl PathElement {
     /// Parses a `FieldsV1` key; `Ok(None)` for element types this version doesn't know
     /// (upstream ignores those too).
     pub fn parse(s: &str) -> Result<Option<PathElement>, String> {
-        let (kind, rest) =
-            s.split_once(':').filter(|(k, _)| k.len() == 1).ok_or_else(|| format!("bad path element {s:?}"))?;
+        let (kind, rest) = s.split_once(':').filter(|(k, _)| k.len() == 1).ok_or_else(|| format!("bad path element {s:?}"))?;
         let json = |r: &str| serde_json::from_str::<Value>(r).map_err(|e| format!("bad path element {s:?}: {e}"));
         Ok(Some(match kind {
             "f" => PathElement::Field(rest.to_owned()),
@@ -303,7 +302,9 @@ impl FieldSet {
 
     /// Reads a `FieldsV1` JSON object.
     pub fn from_fields_v1(v: &Value) -> Result<FieldSet, String> {
-        let Value::Object(m) = v else { return Err("fieldsV1 is not an object".into()) };
+        let Value::Object(m) = v else {
+            return Err("fieldsV1 is not an object".into());
+        };
         Ok(Self::read(m, 0)?.0)
     }
 
@@ -319,8 +320,12 @@ impl FieldSet {
                 dot = true;
                 continue;
             }
-            let Some(pe) = PathElement::parse(k)? else { continue };
-            let Value::Object(inner) = v else { return Err(format!("value of {k:?} is not an object")) };
+            let Some(pe) = PathElement::parse(k)? else {
+                continue;
+            };
+            let Value::Object(inner) = v else {
+                return Err(format!("value of {k:?} is not an object"));
+            };
             let (child, member) = Self::read(inner, depth + 1)?;
             if member {
                 set.members.insert(pe.clone());

@@ -257,11 +257,7 @@ impl<'a> TypeRef<'a> {
 
     /// Fields present in the Go zero value of this type, with their metadata.
     pub fn always_present(&self) -> impl Iterator<Item = (&'a str, &'a FieldMeta)> {
-        self.def
-            .into_iter()
-            .flat_map(|d| d.fields.iter())
-            .filter(|(_, m)| m.always_present)
-            .map(|(n, m)| (n.as_str(), m))
+        self.def.into_iter().flat_map(|d| d.fields.iter()).filter(|(_, m)| m.always_present).map(|(n, m)| (n.as_str(), m))
     }
 }
 
@@ -548,10 +544,7 @@ mod tests {
         assert_eq!(key("Deployment", "status.conditions").as_deref(), Some("type"));
         assert_eq!(key("ConfigMap", "metadata.ownerReferences").as_deref(), Some("uid"));
         let fin = meta("Secret", "metadata.finalizers");
-        assert_eq!(
-            (fin.patch_strategy, fin.patch_merge_key, fin.list_type),
-            (PatchStrategy::Merge, None, ListType::Set)
-        );
+        assert_eq!((fin.patch_strategy, fin.patch_merge_key, fin.list_type), (PatchStrategy::Merge, None, ListType::Set));
         assert_eq!(meta("PodDisruptionBudget", "spec.selector").patch_strategy, PatchStrategy::Replace);
     }
 

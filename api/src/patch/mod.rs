@@ -31,9 +31,7 @@ mod strategic_tests;
 
 pub use apply::{record_update, record_update_subresource, server_side_apply};
 pub use fieldset::{FieldSet, PathElement};
-pub use merge_keys::{
-    is_known_kind, lookup, patch_merge_key, FieldMeta, ListType, PatchStrategy, Schema, Shape, TypeRef,
-};
+pub use merge_keys::{is_known_kind, lookup, patch_merge_key, FieldMeta, ListType, PatchStrategy, Schema, Shape, TypeRef};
 pub use strategic::{strategic_merge_patch, strategic_merge_patch_with};
 
 use std::fmt;
@@ -217,27 +215,15 @@ mod tests {
     use super::*;
 
     fn c(manager: &str, op: &str, path: &str) -> Conflict {
-        Conflict {
-            manager: manager.into(),
-            operation: op.into(),
-            api_version: "apps/v1".into(),
-            subresource: String::new(),
-            field_path: path.into(),
-        }
+        Conflict { manager: manager.into(), operation: op.into(), api_version: "apps/v1".into(), subresource: String::new(), field_path: path.into() }
     }
 
     #[test]
     fn conflict_messages_read_like_upstream() {
         let one = ApplyError::Conflict(vec![c("kubectl-client-side-apply", "Update", ".spec.replicas")]);
-        assert_eq!(
-            one.to_string(),
-            "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: .spec.replicas"
-        );
+        assert_eq!(one.to_string(), "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: .spec.replicas");
         let two = ApplyError::Conflict(vec![c("a", "Apply", ".x"), c("a", "Apply", ".y"), c("b", "Update", ".z")]);
-        assert_eq!(
-            two.to_string(),
-            "Apply failed with 3 conflicts: conflicts with \"a\":\n- .x\n- .y\nconflicts with \"b\" using apps/v1:\n- .z"
-        );
+        assert_eq!(two.to_string(), "Apply failed with 3 conflicts: conflicts with \"a\":\n- .x\n- .y\nconflicts with \"b\" using apps/v1:\n- .z");
         assert_eq!(c("b", "Update", ".z").to_string(), "conflict with \"b\" using apps/v1");
     }
 }

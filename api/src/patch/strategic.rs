@@ -79,23 +79,15 @@ fn is_directive_key(k: &str) -> bool {
 fn clean(v: Value) -> Option<Value> {
     match v {
         Value::Object(m) if m.contains_key(DIRECTIVE) => None,
-        Value::Object(m) => Some(Value::Object(
-            m.into_iter()
-                .filter(|(k, v)| !v.is_null() && !is_directive_key(k))
-                .filter_map(|(k, v)| clean(v).map(|v| (k, v)))
-                .collect(),
-        )),
+        Value::Object(m) => {
+            Some(Value::Object(m.into_iter().filter(|(k, v)| !v.is_null() && !is_directive_key(k)).filter_map(|(k, v)| clean(v).map(|v| (k, v))).collect()))
+        }
         Value::Array(a) => Some(Value::Array(a.into_iter().filter_map(clean).collect())),
         other => Some(other),
     }
 }
 
-fn merge_map(
-    mut original: Map<String, Value>,
-    mut patch: Map<String, Value>,
-    ty: TypeRef<'_>,
-    depth: usize,
-) -> Result<Map<String, Value>, PatchError> {
+fn merge_map(mut original: Map<String, Value>, mut patch: Map<String, Value>, ty: TypeRef<'_>, depth: usize) -> Result<Map<String, Value>, PatchError> {
     if depth > MAX_DEPTH {
         return Err(PatchError::TooDeep);
     }
@@ -173,8 +165,12 @@ fn directive_text(v: &Value) -> String {
 
 /// `$retainKeys`: validate against the patch, then drop live keys not retained.
 fn apply_retain_keys(original: &mut Map<String, Value>, patch: &mut Map<String, Value>) -> Result<(), PatchError> {
-    let Some(retain) = patch.shift_remove(RETAIN_KEYS) else { return Ok(()) };
-    let Value::Array(retain) = retain else { return Err(PatchError::BadRetainKeys) };
+    let Some(retain) = patch.shift_remove(RETAIN_KEYS) else {
+        return Ok(());
+    };
+    let Value::Array(retain) = retain else {
+        return Err(PatchError::BadRetainKeys);
+    };
     let retained = |k: &str| retain.iter().any(|r| r.as_str() == Some(k));
     for (k, v) in patch.iter() {
         if v.is_null() || k.starts_with(DELETE_PRIMITIVES) || k.starts_with(SET_ORDER) {
@@ -191,15 +187,12 @@ fn apply_retain_keys(original: &mut Map<String, Value>, patch: &mut Map<String, 
 /// `$setElementOrder/<field>` (upstream `mergePatchIntoOriginal`): merge the field's list,
 /// then order it: items in the order list first by that order, interleaved with live-only
 /// items by their live positions.
-fn apply_set_element_order(
-    original: &mut Map<String, Value>,
-    patch: &mut Map<String, Value>,
-    ty: TypeRef<'_>,
-    depth: usize,
-) -> Result<(), PatchError> {
+fn apply_set_element_order(original: &mut Map<String, Value>, patch: &mut Map<String, Value>, ty: TypeRef<'_>, depth: usize) -> Result<(), PatchError> {
     let keys: Vec<String> = patch.keys().filter(|k| k.starts_with(SET_ORDER)).cloned().collect();
     for directive in keys {
-        let Some(order) = patch.shift_remove(&directive) else { continue };
+        let Some(order) = patch.shift_remove(&directive) else {
+            continue;
+        };
         let Value::Array(order) = order else {
             return Err(PatchError::WrongType { expected: "list", actual: type_name(&order) });
         };
@@ -246,7 +239,9 @@ fn aliased_live_order(live: &[Value], patch: &[Value], key: &str) -> Vec<Value> 
     let mut view = live.to_vec();
     let mut len = view.len();
     for p in patch.iter().filter(|p| p.get(DIRECTIVE).and_then(Value::as_str) == Some("delete")) {
-        let Some(wanted) = p.get(key) else { return live.to_vec() };
+        let Some(wanted) = p.get(key) else {
+            return live.to_vec();
+        };
         while let Some(i) = view[..len].iter().position(|v| v.get(key) == Some(wanted)) {
             for j in i..len - 1 {
                 view[j] = view[j + 1].clone();
@@ -342,13 +337,7 @@ fn element_kind(lists: [&[Value]; 2]) -> Result<Option<Kind>, PatchError> {
         };
         match kind {
             None => kind = Some(k),
-            Some(prev) if prev != k => {
-                return Err(PatchError::MixedElementTypes(format!(
-                    "{} and {}",
-                    compact_list(lists[0]),
-                    compact_list(lists[1])
-                )))
-            }
+            Some(prev) if prev != k => return Err(PatchError::MixedElementTypes(format!("{} and {}", compact_list(lists[0]), compact_list(lists[1])))),
             _ => {}
         }
     }

@@ -420,8 +420,7 @@ fn kubectl_set_image_touches_one_container() {
 #[test]
 fn kubectl_rollout_restart_label_and_scale() {
     let stamp = "2024-05-01T10:00:00Z";
-    let patch =
-        json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}});
+    let patch = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}});
     let out = smp(&deployment(), patch);
     assert_eq!(out["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"], stamp);
     assert_eq!(out["spec"]["template"]["metadata"]["labels"]["app"], "web");
@@ -462,26 +461,16 @@ fn list_strategies_of_builtin_kinds() {
     let out = smp(&deployment(), json!({"spec": {"template": {"spec": {"tolerations": [{"key": "k2"}]}}}}));
     assert_eq!(pod_spec(&out)["tolerations"], json!([{"key": "k2"}]));
     // finalizers merge as a set; the parallel deletion list removes.
-    let out = smp(
-        &deployment(),
-        json!({"metadata": {"finalizers": ["c", "a"], "$deleteFromPrimitiveList/finalizers": ["b"]}}),
-    );
+    let out = smp(&deployment(), json!({"metadata": {"finalizers": ["c", "a"], "$deleteFromPrimitiveList/finalizers": ["b"]}}));
     assert_eq!(out["metadata"]["finalizers"], json!(["c", "a"]));
     // `$patch: replace` inside a list and `$patch: delete` on an element.
-    let out = smp(
-        &deployment(),
-        json!({"spec": {"template": {"spec": {"containers": [{"$patch": "delete", "name": "sidecar"}]}}}}),
-    );
+    let out = smp(&deployment(), json!({"spec": {"template": {"spec": {"containers": [{"$patch": "delete", "name": "sidecar"}]}}}}));
     assert_eq!(pod_spec(&out)["containers"].as_array().map(Vec::len), Some(1));
-    let out = smp(
-        &deployment(),
-        json!({"spec": {"template": {"spec": {"containers": [{"name": "x", "image": "y"}, {"$patch": "replace"}]}}}}),
-    );
+    let out = smp(&deployment(), json!({"spec": {"template": {"spec": {"containers": [{"name": "x", "image": "y"}, {"$patch": "replace"}]}}}}));
     assert_eq!(pod_spec(&out)["containers"], json!([{"name": "x", "image": "y"}]));
     // Service ports merge by port; node addresses by type.
     let svc = json!({"spec": {"ports": [{"port": 80, "targetPort": 8080}, {"port": 443}]}});
-    let out =
-        strategic_merge_patch("Service", &svc, &json!({"spec": {"ports": [{"port": 80, "name": "http"}]}})).unwrap();
+    let out = strategic_merge_patch("Service", &svc, &json!({"spec": {"ports": [{"port": 80, "name": "http"}]}})).unwrap();
     assert_eq!(out["spec"]["ports"], json!([{"port": 80, "targetPort": 8080, "name": "http"}, {"port": 443}]));
     let node = json!({"status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.1"}, {"type": "Hostname", "address": "n1"}]}});
     let patch = json!({"status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.2"}]}});

@@ -167,12 +167,10 @@ fn merge_walk(lhs: &Value, rhs: &Value, ty: TypeRef<'_>, meta: Option<&FieldMeta
             }
             Value::Object(out)
         }
-        (Value::Array(l), Value::Array(r)) if !l.is_empty() || !r.is_empty() => {
-            match (list_elements(l, meta), list_elements(r, meta)) {
-                (Some(lp), Some(rp)) => Value::Array(merge_lists(l, &lp, r, &rp, ty)),
-                _ => fresh(rhs, ty, meta),
-            }
-        }
+        (Value::Array(l), Value::Array(r)) if !l.is_empty() || !r.is_empty() => match (list_elements(l, meta), list_elements(r, meta)) {
+            (Some(lp), Some(rp)) => Value::Array(merge_lists(l, &lp, r, &rp, ty)),
+            _ => fresh(rhs, ty, meta),
+        },
         _ => fresh(rhs, ty, meta),
     }
 }
@@ -250,29 +248,14 @@ pub fn compare(old: &Value, new: &Value, ty: TypeRef<'_>) -> Comparison {
     c
 }
 
-fn cmp_walk(
-    l: Option<&Value>,
-    r: Option<&Value>,
-    ty: TypeRef<'_>,
-    meta: Option<&FieldMeta>,
-    path: &mut Vec<PathElement>,
-    c: &mut Comparison,
-) {
+fn cmp_walk(l: Option<&Value>, r: Option<&Value>, ty: TypeRef<'_>, meta: Option<&FieldMeta>, path: &mut Vec<PathElement>, c: &mut Comparison) {
     // `null` on one side counts as an empty container of the other side's kind.
     let either = |f: fn(&Value) -> bool| l.is_some_and(f) || r.is_some_and(f);
     let fits = |f: fn(&Value) -> bool| [l, r].iter().all(|v| v.is_none_or(|v| v.is_null() || f(v)));
     let empty = |v: Option<&Value>| v.is_none_or(|v| v.is_null() || v.as_object().is_some_and(Map::is_empty));
     let is_leaf = if either(Value::is_object) && fits(Value::is_object) {
         atomic_object(ty, meta) || (empty(l) && empty(r)) || {
-            cmp_fields(
-                l.and_then(Value::as_object),
-                r.and_then(Value::as_object),
-                (l.is_some(), r.is_some()),
-                ty,
-                meta,
-                path,
-                c,
-            );
+            cmp_fields(l.and_then(Value::as_object), r.and_then(Value::as_object), (l.is_some(), r.is_some()), ty, meta, path, c);
             false
         }
     } else if either(Value::is_array) && fits(Value::is_array) {
@@ -319,12 +302,7 @@ fn cmp_fields(
 
 /// A field as upstream's typed objects hold it: in known kinds an explicit `null` or an
 /// omitted-when-empty list or map is no value at all.
-fn read_field<'v>(
-    m: Option<&'v Map<String, Value>>,
-    k: &str,
-    ty: TypeRef<'_>,
-    meta: Option<&FieldMeta>,
-) -> Option<&'v Value> {
+fn read_field<'v>(m: Option<&'v Map<String, Value>>, k: &str, ty: TypeRef<'_>, meta: Option<&FieldMeta>) -> Option<&'v Value> {
     let absent = |v: &Value| (v.is_null() && ty.is_known()) || omitted_when_empty(ty, meta, v);
     m.and_then(|m| m.get(k)).filter(|v| !absent(v))
 }
@@ -342,15 +320,7 @@ fn zero(implied: Option<Shape>) -> Option<&'static Value> {
     }
 }
 
-fn cmp_lists(
-    l: &[Value],
-    lp: &[PathElement],
-    r: &[Value],
-    rp: &[PathElement],
-    ty: TypeRef<'_>,
-    path: &mut Vec<PathElement>,
-    c: &mut Comparison,
-) {
+fn cmp_lists(l: &[Value], lp: &[PathElement], r: &[Value], rp: &[PathElement], ty: TypeRef<'_>, path: &mut Vec<PathElement>, c: &mut Comparison) {
     let mut order: Vec<&PathElement> = Vec::new();
     let mut lv: BTreeMap<&PathElement, Vec<&Value>> = BTreeMap::new();
     let mut rv: BTreeMap<&PathElement, Vec<&Value>> = BTreeMap::new();
@@ -418,7 +388,9 @@ fn remove_walk(v: &mut Value, set: &FieldSet, ty: TypeRef<'_>, meta: Option<&Fie
             }
         }
         Value::Array(items) => {
-            let Some(pes) = list_elements(items, meta) else { return };
+            let Some(pes) = list_elements(items, meta) else {
+                return;
+            };
             let old = std::mem::take(items);
             for (mut item, pe) in old.into_iter().zip(pes) {
                 if set.has_member(&pe) {

@@ -4,19 +4,14 @@ use base64::Engine as _;
 use serde_json::{Map, Number, Value};
 
 use super::wire::{self, WireValue};
-use super::{
-    find_kind, Cardinality, FieldDesc, FieldType, MessageDesc, ProtobufError, Scalar, Special,
-    MAGIC, MAX_DEPTH, MESSAGES,
-};
+use super::{find_kind, Cardinality, FieldDesc, FieldType, MessageDesc, ProtobufError, Scalar, Special, MAGIC, MAX_DEPTH, MESSAGES};
 
 const UNKNOWN: &str = "k8s.io.apimachinery.pkg.runtime.Unknown";
 const TYPE_META: &str = "k8s.io.apimachinery.pkg.runtime.TypeMeta";
 
 /// Decodes `k8s\0` + `runtime.Unknown` into the object's JSON, with `kind` and `apiVersion` first.
 pub(super) fn decode_body(body: &[u8], depth: usize) -> Result<Value, ProtobufError> {
-    let envelope = body
-        .strip_prefix(MAGIC.as_slice())
-        .ok_or(ProtobufError::MissingMagic)?;
+    let envelope = body.strip_prefix(MAGIC.as_slice()).ok_or(ProtobufError::MissingMagic)?;
     let mut type_meta: &[u8] = &[];
     let mut raw: &[u8] = &[];
     let mut content_encoding = String::new();
@@ -52,18 +47,10 @@ pub(super) fn decode_body(body: &[u8], depth: usize) -> Result<Value, ProtobufEr
         match serde_json::from_slice(raw) {
             Ok(Value::Object(m)) => m,
             Ok(_) => return Err(ProtobufError::Malformed("JSON raw is not an object".into())),
-            Err(source) => {
-                return Err(ProtobufError::InvalidJson {
-                    message: UNKNOWN,
-                    source,
-                })
-            }
+            Err(source) => return Err(ProtobufError::InvalidJson { message: UNKNOWN, source }),
         }
     } else {
-        let desc = find_kind(&api_version, &kind).ok_or_else(|| ProtobufError::UnknownKind {
-            api_version: api_version.clone(),
-            kind: kind.clone(),
-        })?;
+        let desc = find_kind(&api_version, &kind).ok_or_else(|| ProtobufError::UnknownKind { api_version: api_version.clone(), kind: kind.clone() })?;
         match decode_message(desc, raw, depth + 1)? {
             Some(Value::Object(m)) => m,
             _ => return Err(ProtobufError::UnknownKind { api_version, kind }),
@@ -85,37 +72,21 @@ fn utf8(b: &[u8], message: &'static str, tag: u32) -> Result<String, ProtobufErr
 }
 
 fn mismatch(message: &'static str, tag: u32, v: &WireValue<'_>) -> ProtobufError {
-    ProtobufError::WireTypeMismatch {
-        message,
-        tag,
-        wire_type: v.wire_type(),
-    }
+    ProtobufError::WireTypeMismatch { message, tag, wire_type: v.wire_type() }
 }
 
 fn invalid(message: &'static str, detail: impl Into<String>) -> ProtobufError {
-    ProtobufError::InvalidValue {
-        message,
-        detail: detail.into(),
-    }
+    ProtobufError::InvalidValue { message, detail: detail.into() }
 }
 
 /// Decodes one message. `None` means the JSON encoding has no value for it (a zero `Time`, an
 /// empty `RawExtension`): the field holding it is left out (or is `null` inside a list or map).
-pub(super) fn decode_message(
-    desc: &'static MessageDesc,
-    bytes: &[u8],
-    depth: usize,
-) -> Result<Option<Value>, ProtobufError> {
+pub(super) fn decode_message(desc: &'static MessageDesc, bytes: &[u8], depth: usize) -> Result<Option<Value>, ProtobufError> {
     if depth > MAX_DEPTH {
         return Err(ProtobufError::TooDeep);
     }
     let fields = decode_fields(desc, bytes, depth)?;
-    let get = |tag: u32| {
-        fields
-            .iter()
-            .find(|(f, _)| f.tag == tag)
-            .and_then(|(_, v)| v.as_ref())
-    };
+    let get = |tag: u32| fields.iter().find(|(f, _)| f.tag == tag).and_then(|(_, v)| v.as_ref());
     let int = |tag: u32| get(tag).and_then(Value::as_i64).unwrap_or(0);
     let name = desc.name;
     Ok(match desc.special {
@@ -123,11 +94,7 @@ pub(super) fn decode_message(
             let mut out = Map::new();
             for (f, v) in fields {
                 let Some(v) = v else { continue };
-                if f.card == Cardinality::Single
-                    && matches!(f.ty, FieldType::Scalar(_))
-                    && !f.keep_zero
-                    && is_zero(&v)
-                {
+                if f.card == Cardinality::Single && matches!(f.ty, FieldType::Scalar(_)) && !f.keep_zero && is_zero(&v) {
                     continue;
                 }
                 match v {
@@ -144,12 +111,7 @@ pub(super) fn decode_message(
             if seconds == 0 && nanos == 0 {
                 None
             } else {
-                Some(Value::String(format_time(
-                    seconds,
-                    nanos,
-                    desc.special == Special::MicroTime,
-                    name,
-                )?))
+                Some(Value::String(format_time(seconds, nanos, desc.special == Special::MicroTime, name)?))
             }
         }
         Special::Duration => Some(Value::String(go_duration(int(1)))),
@@ -159,11 +121,7 @@ pub(super) fn decode_message(
         }),
         Special::IntOrString => match int(1) {
             0 => Some(Value::from(int(2))),
-            1 => Some(
-                get(3)
-                    .cloned()
-                    .unwrap_or_else(|| Value::String(String::new())),
-            ),
+            1 => Some(get(3).cloned().unwrap_or_else(|| Value::String(String::new()))),
             t => return Err(invalid(name, format!("IntOrString type {t}"))),
         },
         Special::RawJson => match fields.iter().find(|(f, _)| f.tag == 1) {
@@ -176,9 +134,7 @@ pub(super) fn decode_message(
         },
         Special::SchemaOrBool => match get(2) {
             Some(schema) => Some(schema.clone()),
-            None => Some(Value::Bool(
-                get(1).and_then(Value::as_bool).unwrap_or(false),
-            )),
+            None => Some(Value::Bool(get(1).and_then(Value::as_bool).unwrap_or(false))),
         },
         Special::SchemaOrStringArray => match get(2) {
             Some(Value::Array(a)) if !a.is_empty() => Some(Value::Array(a.clone())),
@@ -189,11 +145,7 @@ pub(super) fn decode_message(
 }
 
 /// The embedded JSON of a `{ bytes raw = 1 }` message (last occurrence wins).
-fn raw_json(
-    desc: &'static MessageDesc,
-    bytes: &[u8],
-    depth: usize,
-) -> Result<Option<Value>, ProtobufError> {
+fn raw_json(desc: &'static MessageDesc, bytes: &[u8], depth: usize) -> Result<Option<Value>, ProtobufError> {
     let mut raw: &[u8] = &[];
     for item in wire::fields(bytes) {
         if let (1, WireValue::Bytes(b)) = item? {
@@ -206,12 +158,7 @@ fn raw_json(
     if raw.starts_with(MAGIC) {
         return decode_body(raw, depth).map(Some);
     }
-    serde_json::from_slice(raw)
-        .map(Some)
-        .map_err(|source| ProtobufError::InvalidJson {
-            message: desc.name,
-            source,
-        })
+    serde_json::from_slice(raw).map(Some).map_err(|source| ProtobufError::InvalidJson { message: desc.name, source })
 }
 
 /// Whether a scalar's JSON value is its type's zero value (`""`, `0`, `false`).
@@ -236,11 +183,7 @@ enum Slot<'a> {
 
 /// Decodes the present fields of a message, in tag order, each to its JSON value (zeros included;
 /// `None` for a message whose JSON form is absent).
-fn decode_fields(
-    desc: &'static MessageDesc,
-    bytes: &[u8],
-    depth: usize,
-) -> Result<Vec<(&'static FieldDesc, Option<Value>)>, ProtobufError> {
+fn decode_fields(desc: &'static MessageDesc, bytes: &[u8], depth: usize) -> Result<Vec<(&'static FieldDesc, Option<Value>)>, ProtobufError> {
     let mut slots: Vec<(&'static FieldDesc, Slot<'_>)> = Vec::new();
     for item in wire::fields(bytes) {
         let (tag, value) = item?;
@@ -267,15 +210,11 @@ fn decode_fields(
                 other => return Err(mismatch(desc.name, tag, &other)),
             },
             (Slot::List(list), FieldType::Scalar(s)) => match value {
-                WireValue::Bytes(b) if !matches!(s, Scalar::String | Scalar::Bytes) => {
-                    packed(s, b, desc.name, tag, list)?
-                }
+                WireValue::Bytes(b) if !matches!(s, Scalar::String | Scalar::Bytes) => packed(s, b, desc.name, tag, list)?,
                 other => list.push(scalar(s, &other, desc.name, tag)?),
             },
             (Slot::List(list), FieldType::Message(m)) => match value {
-                WireValue::Bytes(b) => {
-                    list.push(decode_message(&MESSAGES[m], b, depth + 1)?.unwrap_or(Value::Null))
-                }
+                WireValue::Bytes(b) => list.push(decode_message(&MESSAGES[m], b, depth + 1)?.unwrap_or(Value::Null)),
                 other => return Err(mismatch(desc.name, tag, &other)),
             },
             (Slot::Map(map), _) => match value {
@@ -294,9 +233,7 @@ fn decode_fields(
         let value = match slot {
             Slot::Scalar(v) => Some(v),
             Slot::Message(chunks) => {
-                let FieldType::Message(m) = field.ty else {
-                    unreachable!()
-                };
+                let FieldType::Message(m) = field.ty else { unreachable!() };
                 let joined;
                 let bytes: &[u8] = if chunks.len() == 1 {
                     chunks[0]
@@ -315,15 +252,8 @@ fn decode_fields(
 }
 
 /// Decodes one `{ key = 1; value = 2 }` map entry.
-fn map_entry(
-    message: &'static str,
-    field: &'static FieldDesc,
-    bytes: &[u8],
-    depth: usize,
-) -> Result<(String, Value), ProtobufError> {
-    let Cardinality::Map(key_type) = field.card else {
-        unreachable!()
-    };
+fn map_entry(message: &'static str, field: &'static FieldDesc, bytes: &[u8], depth: usize) -> Result<(String, Value), ProtobufError> {
+    let Cardinality::Map(key_type) = field.card else { unreachable!() };
     let mut key = None;
     let mut value: Option<WireValue<'_>> = None;
     for item in wire::fields(bytes) {
@@ -369,13 +299,7 @@ fn zero_of(s: Scalar) -> Value {
 }
 
 /// Decodes a packed run of numeric values.
-fn packed(
-    s: Scalar,
-    bytes: &[u8],
-    message: &'static str,
-    tag: u32,
-    out: &mut Vec<Value>,
-) -> Result<(), ProtobufError> {
+fn packed(s: Scalar, bytes: &[u8], message: &'static str, tag: u32, out: &mut Vec<Value>) -> Result<(), ProtobufError> {
     use Scalar::*;
     if matches!(s, Double | Fixed64 | Sfixed64 | Float | Fixed32 | Sfixed32) {
         return packed_fixed(s, bytes, message, tag, out);
@@ -387,22 +311,10 @@ fn packed(
     Ok(())
 }
 
-fn packed_fixed(
-    s: Scalar,
-    bytes: &[u8],
-    message: &'static str,
-    tag: u32,
-    out: &mut Vec<Value>,
-) -> Result<(), ProtobufError> {
-    let width = if matches!(s, Scalar::Double | Scalar::Fixed64 | Scalar::Sfixed64) {
-        8
-    } else {
-        4
-    };
+fn packed_fixed(s: Scalar, bytes: &[u8], message: &'static str, tag: u32, out: &mut Vec<Value>) -> Result<(), ProtobufError> {
+    let width = if matches!(s, Scalar::Double | Scalar::Fixed64 | Scalar::Sfixed64) { 8 } else { 4 };
     if !bytes.len().is_multiple_of(width) {
-        return Err(ProtobufError::Malformed(
-            "packed fixed-width field has a partial value".into(),
-        ));
+        return Err(ProtobufError::Malformed("packed fixed-width field has a partial value".into()));
     }
     for chunk in bytes.chunks_exact(width) {
         let v = if width == 8 {
@@ -416,26 +328,17 @@ fn packed_fixed(
 }
 
 /// The JSON value of one scalar.
-fn scalar(
-    s: Scalar,
-    v: &WireValue<'_>,
-    message: &'static str,
-    tag: u32,
-) -> Result<Value, ProtobufError> {
+fn scalar(s: Scalar, v: &WireValue<'_>, message: &'static str, tag: u32) -> Result<Value, ProtobufError> {
     use Scalar::*;
     Ok(match (s, *v) {
         (String, WireValue::Bytes(b)) => Value::String(utf8(b, message, tag)?),
-        (Bytes, WireValue::Bytes(b)) => {
-            Value::String(base64::engine::general_purpose::STANDARD.encode(b))
-        }
+        (Bytes, WireValue::Bytes(b)) => Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
         (Bool, WireValue::Varint(x)) => Value::Bool(x != 0),
         (Int32, WireValue::Varint(x)) => Value::from(x as i64 as i32),
         (Int64, WireValue::Varint(x)) => Value::from(x as i64),
         (Uint32, WireValue::Varint(x)) => Value::from(x as u32),
         (Uint64, WireValue::Varint(x)) => Value::from(x),
-        (Sint32, WireValue::Varint(x)) => {
-            Value::from((((x as u32) >> 1) as i32) ^ -((x as u32 & 1) as i32))
-        }
+        (Sint32, WireValue::Varint(x)) => Value::from((((x as u32) >> 1) as i32) ^ -((x as u32 & 1) as i32)),
         (Sint64, WireValue::Varint(x)) => Value::from(((x >> 1) as i64) ^ -((x & 1) as i64)),
         (Fixed64, WireValue::Fixed64(x)) => Value::from(x),
         (Sfixed64, WireValue::Fixed64(x)) => Value::from(x as i64),
@@ -448,34 +351,18 @@ fn scalar(
 }
 
 fn float(f: f64, message: &'static str) -> Result<Value, ProtobufError> {
-    Number::from_f64(f)
-        .map(Value::Number)
-        .ok_or_else(|| invalid(message, "NaN or infinite number"))
+    Number::from_f64(f).map(Value::Number).ok_or_else(|| invalid(message, "NaN or infinite number"))
 }
 
 /// RFC 3339 in UTC: `2024-01-02T03:04:05Z`, or with 6 fraction digits for `MicroTime`.
-fn format_time(
-    seconds: i64,
-    nanos: i64,
-    micro: bool,
-    message: &'static str,
-) -> Result<String, ProtobufError> {
+fn format_time(seconds: i64, nanos: i64, micro: bool, message: &'static str) -> Result<String, ProtobufError> {
     let total = i128::from(seconds) * 1_000_000_000 + i128::from(nanos);
-    let ts =
-        jiff::Timestamp::from_nanosecond(total).map_err(|e| invalid(message, e.to_string()))?;
+    let ts = jiff::Timestamp::from_nanosecond(total).map_err(|e| invalid(message, e.to_string()))?;
     let dt = ts.to_zoned(jiff::tz::TimeZone::UTC).datetime();
     if !(0..=9999).contains(&dt.year()) {
         return Err(invalid(message, "year outside of [0,9999]"));
     }
-    let mut s = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        dt.year(),
-        dt.month(),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second()
-    );
+    let mut s = format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", dt.year(), dt.month(), dt.day(), dt.hour(), dt.minute(), dt.second());
     if micro {
         s.push_str(&format!(".{:06}", dt.subsec_nanosecond() / 1000));
     }

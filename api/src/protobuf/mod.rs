@@ -44,9 +44,7 @@ pub enum ProtobufError {
     #[error("malformed protobuf data: {0}")]
     Malformed(String),
     /// A known field arrived with a wire type that its declared type cannot have.
-    #[error(
-        "field {tag} of {message} has wire type {wire_type}, which does not fit its declared type"
-    )]
+    #[error("field {tag} of {message} has wire type {wire_type}, which does not fit its declared type")]
     WireTypeMismatch {
         /// Full protobuf name of the message being decoded.
         message: &'static str,
@@ -207,10 +205,7 @@ pub(crate) struct MessageDesc {
 
 impl MessageDesc {
     pub(crate) fn field(&self, tag: u32) -> Option<&'static FieldDesc> {
-        self.fields
-            .binary_search_by_key(&tag, |f| f.tag)
-            .ok()
-            .map(|i| &self.fields[i])
+        self.fields.binary_search_by_key(&tag, |f| f.tag).ok().map(|i| &self.fields[i])
     }
 }
 
@@ -219,24 +214,16 @@ include!(concat!(env!("OUT_DIR"), "/protobuf_descriptors.rs"));
 
 /// The descriptor of a message by full protobuf name.
 pub(crate) fn message_by_name(name: &str) -> Option<&'static MessageDesc> {
-    MESSAGES
-        .binary_search_by(|m| m.name.cmp(name))
-        .ok()
-        .map(|i| &MESSAGES[i])
+    MESSAGES.binary_search_by(|m| m.name.cmp(name)).ok().map(|i| &MESSAGES[i])
 }
 
 /// The descriptor of the top-level message for an apiVersion and kind. Kinds not registered in a
 /// group version fall back to the `meta/v1` message of that name (`DeleteOptions`, `Status`, …).
 pub(crate) fn find_kind(api_version: &str, kind: &str) -> Option<&'static MessageDesc> {
-    KINDS
-        .binary_search_by(|(av, k, _)| (*av, *k).cmp(&(api_version, kind)))
-        .ok()
-        .map(|i| &MESSAGES[KINDS[i].2])
-        .or_else(|| {
-            if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return None;
-            }
-            message_by_name(&format!("k8s.io.apimachinery.pkg.apis.meta.v1.{kind}"))
-                .filter(|m| m.special == Special::None)
-        })
+    KINDS.binary_search_by(|(av, k, _)| (*av, *k).cmp(&(api_version, kind))).ok().map(|i| &MESSAGES[KINDS[i].2]).or_else(|| {
+        if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return None;
+        }
+        message_by_name(&format!("k8s.io.apimachinery.pkg.apis.meta.v1.{kind}")).filter(|m| m.special == Special::None)
+    })
 }

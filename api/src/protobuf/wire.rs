@@ -113,9 +113,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Iterates over the fields of a message.
-pub(crate) fn fields(
-    buf: &[u8],
-) -> impl Iterator<Item = Result<(u32, WireValue<'_>), ProtobufError>> {
+pub(crate) fn fields(buf: &[u8]) -> impl Iterator<Item = Result<(u32, WireValue<'_>), ProtobufError>> {
     let mut reader = Reader::new(buf);
     let mut failed = false;
     std::iter::from_fn(move || {
@@ -134,44 +132,25 @@ mod tests {
 
     #[test]
     fn varints() {
-        let mut r = Reader::new(&[
-            0x96, 0x01, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
-        ]);
+        let mut r = Reader::new(&[0x96, 0x01, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
         assert_eq!(r.varint().unwrap(), 150);
         assert_eq!(r.varint().unwrap(), 0);
         assert_eq!(r.varint().unwrap(), u64::MAX);
         assert!(r.is_empty());
         assert!(Reader::new(&[0x80]).varint().is_err());
         assert!(Reader::new(&[0xff; 11]).varint().is_err());
-        assert!(
-            Reader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02])
-                .varint()
-                .is_err()
-        );
+        assert!(Reader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]).varint().is_err());
     }
 
     #[test]
     fn fields_and_bounds() {
-        let buf = [
-            0x08, 0x05, 0x12, 0x02, b'h', b'i', 0x19, 1, 0, 0, 0, 0, 0, 0, 0, 0x25, 2, 0, 0, 0,
-        ];
+        let buf = [0x08, 0x05, 0x12, 0x02, b'h', b'i', 0x19, 1, 0, 0, 0, 0, 0, 0, 0, 0x25, 2, 0, 0, 0];
         let got: Vec<_> = fields(&buf).collect::<Result<_, _>>().unwrap();
-        assert_eq!(
-            got,
-            vec![
-                (1, WireValue::Varint(5)),
-                (2, WireValue::Bytes(b"hi")),
-                (3, WireValue::Fixed64(1)),
-                (4, WireValue::Fixed32(2)),
-            ]
-        );
+        assert_eq!(got, vec![(1, WireValue::Varint(5)), (2, WireValue::Bytes(b"hi")), (3, WireValue::Fixed64(1)), (4, WireValue::Fixed32(2)),]);
         assert!(fields(&[0x12, 0x05, b'a']).any(|r| r.is_err()));
         assert!(fields(&[0x00, 0x01]).any(|r| r.is_err()));
         assert!(fields(&[0x0b]).any(|r| r.is_err()));
         assert!(fields(&[0x19, 1, 2]).any(|r| r.is_err()));
-        assert!(
-            fields(&[0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])
-                .any(|r| r.is_err())
-        );
+        assert!(fields(&[0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).any(|r| r.is_err()));
     }
 }

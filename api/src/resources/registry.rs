@@ -2,16 +2,7 @@
 //! scope, verbs and subresources. Discovery, routing, OpenAPI and tables all read this one table.
 
 /// Verbs of an ordinary read-write resource.
-pub const CRUD_VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
+pub const CRUD_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
 /// Verbs of create-only review resources (TokenReview, SubjectAccessReview, …).
 pub const CREATE_ONLY: &[&str] = &["create"];
@@ -89,22 +80,10 @@ impl ResourceDescriptor {
 const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
 
 const fn status(group: &'static str, version: &'static str, kind: &'static str) -> Subresource {
-    Subresource {
-        name: "status",
-        group,
-        version,
-        kind,
-        verbs: GET_PATCH_UPDATE,
-    }
+    Subresource { name: "status", group, version, kind, verbs: GET_PATCH_UPDATE }
 }
 
-const SCALE: Subresource = Subresource {
-    name: "scale",
-    group: "autoscaling",
-    version: "v1",
-    kind: "Scale",
-    verbs: GET_PATCH_UPDATE,
-};
+const SCALE: Subresource = Subresource { name: "scale", group: "autoscaling", version: "v1", kind: "Scale", verbs: GET_PATCH_UPDATE };
 
 const ALL: &[&str] = &["all"];
 const NONE: &[&str] = &[];
@@ -206,16 +185,12 @@ pub fn groups() -> Vec<(&'static str, &'static str)> {
 
 /// Looks a resource up by group, version and plural.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDescriptor> {
-    RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.version == version && r.plural == plural)
+    RESOURCES.iter().find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
 /// Looks a resource up by group and kind.
 pub fn find_kind(group: &str, kind: &str) -> Option<&'static ResourceDescriptor> {
-    RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.kind == kind)
+    RESOURCES.iter().find(|r| r.group == group && r.kind == kind)
 }
 
 #[cfg(test)]
@@ -226,30 +201,15 @@ mod tests {
     fn plurals_are_unique_within_a_group_version() {
         for (i, a) in RESOURCES.iter().enumerate() {
             for b in &RESOURCES[i + 1..] {
-                assert!(
-                    !(a.group == b.group && a.version == b.version && a.plural == b.plural),
-                    "duplicate {}/{}",
-                    a.group,
-                    a.plural
-                );
+                assert!(!(a.group == b.group && a.version == b.version && a.plural == b.plural), "duplicate {}/{}", a.group, a.plural);
             }
         }
     }
 
     #[test]
     fn apps_group_lists_the_seed_resources() {
-        let apps: Vec<_> = RESOURCES
-            .iter()
-            .filter(|r| r.group == "apps")
-            .map(|r| r.plural)
-            .collect();
-        for want in [
-            "controllerrevisions",
-            "daemonsets",
-            "deployments",
-            "replicasets",
-            "statefulsets",
-        ] {
+        let apps: Vec<_> = RESOURCES.iter().filter(|r| r.group == "apps").map(|r| r.plural).collect();
+        for want in ["controllerrevisions", "daemonsets", "deployments", "replicasets", "statefulsets"] {
             assert!(apps.contains(&want), "{want}");
         }
     }

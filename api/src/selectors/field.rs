@@ -115,7 +115,9 @@ impl FieldSelector {
 
     pub fn matches(&self, group: &str, plural: &str, object: &Value) -> bool {
         self.terms.iter().all(|t| {
-            let Some(p) = pointer(group, plural, &t.field) else { return false };
+            let Some(p) = pointer(group, plural, &t.field) else {
+                return false;
+            };
             let actual = as_field_string(object.pointer(p));
             // Upstream renders an unset boolean field as "false".
             let actual = if actual.is_empty() && t.field == "spec.unschedulable" { "false".to_string() } else { actual };
@@ -140,10 +142,7 @@ mod tests {
 
     #[test]
     fn unsupported_fields_are_refused() {
-        assert_eq!(
-            FieldSelector::parse("", "configmaps", "spec.nodeName=x"),
-            Err(FieldSelectorError::Unsupported("spec.nodeName".into()))
-        );
+        assert_eq!(FieldSelector::parse("", "configmaps", "spec.nodeName=x"), Err(FieldSelectorError::Unsupported("spec.nodeName".into())));
         assert!(FieldSelector::parse("", "pods", "nonsense").is_err());
     }
 }

@@ -85,7 +85,11 @@ impl LabelSelector {
                 if values.iter().any(|v| !valid_value(v)) {
                     return Err(err());
                 }
-                if negated { Requirement::NotIn(key, values) } else { Requirement::In(key, values) }
+                if negated {
+                    Requirement::NotIn(key, values)
+                } else {
+                    Requirement::In(key, values)
+                }
             } else {
                 Requirement::Exists(part.to_string())
             };
@@ -111,13 +115,8 @@ impl LabelSelector {
         }
         for expr in selector.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
             let key = expr.get("key").and_then(Value::as_str).unwrap_or_default().to_string();
-            let values: Vec<String> = expr
-                .get("values")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect();
+            let values: Vec<String> =
+                expr.get("values").and_then(Value::as_array).into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect();
             requirements.push(match expr.get("operator").and_then(Value::as_str) {
                 Some("In") => Requirement::In(key, values),
                 Some("NotIn") => Requirement::NotIn(key, values),

@@ -178,10 +178,7 @@ pub async fn openapi_v2(State(state): State<SharedState>, headers: HeaderMap) ->
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     if accept.contains("protobuf") {
         let mut r = (StatusCode::OK, state.openapi.v2_protobuf()).into_response();
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/com.github.proto-openapi.spec.v2.v1.0+protobuf"),
-        );
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/com.github.proto-openapi.spec.v2.v1.0+protobuf"));
         return r;
     }
     raw_json(StatusCode::OK, state.openapi.v2_json())

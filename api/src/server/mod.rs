@@ -107,9 +107,8 @@ async fn dispatch_inner(state: SharedState, request: Request) -> ApiResult<Respo
     let Some(info) = request_info::parse(&parts.method, &path, query.watch)? else {
         return Err(ApiError::new(404, "NotFound", "the server could not find the requested resource"));
     };
-    let resource = registry::find(&info.group, &info.version, &info.resource).ok_or_else(|| {
-        ApiError::new(404, "NotFound", "the server could not find the requested resource")
-    })?;
+    let resource = registry::find(&info.group, &info.version, &info.resource)
+        .ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource"))?;
     let user = crate::auth::impersonation::impersonate(&state.authorizer, parts.extensions.get::<UserInfo>().cloned(), &parts.headers)?;
     state.authorizer.authorize(user.as_ref(), &info)?;
     let ctx = Ctx { info, resource, user, query, headers: parts.headers };

@@ -14,10 +14,7 @@ pub fn wants_table(headers: &HeaderMap) -> bool {
         return false;
     };
     // kubectl lists Table first and plain JSON as the fallback; honour the first choice.
-    accept
-        .split(',')
-        .next()
-        .is_some_and(|first| first.contains("as=Table") && first.contains("g=meta.k8s.io"))
+    accept.split(',').next().is_some_and(|first| first.contains("as=Table") && first.contains("g=meta.k8s.io"))
 }
 
 /// Refuses representations we cannot produce (protobuf only, or an unknown `as=`).
@@ -51,12 +48,12 @@ pub fn content_type(headers: &HeaderMap) -> String {
 pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     let media = content_type(headers);
     let value: Value = match media.as_str() {
-        "application/json" | "" | "*/*" => serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding JSON body: {e}")))?,
+        "application/json" | "" | "*/*" => serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON body: {e}")))?,
         "application/yaml" | "application/x-yaml" | "text/yaml" | "application/apply-patch+yaml" => decode_yaml(body)?,
         // kubectl 1.32+ sends typed objects as protobuf; we store and serve them as JSON.
-        "application/vnd.kubernetes.protobuf" => crate::protobuf::decode_body(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding protobuf body: {e}")))?,
+        "application/vnd.kubernetes.protobuf" => {
+            crate::protobuf::decode_body(body).map_err(|e| ApiError::bad_request(format!("error decoding protobuf body: {e}")))?
+        }
         other => return Err(ApiError::unsupported_media_type(other)),
     };
     if !value.is_object() {

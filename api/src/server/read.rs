@@ -185,16 +185,12 @@ async fn list_from_store(
     let at = if revision == 0 { None } else { Some(revision) };
     loop {
         let page_size = if limit == 0 { 0 } else { (limit - items.len()).max(1) + 1 };
-        let page = state
-            .store
-            .list(prefix, ListOptions { start_after: start_after.clone(), limit: page_size, revision: at })
-            .await
-            .map_err(|e| match e {
-                crate::store::StoreError::Compacted { .. } => ApiError::expired(
-                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
-                ),
-                other => other.into(),
-            })?;
+        let page = state.store.list(prefix, ListOptions { start_after: start_after.clone(), limit: page_size, revision: at }).await.map_err(|e| match e {
+            crate::store::StoreError::Compacted { .. } => ApiError::expired(
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+            ),
+            other => other.into(),
+        })?;
         let revision = page.revision;
         let mut cut = false;
         for kv in &page.items {

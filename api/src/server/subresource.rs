@@ -94,16 +94,18 @@ async fn scale(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Response
             return Err(ApiError::conflict(ctx.resource.group, ctx.resource.plural, name));
         }
     }
-    let replicas = wanted
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| ApiError::bad_request("spec.replicas must be an integer"))?;
+    let replicas = wanted.pointer("/spec/replicas").and_then(Value::as_i64).ok_or_else(|| ApiError::bad_request("spec.replicas must be an integer"))?;
     if replicas < 0 {
-        return Err(ApiError::invalid("autoscaling", "Scale", name, vec![crate::error::Cause {
-            kind: "FieldValueInvalid".into(),
-            message: format!("Invalid value: {replicas}: must be greater than or equal to 0"),
-            field: "spec.replicas".into(),
-        }]));
+        return Err(ApiError::invalid(
+            "autoscaling",
+            "Scale",
+            name,
+            vec![crate::error::Cause {
+                kind: "FieldValueInvalid".into(),
+                message: format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+                field: "spec.replicas".into(),
+            }],
+        ));
     }
     let mut updated = current.clone();
     updated["spec"]["replicas"] = json!(replicas);
@@ -116,16 +118,20 @@ async fn scale(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Response
 pub async fn bind(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Response> {
     let body = read_body(body).await?;
     let binding = decode_body(&ctx.headers, &body)?;
-    let name = ctx.info.name.clone().or_else(|| object::name(&binding).map(str::to_string)).ok_or_else(|| ApiError::bad_request("a binding needs the pod's name"))?;
+    let name =
+        ctx.info.name.clone().or_else(|| object::name(&binding).map(str::to_string)).ok_or_else(|| ApiError::bad_request("a binding needs the pod's name"))?;
     let node = binding
         .pointer("/target/name")
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::invalid("", "Binding", &name, vec![crate::error::Cause {
-            kind: "FieldValueRequired".into(),
-            message: "Required value".into(),
-            field: "target.name".into(),
-        }]))?
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "",
+                "Binding",
+                &name,
+                vec![crate::error::Cause { kind: "FieldValueRequired".into(), message: "Required value".into(), field: "target.name".into() }],
+            )
+        })?
         .to_string();
     let pods = crate::resources::registry::find("", "v1", "pods").expect("pods are registered");
     let key = object::key(pods, ctx.info.namespace.as_deref(), &name);
@@ -133,9 +139,11 @@ pub async fn bind(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Respo
         let kv = state.store.get(&key).await?.0.ok_or_else(|| ApiError::not_found("", "pods", &name))?;
         let mut pod = object::decode(&kv)?;
         if let Some(existing) = pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
-            return Err(ApiError::new(409, "Conflict", format!(
-                "Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{existing}\""
-            )));
+            return Err(ApiError::new(
+                409,
+                "Conflict",
+                format!("Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{existing}\""),
+            ));
         }
         if object::meta(&pod).is_some_and(|m| m.contains_key("deletionTimestamp")) {
             return Err(ApiError::new(409, "Conflict", format!("pod {name} is being deleted, cannot be assigned to a host")));
@@ -148,7 +156,10 @@ pub async fn bind(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Respo
         object::meta_mut(&mut pod).remove("resourceVersion");
         match state.store.update(&key, object::encode(&pod)?, kv.mod_revision).await {
             Ok(_) => {
-                return Ok(json_response(StatusCode::CREATED, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})));
+                return Ok(json_response(
+                    StatusCode::CREATED,
+                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+                ));
             }
             Err(crate::store::StoreError::Conflict { .. }) => continue,
             Err(e) => return Err(e.into()),
@@ -181,11 +192,16 @@ async fn token_request(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<
     let account = object::decode(&account)?;
     let expiration = request.pointer("/spec/expirationSeconds").and_then(Value::as_i64).unwrap_or(3600);
     if expiration < 600 {
-        return Err(ApiError::invalid("authentication.k8s.io", "TokenRequest", name, vec![crate::error::Cause {
-            kind: "FieldValueInvalid".into(),
-            message: format!("Invalid value: {expiration}: may not specify a duration less than 10 minutes"),
-            field: "spec.expirationSeconds".into(),
-        }]));
+        return Err(ApiError::invalid(
+            "authentication.k8s.io",
+            "TokenRequest",
+            name,
+            vec![crate::error::Cause {
+                kind: "FieldValueInvalid".into(),
+                message: format!("Invalid value: {expiration}: may not specify a duration less than 10 minutes"),
+                field: "spec.expirationSeconds".into(),
+            }],
+        ));
     }
     let audiences: Vec<String> = request
         .pointer("/spec/audiences")

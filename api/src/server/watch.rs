@@ -68,16 +68,8 @@ impl Encoder {
         match (self.table, json) {
             (Some(include), _) if kind != "ERROR" && kind != "BOOKMARK" => {
                 let rv = object::meta_str(value, "resourceVersion").unwrap_or("").to_string();
-                let table = build_table(
-                    self.resource.group,
-                    self.resource.plural,
-                    std::slice::from_ref(value),
-                    include,
-                    &rv,
-                    None,
-                    now_unix(),
-                    !self.sent_columns,
-                );
+                let table =
+                    build_table(self.resource.group, self.resource.plural, std::slice::from_ref(value), include, &rv, None, now_unix(), !self.sent_columns);
                 self.sent_columns = true;
                 out.put_slice(&serde_json::to_vec(&table).unwrap_or_default());
             }
@@ -267,9 +259,7 @@ async fn next_change(source: &mut Source) -> Option<ApiResult<Change>> {
                     *last = event.revision;
                     return Some(Ok(from_cache(&event)));
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    return Some(Err(ApiError::expired("watch fell behind; resume from your last resourceVersion")))
-                }
+                Err(broadcast::error::RecvError::Lagged(_)) => return Some(Err(ApiError::expired("watch fell behind; resume from your last resourceVersion"))),
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         },

@@ -20,10 +20,7 @@ use bytes::Bytes;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{broadcast, oneshot};
 
-use super::{
-    KeyValue, ListOptions, ListPage, Revision, Store, StoreError, StoreEvent, StoreResult,
-    WatchStream,
-};
+use super::{KeyValue, ListOptions, ListPage, Revision, Store, StoreError, StoreEvent, StoreResult, WatchStream};
 
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 const HISTORY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("history");
@@ -111,42 +108,25 @@ impl EmbeddedStore {
         let revision = Arc::new(AtomicU64::new(revision));
         let compacted = Arc::new(AtomicU64::new(compacted));
         let (writes, queue) = mpsc::channel();
-        let writer = Writer {
-            db: db.clone(),
-            events: events.clone(),
-            revision: revision.clone(),
-            compacted: compacted.clone(),
-        };
-        std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || writer.run(queue))
-            .map_err(backend)?;
+        let writer = Writer { db: db.clone(), events: events.clone(), revision: revision.clone(), compacted: compacted.clone() };
+        std::thread::Builder::new().name("store-writer".into()).spawn(move || writer.run(queue)).map_err(backend)?;
         Ok(EmbeddedStore { db, writes, events, revision, compacted })
     }
 
     async fn submit(&self, op: WriteOp) -> StoreResult<WriteOutcome> {
         let (reply, answer) = oneshot::channel();
-        self.writes
-            .send(WriteRequest { op, reply })
-            .map_err(|_| StoreError::Backend("store writer stopped".into()))?;
+        self.writes.send(WriteRequest { op, reply }).map_err(|_| StoreError::Backend("store writer stopped".into()))?;
         answer.await.map_err(|_| StoreError::Backend("store writer stopped".into()))?
     }
 
-    async fn read<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Database) -> StoreResult<T> + Send + 'static,
-    ) -> StoreResult<T> {
+    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Database) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || f(&db)).await.map_err(backend)?
     }
 }
 
 /// The value of `key` just before `revision`, from history.
-fn value_before(
-    history: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
-    key: &str,
-    revision: Revision,
-) -> StoreResult<Option<KeyValue>> {
+fn value_before(history: &impl ReadableTable<(&'static str, u64), &'static [u8]>, key: &str, revision: Revision) -> StoreResult<Option<KeyValue>> {
     let mut range = history.range((key, 0)..(key, revision)).map_err(backend)?;
     match range.next_back() {
         Some(entry) => {
@@ -171,17 +151,11 @@ fn replay(db: &Database, prefix: &str, after: Revision) -> StoreResult<Vec<Store
         if !key.starts_with(prefix) {
             continue;
         }
-        let record = history
-            .get((key, rev))
-            .map_err(backend)?
-            .ok_or_else(|| StoreError::Backend(format!("log names {key}@{rev} with no history")))?;
+        let record = history.get((key, rev)).map_err(backend)?.ok_or_else(|| StoreError::Backend(format!("log names {key}@{rev} with no history")))?;
         let (create_revision, value) = decode_record(record.value())?;
         let prev = value_before(&history, key, rev)?;
         out.push(match value {
-            Some(value) => StoreEvent::Put {
-                kv: KeyValue { key: key.to_string(), value, create_revision, mod_revision: rev },
-                prev,
-            },
+            Some(value) => StoreEvent::Put { kv: KeyValue { key: key.to_string(), value, create_revision, mod_revision: rev }, prev },
             None => StoreEvent::Delete { key: key.to_string(), revision: rev, prev },
         });
     }
@@ -264,12 +238,7 @@ impl Store for EmbeddedStore {
                         pending_key = Some(key.to_string());
                     }
                     let (create_revision, value) = decode_record(v.value())?;
-                    pending = value.map(|value| KeyValue {
-                        key: key.to_string(),
-                        value,
-                        create_revision,
-                        mod_revision: rev,
-                    });
+                    pending = value.map(|value| KeyValue { key: key.to_string(), value, create_revision, mod_revision: rev });
                 }
                 if !more {
                     if let Some(done) = pending.take() {
@@ -336,12 +305,7 @@ impl Store for EmbeddedStore {
 
 /// Yields the replayed events, then live events under `prefix` newer than `last`, ending
 /// after the first error (a lagging watcher is told to relist rather than buffered forever).
-fn live_after_replay(
-    replayed: Vec<StoreEvent>,
-    live: broadcast::Receiver<Arc<StoreEvent>>,
-    prefix: String,
-    last: Revision,
-) -> WatchStream {
+fn live_after_replay(replayed: Vec<StoreEvent>, live: broadcast::Receiver<Arc<StoreEvent>>, prefix: String, last: Revision) -> WatchStream {
     use futures::StreamExt;
     let head = futures::stream::iter(replayed.into_iter().map(Ok));
     let tail = futures::stream::unfold(Some((live, last)), move |state| {
@@ -357,9 +321,7 @@ fn live_after_replay(
                         last = event.revision();
                         return Some((Ok((*event).clone()), Some((live, last))));
                     }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        return Some((Err(StoreError::WatchLagged), None))
-                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => return Some((Err(StoreError::WatchLagged), None)),
                     Err(broadcast::error::RecvError::Closed) => return None,
                 }
             }
@@ -374,12 +336,7 @@ fn decode_current(key: &str, bytes: &[u8]) -> StoreResult<KeyValue> {
     }
     let create_revision = u64::from_be_bytes(bytes[..8].try_into().expect("eight bytes"));
     let mod_revision = u64::from_be_bytes(bytes[8..16].try_into().expect("eight bytes"));
-    Ok(KeyValue {
-        key: key.to_string(),
-        value: Bytes::copy_from_slice(&bytes[17..]),
-        create_revision,
-        mod_revision,
-    })
+    Ok(KeyValue { key: key.to_string(), value: Bytes::copy_from_slice(&bytes[17..]), create_revision, mod_revision })
 }
 
 fn encode_current(create_revision: Revision, mod_revision: Revision, value: &[u8]) -> Vec<u8> {
@@ -437,10 +394,7 @@ impl Writer {
     }
 
     #[allow(clippy::type_complexity)]
-    fn apply_group(
-        &self,
-        group: &[WriteRequest],
-    ) -> StoreResult<(Vec<StoreResult<WriteOutcome>>, Vec<StoreEvent>, Revision, Revision)> {
+    fn apply_group(&self, group: &[WriteRequest]) -> StoreResult<(Vec<StoreResult<WriteOutcome>>, Vec<StoreEvent>, Revision, Revision)> {
         let txn = self.db.begin_write().map_err(backend)?;
         let mut outcomes = Vec::with_capacity(group.len());
         let mut events = Vec::new();
@@ -471,11 +425,9 @@ impl Writer {
                     },
                     WriteOp::Update { key, value, expected } => match current(&kv, key)? {
                         None => Err(StoreError::NotFound(key.clone())),
-                        Some(old) if old.mod_revision != *expected => Err(StoreError::Conflict {
-                            key: key.clone(),
-                            expected: *expected,
-                            found: old.mod_revision,
-                        }),
+                        Some(old) if old.mod_revision != *expected => {
+                            Err(StoreError::Conflict { key: key.clone(), expected: *expected, found: old.mod_revision })
+                        }
                         Some(old) => {
                             rev += 1;
                             kv.insert(key.as_str(), encode_current(old.create_revision, rev, value).as_slice()).map_err(backend)?;
@@ -488,11 +440,9 @@ impl Writer {
                     },
                     WriteOp::Delete { key, expected } => match current(&kv, key)? {
                         None => Err(StoreError::NotFound(key.clone())),
-                        Some(old) if expected.is_some_and(|e| e != old.mod_revision) => Err(StoreError::Conflict {
-                            key: key.clone(),
-                            expected: expected.unwrap_or_default(),
-                            found: old.mod_revision,
-                        }),
+                        Some(old) if expected.is_some_and(|e| e != old.mod_revision) => {
+                            Err(StoreError::Conflict { key: key.clone(), expected: expected.unwrap_or_default(), found: old.mod_revision })
+                        }
                         Some(old) => {
                             rev += 1;
                             kv.remove(key.as_str()).map_err(backend)?;
@@ -529,11 +479,7 @@ impl Writer {
 /// Drops log entries before `revision`, and history entries that no read at or after
 /// `revision` can see: for each key changed before it, all but its newest entry below it, and
 /// that one too when it is a tombstone.
-fn compact_history(
-    history: &mut redb::Table<(&str, u64), &[u8]>,
-    log: &mut redb::Table<u64, &str>,
-    revision: Revision,
-) -> StoreResult<()> {
+fn compact_history(history: &mut redb::Table<(&str, u64), &[u8]>, log: &mut redb::Table<u64, &str>, revision: Revision) -> StoreResult<()> {
     let mut keys: Vec<String> = Vec::new();
     for entry in log.range(..revision).map_err(backend)? {
         let (_, key) = entry.map_err(backend)?;
@@ -554,11 +500,7 @@ fn compact_history(
             history.remove((key.as_str(), *rev)).map_err(backend)?;
         }
     }
-    let old: Vec<u64> = log
-        .range(..revision)
-        .map_err(backend)?
-        .map(|e| e.map(|(k, _)| k.value()).map_err(backend))
-        .collect::<StoreResult<_>>()?;
+    let old: Vec<u64> = log.range(..revision).map_err(backend)?.map(|e| e.map(|(k, _)| k.value()).map_err(backend)).collect::<StoreResult<_>>()?;
     for rev in old {
         log.remove(rev).map_err(backend)?;
     }

@@ -6,16 +6,10 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use etcd_client::{
-    Client, CompactionOptions, Compare, CompareOp, DeleteOptions, GetOptions, Txn, TxnOp,
-    TxnOpResponse, WatchOptions,
-};
+use etcd_client::{Client, CompactionOptions, Compare, CompareOp, DeleteOptions, GetOptions, Txn, TxnOp, TxnOpResponse, WatchOptions};
 use futures::StreamExt;
 
-use super::{
-    prefix_end, KeyValue, ListOptions, ListPage, Revision, Store, StoreError, StoreEvent,
-    StoreResult, WatchStream,
-};
+use super::{prefix_end, KeyValue, ListOptions, ListPage, Revision, Store, StoreError, StoreEvent, StoreResult, WatchStream};
 
 /// Keys fetched per range request when a caller asked for everything.
 const PAGE: i64 = 2000;
@@ -52,9 +46,8 @@ fn header_revision(header: Option<&etcd_client::ResponseHeader>) -> Revision {
 impl EtcdStore {
     /// Connects to the comma-separated `servers` (e.g. `http://127.0.0.1:2379`).
     pub async fn connect(servers: &[String]) -> StoreResult<EtcdStore> {
-        let options = etcd_client::ConnectOptions::new()
-            .with_connect_timeout(std::time::Duration::from_secs(5))
-            .with_timeout(std::time::Duration::from_secs(30));
+        let options =
+            etcd_client::ConnectOptions::new().with_connect_timeout(std::time::Duration::from_secs(5)).with_timeout(std::time::Duration::from_secs(30));
         let client = Client::connect(servers, Some(options)).await.map_err(backend)?;
         Ok(EtcdStore { client })
     }
@@ -104,10 +97,7 @@ impl Store for EtcdStore {
                 get = get.with_revision(r);
             }
             let resp = kv.get(start.clone(), Some(get)).await.map_err(|e| match backend(e) {
-                StoreError::Compacted { .. } => StoreError::Compacted {
-                    requested: options.revision.unwrap_or(0),
-                    compacted: 0,
-                },
+                StoreError::Compacted { .. } => StoreError::Compacted { requested: options.revision.unwrap_or(0), compacted: 0 },
                 other => other,
             })?;
             let at = header_revision(resp.header());
@@ -172,10 +162,7 @@ impl Store for EtcdStore {
             Some(e) => Compare::mod_revision(key, CompareOp::Equal, e as i64),
             None => Compare::create_revision(key, CompareOp::Greater, 0),
         };
-        let txn = Txn::new()
-            .when([compare])
-            .and_then([TxnOp::delete(key, Some(DeleteOptions::new().with_prev_key()))])
-            .or_else([TxnOp::get(key, None)]);
+        let txn = Txn::new().when([compare]).and_then([TxnOp::delete(key, Some(DeleteOptions::new().with_prev_key()))]).or_else([TxnOp::get(key, None)]);
         let resp = kv.txn(txn).await.map_err(backend)?;
         let rev = header_revision(resp.header());
         if !resp.succeeded() {
@@ -194,11 +181,7 @@ impl Store for EtcdStore {
 
     async fn watch(&self, prefix: &str, after: Revision) -> StoreResult<WatchStream> {
         let mut client = self.client.clone();
-        let options = WatchOptions::new()
-            .with_prefix()
-            .with_start_revision(after as i64 + 1)
-            .with_prev_key()
-            .with_progress_notify();
+        let options = WatchOptions::new().with_prefix().with_start_revision(after as i64 + 1).with_prev_key().with_progress_notify();
         let stream = client.watch(prefix, Some(options)).await.map_err(backend)?;
         let events = stream
             .map(move |resp| -> Vec<StoreResult<StoreEvent>> {
@@ -207,16 +190,10 @@ impl Store for EtcdStore {
                     Err(e) => return vec![Err(backend(e))],
                 };
                 if resp.compact_revision() > 0 {
-                    return vec![Err(StoreError::Compacted {
-                        requested: after,
-                        compacted: resp.compact_revision() as Revision,
-                    })];
+                    return vec![Err(StoreError::Compacted { requested: after, compacted: resp.compact_revision() as Revision })];
                 }
                 if resp.canceled() {
-                    return vec![Err(StoreError::Backend(format!(
-                        "watch canceled: {}",
-                        resp.cancel_reason()
-                    )))];
+                    return vec![Err(StoreError::Backend(format!("watch canceled: {}", resp.cancel_reason())))];
                 }
                 resp.events()
                     .iter()
@@ -225,11 +202,9 @@ impl Store for EtcdStore {
                         let prev = event.prev_kv().map(convert).transpose()?;
                         Ok(match event.event_type() {
                             etcd_client::EventType::Put => StoreEvent::Put { kv: convert(kv)?, prev },
-                            etcd_client::EventType::Delete => StoreEvent::Delete {
-                                key: kv.key_str().map_err(backend)?.to_string(),
-                                revision: kv.mod_revision() as Revision,
-                                prev,
-                            },
+                            etcd_client::EventType::Delete => {
+                                StoreEvent::Delete { key: kv.key_str().map_err(backend)?.to_string(), revision: kv.mod_revision() as Revision, prev }
+                            }
                         })
                     })
                     .collect()
@@ -248,22 +223,16 @@ impl Store for EtcdStore {
 
     async fn current_revision(&self) -> StoreResult<Revision> {
         let mut kv = self.client.kv_client();
-        let resp = kv
-            .get("/", Some(GetOptions::new().with_count_only()))
-            .await
-            .map_err(backend)?;
+        let resp = kv.get("/", Some(GetOptions::new().with_count_only())).await.map_err(backend)?;
         Ok(header_revision(resp.header()))
     }
 
     async fn compact(&self, revision: Revision) -> StoreResult<()> {
         let mut client = self.client.clone();
-        client
-            .compact(revision as i64, Some(CompactionOptions::new().with_physical()))
-            .await
-            .map_err(|e| match backend(e) {
-                StoreError::Compacted { .. } => StoreError::Compacted { requested: revision, compacted: revision },
-                other => other,
-            })?;
+        client.compact(revision as i64, Some(CompactionOptions::new().with_physical())).await.map_err(|e| match backend(e) {
+            StoreError::Compacted { .. } => StoreError::Compacted { requested: revision, compacted: revision },
+            other => other,
+        })?;
         Ok(())
     }
 

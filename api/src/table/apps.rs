@@ -5,10 +5,7 @@
 use serde_json::Value;
 
 use super::docs;
-use super::util::{
-    arr, container_cells, format_label_selector, format_labels, get, int_at, label_selector, name,
-    opt_int, str_at, Ctx,
-};
+use super::util::{arr, container_cells, format_label_selector, format_labels, get, int_at, label_selector, name, opt_int, str_at, Ctx};
 use super::{Column, ColumnsFn, Printer, Row, RowFn};
 
 pub(crate) fn printer(plural: &str) -> Option<Printer> {
@@ -30,11 +27,7 @@ fn containers_column() -> Column {
 }
 
 fn images_column() -> Column {
-    Column::string(
-        "Images",
-        "Images referenced by each container in the template.",
-    )
-    .wide()
+    Column::string("Images", "Images referenced by each container in the template.").wide()
 }
 
 /// `spec.replicas`, which defaulting sets to 1 when unset.
@@ -62,16 +55,10 @@ fn deployment_columns() -> Vec<Column> {
 fn deployment_row(d: &Value, ctx: &Ctx) -> Row {
     let (names, images) = template_containers(d);
     // The deployment printer renders the selector itself: "" when unset, "<invalid>" when bad.
-    let selector =
-        label_selector(get(d, &["spec", "selector"])).unwrap_or_else(|()| "<invalid>".to_string());
+    let selector = label_selector(get(d, &["spec", "selector"])).unwrap_or_else(|()| "<invalid>".to_string());
     Row::new(vec![
         name(d).into(),
-        format!(
-            "{}/{}",
-            int_at(d, &["status", "readyReplicas"]),
-            desired_replicas(d)
-        )
-        .into(),
+        format!("{}/{}", int_at(d, &["status", "readyReplicas"]), desired_replicas(d)).into(),
         int_at(d, &["status", "updatedReplicas"]).into(),
         int_at(d, &["status", "availableReplicas"]).into(),
         ctx.age(d),
@@ -116,11 +103,7 @@ fn rc_columns() -> Vec<Column> {
         Column::integer("Ready", docs::RC_STATUS_READY_REPLICAS),
         Column::age(),
         Column::string("Containers", "Names of each container in the template.").wide(),
-        Column::string(
-            "Images",
-            "Images referenced by each container in the template.",
-        )
-        .wide(),
+        Column::string("Images", "Images referenced by each container in the template.").wide(),
         Column::string("Selector", docs::RC_SPEC_SELECTOR).wide(),
     ]
 }
@@ -142,29 +125,12 @@ fn rc_row(rc: &Value, ctx: &Ctx) -> Row {
 }
 
 fn stateful_set_columns() -> Vec<Column> {
-    vec![
-        Column::name(),
-        Column::string("Ready", "Number of the pod with ready state"),
-        Column::age(),
-        containers_column(),
-        images_column(),
-    ]
+    vec![Column::name(), Column::string("Ready", "Number of the pod with ready state"), Column::age(), containers_column(), images_column()]
 }
 
 fn stateful_set_row(sts: &Value, ctx: &Ctx) -> Row {
     let (names, images) = template_containers(sts);
-    Row::new(vec![
-        name(sts).into(),
-        format!(
-            "{}/{}",
-            int_at(sts, &["status", "readyReplicas"]),
-            desired_replicas(sts)
-        )
-        .into(),
-        ctx.age(sts),
-        names,
-        images,
-    ])
+    Row::new(vec![name(sts).into(), format!("{}/{}", int_at(sts, &["status", "readyReplicas"]), desired_replicas(sts)).into(), ctx.age(sts), names, images])
 }
 
 fn daemon_set_columns() -> Vec<Column> {
@@ -212,9 +178,7 @@ fn controller_revision_columns() -> Vec<Column> {
 
 /// The controller owner reference as `kind.group/name` in lower case (`formatResourceName`).
 fn controller_name(obj: &Value) -> String {
-    let owner = arr(obj, &["metadata", "ownerReferences"])
-        .iter()
-        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true));
+    let owner = arr(obj, &["metadata", "ownerReferences"]).iter().find(|r| r.get("controller").and_then(Value::as_bool) == Some(true));
     let Some(owner) = owner else {
         return "<none>".to_string();
     };
@@ -225,21 +189,12 @@ fn controller_name(obj: &Value) -> String {
     match (kind, group) {
         ("", "") => owner_name.to_string(),
         (kind, "") => format!("{}/{owner_name}", kind.to_lowercase()),
-        (kind, group) => format!(
-            "{}.{}/{owner_name}",
-            kind.to_lowercase(),
-            group.to_lowercase()
-        ),
+        (kind, group) => format!("{}.{}/{owner_name}", kind.to_lowercase(), group.to_lowercase()),
     }
 }
 
 fn controller_revision_row(rev: &Value, ctx: &Ctx) -> Row {
-    Row::new(vec![
-        name(rev).into(),
-        controller_name(rev).into(),
-        int_at(rev, &["revision"]).into(),
-        ctx.age(rev),
-    ])
+    Row::new(vec![name(rev).into(), controller_name(rev).into(), int_at(rev, &["revision"]).into(), ctx.age(rev)])
 }
 
 // Expectations from upstream's pkg/printers/internalversion/printers_test.go (TestPrintDeployment,
@@ -269,19 +224,7 @@ mod tests {
             "spec": {"replicas": 5, "template": {"spec": {"containers": containers()}},
                      "selector": {"matchLabels": {"foo": "bar"}}},
             "status": {"replicas": 10, "updatedReplicas": 2, "availableReplicas": 1, "unavailableReplicas": 4}});
-        assert_eq!(
-            cells(deployment_row, d),
-            v(json!([
-                "test1",
-                "0/5",
-                2,
-                1,
-                "0s",
-                "fake-container1,fake-container2",
-                "fake-image1,fake-image2",
-                "foo=bar"
-            ]))
-        );
+        assert_eq!(cells(deployment_row, d), v(json!(["test1", "0/5", 2, 1, "0s", "fake-container1,fake-container2", "fake-image1,fake-image2", "foo=bar"])));
         let defaulted = json!({"metadata": {"name": "d"}, "status": {"readyReplicas": 1}});
         assert_eq!(cells(deployment_row, defaulted)[1], "1/1");
         assert_eq!(cells(deployment_row, json!({}))[7], "");
@@ -295,19 +238,7 @@ mod tests {
                        "updatedNumberScheduled": 2, "numberAvailable": 0}});
         assert_eq!(
             cells(daemon_set_row, ds),
-            v(json!([
-                "test1",
-                3,
-                2,
-                1,
-                2,
-                0,
-                "<none>",
-                "0s",
-                "fake-container1,fake-container2",
-                "fake-image1,fake-image2",
-                "foo=bar"
-            ]))
+            v(json!(["test1", 3, 2, 1, 2, 0, "<none>", "0s", "fake-container1,fake-container2", "fake-image1,fake-image2", "foo=bar"]))
         );
     }
 
@@ -316,31 +247,10 @@ mod tests {
         let rs = json!({"metadata": {"name": "rs"}, "spec": {"replicas": 5,
             "template": {"spec": {"containers": containers()}}, "selector": {"matchLabels": {"foo": "bar"}}},
             "status": {"replicas": 5, "readyReplicas": 2}});
-        assert_eq!(
-            cells(replica_set_row, rs),
-            v(json!([
-                "rs",
-                5,
-                5,
-                2,
-                "<unknown>",
-                "fake-container1,fake-container2",
-                "fake-image1,fake-image2",
-                "foo=bar"
-            ]))
-        );
+        assert_eq!(cells(replica_set_row, rs), v(json!(["rs", 5, 5, 2, "<unknown>", "fake-container1,fake-container2", "fake-image1,fake-image2", "foo=bar"])));
         let sts = json!({"metadata": {"name": "sts"}, "spec": {"replicas": 3,
             "template": {"spec": {"containers": containers()}}}, "status": {"readyReplicas": 2}});
-        assert_eq!(
-            cells(stateful_set_row, sts),
-            v(json!([
-                "sts",
-                "2/3",
-                "<unknown>",
-                "fake-container1,fake-container2",
-                "fake-image1,fake-image2"
-            ]))
-        );
+        assert_eq!(cells(stateful_set_row, sts), v(json!(["sts", "2/3", "<unknown>", "fake-container1,fake-container2", "fake-image1,fake-image2"])));
         assert_eq!(cells(replica_set_row, json!({}))[7], "<none>");
     }
 
@@ -349,19 +259,7 @@ mod tests {
         let rc = json!({"metadata": {"name": "rc1"}, "spec": {"replicas": 5, "selector": {"a": "b"},
             "template": {"spec": {"containers": [{"name": "test", "image": "test_image"}]}}},
             "status": {"replicas": 3, "readyReplicas": 1}});
-        assert_eq!(
-            cells(rc_row, rc),
-            v(json!([
-                "rc1",
-                5,
-                3,
-                1,
-                "<unknown>",
-                "test",
-                "test_image",
-                "a=b"
-            ]))
-        );
+        assert_eq!(cells(rc_row, rc), v(json!(["rc1", 5, 3, 1, "<unknown>", "test", "test_image", "a=b"])));
     }
 
     #[test]
@@ -371,28 +269,12 @@ mod tests {
             "ownerReferences": owners}, "revision": revision})
         };
         let ds_owner = json!([{"controller": true, "apiVersion": "apps/v1", "kind": "DaemonSet", "name": "foo"}]);
-        assert_eq!(
-            cells(controller_revision_row, rev(ds_owner, 1)),
-            v(json!(["test", "daemonset.apps/foo", 1, "0s"]))
-        );
+        assert_eq!(cells(controller_revision_row, rev(ds_owner, 1)), v(json!(["test", "daemonset.apps/foo", 1, "0s"])));
         let not_controller = json!([{"controller": false, "kind": "ABC", "name": "foo"}]);
-        assert_eq!(
-            cells(controller_revision_row, rev(not_controller, 2))[1..3],
-            v(json!(["<none>", 2]))[..]
-        );
-        assert_eq!(
-            cells(controller_revision_row, rev(json!([]), 3))[1],
-            "<none>"
-        );
-        assert_eq!(
-            cells(controller_revision_row, rev(json!(null), 4))[1],
-            "<none>"
-        );
-        let core_owner =
-            json!([{"controller": true, "apiVersion": "v1", "kind": "Pod", "name": "p"}]);
-        assert_eq!(
-            cells(controller_revision_row, rev(core_owner, 5))[1],
-            "pod/p"
-        );
+        assert_eq!(cells(controller_revision_row, rev(not_controller, 2))[1..3], v(json!(["<none>", 2]))[..]);
+        assert_eq!(cells(controller_revision_row, rev(json!([]), 3))[1], "<none>");
+        assert_eq!(cells(controller_revision_row, rev(json!(null), 4))[1], "<none>");
+        let core_owner = json!([{"controller": true, "apiVersion": "v1", "kind": "Pod", "name": "p"}]);
+        assert_eq!(cells(controller_revision_row, rev(core_owner, 5))[1], "pod/p");
     }
 }

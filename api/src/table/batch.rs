@@ -3,10 +3,7 @@
 use serde_json::Value;
 
 use super::docs;
-use super::util::{
-    arr, container_cells, deleting, format_label_selector, get, human_duration, int_at, name,
-    opt_int, str_at, timestamp, Ctx,
-};
+use super::util::{arr, container_cells, deleting, format_label_selector, get, human_duration, int_at, name, opt_int, str_at, timestamp, Ctx};
 use super::{Column, ColumnsFn, Printer, Row, RowFn};
 
 pub(crate) fn printer(plural: &str) -> Option<Printer> {
@@ -26,21 +23,14 @@ fn job_columns() -> Vec<Column> {
         Column::string("Duration", "Time required to complete the job."),
         Column::age(),
         Column::string("Containers", "Names of each container in the template.").wide(),
-        Column::string(
-            "Images",
-            "Images referenced by each container in the template.",
-        )
-        .wide(),
+        Column::string("Images", "Images referenced by each container in the template.").wide(),
         Column::string("Selector", docs::JOB_SPEC_SELECTOR).wide(),
     ]
 }
 
 /// `hasJobCondition`: whether the first condition of `ty` has status True.
 fn has_condition(job: &Value, ty: &str) -> bool {
-    arr(job, &["status", "conditions"])
-        .iter()
-        .find(|c| str_at(c, &["type"]) == ty)
-        .is_some_and(|c| str_at(c, &["status"]) == "True")
+    arr(job, &["status", "conditions"]).iter().find(|c| str_at(c, &["type"]) == ty).is_some_and(|c| str_at(c, &["status"]) == "True")
 }
 
 fn job_status(job: &Value) -> &'static str {
@@ -70,10 +60,7 @@ fn job_row(job: &Value, ctx: &Ctx) -> Row {
             _ => format!("{succeeded}/1"),
         },
     };
-    let duration = match (
-        timestamp(job, &["status", "startTime"]),
-        timestamp(job, &["status", "completionTime"]),
-    ) {
+    let duration = match (timestamp(job, &["status", "startTime"]), timestamp(job, &["status", "completionTime"])) {
         (None, _) => String::new(),
         (Some(start), None) => human_duration(ctx.now - start),
         (Some(start), Some(end)) => human_duration(end - start),
@@ -101,11 +88,7 @@ fn cron_job_columns() -> Vec<Column> {
         Column::string("Last Schedule", docs::CRON_JOB_STATUS_LAST_SCHEDULE),
         Column::age(),
         Column::string("Containers", "Names of each container in the template.").wide(),
-        Column::string(
-            "Images",
-            "Images referenced by each container in the template.",
-        )
-        .wide(),
+        Column::string("Images", "Images referenced by each container in the template.").wide(),
         Column::string("Selector", docs::JOB_SPEC_SELECTOR).wide(),
     ]
 }
@@ -115,9 +98,7 @@ fn cron_job_row(cj: &Value, ctx: &Ctx) -> Row {
         Some(_) => ctx.since(cj, &["status", "lastScheduleTime"]),
         None => "<none>".to_string(),
     };
-    let time_zone = get(cj, &["spec", "timeZone"])
-        .and_then(Value::as_str)
-        .unwrap_or("<none>");
+    let time_zone = get(cj, &["spec", "timeZone"]).and_then(Value::as_str).unwrap_or("<none>");
     // printBoolPtr; defaulting sets suspend to false.
     let suspend = match get(cj, &["spec", "suspend"]).and_then(Value::as_bool) {
         Some(true) => "True",
@@ -149,9 +130,7 @@ mod tests {
     const NOW: i64 = 1_700_000_000;
 
     fn at(offset_secs: i64) -> String {
-        jiff::Timestamp::from_second(NOW + offset_secs)
-            .unwrap()
-            .to_string()
+        jiff::Timestamp::from_second(NOW + offset_secs).unwrap().to_string()
     }
 
     fn cells(row: RowFn, obj: Value) -> Vec<Value> {
@@ -186,21 +165,9 @@ mod tests {
 
         let ten_years = at(-10 * 365 * 86400);
         let job = |status: Value| json!({"metadata": {"name": "j", "creationTimestamp": ten_years}, "status": status});
-        assert_eq!(
-            cells(job_row, job(json!({})))[1..5],
-            v(json!(["Running", "0/1", "", "10y"]))[..]
-        );
-        assert_eq!(
-            cells(
-                job_row,
-                job(json!({"startTime": at(60), "completionTime": at(31 * 60)}))
-            )[3],
-            "30m"
-        );
-        assert_eq!(
-            cells(job_row, job(json!({"startTime": at(-20 * 60)})))[3],
-            "20m"
-        );
+        assert_eq!(cells(job_row, job(json!({})))[1..5], v(json!(["Running", "0/1", "", "10y"]))[..]);
+        assert_eq!(cells(job_row, job(json!({"startTime": at(60), "completionTime": at(31 * 60)})))[3], "30m");
+        assert_eq!(cells(job_row, job(json!({"startTime": at(-20 * 60)})))[3], "20m");
         for (ty, want) in [
             ("Complete", "Complete"),
             ("Failed", "Failed"),
@@ -212,10 +179,7 @@ mod tests {
             assert_eq!(cells(job_row, j)[1], want);
         }
         let deleting = json!({"metadata": {"name": "job9", "deletionTimestamp": at(1)}});
-        assert_eq!(
-            cells(job_row, deleting)[1..3],
-            v(json!(["Terminating", "0/1"]))[..]
-        );
+        assert_eq!(cells(job_row, deleting)[1..3], v(json!(["Terminating", "0/1"]))[..]);
         let parallel = json!({"spec": {"parallelism": 3}, "status": {"succeeded": 2}});
         assert_eq!(cells(job_row, parallel)[2], "2/1 of 3");
     }
@@ -247,22 +211,8 @@ mod tests {
         let cj = json!({"metadata": {"name": "cronjob2", "creationTimestamp": at(-300)},
             "spec": {"schedule": "0/5 * * * ?", "timeZone": "LOCAL", "suspend": true},
             "status": {"lastScheduleTime": at(-30), "active": [{"name": "j1"}]}});
-        assert_eq!(
-            cells(cron_job_row, cj)[..7],
-            v(json!([
-                "cronjob2",
-                "0/5 * * * ?",
-                "LOCAL",
-                "True",
-                1,
-                "30s",
-                "5m"
-            ]))[..]
-        );
+        assert_eq!(cells(cron_job_row, cj)[..7], v(json!(["cronjob2", "0/5 * * * ?", "LOCAL", "True", 1, "30s", "5m"]))[..]);
         let cj = json!({"metadata": {"name": "cronjob3", "creationTimestamp": at(-300)}, "spec": {"schedule": "@daily"}});
-        assert_eq!(
-            cells(cron_job_row, cj)[3..10],
-            v(json!(["False", 0, "<none>", "5m", "", "", "<none>"]))[..]
-        );
+        assert_eq!(cells(cron_job_row, cj)[3..10], v(json!(["False", 0, "<none>", "5m", "", "", "<none>"]))[..]);
     }
 }

@@ -44,10 +44,7 @@ fn service_columns() -> Vec<Column> {
 
 /// `getServiceExternalIP` with `wide` set, as the apiserver always prints.
 fn service_external_ip(svc: &Value, ty: &str) -> String {
-    let external: Vec<&str> = arr(svc, &["spec", "externalIPs"])
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let external: Vec<&str> = arr(svc, &["spec", "externalIPs"]).iter().filter_map(Value::as_str).collect();
     match ty {
         "ClusterIP" | "NodePort" if external.is_empty() => "<none>".to_string(),
         "ClusterIP" | "NodePort" => external.join(","),
@@ -55,13 +52,11 @@ fn service_external_ip(svc: &Value, ty: &str) -> String {
             // loadBalancerStatusStringer: the sorted set of ingress IPs, or hostnames without one.
             let lb: BTreeSet<&str> = arr(svc, &["status", "loadBalancer", "ingress"])
                 .iter()
-                .filter_map(
-                    |ing| match (str_at(ing, &["ip"]), str_at(ing, &["hostname"])) {
-                        ("", "") => None,
-                        ("", host) => Some(host),
-                        (ip, _) => Some(ip),
-                    },
-                )
+                .filter_map(|ing| match (str_at(ing, &["ip"]), str_at(ing, &["hostname"])) {
+                    ("", "") => None,
+                    ("", host) => Some(host),
+                    (ip, _) => Some(ip),
+                })
                 .collect();
             let mut all: Vec<&str> = lb.into_iter().collect();
             all.extend(external);
@@ -84,10 +79,7 @@ fn service_row(svc: &Value, ctx: &Ctx) -> Row {
     };
     // clusterIP wins over clusterIPs (the v1 → internal conversion).
     let cluster_ip = match str_at(svc, &["spec", "clusterIP"]) {
-        "" => arr(svc, &["spec", "clusterIPs"])
-            .first()
-            .and_then(Value::as_str)
-            .unwrap_or(""),
+        "" => arr(svc, &["spec", "clusterIPs"]).first().and_then(Value::as_str).unwrap_or(""),
         ip => ip,
     };
     let ports: Vec<String> = arr(svc, &["spec", "ports"])
@@ -108,30 +100,16 @@ fn service_row(svc: &Value, ctx: &Ctx) -> Row {
     Row::new(vec![
         name(svc).into(),
         ty.into(),
-        (if cluster_ip.is_empty() {
-            "<none>"
-        } else {
-            cluster_ip
-        })
-        .into(),
+        (if cluster_ip.is_empty() { "<none>" } else { cluster_ip }).into(),
         service_external_ip(svc, ty).into(),
-        (if ports.is_empty() {
-            "<none>".to_string()
-        } else {
-            ports.join(",")
-        })
-        .into(),
+        (if ports.is_empty() { "<none>".to_string() } else { ports.join(",") }).into(),
         ctx.age(svc),
         format_labels(get(svc, &["spec", "selector"])).into(),
     ])
 }
 
 fn endpoints_columns() -> Vec<Column> {
-    vec![
-        Column::name(),
-        Column::string("Endpoints", docs::ENDPOINTS_SUBSETS),
-        Column::age(),
-    ]
+    vec![Column::name(), Column::string("Endpoints", docs::ENDPOINTS_SUBSETS), Column::age()]
 }
 
 /// `formatEndpoints` for all ports: up to three `ip:port` entries, then `+ N more...`.
@@ -146,11 +124,7 @@ fn format_endpoints(ep: &Value) -> String {
         let addresses = arr(ss, &["addresses"]);
         let ports = arr(ss, &["ports"]);
         // Headless services may have no ports: list the bare addresses.
-        let port_numbers: Vec<Option<i64>> = if ports.is_empty() {
-            vec![None]
-        } else {
-            ports.iter().map(|p| Some(int_at(p, &["port"]))).collect()
-        };
+        let port_numbers: Vec<Option<i64>> = if ports.is_empty() { vec![None] } else { ports.iter().map(|p| Some(int_at(p, &["port"]))).collect() };
         for port in port_numbers {
             count += addresses.len();
             for addr in addresses {
@@ -177,11 +151,7 @@ fn format_endpoints(ep: &Value) -> String {
 }
 
 fn endpoints_row(ep: &Value, ctx: &Ctx) -> Row {
-    Row::new(vec![
-        name(ep).into(),
-        format_endpoints(ep).into(),
-        ctx.age(ep),
-    ])
+    Row::new(vec![name(ep).into(), format_endpoints(ep).into(), ctx.age(ep)])
 }
 
 fn node_columns() -> Vec<Column> {
@@ -195,22 +165,14 @@ fn node_columns() -> Vec<Column> {
         Column::string("External-IP", docs::NODE_STATUS_ADDRESSES).wide(),
         Column::string("OS-Image", docs::NODE_INFO_OS_IMAGE).wide(),
         Column::string("Kernel-Version", docs::NODE_INFO_KERNEL_VERSION).wide(),
-        Column::string(
-            "Container-Runtime",
-            docs::NODE_INFO_CONTAINER_RUNTIME_VERSION,
-        )
-        .wide(),
+        Column::string("Container-Runtime", docs::NODE_INFO_CONTAINER_RUNTIME_VERSION).wide(),
     ]
 }
 
 /// `findNodeRoles`: `node-role.kubernetes.io/<role>` labels and the `kubernetes.io/role` label.
 fn node_roles(node: &Value) -> String {
     let mut roles = BTreeSet::new();
-    for (key, value) in get(node, &["metadata", "labels"])
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
+    for (key, value) in get(node, &["metadata", "labels"]).and_then(Value::as_object).into_iter().flatten() {
         if let Some(role) = key.strip_prefix("node-role.kubernetes.io/") {
             if !role.is_empty() {
                 roles.insert(role.to_string());
@@ -230,10 +192,7 @@ fn node_roles(node: &Value) -> String {
 
 fn node_row(node: &Value, ctx: &Ctx) -> Row {
     // Only the Ready condition is shown; the last one of that type wins, as in upstream's map.
-    let ready = arr(node, &["status", "conditions"])
-        .iter()
-        .rev()
-        .find(|c| str_at(c, &["type"]) == "Ready");
+    let ready = arr(node, &["status", "conditions"]).iter().rev().find(|c| str_at(c, &["type"]) == "Ready");
     let mut status = match ready {
         Some(c) if str_at(c, &["status"]) == "True" => "Ready".to_string(),
         Some(_) => "NotReady".to_string(),
@@ -242,13 +201,8 @@ fn node_row(node: &Value, ctx: &Ctx) -> Row {
     if bool_at(node, &["spec", "unschedulable"]) {
         status.push_str(",SchedulingDisabled");
     }
-    let address = |ty: &str| {
-        arr(node, &["status", "addresses"])
-            .iter()
-            .find(|a| str_at(a, &["type"]) == ty)
-            .map_or("<none>", |a| str_at(a, &["address"]))
-            .to_string()
-    };
+    let address =
+        |ty: &str| arr(node, &["status", "addresses"]).iter().find(|a| str_at(a, &["type"]) == ty).map_or("<none>", |a| str_at(a, &["address"])).to_string();
     let info = |field: &str| match str_at(node, &["status", "nodeInfo", field]) {
         "" => "<unknown>".to_string(),
         v => v.to_string(),
@@ -268,11 +222,7 @@ fn node_row(node: &Value, ctx: &Ctx) -> Row {
 }
 
 fn namespace_columns() -> Vec<Column> {
-    vec![
-        Column::name(),
-        Column::string("Status", "The status of the namespace"),
-        Column::age(),
-    ]
+    vec![Column::name(), Column::string("Status", "The status of the namespace"), Column::age()]
 }
 
 fn namespace_row(ns: &Value, ctx: &Ctx) -> Row {
@@ -285,11 +235,7 @@ fn namespace_row(ns: &Value, ctx: &Ctx) -> Row {
 }
 
 fn config_map_columns() -> Vec<Column> {
-    vec![
-        Column::name(),
-        Column::string("Data", docs::CONFIG_MAP_DATA),
-        Column::age(),
-    ]
+    vec![Column::name(), Column::string("Data", docs::CONFIG_MAP_DATA), Column::age()]
 }
 
 fn config_map_row(cm: &Value, ctx: &Ctx) -> Row {
@@ -298,12 +244,7 @@ fn config_map_row(cm: &Value, ctx: &Ctx) -> Row {
 }
 
 fn secret_columns() -> Vec<Column> {
-    vec![
-        Column::name(),
-        Column::string("Type", docs::SECRET_TYPE),
-        Column::string("Data", docs::SECRET_DATA),
-        Column::age(),
-    ]
+    vec![Column::name(), Column::string("Type", docs::SECRET_TYPE), Column::string("Data", docs::SECRET_DATA), Column::age()]
 }
 
 fn secret_row(secret: &Value, ctx: &Ctx) -> Row {
@@ -311,28 +252,15 @@ fn secret_row(secret: &Value, ctx: &Ctx) -> Row {
         "" => "Opaque",
         ty => ty,
     };
-    Row::new(vec![
-        name(secret).into(),
-        ty.into(),
-        (map_len(secret, &["data"]) as i64).into(),
-        ctx.age(secret),
-    ])
+    Row::new(vec![name(secret).into(), ty.into(), (map_len(secret, &["data"]) as i64).into(), ctx.age(secret)])
 }
 
 fn service_account_columns() -> Vec<Column> {
-    vec![
-        Column::name(),
-        Column::string("Secrets", docs::SERVICE_ACCOUNT_SECRETS),
-        Column::age(),
-    ]
+    vec![Column::name(), Column::string("Secrets", docs::SERVICE_ACCOUNT_SECRETS), Column::age()]
 }
 
 fn service_account_row(sa: &Value, ctx: &Ctx) -> Row {
-    Row::new(vec![
-        name(sa).into(),
-        (arr(sa, &["secrets"]).len() as i64).into(),
-        ctx.age(sa),
-    ])
+    Row::new(vec![name(sa).into(), (arr(sa, &["secrets"]).len() as i64).into(), ctx.age(sa)])
 }
 
 // Expectations from upstream's pkg/printers/internalversion/printers_test.go (TestPrintNodeStatus,
@@ -355,60 +283,28 @@ mod tests {
     fn nodes() {
         let node = |spec: Value, status: Value| json!({"metadata": {"name": "foo"}, "spec": spec, "status": status});
         let ready = json!({"conditions": [{"type": "Ready", "status": "True"}]});
-        assert_eq!(
-            cells(node_row, node(json!({}), ready.clone()))[..5],
-            v(json!(["foo", "Ready", "<none>", "<unknown>", ""]))[..]
-        );
-        assert_eq!(
-            cells(node_row, node(json!({"unschedulable": true}), ready))[1],
-            "Ready,SchedulingDisabled"
-        );
+        assert_eq!(cells(node_row, node(json!({}), ready.clone()))[..5], v(json!(["foo", "Ready", "<none>", "<unknown>", ""]))[..]);
+        assert_eq!(cells(node_row, node(json!({"unschedulable": true}), ready))[1], "Ready,SchedulingDisabled");
         let not_ready = json!({"conditions": [{"type": "Ready", "status": "False"}]});
-        assert_eq!(
-            cells(node_row, node(json!({"unschedulable": true}), not_ready))[1],
-            "NotReady,SchedulingDisabled"
-        );
+        assert_eq!(cells(node_row, node(json!({"unschedulable": true}), not_ready))[1], "NotReady,SchedulingDisabled");
         let invalid = json!({"conditions": [{"type": "InvalidValue", "status": "True"}]});
         assert_eq!(cells(node_row, node(json!({}), invalid))[1], "Unknown");
-        assert_eq!(
-            cells(
-                node_row,
-                node(json!({"unschedulable": true}), json!({"conditions": [{}]}))
-            )[1],
-            "Unknown,SchedulingDisabled"
-        );
+        assert_eq!(cells(node_row, node(json!({"unschedulable": true}), json!({"conditions": [{}]})))[1], "Unknown,SchedulingDisabled");
 
         let labeled = json!({"metadata": {"name": "foo10", "labels": {"node-role.kubernetes.io/master": "",
             "node-role.kubernetes.io/control-plane": "", "node-role.kubernetes.io/proxy": "", "kubernetes.io/role": "node"}}});
-        assert_eq!(
-            cells(node_row, labeled)[2],
-            "control-plane,master,node,proxy"
-        );
+        assert_eq!(cells(node_row, labeled)[2], "control-plane,master,node,proxy");
 
         let addrs = json!({"metadata": {"name": "foo3"}, "status": {"addresses": [
             {"type": "ExternalIP", "address": "2.2.2.2"}, {"type": "InternalIP", "address": "3.3.3.3"},
             {"type": "ExternalIP", "address": "4.4.4.4"}]}});
         assert_eq!(
             cells(node_row, addrs),
-            v(json!([
-                "foo3",
-                "Unknown",
-                "<none>",
-                "<unknown>",
-                "",
-                "3.3.3.3",
-                "2.2.2.2",
-                "<unknown>",
-                "<unknown>",
-                "<unknown>"
-            ]))
+            v(json!(["foo3", "Unknown", "<none>", "<unknown>", "", "3.3.3.3", "2.2.2.2", "<unknown>", "<unknown>", "<unknown>"]))
         );
         let info = json!({"metadata": {"name": "foo1"}, "status": {"nodeInfo": {"osImage": "fake-os-image",
             "kubeletVersion": "v1.34.0"}}});
-        assert_eq!(
-            cells(node_row, info)[4..8],
-            v(json!(["v1.34.0", "<none>", "<none>", "fake-os-image"]))[..]
-        );
+        assert_eq!(cells(node_row, info)[4..8], v(json!(["v1.34.0", "<none>", "<none>", "fake-os-image"]))[..]);
     }
 
     #[test]
@@ -420,75 +316,31 @@ mod tests {
         };
         let tcp80 = json!([{"port": 80, "protocol": "TCP"}]);
         assert_eq!(
-            cells(
-                service_row,
-                lb(tcp80.clone(), json!([{"ip": "2.3.4.5"}, {"ip": "3.4.5.6"}]))
-            )[..5],
-            v(json!([
-                "service1",
-                "LoadBalancer",
-                "1.2.3.4",
-                "2.3.4.5,3.4.5.6",
-                "80/TCP"
-            ]))[..]
+            cells(service_row, lb(tcp80.clone(), json!([{"ip": "2.3.4.5"}, {"ip": "3.4.5.6"}])))[..5],
+            v(json!(["service1", "LoadBalancer", "1.2.3.4", "2.3.4.5,3.4.5.6", "80/TCP"]))[..]
         );
         let many = json!([{"port": 80, "protocol": "TCP"}, {"port": 8090, "protocol": "UDP"},
                           {"port": 8000, "protocol": "TCP"}, {"port": 7777, "protocol": "SCTP"}]);
-        assert_eq!(
-            cells(service_row, lb(many, json!([])))[3..5],
-            v(json!(["<pending>", "80/TCP,8090/UDP,8000/TCP,7777/SCTP"]))[..]
-        );
+        assert_eq!(cells(service_row, lb(many, json!([])))[3..5], v(json!(["<pending>", "80/TCP,8090/UDP,8000/TCP,7777/SCTP"]))[..]);
         // Wide output never elides the load balancer addresses.
-        let c = cells(
-            service_row,
-            lb(
-                tcp80,
-                json!([{"ip": "2.3.4.5"}, {"ip": "3.4.5.6"}, {"ip": "5.6.7.8", "hostname": "host5678"}]),
-            ),
-        );
+        let c = cells(service_row, lb(tcp80, json!([{"ip": "2.3.4.5"}, {"ip": "3.4.5.6"}, {"ip": "5.6.7.8", "hostname": "host5678"}])));
         assert_eq!(c[3], "2.3.4.5,3.4.5.6,5.6.7.8");
         assert_eq!(c[6], "foo=bar");
 
         let np = json!({"metadata": {"name": "np"}, "spec": {"type": "NodePort", "clusterIP": "10.0.0.1",
             "ports": [{"port": 80, "nodePort": 30080}]}});
-        assert_eq!(
-            cells(service_row, np)[..5],
-            v(json!([
-                "np",
-                "NodePort",
-                "10.0.0.1",
-                "<none>",
-                "80:30080/TCP"
-            ]))[..]
-        );
+        assert_eq!(cells(service_row, np)[..5], v(json!(["np", "NodePort", "10.0.0.1", "<none>", "80:30080/TCP"]))[..]);
         let plain = json!({"metadata": {"name": "k"}, "spec": {"clusterIP": "None", "externalIPs": ["9.9.9.9"]}});
-        assert_eq!(
-            cells(service_row, plain),
-            v(json!([
-                "k",
-                "ClusterIP",
-                "None",
-                "9.9.9.9",
-                "<none>",
-                "<unknown>",
-                "<none>"
-            ]))
-        );
+        assert_eq!(cells(service_row, plain), v(json!(["k", "ClusterIP", "None", "9.9.9.9", "<none>", "<unknown>", "<none>"])));
         let ext = json!({"metadata": {"name": "e"}, "spec": {"type": "ExternalName", "externalName": "example.com"}});
-        assert_eq!(
-            cells(service_row, ext)[2..4],
-            v(json!(["<none>", "example.com"]))[..]
-        );
+        assert_eq!(cells(service_row, ext)[2..4], v(json!(["<none>", "example.com"]))[..]);
     }
 
     #[test]
     fn endpoints() {
         let ep = json!({"metadata": {"name": "e"}, "subsets": [
             {"addresses": [{"ip": "10.0.0.1"}, {"ip": "fd00::1"}], "ports": [{"port": 80}, {"port": 443}]}]});
-        assert_eq!(
-            cells(endpoints_row, ep)[1],
-            "10.0.0.1:80,[fd00::1]:80,10.0.0.1:443 + 1 more..."
-        );
+        assert_eq!(cells(endpoints_row, ep)[1], "10.0.0.1:80,[fd00::1]:80,10.0.0.1:443 + 1 more...");
         let headless = json!({"subsets": [{"addresses": [{"ip": "10.0.0.1"}]}]});
         assert_eq!(cells(endpoints_row, headless)[1], "10.0.0.1");
         assert_eq!(cells(endpoints_row, json!({}))[1], "<none>");
@@ -498,26 +350,12 @@ mod tests {
     fn small_kinds() {
         let soon = "2023-11-14T22:13:21Z"; // 1s in the future: "0s"
         let ns = json!({"metadata": {"name": "namespace1", "creationTimestamp": soon}, "status": {"phase": "FooStatus"}});
-        assert_eq!(
-            cells(namespace_row, ns),
-            v(json!(["namespace1", "FooStatus", "0s"]))
-        );
+        assert_eq!(cells(namespace_row, ns), v(json!(["namespace1", "FooStatus", "0s"])));
         let secret = json!({"metadata": {"name": "secret1", "creationTimestamp": soon},
             "type": "kubernetes.io/service-account-token", "data": {"token": "c2VjcmV0"}});
-        assert_eq!(
-            cells(secret_row, secret),
-            v(json!([
-                "secret1",
-                "kubernetes.io/service-account-token",
-                1,
-                "0s"
-            ]))
-        );
+        assert_eq!(cells(secret_row, secret), v(json!(["secret1", "kubernetes.io/service-account-token", 1, "0s"])));
         let sa = json!({"metadata": {"name": "sa1"}, "secrets": [{"name": "Secret1"}, {"name": "Secret2"}]});
-        assert_eq!(
-            cells(service_account_row, sa),
-            v(json!(["sa1", 2, "<unknown>"]))
-        );
+        assert_eq!(cells(service_account_row, sa), v(json!(["sa1", 2, "<unknown>"])));
         let cm = json!({"metadata": {"name": "configmap3"}, "data": {"foo": "bar"}, "binaryData": {"bin": "YQ=="}});
         assert_eq!(cells(config_map_row, cm)[1], 2);
     }

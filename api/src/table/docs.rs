@@ -23,8 +23,7 @@ pub(super) const RC_SPEC_SELECTOR: &str = "Selector is a label query over pods t
 /// `ReplicationControllerStatus.replicas` (k8s.io/api/core/v1).
 pub(super) const RC_STATUS_REPLICAS: &str = "Replicas is the most recently observed number of replicas. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller";
 /// `ReplicationControllerStatus.readyReplicas` (k8s.io/api/core/v1).
-pub(super) const RC_STATUS_READY_REPLICAS: &str =
-    "The number of ready replicas for this replication controller.";
+pub(super) const RC_STATUS_READY_REPLICAS: &str = "The number of ready replicas for this replication controller.";
 /// `ServiceSpec.type` (k8s.io/api/core/v1).
 pub(super) const SERVICE_SPEC_TYPE: &str = "type determines how the Service is exposed. Defaults to ClusterIP. Valid options are ExternalName, ClusterIP, NodePort, and LoadBalancer. \"ClusterIP\" allocates a cluster-internal IP address for load-balancing to endpoints. Endpoints are determined by the selector or if that is not specified, by manual construction of an Endpoints object or EndpointSlice objects. If clusterIP is \"None\", no virtual IP is allocated and the endpoints are published as a set of endpoints rather than a virtual IP. \"NodePort\" builds on ClusterIP and allocates a port on every node which routes to the same endpoints as the clusterIP. \"LoadBalancer\" builds on NodePort and creates an external load-balancer (if supported in the current cloud) which routes to the same endpoints as the clusterIP. \"ExternalName\" aliases this service to the specified externalName. Several other fields do not apply to ExternalName services. More info: https://kubernetes.io/docs/concepts/services-networking/service/#publishing-services-service-types";
 /// `ServiceSpec.clusterIP` (k8s.io/api/core/v1).
@@ -40,40 +39,36 @@ pub(super) const ENDPOINTS_SUBSETS: &str = "The set of all endpoints is the unio
 /// `NodeSystemInfo.kubeletVersion` (k8s.io/api/core/v1).
 pub(super) const NODE_INFO_KUBELET_VERSION: &str = "Kubelet Version reported by the node.";
 /// `NodeSystemInfo.osImage` (k8s.io/api/core/v1).
-pub(super) const NODE_INFO_OS_IMAGE: &str =
-    "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).";
+pub(super) const NODE_INFO_OS_IMAGE: &str = "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).";
 /// `NodeSystemInfo.kernelVersion` (k8s.io/api/core/v1).
-pub(super) const NODE_INFO_KERNEL_VERSION: &str =
-    "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).";
+pub(super) const NODE_INFO_KERNEL_VERSION: &str = "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).";
 /// `NodeSystemInfo.containerRuntimeVersion` (k8s.io/api/core/v1).
-pub(super) const NODE_INFO_CONTAINER_RUNTIME_VERSION: &str = "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).";
+pub(super) const NODE_INFO_CONTAINER_RUNTIME_VERSION: &str =
+    "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).";
 /// `NodeStatus.addresses` (k8s.io/api/core/v1).
 pub(super) const NODE_STATUS_ADDRESSES: &str = "List of addresses reachable to the node. Queried from cloud provider, if available. More info: https://kubernetes.io/docs/reference/node/node-status/#addresses Note: This field is declared as mergeable, but the merge key is not sufficiently unique, which can cause data corruption when it is merged. Callers should instead use a full-replacement patch. See https://pr.k8s.io/79391 for an example. Consumers should assume that addresses can change during the lifetime of a Node. However, there are some exceptions where this may not be possible, such as Pods that inherit a Node's address in its own status or consumers of the downward API (status.hostIP).";
 /// `Event.lastTimestamp` (k8s.io/api/core/v1).
-pub(super) const EVENT_LAST_TIMESTAMP: &str =
-    "The time at which the most recent occurrence of this event was recorded.";
+pub(super) const EVENT_LAST_TIMESTAMP: &str = "The time at which the most recent occurrence of this event was recorded.";
 /// `Event.type` (k8s.io/api/core/v1).
-pub(super) const EVENT_TYPE: &str =
-    "Type of this event (Normal, Warning), new types could be added in the future";
+pub(super) const EVENT_TYPE: &str = "Type of this event (Normal, Warning), new types could be added in the future";
 /// `Event.reason` (k8s.io/api/core/v1).
-pub(super) const EVENT_REASON: &str = "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.";
+pub(super) const EVENT_REASON: &str =
+    "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.";
 /// `Event.involvedObject` (k8s.io/api/core/v1).
 pub(super) const EVENT_INVOLVED_OBJECT: &str = "The object that this event is about.";
 /// `ObjectReference.fieldPath` (k8s.io/api/core/v1).
 pub(super) const OBJECT_REFERENCE_FIELD_PATH: &str = "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2]. For example, if the object reference is to a container within a pod, this would take on a value like: \"spec.containers{name}\" (where \"name\" refers to the name of the container that triggered the event) or if no container name is specified \"spec.containers[2]\" (container with index 2 in this pod). This syntax is chosen only to have some well-defined way of referencing a part of an object.";
 /// `Event.source` (k8s.io/api/core/v1).
-pub(super) const EVENT_SOURCE: &str =
-    "The component reporting this event. Should be a short machine understandable string.";
+pub(super) const EVENT_SOURCE: &str = "The component reporting this event. Should be a short machine understandable string.";
 /// `Event.message` (k8s.io/api/core/v1).
-pub(super) const EVENT_MESSAGE: &str =
-    "A human-readable description of the status of this operation.";
+pub(super) const EVENT_MESSAGE: &str = "A human-readable description of the status of this operation.";
 /// `Event.firstTimestamp` (k8s.io/api/core/v1).
-pub(super) const EVENT_FIRST_TIMESTAMP: &str =
-    "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)";
+pub(super) const EVENT_FIRST_TIMESTAMP: &str = "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)";
 /// `Event.count` (k8s.io/api/core/v1).
 pub(super) const EVENT_COUNT: &str = "The number of times this event has occurred.";
 /// `Secret.type` (k8s.io/api/core/v1).
-pub(super) const SECRET_TYPE: &str = "Used to facilitate programmatic handling of secret data. More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types";
+pub(super) const SECRET_TYPE: &str =
+    "Used to facilitate programmatic handling of secret data. More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types";
 /// `Secret.data` (k8s.io/api/core/v1).
 pub(super) const SECRET_DATA: &str = "Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'. The serialized form of the secret data is a base64 encoded string, representing the arbitrary (possibly non-string) data value here. Described in https://tools.ietf.org/html/rfc4648#section-4";
 /// `ServiceAccount.secrets` (k8s.io/api/core/v1).
@@ -83,7 +78,8 @@ pub(super) const CONFIG_MAP_DATA: &str = "Data contains the configuration data. 
 /// `PersistentVolumeSpec.capacity` (k8s.io/api/core/v1).
 pub(super) const PV_SPEC_CAPACITY: &str = "capacity is the description of the persistent volume's resources and capacity. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#capacity";
 /// `PersistentVolumeSpec.accessModes` (k8s.io/api/core/v1).
-pub(super) const PV_SPEC_ACCESS_MODES: &str = "accessModes contains all ways the volume can be mounted. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#access-modes";
+pub(super) const PV_SPEC_ACCESS_MODES: &str =
+    "accessModes contains all ways the volume can be mounted. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#access-modes";
 /// `PersistentVolumeSpec.persistentVolumeReclaimPolicy` (k8s.io/api/core/v1).
 pub(super) const PV_SPEC_RECLAIM_POLICY: &str = "persistentVolumeReclaimPolicy defines what happens to a persistent volume when released from its claim. Valid options are Retain (default for manually created PersistentVolumes), Delete (default for dynamically provisioned PersistentVolumes), and Recycle (deprecated). Recycle must be supported by the volume plugin underlying this PersistentVolume. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#reclaiming";
 /// `PersistentVolumeSpec.claimRef` (k8s.io/api/core/v1).
@@ -93,29 +89,28 @@ pub(super) const PV_SPEC_VOLUME_MODE: &str = "volumeMode defines if a volume is 
 /// `PersistentVolumeStatus.phase` (k8s.io/api/core/v1).
 pub(super) const PV_STATUS_PHASE: &str = "phase indicates if a volume is available, bound to a claim, or released by a claim. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#phase";
 /// `PersistentVolumeStatus.reason` (k8s.io/api/core/v1).
-pub(super) const PV_STATUS_REASON: &str = "reason is a brief CamelCase string that describes any failure and is meant for machine parsing and tidy display in the CLI.";
+pub(super) const PV_STATUS_REASON: &str =
+    "reason is a brief CamelCase string that describes any failure and is meant for machine parsing and tidy display in the CLI.";
 /// `PersistentVolumeClaimStatus.phase` (k8s.io/api/core/v1).
-pub(super) const PVC_STATUS_PHASE: &str =
-    "phase represents the current phase of PersistentVolumeClaim.";
+pub(super) const PVC_STATUS_PHASE: &str = "phase represents the current phase of PersistentVolumeClaim.";
 /// `PersistentVolumeClaimStatus.capacity` (k8s.io/api/core/v1).
-pub(super) const PVC_STATUS_CAPACITY: &str =
-    "capacity represents the actual resources of the underlying volume.";
+pub(super) const PVC_STATUS_CAPACITY: &str = "capacity represents the actual resources of the underlying volume.";
 /// `PersistentVolumeClaimStatus.accessModes` (k8s.io/api/core/v1).
 pub(super) const PVC_STATUS_ACCESS_MODES: &str = "accessModes contains the actual access modes the volume backing the PVC has. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#access-modes-1";
 /// `PersistentVolumeClaimSpec.volumeName` (k8s.io/api/core/v1).
-pub(super) const PVC_SPEC_VOLUME_NAME: &str =
-    "volumeName is the binding reference to the PersistentVolume backing this claim.";
+pub(super) const PVC_SPEC_VOLUME_NAME: &str = "volumeName is the binding reference to the PersistentVolume backing this claim.";
 /// `PersistentVolumeClaimSpec.volumeMode` (k8s.io/api/core/v1).
-pub(super) const PVC_SPEC_VOLUME_MODE: &str = "volumeMode defines what type of volume is required by the claim. Value of Filesystem is implied when not included in claim spec.";
+pub(super) const PVC_SPEC_VOLUME_MODE: &str =
+    "volumeMode defines what type of volume is required by the claim. Value of Filesystem is implied when not included in claim spec.";
 /// `ReplicaSetSpec.replicas` (k8s.io/api/extensions/v1beta1).
 pub(super) const RS_SPEC_REPLICAS: &str = "Replicas is the number of desired pods. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicaset";
 /// `ReplicaSetSpec.selector` (k8s.io/api/extensions/v1beta1).
 pub(super) const RS_SPEC_SELECTOR: &str = "Selector is a label query over pods that should match the replica count. If the selector is empty, it is defaulted to the labels present on the pod template. Label keys and values that must match in order to be controlled by this replica set. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors";
 /// `ReplicaSetStatus.replicas` (k8s.io/api/extensions/v1beta1).
-pub(super) const RS_STATUS_REPLICAS: &str = "Replicas is the most recently observed number of non-terminating pods. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicaset";
+pub(super) const RS_STATUS_REPLICAS: &str =
+    "Replicas is the most recently observed number of non-terminating pods. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicaset";
 /// `ReplicaSetStatus.readyReplicas` (k8s.io/api/extensions/v1beta1).
-pub(super) const RS_STATUS_READY_REPLICAS: &str =
-    "The number of non-terminating pods targeted by this ReplicaSet with a Ready Condition.";
+pub(super) const RS_STATUS_READY_REPLICAS: &str = "The number of non-terminating pods targeted by this ReplicaSet with a Ready Condition.";
 /// `DaemonSetStatus.desiredNumberScheduled` (k8s.io/api/extensions/v1beta1).
 pub(super) const DS_STATUS_DESIRED: &str = "The total number of nodes that should be running the daemon pod (including nodes correctly running the daemon pod). More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/";
 /// `DaemonSetStatus.currentNumberScheduled` (k8s.io/api/extensions/v1beta1).
@@ -123,8 +118,7 @@ pub(super) const DS_STATUS_CURRENT: &str = "The number of nodes that are running
 /// `DaemonSetStatus.numberReady` (k8s.io/api/extensions/v1beta1).
 pub(super) const DS_STATUS_READY: &str = "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and ready.";
 /// `DaemonSetStatus.updatedNumberScheduled` (k8s.io/api/extensions/v1beta1).
-pub(super) const DS_STATUS_UPDATED: &str =
-    "The total number of nodes that are running updated daemon pod";
+pub(super) const DS_STATUS_UPDATED: &str = "The total number of nodes that are running updated daemon pod";
 /// `DaemonSetStatus.numberAvailable` (k8s.io/api/extensions/v1beta1).
 pub(super) const DS_STATUS_AVAILABLE: &str = "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available (ready for at least spec.minReadySeconds)";
 /// `DaemonSetSpec.selector` (k8s.io/api/extensions/v1beta1).
@@ -132,32 +126,33 @@ pub(super) const DS_SPEC_SELECTOR: &str = "A label query over pods that are mana
 /// `DeploymentStatus.updatedReplicas` (k8s.io/api/extensions/v1beta1).
 pub(super) const DEPLOYMENT_STATUS_UPDATED: &str = "Total number of non-terminating pods targeted by this deployment that have the desired template spec.";
 /// `DeploymentStatus.availableReplicas` (k8s.io/api/extensions/v1beta1).
-pub(super) const DEPLOYMENT_STATUS_AVAILABLE: &str = "Total number of available non-terminating pods (ready for at least minReadySeconds) targeted by this deployment.";
+pub(super) const DEPLOYMENT_STATUS_AVAILABLE: &str =
+    "Total number of available non-terminating pods (ready for at least minReadySeconds) targeted by this deployment.";
 /// `DeploymentSpec.selector` (k8s.io/api/extensions/v1beta1).
-pub(super) const DEPLOYMENT_SPEC_SELECTOR: &str = "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.";
+pub(super) const DEPLOYMENT_SPEC_SELECTOR: &str =
+    "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.";
 /// `ControllerRevision.revision` (k8s.io/api/apps/v1beta1).
-pub(super) const CONTROLLER_REVISION_REVISION: &str =
-    "revision indicates the revision of the state represented by Data.";
+pub(super) const CONTROLLER_REVISION_REVISION: &str = "revision indicates the revision of the state represented by Data.";
 /// `JobStatus.succeeded` (k8s.io/api/batch/v1).
 pub(super) const JOB_STATUS_SUCCEEDED: &str = "The number of pods which reached phase Succeeded. The value increases monotonically for a given spec. However, it may decrease in reaction to scale down of elastic indexed jobs.";
 /// `JobSpec.selector` (k8s.io/api/batch/v1).
 pub(super) const JOB_SPEC_SELECTOR: &str = "A label query over pods that should match the pod count. Normally, the system sets this field for you. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors";
 /// `CronJobSpec.schedule` (k8s.io/api/batch/v1beta1).
-pub(super) const CRON_JOB_SPEC_SCHEDULE: &str =
-    "The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron.";
+pub(super) const CRON_JOB_SPEC_SCHEDULE: &str = "The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron.";
 /// `CronJobSpec.timeZone` (k8s.io/api/batch/v1beta1).
 pub(super) const CRON_JOB_SPEC_TIME_ZONE: &str = "The time zone name for the given schedule, see https://en.wikipedia.org/wiki/List_of_tz_database_time_zones. If not specified, this will default to the time zone of the kube-controller-manager process. The set of valid time zone names and the time zone offset is loaded from the system-wide time zone database by the API server during CronJob validation and the controller manager during execution. If no system-wide time zone database can be found a bundled version of the database is used instead. If the time zone name becomes invalid during the lifetime of a CronJob or due to a change in host configuration, the controller will stop creating new new Jobs and will create a system event with the reason UnknownTimeZone. More information can be found in https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/#time-zones";
 /// `CronJobSpec.suspend` (k8s.io/api/batch/v1beta1).
-pub(super) const CRON_JOB_SPEC_SUSPEND: &str = "This flag tells the controller to suspend subsequent executions, it does not apply to already started executions.  Defaults to false.";
+pub(super) const CRON_JOB_SPEC_SUSPEND: &str =
+    "This flag tells the controller to suspend subsequent executions, it does not apply to already started executions.  Defaults to false.";
 /// `CronJobStatus.active` (k8s.io/api/batch/v1beta1).
 pub(super) const CRON_JOB_STATUS_ACTIVE: &str = "A list of pointers to currently running jobs.";
 /// `CronJobStatus.lastScheduleTime` (k8s.io/api/batch/v1beta1).
-pub(super) const CRON_JOB_STATUS_LAST_SCHEDULE: &str =
-    "Information when was the last time the job was successfully scheduled.";
+pub(super) const CRON_JOB_STATUS_LAST_SCHEDULE: &str = "Information when was the last time the job was successfully scheduled.";
 /// `RoleBinding.roleRef` (k8s.io/api/rbac/v1beta1).
 pub(super) const ROLE_BINDING_ROLE_REF: &str = "RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error.";
 /// `ClusterRoleBinding.roleRef` (k8s.io/api/rbac/v1beta1).
-pub(super) const CLUSTER_ROLE_BINDING_ROLE_REF: &str = "RoleRef can only reference a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error.";
+pub(super) const CLUSTER_ROLE_BINDING_ROLE_REF: &str =
+    "RoleRef can only reference a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error.";
 /// `LeaseSpec.holderIdentity` (k8s.io/api/coordination/v1).
 pub(super) const LEASE_SPEC_HOLDER_IDENTITY: &str = "holderIdentity contains the identity of the holder of a current lease. If Coordinated Leader Election is used, the holder identity must be equal to the elected LeaseCandidate.metadata.name field.";
 /// `EndpointSlice.addressType` (k8s.io/api/discovery/v1beta1).

@@ -58,18 +58,8 @@ pub(crate) struct Column {
 
 impl Column {
     /// A plain column shown by default.
-    pub(crate) const fn new(
-        name: &'static str,
-        ty: &'static str,
-        description: &'static str,
-    ) -> Column {
-        Column {
-            name,
-            ty,
-            format: "",
-            description,
-            priority: 0,
-        }
+    pub(crate) const fn new(name: &'static str, ty: &'static str, description: &'static str) -> Column {
+        Column { name, ty, format: "", description, priority: 0 }
     }
 
     /// A `string` column.
@@ -84,13 +74,7 @@ impl Column {
 
     /// The object's name column (`format: name`).
     pub(crate) const fn name() -> Column {
-        Column {
-            name: "Name",
-            ty: "string",
-            format: "name",
-            description: docs::META_NAME,
-            priority: 0,
-        }
+        Column { name: "Name", ty: "string", format: "name", description: docs::META_NAME, priority: 0 }
     }
 
     /// The "Age" column every printer carries.
@@ -123,10 +107,7 @@ pub(crate) struct Row {
 
 impl Row {
     pub(crate) fn new(cells: Vec<Value>) -> Row {
-        Row {
-            cells,
-            conditions: None,
-        }
+        Row { cells, conditions: None }
     }
 }
 
@@ -240,10 +221,7 @@ fn row_json(row: Row, obj: &Value, include: IncludeObject) -> Value {
 
 /// Columns of the default table convertor (`rest.NewDefaultTableConvertor`).
 fn default_columns() -> Vec<Column> {
-    vec![
-        Column::name(),
-        Column::new("Created At", "date", docs::META_CREATION_TIMESTAMP),
-    ]
+    vec![Column::name(), Column::new("Created At", "date", docs::META_CREATION_TIMESTAMP)]
 }
 
 /// A row of the default table convertor: the name and the creation time in RFC 3339, UTC.
@@ -278,31 +256,16 @@ mod tests {
         assert_eq!(IncludeObject::parse(None), IncludeObject::Metadata);
         assert_eq!(IncludeObject::parse(Some("None")), IncludeObject::None);
         assert_eq!(IncludeObject::parse(Some("Object")), IncludeObject::Object);
-        assert_eq!(
-            IncludeObject::parse(Some("Metadata")),
-            IncludeObject::Metadata
-        );
+        assert_eq!(IncludeObject::parse(Some("Metadata")), IncludeObject::Metadata);
         assert_eq!(IncludeObject::parse(Some("bogus")), IncludeObject::Metadata);
     }
 
     #[test]
     fn table_shape_with_partial_metadata() {
-        let t = build_table(
-            "",
-            "pods",
-            &[pod()],
-            IncludeObject::Metadata,
-            "42",
-            Some("tok"),
-            NOW,
-            true,
-        );
+        let t = build_table("", "pods", &[pod()], IncludeObject::Metadata, "42", Some("tok"), NOW, true);
         assert_eq!(t["kind"], "Table");
         assert_eq!(t["apiVersion"], "meta.k8s.io/v1");
-        assert_eq!(
-            t["metadata"],
-            json!({"resourceVersion": "42", "continue": "tok"})
-        );
+        assert_eq!(t["metadata"], json!({"resourceVersion": "42", "continue": "tok"}));
         let cols = t["columnDefinitions"].as_array().unwrap();
         assert_eq!(cols.len(), 9);
         assert_eq!(cols[0]["name"], "Name");
@@ -319,29 +282,11 @@ mod tests {
 
     #[test]
     fn include_none_and_object() {
-        let t = build_table(
-            "",
-            "pods",
-            &[pod()],
-            IncludeObject::None,
-            "",
-            None,
-            NOW,
-            false,
-        );
+        let t = build_table("", "pods", &[pod()], IncludeObject::None, "", None, NOW, false);
         assert_eq!(t["metadata"], json!({}));
         assert_eq!(t["columnDefinitions"], json!([]));
         assert!(t["rows"][0].get("object").is_none());
-        let t = build_table(
-            "",
-            "pods",
-            &[pod()],
-            IncludeObject::Object,
-            "1",
-            None,
-            NOW,
-            true,
-        );
+        let t = build_table("", "pods", &[pod()], IncludeObject::Object, "1", None, NOW, true);
         assert_eq!(t["rows"][0]["object"], pod());
     }
 
@@ -382,48 +327,20 @@ mod tests {
             ("policy", "poddisruptionbudgets"),
         ];
         // Odd inputs must not panic and must still fill every column.
-        let odd = [
-            json!({}),
-            json!(null),
-            json!({"metadata": 5, "spec": [], "status": "x"}),
-            pod(),
-        ];
+        let odd = [json!({}), json!(null), json!({"metadata": 5, "spec": [], "status": "x"}), pod()];
         for (group, plural) in plurals {
-            let t = build_table(
-                group,
-                plural,
-                &odd,
-                IncludeObject::Metadata,
-                "1",
-                None,
-                NOW,
-                true,
-            );
+            let t = build_table(group, plural, &odd, IncludeObject::Metadata, "1", None, NOW, true);
             let ncols = t["columnDefinitions"].as_array().unwrap().len();
             for row in t["rows"].as_array().unwrap() {
-                assert_eq!(
-                    row["cells"].as_array().unwrap().len(),
-                    ncols,
-                    "{group}/{plural}"
-                );
+                assert_eq!(row["cells"].as_array().unwrap().len(), ncols, "{group}/{plural}");
             }
         }
     }
 
     #[test]
     fn default_convertor_for_kinds_without_printer() {
-        let role =
-            json!({"metadata": {"name": "r", "creationTimestamp": "2024-01-02T03:04:05+01:00"}});
-        let t = build_table(
-            "rbac.authorization.k8s.io",
-            "roles",
-            &[role, json!({})],
-            IncludeObject::None,
-            "1",
-            None,
-            NOW,
-            true,
-        );
+        let role = json!({"metadata": {"name": "r", "creationTimestamp": "2024-01-02T03:04:05+01:00"}});
+        let t = build_table("rbac.authorization.k8s.io", "roles", &[role, json!({})], IncludeObject::None, "1", None, NOW, true);
         assert_eq!(t["columnDefinitions"][1]["name"], "Created At");
         assert_eq!(t["columnDefinitions"][1]["type"], "date");
         assert_eq!(t["rows"][0]["cells"], json!(["r", "2024-01-02T02:04:05Z"]));

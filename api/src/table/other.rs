@@ -78,9 +78,7 @@ fn events_api_event_row(event: &Value, ctx: &Ctx) -> Row {
 /// `printEvent`, reading fields under the names of `own`, else under those of `alt` (an event
 /// stored in the other API's shape).
 fn event_row(event: &Value, ctx: &Ctx, own: &EventFields, alt: &EventFields) -> Row {
-    let field = |pick: fn(&EventFields) -> &'static str| -> Option<&Value> {
-        get(event, &[pick(own)]).or_else(|| get(event, &[pick(alt)]))
-    };
+    let field = |pick: fn(&EventFields) -> &'static str| -> Option<&Value> { get(event, &[pick(own)]).or_else(|| get(event, &[pick(alt)])) };
     let null = Value::Null;
     let time = |pick: fn(&EventFields) -> &'static str| field(pick).and_then(|t| timestamp(t, &[]));
 
@@ -92,9 +90,7 @@ fn event_row(event: &Value, ctx: &Ctx, own: &EventFields, alt: &EventFields) -> 
         Some(t) => ctx.since_nanos(Some(t)),
         None => first.clone(),
     };
-    let mut count = field(|f| f.count)
-        .and_then(|c| opt_int(c, &[]))
-        .unwrap_or(0);
+    let mut count = field(|f| f.count).and_then(|c| opt_int(c, &[])).unwrap_or(0);
     if let Some(series) = get(event, &["series"]) {
         last = ctx.since(series, &["lastObservedTime"]);
         count = opt_int(series, &["count"]).unwrap_or(0);
@@ -118,25 +114,10 @@ fn event_row(event: &Value, ctx: &Ctx, own: &EventFields, alt: &EventFields) -> 
             a.to_string()
         }
     };
-    let component = first_non_empty(
-        str_at(source, &["component"]),
-        field(|f| f.reporting_controller)
-            .and_then(Value::as_str)
-            .unwrap_or(""),
-    );
-    let instance = first_non_empty(
-        str_at(source, &["host"]),
-        str_at(event, &["reportingInstance"]),
-    );
-    let source = if instance.is_empty() {
-        component
-    } else {
-        format!("{component}, {instance}")
-    };
-    let message = field(|f| f.message)
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .trim();
+    let component = first_non_empty(str_at(source, &["component"]), field(|f| f.reporting_controller).and_then(Value::as_str).unwrap_or(""));
+    let instance = first_non_empty(str_at(source, &["host"]), str_at(event, &["reportingInstance"]));
+    let source = if instance.is_empty() { component } else { format!("{component}, {instance}") };
+    let message = field(|f| f.message).and_then(Value::as_str).unwrap_or("").trim();
 
     Row::new(vec![
         last.into(),
@@ -184,73 +165,40 @@ fn list_with_more(items: impl Iterator<Item = String>) -> String {
 }
 
 fn endpoint_slice_row(slice: &Value, ctx: &Ctx) -> Row {
-    let ports =
-        arr(slice, &["ports"])
-            .iter()
-            .map(|p| match (opt_int(p, &["port"]), get(p, &["name"])) {
-                (Some(port), _) => port.to_string(),
-                (None, Some(port_name)) => port_name.as_str().unwrap_or("").to_string(),
-                (None, None) => "*".to_string(),
-            });
-    let addresses = arr(slice, &["endpoints"])
-        .iter()
-        .flat_map(|e| arr(e, &["addresses"]))
-        .map(|a| a.as_str().unwrap_or("").to_string());
-    Row::new(vec![
-        name(slice).into(),
-        str_at(slice, &["addressType"]).into(),
-        list_with_more(ports).into(),
-        list_with_more(addresses).into(),
-        ctx.age(slice),
-    ])
+    let ports = arr(slice, &["ports"]).iter().map(|p| match (opt_int(p, &["port"]), get(p, &["name"])) {
+        (Some(port), _) => port.to_string(),
+        (None, Some(port_name)) => port_name.as_str().unwrap_or("").to_string(),
+        (None, None) => "*".to_string(),
+    });
+    let addresses = arr(slice, &["endpoints"]).iter().flat_map(|e| arr(e, &["addresses"])).map(|a| a.as_str().unwrap_or("").to_string());
+    Row::new(vec![name(slice).into(), str_at(slice, &["addressType"]).into(), list_with_more(ports).into(), list_with_more(addresses).into(), ctx.age(slice)])
 }
 
 fn lease_columns() -> Vec<Column> {
-    vec![
-        Column::name(),
-        Column::string("Holder", docs::LEASE_SPEC_HOLDER_IDENTITY),
-        Column::age(),
-    ]
+    vec![Column::name(), Column::string("Holder", docs::LEASE_SPEC_HOLDER_IDENTITY), Column::age()]
 }
 
 fn lease_row(lease: &Value, ctx: &Ctx) -> Row {
-    Row::new(vec![
-        name(lease).into(),
-        str_at(lease, &["spec", "holderIdentity"]).into(),
-        ctx.age(lease),
-    ])
+    Row::new(vec![name(lease).into(), str_at(lease, &["spec", "holderIdentity"]).into(), ctx.age(lease)])
 }
 
 fn pdb_columns() -> Vec<Column> {
     vec![
         Column::name(),
-        Column::string(
-            "Min Available",
-            "The minimum number of pods that must be available.",
-        ),
-        Column::string(
-            "Max Unavailable",
-            "The maximum number of pods that may be unavailable.",
-        ),
-        Column::integer(
-            "Allowed Disruptions",
-            "Calculated number of pods that may be disrupted at this time.",
-        ),
+        Column::string("Min Available", "The minimum number of pods that must be available."),
+        Column::string("Max Unavailable", "The maximum number of pods that may be unavailable."),
+        Column::integer("Allowed Disruptions", "Calculated number of pods that may be disrupted at this time."),
         Column::age(),
     ]
 }
 
 fn pdb_row(pdb: &Value, ctx: &Ctx) -> Row {
-    let or_na = |field: &str| {
-        int_or_string(get(pdb, &["spec", field])).unwrap_or_else(|| "N/A".to_string())
-    };
+    let or_na = |field: &str| int_or_string(get(pdb, &["spec", field])).unwrap_or_else(|| "N/A".to_string());
     Row::new(vec![
         name(pdb).into(),
         or_na("minAvailable").into(),
         or_na("maxUnavailable").into(),
-        opt_int(pdb, &["status", "disruptionsAllowed"])
-            .unwrap_or(0)
-            .into(),
+        opt_int(pdb, &["status", "disruptionsAllowed"]).unwrap_or(0).into(),
         ctx.age(pdb),
     ])
 }
@@ -266,9 +214,7 @@ mod tests {
     const DAY: i64 = 86_400;
 
     fn ago(secs: i64) -> String {
-        jiff::Timestamp::from_second(NOW - secs)
-            .unwrap()
-            .to_string()
+        jiff::Timestamp::from_second(NOW - secs).unwrap().to_string()
     }
 
     fn v(x: Value) -> Vec<Value> {
@@ -310,53 +256,24 @@ mod tests {
             "eventTime": ago(3 * DAY), "count": 1, "type": "Warning"});
         assert_eq!(
             core(e)[..8],
-            v(json!([
-                "3d",
-                "Warning",
-                "Event Reason",
-                "deployment/Deployment Name",
-                "spec.containers{foo}",
-                "kubelet, Node1",
-                "Message Data",
-                "3d"
-            ]))[..]
+            v(json!(["3d", "Warning", "Event Reason", "deployment/Deployment Name", "spec.containers{foo}", "kubelet, Node1", "Message Data", "3d"]))[..]
         );
 
         // A series: its last observation and count.
         let e = json!({"metadata": {"name": "event6"}, "involvedObject": involved(), "type": "Warning",
             "series": {"count": 2, "lastObservedTime": ago(2 * DAY)}, "eventTime": ago(3 * DAY)});
         let c = core(e);
-        assert_eq!(
-            (c[0].clone(), c[7].clone(), c[8].clone()),
-            (json!("2d"), json!("3d"), json!(2))
-        );
+        assert_eq!((c[0].clone(), c[7].clone(), c[8].clone()), (json!("2d"), json!("3d"), json!(2)));
 
         // Singleton without count; empty source falls back to the reporting controller.
         let e = json!({"metadata": {"name": "event7"}, "involvedObject": involved(),
             "reportingComponent": "kubelet", "reportingInstance": "test", "eventTime": ago(3 * DAY),
             "message": "  padded \n"});
         let c = core(e);
-        assert_eq!(
-            (c[5].clone(), c[6].clone(), c[8].clone()),
-            (json!("kubelet, test"), json!("padded"), json!(1))
-        );
+        assert_eq!((c[5].clone(), c[6].clone(), c[8].clone()), (json!("kubelet, test"), json!("padded"), json!(1)));
 
         let c = core(json!({}));
-        assert_eq!(
-            c,
-            v(json!([
-                "<unknown>",
-                "",
-                "",
-                "",
-                "",
-                "",
-                "",
-                "<unknown>",
-                1,
-                ""
-            ]))
-        );
+        assert_eq!(c, v(json!(["<unknown>", "", "", "", "", "", "", "<unknown>", 1, ""])));
     }
 
     #[test]
@@ -365,21 +282,7 @@ mod tests {
             "note": "Pulled image", "reason": "Pulled", "type": "Normal", "eventTime": ago(90),
             "reportingController": "kubelet", "reportingInstance": "node-1", "deprecatedCount": 4});
         let c = events_api_event_row(&e, &Ctx::new(NOW)).cells;
-        assert_eq!(
-            c,
-            v(json!([
-                "90s",
-                "Normal",
-                "Pulled",
-                "pod/web",
-                "",
-                "kubelet, node-1",
-                "Pulled image",
-                "90s",
-                4,
-                "ev"
-            ]))
-        );
+        assert_eq!(c, v(json!(["90s", "Normal", "Pulled", "pod/web", "", "kubelet, node-1", "Pulled image", "90s", 4, "ev"])));
     }
 
     #[test]
@@ -388,15 +291,7 @@ mod tests {
             "ports": [{"name": "http", "port": 80, "protocol": "TCP"}, {"name": "named"}, {}],
             "endpoints": [{"addresses": ["10.1.2.3", "2001:db8::1234:5678"]}, {"addresses": ["10.1.2.4", "10.1.2.5"]}]});
         let c = endpoint_slice_row(&s, &Ctx::new(NOW)).cells;
-        assert_eq!(
-            c[..4],
-            v(json!([
-                "abcslice.123",
-                "IPv4",
-                "80,named,*",
-                "10.1.2.3,2001:db8::1234:5678,10.1.2.4 + 1 more..."
-            ]))[..]
-        );
+        assert_eq!(c[..4], v(json!(["abcslice.123", "IPv4", "80,named,*", "10.1.2.3,2001:db8::1234:5678,10.1.2.4 + 1 more..."]))[..]);
         let c = endpoint_slice_row(&json!({}), &Ctx::new(NOW)).cells;
         assert_eq!(c, v(json!(["", "", "<unset>", "<unset>", "<unknown>"])));
     }
@@ -404,19 +299,10 @@ mod tests {
     #[test]
     fn leases_and_pdbs() {
         let l = json!({"metadata": {"name": "l", "creationTimestamp": ago(3600)}, "spec": {"holderIdentity": "me"}});
-        assert_eq!(
-            lease_row(&l, &Ctx::new(NOW)).cells,
-            v(json!(["l", "me", "60m"]))
-        );
+        assert_eq!(lease_row(&l, &Ctx::new(NOW)).cells, v(json!(["l", "me", "60m"])));
         let p = json!({"metadata": {"name": "pdb1"}, "spec": {"minAvailable": 22}, "status": {"disruptionsAllowed": 5}});
-        assert_eq!(
-            pdb_row(&p, &Ctx::new(NOW)).cells,
-            v(json!(["pdb1", "22", "N/A", 5, "<unknown>"]))
-        );
+        assert_eq!(pdb_row(&p, &Ctx::new(NOW)).cells, v(json!(["pdb1", "22", "N/A", 5, "<unknown>"])));
         let p = json!({"metadata": {"name": "pdb2"}, "spec": {"maxUnavailable": "11%"}});
-        assert_eq!(
-            pdb_row(&p, &Ctx::new(NOW)).cells,
-            v(json!(["pdb2", "N/A", "11%", 0, "<unknown>"]))
-        );
+        assert_eq!(pdb_row(&p, &Ctx::new(NOW)).cells, v(json!(["pdb2", "N/A", "11%", 0, "<unknown>"])));
     }
 }

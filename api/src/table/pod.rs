@@ -12,10 +12,7 @@ pub(crate) fn columns() -> Vec<Column> {
         Column::name(),
         Column::string("Ready", "The aggregate readiness state of this pod for accepting traffic."),
         Column::string("Status", "The aggregate status of the containers in this pod."),
-        Column::string(
-            "Restarts",
-            "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
-        ),
+        Column::string("Restarts", "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."),
         Column::age(),
         Column::string("IP", docs::POD_STATUS_POD_IP).wide(),
         Column::string("Node", docs::POD_SPEC_NODE_NAME).wide(),
@@ -27,11 +24,7 @@ pub(crate) fn columns() -> Vec<Column> {
 /// `podutil.IsRestartableInitContainer` for the init container a status names; like upstream's
 /// map from name to container, the last container of that name wins.
 fn is_restartable(init_containers: &[Value], name: &str) -> bool {
-    init_containers
-        .iter()
-        .rev()
-        .find(|c| str_at(c, &["name"]) == name)
-        .is_some_and(|c| str_at(c, &["restartPolicy"]) == "Always")
+    init_containers.iter().rev().find(|c| str_at(c, &["name"]) == name).is_some_and(|c| str_at(c, &["restartPolicy"]) == "Always")
 }
 
 /// Whether a condition of `type` is in `conditions` with status True; only the first of that
@@ -39,9 +32,7 @@ fn is_restartable(init_containers: &[Value], name: &str) -> bool {
 fn condition_true(conditions: &[Value], ty: &str, first_only: bool) -> bool {
     let mut matching = conditions.iter().filter(|c| str_at(c, &["type"]) == ty);
     if first_only {
-        matching
-            .next()
-            .is_some_and(|c| str_at(c, &["status"]) == "True")
+        matching.next().is_some_and(|c| str_at(c, &["status"]) == "True")
     } else {
         matching.any(|c| str_at(c, &["status"]) == "True")
     }
@@ -80,11 +71,7 @@ pub(crate) fn row(pod: &Value, ctx: &Ctx) -> Row {
 
     let mut restarts: i64 = 0;
     let mut restartable_restarts: i64 = 0;
-    let total = containers.len()
-        + init_containers
-            .iter()
-            .filter(|c| str_at(c, &["restartPolicy"]) == "Always")
-            .count();
+    let total = containers.len() + init_containers.iter().filter(|c| str_at(c, &["restartPolicy"]) == "Always").count();
     let mut ready = 0usize;
     let mut last_restart: Option<i128> = None;
     let mut last_restartable_restart: Option<i128> = None;
@@ -100,22 +87,15 @@ pub(crate) fn row(pod: &Value, ctx: &Ctx) -> Row {
     }
 
     let conditions_cell = match phase {
-        "Succeeded" => Some(
-            json!([{"type": "Completed", "status": "True", "reason": "Succeeded",
-                                    "message": "The pod has completed successfully."}]),
-        ),
-        "Failed" => Some(
-            json!([{"type": "Completed", "status": "True", "reason": "Failed",
-                                 "message": "The pod failed."}]),
-        ),
+        "Succeeded" => Some(json!([{"type": "Completed", "status": "True", "reason": "Succeeded",
+                                    "message": "The pod has completed successfully."}])),
+        "Failed" => Some(json!([{"type": "Completed", "status": "True", "reason": "Failed",
+                                 "message": "The pod failed."}])),
         _ => None,
     };
 
     let mut initializing = false;
-    for (i, status) in arr(pod, &["status", "initContainerStatuses"])
-        .iter()
-        .enumerate()
-    {
+    for (i, status) in arr(pod, &["status", "initContainerStatuses"]).iter().enumerate() {
         let count = int_at(status, &["restartCount"]);
         restarts += count;
         note_restart(&mut last_restart, status);
@@ -139,10 +119,7 @@ pub(crate) fn row(pod: &Value, ctx: &Ctx) -> Row {
                 "" => format!("Init:{}", exit_reason(t)),
                 r => format!("Init:{r}"),
             };
-        } else if get(status, &["state", "waiting"]).is_some()
-            && !waiting_reason.is_empty()
-            && waiting_reason != "PodInitializing"
-        {
+        } else if get(status, &["state", "waiting"]).is_some() && !waiting_reason.is_empty() && waiting_reason != "PodInitializing" {
             reason = format!("Init:{waiting_reason}");
         } else {
             reason = format!("Init:{}/{}", i, init_containers.len());
@@ -174,12 +151,7 @@ pub(crate) fn row(pod: &Value, ctx: &Ctx) -> Row {
         }
         // A pod with a container still running is not "Completed".
         if reason == "Completed" && has_running {
-            reason = if condition_true(conditions, "Ready", false) {
-                "Running"
-            } else {
-                "NotReady"
-            }
-            .to_string();
+            reason = if condition_true(conditions, "Ready", false) { "Running" } else { "NotReady" }.to_string();
         }
     }
 
@@ -198,9 +170,7 @@ pub(crate) fn row(pod: &Value, ctx: &Ctx) -> Row {
 
     // podIP wins over podIPs when both are set (the v1 → internal conversion).
     let pod_ip = match str_at(pod, &["status", "podIP"]) {
-        "" => arr(pod, &["status", "podIPs"])
-            .first()
-            .map_or("", |ip| str_at(ip, &["ip"])),
+        "" => arr(pod, &["status", "podIPs"]).first().map_or("", |ip| str_at(ip, &["ip"])),
         ip => ip,
     };
     let or_none = |s: &str| {
@@ -218,10 +188,7 @@ pub(crate) fn row(pod: &Value, ctx: &Ctx) -> Row {
             .iter()
             .filter(|gate| {
                 let ty = str_at(gate, &["conditionType"]);
-                conditions
-                    .iter()
-                    .find(|c| str_at(c, &["type"]) == ty)
-                    .is_some_and(|c| str_at(c, &["status"]) == "True")
+                conditions.iter().find(|c| str_at(c, &["type"]) == ty).is_some_and(|c| str_at(c, &["status"]) == "True")
             })
             .count();
         format!("{true_gates}/{}", gates.len())
@@ -253,9 +220,7 @@ mod tests {
 
     /// A finishedAt `secs` seconds before NOW.
     fn ago(secs: i64) -> String {
-        jiff::Timestamp::from_second(NOW - secs)
-            .unwrap()
-            .to_string()
+        jiff::Timestamp::from_second(NOW - secs).unwrap().to_string()
     }
 
     fn cells(pod: Value) -> Vec<Value> {
@@ -273,52 +238,29 @@ mod tests {
     #[test]
     fn print_pod() {
         let running = json!({"ready": true, "restartCount": 3, "state": {"running": {}}});
-        let p = two_containers(
-            json!({"phase": "podPhase", "containerStatuses": [running, {"restartCount": 3}]}),
-        );
-        assert_eq!(
-            first5(p),
-            json!(["test", "1/2", "podPhase", "6", "<unknown>"])
-                .as_array()
-                .unwrap()
-                .clone()
-        );
+        let p = two_containers(json!({"phase": "podPhase", "containerStatuses": [running, {"restartCount": 3}]}));
+        assert_eq!(first5(p), json!(["test", "1/2", "podPhase", "6", "<unknown>"]).as_array().unwrap().clone());
 
         let p = two_containers(json!({"phase": "podPhase", "containerStatuses": [running,
             {"state": {"waiting": {"reason": "ContainerWaitingReason"}}, "restartCount": 3}]}));
-        assert_eq!(
-            first5(p)[1..4],
-            json!(["1/2", "ContainerWaitingReason", "6"])
-                .as_array()
-                .unwrap()[..]
-        );
+        assert_eq!(first5(p)[1..4], json!(["1/2", "ContainerWaitingReason", "6"]).as_array().unwrap()[..]);
 
         let p = two_containers(json!({"phase": "podPhase", "containerStatuses": [
             {"state": {"waiting": {"reason": "ContainerWaitingReason"}}, "restartCount": 3},
             {"state": {"terminated": {"reason": "ContainerTerminatedReason"}}, "restartCount": 3}]}));
-        assert_eq!(
-            first5(p)[1..3],
-            json!(["0/2", "ContainerWaitingReason"]).as_array().unwrap()[..]
-        );
+        assert_eq!(first5(p)[1..3], json!(["0/2", "ContainerWaitingReason"]).as_array().unwrap()[..]);
 
         let p = two_containers(json!({"reason": "podReason", "phase": "podPhase",
             "containerStatuses": [running, {"ready": true, "restartCount": 3}]}));
-        assert_eq!(
-            first5(p)[1..3],
-            json!(["1/2", "podReason"]).as_array().unwrap()[..]
-        );
+        assert_eq!(first5(p)[1..3], json!(["1/2", "podReason"]).as_array().unwrap()[..]);
 
         let completed = json!({"ready": true, "restartCount": 3,
                                "state": {"terminated": {"reason": "Completed", "exitCode": 0}}});
         let run_ready = json!({"ready": true, "restartCount": 3, "state": {"running": {}}});
-        let p = two_containers(
-            json!({"phase": "Running", "containerStatuses": [completed, run_ready]}),
-        );
+        let p = two_containers(json!({"phase": "Running", "containerStatuses": [completed, run_ready]}));
         assert_eq!(first5(p)[2], "NotReady");
-        let p = two_containers(
-            json!({"phase": "Running", "containerStatuses": [completed, run_ready],
-                                      "conditions": [{"type": "Ready", "status": "True"}]}),
-        );
+        let p = two_containers(json!({"phase": "Running", "containerStatuses": [completed, run_ready],
+                                      "conditions": [{"type": "Ready", "status": "True"}]}));
         assert_eq!(first5(p)[2], "Running");
     }
 
@@ -330,13 +272,7 @@ mod tests {
                 "initContainerStatuses": [{"restartCount": 3, "state": {"running": {}},
                     "lastState": {"terminated": {"finishedAt": ago(10)}}}],
                 "containerStatuses": [{"restartCount": 0, "state": {"waiting": {}}}]}});
-        assert_eq!(
-            first5(p),
-            json!(["test7", "0/1", "Init:0/1", "3 (10s ago)", "<unknown>"])
-                .as_array()
-                .unwrap()
-                .clone()
-        );
+        assert_eq!(first5(p), json!(["test7", "0/1", "Init:0/1", "3 (10s ago)", "<unknown>"]).as_array().unwrap().clone());
 
         let p = json!({"metadata": {"name": "test10"},
             "spec": {"initContainers": [{}, {}], "containers": [{}]},
@@ -346,12 +282,7 @@ mod tests {
                 {"restartCount": 3, "state": {"running": {}},
                  "lastState": {"terminated": {"finishedAt": ago(10)}}}],
                 "containerStatuses": [{"state": {"waiting": {}}}]}});
-        assert_eq!(
-            first5(p)[1..4],
-            json!(["0/1", "Init:1/2", "5 (10s ago)"])
-                .as_array()
-                .unwrap()[..]
-        );
+        assert_eq!(first5(p)[1..4], json!(["0/1", "Init:1/2", "5 (10s ago)"]).as_array().unwrap()[..]);
 
         let p = json!({"metadata": {"name": "test11"},
             "spec": {"initContainers": [{}], "containers": [{}]},
@@ -360,10 +291,7 @@ mod tests {
                  "lastState": {"terminated": {"finishedAt": ago(120)}}}],
                 "containerStatuses": [{"restartCount": 4, "state": {"running": {}},
                     "lastState": {"terminated": {"finishedAt": ago(20)}}}]}});
-        assert_eq!(
-            first5(p)[1..4],
-            json!(["0/1", "Running", "4 (20s ago)"]).as_array().unwrap()[..]
-        );
+        assert_eq!(first5(p)[1..4], json!(["0/1", "Running", "4 (20s ago)"]).as_array().unwrap()[..]);
 
         let p = json!({"metadata": {"name": "test14"}, "spec": {"containers": [{}, {}]},
             "status": {"phase": "Running", "containerStatuses": [
@@ -371,10 +299,7 @@ mod tests {
                  "lastState": {"terminated": {"finishedAt": ago(5 * 86400)}}},
                 {"ready": true, "restartCount": 3, "state": {"running": {}},
                  "lastState": {"terminated": {"finishedAt": ago(20 * 86400)}}}]}});
-        assert_eq!(
-            first5(p)[1..4],
-            json!(["2/2", "Running", "9 (5d ago)"]).as_array().unwrap()[..]
-        );
+        assert_eq!(first5(p)[1..4], json!(["2/2", "Running", "9 (5d ago)"]).as_array().unwrap()[..]);
 
         let p = json!({"metadata": {"name": "x"}, "spec": {"initContainers": [{}], "containers": [{}]},
             "status": {"initContainerStatuses": [
@@ -389,10 +314,7 @@ mod tests {
     fn print_pod_sched_gated_completed_terminating() {
         let p = two_containers(json!({"phase": "podPhase",
             "conditions": [{"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}]}));
-        assert_eq!(
-            first5(p)[1..4],
-            json!(["0/2", "SchedulingGated", "0"]).as_array().unwrap()[..]
-        );
+        assert_eq!(first5(p)[1..4], json!(["0/2", "SchedulingGated", "0"]).as_array().unwrap()[..]);
 
         let p = json!({"metadata": {"name": "t16"}, "spec": {"containers": [{}]},
             "status": {"phase": "Succeeded", "containerStatuses": [
@@ -401,10 +323,8 @@ mod tests {
         assert_eq!(r.cells[2], "Completed");
         assert_eq!(
             r.conditions,
-            Some(
-                json!([{"type": "Completed", "status": "True", "reason": "Succeeded",
-                                              "message": "The pod has completed successfully."}])
-            )
+            Some(json!([{"type": "Completed", "status": "True", "reason": "Succeeded",
+                                              "message": "The pod has completed successfully."}]))
         );
 
         let mut p = json!({"metadata": {"name": "t17"}, "spec": {"containers": [{}]},
@@ -437,12 +357,7 @@ mod tests {
                 {"name": "r2", "state": {"waiting": {}}, "started": false}],
                 "containerStatuses": [{"state": {"waiting": {}}}],
                 "conditions": [{"type": "Initialized", "status": "False"}]}});
-        assert_eq!(
-            first5(p)[1..4],
-            json!(["0/3", "Init:0/2", "3 (10s ago)"])
-                .as_array()
-                .unwrap()[..]
-        );
+        assert_eq!(first5(p)[1..4], json!(["0/3", "Init:0/2", "3 (10s ago)"]).as_array().unwrap()[..]);
 
         let p = json!({"metadata": {"name": "test2"}, "spec": {"initContainers": sidecars, "containers": [{}]},
             "status": {"phase": "Running", "initContainerStatuses": [
@@ -452,10 +367,7 @@ mod tests {
                 "containerStatuses": [{"ready": true, "restartCount": 4, "state": {"running": {}},
                     "lastState": {"terminated": {"finishedAt": ago(20)}}}],
                 "conditions": [{"type": "Initialized", "status": "True"}]}});
-        assert_eq!(
-            first5(p)[1..4],
-            json!(["1/3", "Running", "7 (10s ago)"]).as_array().unwrap()[..]
-        );
+        assert_eq!(first5(p)[1..4], json!(["1/3", "Running", "7 (10s ago)"]).as_array().unwrap()[..]);
 
         let p = json!({"metadata": {"name": "test3"}, "spec": {"initContainers": sidecars, "containers": [{}]},
             "status": {"phase": "Succeeded", "initContainerStatuses": [
@@ -466,12 +378,7 @@ mod tests {
                     "state": {"terminated": {"reason": "Completed", "exitCode": 0}},
                     "lastState": {"terminated": {"finishedAt": ago(20)}}}],
                 "conditions": [{"type": "Initialized", "status": "True"}]}});
-        assert_eq!(
-            first5(p)[1..4],
-            json!(["0/3", "Completed", "7 (10s ago)"])
-                .as_array()
-                .unwrap()[..]
-        );
+        assert_eq!(first5(p)[1..4], json!(["0/3", "Completed", "7 (10s ago)"]).as_array().unwrap()[..]);
 
         // Statuses for containers the spec does not have.
         let p = json!({"metadata": {"name": "test4"},
@@ -480,10 +387,7 @@ mod tests {
             "status": {"phase": "Running",
                 "initContainerStatuses": [{"name": "initinvalid"}, {"name": "init1"}, {"name": "sidecar1"}],
                 "containerStatuses": [{"name": "containerinvalid"}, {"name": "container1"}]}});
-        assert_eq!(
-            first5(p)[1..4],
-            json!(["0/2", "Init:0/2", "0"]).as_array().unwrap()[..]
-        );
+        assert_eq!(first5(p)[1..4], json!(["0/2", "Init:0/2", "0"]).as_array().unwrap()[..]);
     }
 
     #[test]
@@ -495,42 +399,17 @@ mod tests {
                 "conditions": [{"type": "condition1", "status": "False"}, {"type": "condition2", "status": "True"}],
                 "containerStatuses": [{"ready": true, "restartCount": 3, "state": {"running": {}}}, {"restartCount": 3}],
                 "nominatedNodeName": "node1"}});
-        assert_eq!(
-            cells(p),
-            json!([
-                "test1",
-                "1/2",
-                "podPhase",
-                "6",
-                "<unknown>",
-                "1.1.1.1",
-                "test1",
-                "node1",
-                "1/3"
-            ])
-            .as_array()
-            .unwrap()
-            .clone()
-        );
+        assert_eq!(cells(p), json!(["test1", "1/2", "podPhase", "6", "<unknown>", "1.1.1.1", "test1", "node1", "1/3"]).as_array().unwrap().clone());
 
         let p = two_containers(json!({"phase": "podPhase"}));
-        assert_eq!(
-            cells(p)[5..],
-            json!(["<none>", "<none>", "<none>", "<none>"])
-                .as_array()
-                .unwrap()[..]
-        );
+        assert_eq!(cells(p)[5..], json!(["<none>", "<none>", "<none>", "<none>"]).as_array().unwrap()[..]);
         let p = two_containers(json!({"podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.2"}]}));
         assert_eq!(cells(p)[5], "10.0.0.1");
     }
 
     #[test]
     fn odd_pods_do_not_panic() {
-        for p in [
-            json!(null),
-            json!({}),
-            json!({"status": {"containerStatuses": [null, 5, {"state": null}]}}),
-        ] {
+        for p in [json!(null), json!({}), json!({"status": {"containerStatuses": [null, 5, {"state": null}]}})] {
             let c = cells(p);
             assert_eq!(c.len(), 9);
             assert_eq!(c[2], "Pending");

@@ -35,11 +35,7 @@ fn cluster_role_binding_columns() -> Vec<Column> {
         Column::age(),
         Column::string("Users", "Users in the clusterRoleBinding").wide(),
         Column::string("Groups", "Groups in the clusterRoleBinding").wide(),
-        Column::string(
-            "ServiceAccounts",
-            "ServiceAccounts in the clusterRoleBinding",
-        )
-        .wide(),
+        Column::string("ServiceAccounts", "ServiceAccounts in the clusterRoleBinding").wide(),
     ]
 }
 
@@ -50,10 +46,7 @@ fn subjects(binding: &Value) -> (Vec<&str>, Vec<&str>, Vec<String>) {
     for subject in arr(binding, &["subjects"]) {
         let subject_name = str_at(subject, &["name"]);
         match str_at(subject, &["kind"]) {
-            "ServiceAccount" => service_accounts.push(format!(
-                "{}/{subject_name}",
-                str_at(subject, &["namespace"])
-            )),
+            "ServiceAccount" => service_accounts.push(format!("{}/{subject_name}", str_at(subject, &["namespace"]))),
             "User" => users.push(subject_name),
             "Group" => groups.push(subject_name),
             _ => {}
@@ -64,20 +57,9 @@ fn subjects(binding: &Value) -> (Vec<&str>, Vec<&str>, Vec<String>) {
 
 /// The row of a RoleBinding or a ClusterRoleBinding, which upstream prints alike.
 fn binding_row(binding: &Value, ctx: &Ctx) -> Row {
-    let role = format!(
-        "{}/{}",
-        str_at(binding, &["roleRef", "kind"]),
-        str_at(binding, &["roleRef", "name"])
-    );
+    let role = format!("{}/{}", str_at(binding, &["roleRef", "kind"]), str_at(binding, &["roleRef", "name"]));
     let (users, groups, service_accounts) = subjects(binding);
-    Row::new(vec![
-        name(binding).into(),
-        role.into(),
-        ctx.age(binding),
-        users.join(", ").into(),
-        groups.join(", ").into(),
-        service_accounts.join(", ").into(),
-    ])
+    Row::new(vec![name(binding).into(), role.into(), ctx.age(binding), users.join(", ").into(), groups.join(", ").into(), service_accounts.join(", ").into()])
 }
 
 // Expectations from upstream's pkg/printers/internalversion/printers_test.go
@@ -98,16 +80,7 @@ mod tests {
         let b = json!({"metadata": {"name": "binding1", "creationTimestamp": SOON},
             "subjects": [{"kind": "User", "name": "system:kube-controller-manager"}],
             "roleRef": {"kind": "Role", "name": "extension-apiserver-authentication-reader"}});
-        assert_eq!(
-            cells(b)[..3],
-            json!([
-                "binding1",
-                "Role/extension-apiserver-authentication-reader",
-                "0s"
-            ])
-            .as_array()
-            .unwrap()[..]
-        );
+        assert_eq!(cells(b)[..3], json!(["binding1", "Role/extension-apiserver-authentication-reader", "0s"]).as_array().unwrap()[..]);
     }
 
     #[test]
@@ -123,17 +96,10 @@ mod tests {
             "roleRef": {"kind": "ClusterRole", "name": "role-name"}});
         assert_eq!(
             cells(b),
-            json!([
-                "binding2",
-                "ClusterRole/role-name",
-                "0s",
-                "user-name, second-user",
-                "group-name",
-                "service-account-namespace/service-account-name"
-            ])
-            .as_array()
-            .unwrap()
-            .clone()
+            json!(["binding2", "ClusterRole/role-name", "0s", "user-name, second-user", "group-name", "service-account-namespace/service-account-name"])
+                .as_array()
+                .unwrap()
+                .clone()
         );
     }
 
@@ -144,22 +110,13 @@ mod tests {
         for (a, b) in rb.iter().zip(&crb) {
             assert_eq!((a.name, a.priority), (b.name, b.priority));
         }
-        assert_eq!(
-            crb[5].description,
-            "ServiceAccounts in the clusterRoleBinding"
-        );
+        assert_eq!(crb[5].description, "ServiceAccounts in the clusterRoleBinding");
         assert!(printer("roles").is_none());
         assert!(printer("clusterroles").is_none());
     }
 
     #[test]
     fn empty_binding() {
-        assert_eq!(
-            cells(json!({})),
-            json!(["", "/", "<unknown>", "", "", ""])
-                .as_array()
-                .unwrap()
-                .clone()
-        );
+        assert_eq!(cells(json!({})), json!(["", "/", "<unknown>", "", "", ""]).as_array().unwrap().clone());
     }
 }

@@ -21,39 +21,24 @@ pub(crate) fn printer(plural: &str) -> Option<Printer> {
 /// `helper.GetAccessModesAsString`: the distinct modes in a fixed order.
 fn access_modes(modes: &[Value]) -> String {
     let has = |m: &str| modes.iter().any(|v| v.as_str() == Some(m));
-    [
-        ("ReadWriteOnce", "RWO"),
-        ("ReadOnlyMany", "ROX"),
-        ("ReadWriteMany", "RWX"),
-        ("ReadWriteOncePod", "RWOP"),
-    ]
-    .iter()
-    .filter(|(mode, _)| has(mode))
-    .map(|(_, short)| *short)
-    .collect::<Vec<_>>()
-    .join(",")
+    [("ReadWriteOnce", "RWO"), ("ReadOnlyMany", "ROX"), ("ReadWriteMany", "RWX"), ("ReadWriteOncePod", "RWOP")]
+        .iter()
+        .filter(|(mode, _)| has(mode))
+        .map(|(_, short)| *short)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The beta storage-class annotation, which wins over `spec.storageClassName`.
 fn storage_class(obj: &Value) -> &str {
-    get(
-        obj,
-        &[
-            "metadata",
-            "annotations",
-            "volume.beta.kubernetes.io/storage-class",
-        ],
-    )
-    .and_then(Value::as_str)
-    .unwrap_or_else(|| str_at(obj, &["spec", "storageClassName"]))
+    get(obj, &["metadata", "annotations", "volume.beta.kubernetes.io/storage-class"])
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| str_at(obj, &["spec", "storageClassName"]))
 }
 
 /// A string pointer field, `<unset>` when nil.
 fn or_unset(obj: &Value, path: &[&str]) -> String {
-    get(obj, path)
-        .and_then(Value::as_str)
-        .unwrap_or("<unset>")
-        .to_string()
+    get(obj, path).and_then(Value::as_str).unwrap_or("<unset>").to_string()
 }
 
 fn pv_columns() -> Vec<Column> {
@@ -87,9 +72,7 @@ fn pv_row(pv: &Value, ctx: &Ctx) -> Row {
         (false, "") => "Pending",
         (false, phase) => phase,
     };
-    let volume_mode = get(pv, &["spec", "volumeMode"])
-        .and_then(Value::as_str)
-        .unwrap_or("Filesystem");
+    let volume_mode = get(pv, &["spec", "volumeMode"]).and_then(Value::as_str).unwrap_or("Filesystem");
     Row::new(vec![
         name(pv).into(),
         quantity_string(get(pv, &["spec", "capacity", "storage"])).into(),
@@ -130,24 +113,12 @@ fn pvc_row(pvc: &Value, ctx: &Ctx) -> Row {
     let (capacity, modes) = if volume.is_empty() {
         (String::new(), String::new())
     } else {
-        (
-            quantity_string(get(pvc, &["status", "capacity", "storage"])),
-            access_modes(arr(pvc, &["status", "accessModes"])),
-        )
+        (quantity_string(get(pvc, &["status", "capacity", "storage"])), access_modes(arr(pvc, &["status", "accessModes"])))
     };
-    let class = get(
-        pvc,
-        &[
-            "metadata",
-            "annotations",
-            "volume.beta.kubernetes.io/storage-class",
-        ],
-    )
-    .and_then(Value::as_str)
-    .unwrap_or_else(|| str_at(pvc, &["spec", "storageClassName"]));
-    let volume_mode = get(pvc, &["spec", "volumeMode"])
+    let class = get(pvc, &["metadata", "annotations", "volume.beta.kubernetes.io/storage-class"])
         .and_then(Value::as_str)
-        .unwrap_or("Filesystem");
+        .unwrap_or_else(|| str_at(pvc, &["spec", "storageClassName"]));
+    let volume_mode = get(pvc, &["spec", "volumeMode"]).and_then(Value::as_str).unwrap_or("Filesystem");
     Row::new(vec![
         name(pvc).into(),
         phase.into(),
@@ -165,10 +136,7 @@ fn resource_quota_columns() -> Vec<Column> {
     vec![
         Column::name(),
         Column::string("Request", "Request represents a minimum amount of cpu/memory that a container may consume."),
-        Column::string(
-            "Limit",
-            "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node.",
-        ),
+        Column::string("Limit", "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node."),
         Column::age(),
     ]
 }
@@ -189,12 +157,7 @@ fn resource_quota_row(quota: &Value, ctx: &Ctx) -> Row {
             requests.push(entry);
         }
     }
-    Row::new(vec![
-        name(quota).into(),
-        requests.join(", ").into(),
-        limits.join(", ").into(),
-        ctx.age(quota),
-    ])
+    Row::new(vec![name(quota).into(), requests.join(", ").into(), limits.join(", ").into(), ctx.age(quota)])
 }
 
 // Expectations from upstream's pkg/printers/internalversion/printers_test.go
@@ -217,58 +180,17 @@ mod tests {
         let pvc = json!({"metadata": {"name": "test4"}, "spec": {"volumeName": "my-volume",
             "storageClassName": "my-scn", "volumeMode": "Filesystem"},
             "status": {"phase": "Pending", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "10Gi"}}});
-        assert_eq!(
-            cells(pvc_row, pvc),
-            v(json!([
-                "test4",
-                "Pending",
-                "my-volume",
-                "10Gi",
-                "RWO",
-                "my-scn",
-                "<unset>",
-                "<unknown>",
-                "Filesystem"
-            ]))
-        );
+        assert_eq!(cells(pvc_row, pvc), v(json!(["test4", "Pending", "my-volume", "10Gi", "RWO", "my-scn", "<unset>", "<unknown>", "Filesystem"])));
         let lost = json!({"metadata": {"name": "test2"}, "spec": {"volumeMode": "Filesystem"},
             "status": {"phase": "Lost", "capacity": {"storage": "4Gi"}}});
-        assert_eq!(
-            cells(pvc_row, lost),
-            v(json!([
-                "test2",
-                "Lost",
-                "",
-                "",
-                "",
-                "",
-                "<unset>",
-                "<unknown>",
-                "Filesystem"
-            ]))
-        );
+        assert_eq!(cells(pvc_row, lost), v(json!(["test2", "Lost", "", "", "", "", "<unset>", "<unknown>", "Filesystem"])));
 
         let pv = json!({"metadata": {"name": "pv1", "deletionTimestamp": "2023-11-14T22:00:00Z"},
             "spec": {"capacity": {"storage": "1024Mi"}, "accessModes": ["ReadWriteMany", "ReadWriteOnce", "ReadWriteOnce"],
                      "claimRef": {"namespace": "ns", "name": "claim"}, "storageClassName": "fast",
                      "volumeAttributesClassName": "gold"},
             "status": {"phase": "Bound", "reason": "r"}});
-        assert_eq!(
-            cells(pv_row, pv),
-            v(json!([
-                "pv1",
-                "1Gi",
-                "RWO,RWX",
-                "Retain",
-                "Terminating",
-                "ns/claim",
-                "fast",
-                "gold",
-                "r",
-                "<unknown>",
-                "Filesystem"
-            ]))
-        );
+        assert_eq!(cells(pv_row, pv), v(json!(["pv1", "1Gi", "RWO,RWX", "Retain", "Terminating", "ns/claim", "fast", "gold", "r", "<unknown>", "Filesystem"])));
     }
 
     #[test]
@@ -276,14 +198,6 @@ mod tests {
         let q = json!({"metadata": {"name": "q"}, "status": {
             "hard": {"pods": "10", "requests.cpu": "1", "limits.memory": "2Gi", "limits.cpu": "2000m"},
             "used": {"pods": "3", "requests.cpu": "500m", "limits.memory": "1024Mi"}}});
-        assert_eq!(
-            cells(resource_quota_row, q),
-            v(json!([
-                "q",
-                "pods: 3/10, requests.cpu: 500m/1",
-                "limits.cpu: 0/2, limits.memory: 1Gi/2Gi",
-                "<unknown>"
-            ]))
-        );
+        assert_eq!(cells(resource_quota_row, q), v(json!(["q", "pods: 3/10, requests.cpu: 500m/1", "limits.cpu: 0/2, limits.memory: 1Gi/2Gi", "<unknown>"])));
     }
 }

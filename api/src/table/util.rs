@@ -11,9 +11,7 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub(crate) fn new(now_unix: i64) -> Ctx {
-        Ctx {
-            now: i128::from(now_unix) * 1_000_000_000,
-        }
+        Ctx { now: i128::from(now_unix) * 1_000_000_000 }
     }
 
     /// `translateTimestampSince`: the age of the timestamp at `path`, `<unknown>` when unset.
@@ -60,10 +58,7 @@ pub(crate) fn opt_int(v: &Value, path: &[&str]) -> Option<i64> {
 }
 
 fn int_of(v: &Value) -> i64 {
-    v.as_i64()
-        .or_else(|| v.as_u64().map(|u| i64::try_from(u).unwrap_or(i64::MAX)))
-        .or_else(|| v.as_f64().map(|f| f as i64))
-        .unwrap_or(0)
+    v.as_i64().or_else(|| v.as_u64().map(|u| i64::try_from(u).unwrap_or(i64::MAX))).or_else(|| v.as_f64().map(|f| f as i64)).unwrap_or(0)
 }
 
 /// The boolean at `path`, false when absent.
@@ -73,17 +68,12 @@ pub(crate) fn bool_at(v: &Value, path: &[&str]) -> bool {
 
 /// The array at `path`, empty when absent.
 pub(crate) fn arr<'a>(v: &'a Value, path: &[&str]) -> &'a [Value] {
-    get(v, path)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+    get(v, path).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 
 /// The number of entries of the map at `path` (`len(map)` in Go).
 pub(crate) fn map_len(v: &Value, path: &[&str]) -> usize {
-    get(v, path)
-        .and_then(Value::as_object)
-        .map_or(0, |m| m.len())
+    get(v, path).and_then(Value::as_object).map_or(0, |m| m.len())
 }
 
 /// `metadata.name`.
@@ -127,11 +117,7 @@ pub(crate) fn human_duration(nanos: i128) -> String {
     let minutes = d / MINUTE;
     if minutes < 10 {
         let s = (d / SECOND) % 60;
-        return if s == 0 {
-            format!("{minutes}m")
-        } else {
-            format!("{minutes}m{s}s")
-        };
+        return if s == 0 { format!("{minutes}m") } else { format!("{minutes}m{s}s") };
     } else if minutes < 60 * 3 {
         return format!("{minutes}m");
     }
@@ -168,14 +154,8 @@ pub(crate) fn human_duration(nanos: i128) -> String {
 
 /// `labels.FormatLabels`: sorted `key=value` pairs joined by commas, `<none>` when empty.
 pub(crate) fn format_labels(map: Option<&Value>) -> String {
-    let mut pairs: Vec<String> = map
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut pairs: Vec<String> =
+        map.and_then(Value::as_object).map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect()).unwrap_or_default();
     // Set.String sorts the joined pairs, not the keys.
     pairs.sort();
     if pairs.is_empty() {
@@ -192,11 +172,7 @@ pub(crate) fn label_selector(sel: Option<&Value>) -> Result<String, ()> {
         return Ok(String::new());
     };
     let match_labels = sel.get("matchLabels").and_then(Value::as_object);
-    let exprs = sel
-        .get("matchExpressions")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
+    let exprs = sel.get("matchExpressions").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
     // Requirements as (key, rendered); `selector.Add` sorts them by key.
     let mut reqs: Vec<(String, String)> = Vec::new();
     for (key, value) in match_labels.into_iter().flatten() {
@@ -206,11 +182,8 @@ pub(crate) fn label_selector(sel: Option<&Value>) -> Result<String, ()> {
     }
     for expr in exprs {
         let key = expr.get("key").and_then(Value::as_str).unwrap_or("");
-        let values: Vec<&str> = expr
-            .get("values")
-            .and_then(Value::as_array)
-            .map(|vs| vs.iter().map(|v| v.as_str().unwrap_or("")).collect())
-            .unwrap_or_default();
+        let values: Vec<&str> =
+            expr.get("values").and_then(Value::as_array).map(|vs| vs.iter().map(|v| v.as_str().unwrap_or("")).collect()).unwrap_or_default();
         validate(key, &values)?;
         let mut sorted = values.clone();
         sorted.sort_unstable();
@@ -224,11 +197,7 @@ pub(crate) fn label_selector(sel: Option<&Value>) -> Result<String, ()> {
         reqs.push((key.to_string(), rendered));
     }
     reqs.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(reqs
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect::<Vec<_>>()
-        .join(","))
+    Ok(reqs.into_iter().map(|(_, r)| r).collect::<Vec<_>>().join(","))
 }
 
 /// `metav1.FormatLabelSelector`: `<none>` for nil or empty selectors, `<error>` for invalid ones.
@@ -256,8 +225,7 @@ fn is_label_name(s: &str) -> bool {
         && b.len() <= 63
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 /// `validation.IsValidLabelValue`: empty, or a label name.
@@ -284,8 +252,7 @@ fn is_dns1123_subdomain(s: &str) -> bool {
             !b.is_empty()
                 && b[0].is_ascii_alphanumeric()
                 && b[b.len() - 1].is_ascii_alphanumeric()
-                && b.iter()
-                    .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase() || *c == b'-')
+                && b.iter().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase() || *c == b'-')
         })
 }
 
@@ -397,10 +364,7 @@ mod tests {
         assert_eq!(timestamp(&obj, &["a"]), Some(1_700_000_000 * S));
         assert_eq!(timestamp(&obj, &["b"]), None);
         assert_eq!(timestamp(&obj, &["c"]), None);
-        assert_eq!(
-            timestamp(&obj, &["d"]),
-            Some(1_700_000_000 * S + 123_456_000)
-        );
+        assert_eq!(timestamp(&obj, &["d"]), Some(1_700_000_000 * S + 123_456_000));
         assert_eq!(timestamp(&obj, &["e"]), None);
         assert_eq!(timestamp(&obj, &["missing"]), None);
     }
@@ -409,10 +373,7 @@ mod tests {
     fn labels_and_selectors() {
         assert_eq!(format_labels(None), "<none>");
         assert_eq!(format_labels(Some(&json!({"b": "2", "a": "1"}))), "a=1,b=2");
-        assert_eq!(
-            format_labels(Some(&json!({"a": "2", "a.b": "1"}))),
-            "a.b=1,a=2"
-        );
+        assert_eq!(format_labels(Some(&json!({"a": "2", "a.b": "1"}))), "a.b=1,a=2");
         assert_eq!(format_label_selector(None), "<none>");
         assert_eq!(format_label_selector(Some(&json!({}))), "<none>");
         assert_eq!(label_selector(None), Ok(String::new()));
@@ -425,20 +386,14 @@ mod tests {
                 {"key": "legacy", "operator": "DoesNotExist"},
             ],
         });
-        assert_eq!(
-            format_label_selector(Some(&sel)),
-            "app=x,env in (dev,prod),gpu,!legacy,tier=web,zone notin (b)"
-        );
+        assert_eq!(format_label_selector(Some(&sel)), "app=x,env in (dev,prod),gpu,!legacy,tier=web,zone notin (b)");
         let bad_op = json!({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]});
         assert_eq!(format_label_selector(Some(&bad_op)), "<error>");
         assert_eq!(label_selector(Some(&bad_op)), Err(()));
         let bad_key = json!({"matchLabels": {"-bad": "x"}});
         assert_eq!(format_label_selector(Some(&bad_key)), "<error>");
         let prefixed = json!({"matchLabels": {"app.kubernetes.io/name": "x"}});
-        assert_eq!(
-            format_label_selector(Some(&prefixed)),
-            "app.kubernetes.io/name=x"
-        );
+        assert_eq!(format_label_selector(Some(&prefixed)), "app.kubernetes.io/name=x");
         let empty_in = json!({"matchExpressions": [{"key": "a", "operator": "In", "values": []}]});
         assert_eq!(format_label_selector(Some(&empty_in)), "<error>");
     }

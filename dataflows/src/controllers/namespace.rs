@@ -16,16 +16,10 @@ use crate::rows::NamespaceRow;
 use crate::types::{Diff, Intent, Kind, ObjectKey, Revision};
 
 pub fn namespaces<'s>(namespaces: VecCollection<'s, Revision, NamespaceRow, Diff>) -> VecCollection<'s, Revision, Intent, Diff> {
-    namespaces
-        .filter(|ns| ns.awaiting_purge)
-        .map(|ns| Intent::PurgeNamespace { key: ObjectKey::new(Kind::Namespace, "", ns.name) })
+    namespaces.filter(|ns| ns.awaiting_purge).map(|ns| Intent::PurgeNamespace { key: ObjectKey::new(Kind::Namespace, "", ns.name) })
 }
 
 /// The reference: one purge per namespace awaiting it.
 pub fn reference(namespaces: &[NamespaceRow]) -> BTreeSet<Intent> {
-    namespaces
-        .iter()
-        .filter(|ns| ns.awaiting_purge)
-        .map(|ns| Intent::PurgeNamespace { key: ObjectKey::new(Kind::Namespace, "", ns.name.clone()) })
-        .collect()
+    namespaces.iter().filter(|ns| ns.awaiting_purge).map(|ns| Intent::PurgeNamespace { key: ObjectKey::new(Kind::Namespace, "", ns.name.clone()) }).collect()
 }

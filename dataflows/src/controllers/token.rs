@@ -31,9 +31,7 @@ pub fn suffix(uid: &str) -> String {
     for b in uid.bytes() {
         hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
-    (0..5)
-        .map(|i| ALPHABET[((hash >> (i * 8)) % ALPHABET.len() as u64) as usize] as char)
-        .collect()
+    (0..5).map(|i| ALPHABET[((hash >> (i * 8)) % ALPHABET.len() as u64) as usize] as char).collect()
 }
 
 pub fn secret_name(account: &str, uid: &str) -> String {
@@ -64,13 +62,10 @@ pub fn tokens<'s>(
     root_ca: String,
 ) -> VecCollection<'s, Revision, Intent, Diff> {
     let active = namespaces.filter(|ns| ns.active).map(|ns| ns.name);
-    let desired_secrets = accounts
-        .map(|sa| (sa.namespace.clone(), sa))
-        .semijoin(active.clone())
-        .map(|(ns, sa)| {
-            let key = ObjectKey::new(Kind::Secret, ns, secret_name(&sa.name, &sa.uid));
-            (key, token_content(&sa.name, &sa.uid))
-        });
+    let desired_secrets = accounts.map(|sa| (sa.namespace.clone(), sa)).semijoin(active.clone()).map(|(ns, sa)| {
+        let key = ObjectKey::new(Kind::Secret, ns, secret_name(&sa.name, &sa.uid));
+        (key, token_content(&sa.name, &sa.uid))
+    });
     let observed_secrets = secrets.flat_map(|s| {
         let (account, uid) = s.service_account.clone()?;
         (s.type_ == TOKEN_TYPE && s.name == secret_name(&account, &uid))
