@@ -23,4 +23,4 @@ for v in 1.27 1.30 1.33; do
   fi
 done
 
-cargo test --release --workspace "$@"
+cargo test --release --workspace --no-fail-fast "$@"

@@ -63,11 +63,8 @@ pub struct ApiServerFlags {
 
 impl ApiServerFlags {
     fn config(&self) -> ApiServerConfig {
-        let store = if self.etcd_servers.is_empty() {
-            StoreConfig::Embedded(self.data_dir.join("store.redb"))
-        } else {
-            StoreConfig::Etcd(self.etcd_servers.clone())
-        };
+        let store =
+            if self.etcd_servers.is_empty() { StoreConfig::Embedded(self.data_dir.join("store.redb")) } else { StoreConfig::Etcd(self.etcd_servers.clone()) };
         let bind = SocketAddr::new(self.bind_address, self.secure_port);
         let advertise_ip = self.advertise_address.unwrap_or(self.bind_address);
         let advertise = SocketAddr::new(advertise_ip, self.secure_port).to_string();
@@ -86,9 +83,10 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
     match command.action {
         Action::Up(flags) => {
             let views = std::sync::Arc::new(crate::controllers::views::ViewStore::new(flags.workers));
-            let views_router = crate::controllers::views_http::router(views.clone());
+            let metrics = std::sync::Arc::new(crate::controllers::metrics::Metrics::new());
+            let views_router = crate::controllers::views_http::router(views.clone(), metrics.clone());
             let server = apiserver::start(flags.apiserver.config(), Some(views_router)).await.context("starting the apiserver")?;
-            crate::controllers::start(&server, views, flags.workers).context("starting the controllers")?;
+            crate::controllers::start(&server, views, metrics, flags.workers).context("starting the controllers")?;
             let kubeconfig = std::fs::canonicalize(&server.kubeconfig).unwrap_or(server.kubeconfig.clone());
             println!("deltakube is up: API server at https://{}", server.address);
             println!("Point kubectl at it with:");

@@ -49,10 +49,8 @@ fn namespaces_and_tokens(cluster: &Cluster, k: &Kubectl) {
 }
 
 fn set_pod_status(k: &Kubectl, ns: &str, pod: &str, ip: &str, ready: bool) {
-    let patch = format!(
-        r#"{{"status":{{"phase":"Running","podIP":"{ip}","conditions":[{{"type":"Ready","status":"{}"}}]}}}}"#,
-        if ready { "True" } else { "False" }
-    );
+    let patch =
+        format!(r#"{{"status":{{"phase":"Running","podIP":"{ip}","conditions":[{{"type":"Ready","status":"{}"}}]}}}}"#, if ready { "True" } else { "False" });
     k.ok(&["-n", ns, "patch", "pod", pod, "--subresource=status", "--type=merge", "-p", &patch]);
 }
 
@@ -99,6 +97,11 @@ fn services_and_endpoints(k: &Kubectl) {
     for want in ["endpoints", "intents", "pods-per-node"] {
         assert!(names.contains(&want), "{names:?}");
     }
+
+    // /metrics reports each controller's reconcile latency and updates.
+    let metrics = k.ok(&["get", "--raw", "/metrics"]);
+    assert!(metrics.contains("deltakube_controller_reconcile_latency_seconds_bucket") && metrics.contains("controller=\"endpoints\""), "{metrics}");
+    assert!(metrics.contains("deltakube_controller_updates_total{controller=\"endpoints\"}"), "{metrics}");
 
     // Deleting the Service deletes its Endpoints.
     k.ok(&["-n", "shop", "delete", "svc", "front"]);
@@ -192,6 +195,136 @@ fn replica_sets(k: &Kubectl) {
     }
 }
 
+/// Stands in for the kubelets of a later issue: every pod not yet ready becomes Running and
+/// Ready with an address.
+fn make_pods_ready(k: &Kubectl, ns: &str) {
+    let pods = json(k, &["-n", ns, "get", "pods", "-o", "json"]);
+    for (i, p) in pods["items"].as_array().unwrap().iter().enumerate() {
+        let ready = p["status"]["conditions"].as_array().is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
+        if !ready && p["metadata"]["deletionTimestamp"].is_null() {
+            let name = p["metadata"]["name"].as_str().unwrap();
+            let _ = k.run(&[
+                "-n",
+                ns,
+                "patch",
+                "pod",
+                name,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                &format!(r#"{{"status":{{"phase":"Running","podIP":"10.4.{}.{}","conditions":[{{"type":"Ready","status":"True"}}]}}}}"#, i / 200, i % 200 + 1),
+            ]);
+        }
+    }
+}
+
+/// Marks pods ready until `done` holds.
+fn drive(k: &Kubectl, ns: &str, what: &str, mut done: impl FnMut() -> bool) {
+    let ok = eventually(Duration::from_secs(30), || {
+        make_pods_ready(k, ns);
+        done()
+    });
+    assert!(ok, "{what} did not happen");
+}
+
+fn replica_sets_of(k: &Kubectl, ns: &str) -> Vec<(String, i64, String)> {
+    let list = json(k, &["-n", ns, "get", "rs", "-o", "json"]);
+    let mut out: Vec<(String, i64, String)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["metadata"]["name"].as_str().unwrap().to_string(),
+                r["spec"]["replicas"].as_i64().unwrap_or(0),
+                r["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn deployments(k: &Kubectl) {
+    let ns = "deploy";
+    k.ok(&["create", "namespace", ns]);
+    k.ok(&["-n", ns, "create", "deployment", "web", "--image=busybox:1.36", "--replicas=3"]);
+    drive(k, ns, "three pods", || owned_pods_of_kind(k, ns, "ReplicaSet").len() == 3);
+    let sets = replica_sets_of(k, ns);
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    let rs = json(k, &["-n", ns, "get", "rs", &sets[0].0, "-o", "json"]);
+    let hash = rs["metadata"]["labels"]["pod-template-hash"].as_str().unwrap().to_string();
+    assert_eq!(sets[0].0, format!("web-{hash}"));
+    assert_eq!(rs["metadata"]["ownerReferences"][0]["kind"], "Deployment");
+    assert_eq!(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "1");
+    let pod = json(k, &["-n", ns, "get", "pod", &owned_pods_of_kind(k, ns, "ReplicaSet")[0], "-o", "json"]);
+    assert_eq!(pod["metadata"]["labels"]["app"], "web");
+    assert_eq!(pod["metadata"]["labels"]["pod-template-hash"], hash.as_str());
+    k.ok(&["-n", ns, "rollout", "status", "deployment/web", "--timeout=30s"]);
+
+    // Scale to 5, then 1.
+    k.ok(&["-n", ns, "scale", "deployment", "web", "--replicas=5"]);
+    drive(k, ns, "five pods", || owned_pods_of_kind(k, ns, "ReplicaSet").len() == 5);
+    k.ok(&["-n", ns, "scale", "deployment", "web", "--replicas=1"]);
+    drive(k, ns, "one pod", || owned_pods_of_kind(k, ns, "ReplicaSet").len() == 1);
+
+    // A new image rolls a new ReplicaSet; rollout status completes once pods are ready.
+    k.ok(&["-n", ns, "scale", "deployment", "web", "--replicas=3"]);
+    drive(k, ns, "three again", || owned_pods_of_kind(k, ns, "ReplicaSet").len() == 3);
+    k.ok(&["-n", ns, "set", "image", "deployment/web", "busybox=busybox:1.37"]);
+    drive(k, ns, "the rollout to 1.37", || {
+        let sets = replica_sets_of(k, ns);
+        sets.len() == 2
+            && sets.iter().any(|(_, n, image)| *n == 3 && image == "busybox:1.37")
+            && sets.iter().any(|(_, n, image)| *n == 0 && image == "busybox:1.36")
+    });
+    drive(k, ns, "rollout status", || k.run(&["-n", ns, "rollout", "status", "deployment/web", "--timeout=2s"]).ok);
+    let history = k.ok(&["-n", ns, "rollout", "history", "deployment/web"]);
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+
+    // Undo goes back to the first template, as revision 3.
+    k.ok(&["-n", ns, "rollout", "undo", "deployment/web"]);
+    drive(k, ns, "the undo", || {
+        let image = k.ok(&["-n", ns, "get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}"]);
+        let sets = replica_sets_of(k, ns);
+        image == "busybox:1.36"
+            && sets.iter().any(|(_, n, image)| *n == 3 && image == "busybox:1.36")
+            && sets.iter().any(|(_, n, image)| *n == 0 && image == "busybox:1.37")
+    });
+    drive(k, ns, "revision 3", || {
+        k.ok(&["-n", ns, "get", "deploy", "web", "-o", "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"]) == "3"
+    });
+    drive(k, ns, "rollout status after undo", || k.run(&["-n", ns, "rollout", "status", "deployment/web", "--timeout=2s"]).ok);
+
+    // Restart makes a new ReplicaSet with the same image; pause holds a rollout back.
+    k.ok(&["-n", ns, "rollout", "pause", "deployment/web"]);
+    k.ok(&["-n", ns, "set", "image", "deployment/web", "busybox=busybox:1.38"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!replica_sets_of(k, ns).iter().any(|(_, _, image)| image == "busybox:1.38"), "a paused deployment rolled out");
+    k.ok(&["-n", ns, "rollout", "resume", "deployment/web"]);
+    drive(k, ns, "the resumed rollout", || replica_sets_of(k, ns).iter().any(|(_, n, image)| *n == 3 && image == "busybox:1.38"));
+    let before = replica_sets_of(k, ns).len();
+    k.ok(&["-n", ns, "rollout", "restart", "deployment/web"]);
+    drive(k, ns, "the restart", || replica_sets_of(k, ns).len() == before + 1);
+    drive(k, ns, "rollout status after restart", || k.run(&["-n", ns, "rollout", "status", "deployment/web", "--timeout=2s"]).ok);
+
+    // Deleting the deployment removes its ReplicaSets and pods.
+    k.ok(&["-n", ns, "delete", "deployment", "web", "--wait", "--timeout=30s"]);
+    assert!(eventually(Duration::from_secs(15), || replica_sets_of(k, ns).is_empty() && owned_pods_of_kind(k, ns, "ReplicaSet").is_empty()));
+}
+
+fn owned_pods_of_kind(k: &Kubectl, ns: &str, kind: &str) -> Vec<String> {
+    let pods = json(k, &["-n", ns, "get", "pods", "-o", "json"]);
+    pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .filter(|p| p["metadata"]["ownerReferences"].as_array().is_some_and(|o| o.iter().any(|r| r["kind"] == kind)))
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn controllers(backend: Backend) {
     let cluster = Cluster::start(backend);
     let k = cluster.kubectl("1.33");
@@ -199,6 +332,7 @@ fn controllers(backend: Backend) {
     services_and_endpoints(&k);
     namespace_deletion(&k);
     replica_sets(&k);
+    deployments(&k);
     let log = cluster.log();
     assert!(!log.contains("controller write failed"), "the writer retried writes:\n{log}");
 }

@@ -101,12 +101,13 @@ fn everyday_commands(cluster: &Cluster, version: &str) {
     k.ok(&["create", "-f", p2.to_str().unwrap()]);
     let table = k.ok(&["-n", &ns, "get", "pods"]);
     assert!(table.contains("READY") && table.contains("STATUS") && table.contains("RESTARTS") && table.contains("Pending"), "{table}");
-    let json = k.ok(&["-n", &ns, "get", "pods", "-o", "json"]);
+    // The Deployment above owns pods too: the Deployment controller runs in `deltakube up`.
+    let json = k.ok(&["-n", &ns, "get", "pods", "-l", "app=db", "-o", "json"]);
     let list: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(list["kind"], "List");
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     assert!(k.ok(&["-n", &ns, "get", "pod", "db-a", "-o", "yaml"]).contains("kind: Pod"));
-    assert_eq!(k.ok(&["-n", &ns, "get", "pods", "--sort-by=.metadata.name", "-o", "jsonpath={.items[*].metadata.name}"]), "db-a db-b");
+    assert_eq!(k.ok(&["-n", &ns, "get", "pods", "-l", "app=db", "--sort-by=.metadata.name", "-o", "jsonpath={.items[*].metadata.name}"]), "db-a db-b");
     let sorted = k.ok(&["-n", &ns, "get", "pods", "--sort-by=.metadata.name"]);
     assert!(sorted.find("db-a").unwrap() < sorted.find("db-b").unwrap(), "{sorted}");
     assert!(k.ok(&["get", "pods", "-A"]).contains(&ns));

@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod patch;
 pub mod pki;
 pub mod protobuf;
+pub mod quota;
 pub mod request_info;
 pub mod resources {
     //! The served resources.

@@ -24,6 +24,7 @@ use timely::dataflow::ProbeHandle;
 
 use crate::controllers;
 use crate::rows::{project, ConfigMapRow, ManagedRow, NamespaceRow, PodRow, ReplicaSetRow, Row, SecretRow, ServiceAccountRow, ServiceRow};
+use crate::rows_quota::{ResourceQuotaRow, UsageRow};
 use crate::types::{Diff, FeedEvent, Intent, ObjectKey, ProjectionError, Revision};
 
 /// One revision's worth of changes. Batches arrive in increasing revision order.
@@ -62,7 +63,7 @@ pub struct EngineConfig {
 }
 
 /// The names of the views, in the order `/views` lists them.
-pub const VIEWS: &[&str] = &["endpoints", "pods-per-node", "projection-errors", "intents"];
+pub const VIEWS: &[&str] = &["endpoints", "pods-per-node", "quota-usage", "projection-errors", "intents"];
 
 struct Inputs {
     namespaces: InputSession<Revision, NamespaceRow, Diff>,
@@ -73,6 +74,10 @@ struct Inputs {
     services: InputSession<Revision, ServiceRow, Diff>,
     managed: InputSession<Revision, ManagedRow, Diff>,
     workloads: InputSession<Revision, ReplicaSetRow, Diff>,
+    deployments: InputSession<Revision, crate::controllers::deployment::DeploymentRow, Diff>,
+    quotas: InputSession<Revision, ResourceQuotaRow, Diff>,
+    /// Every namespaced object's quota usage, a second projection beside its row.
+    usage: InputSession<Revision, UsageRow, Diff>,
     errors: InputSession<Revision, ProjectionError, Diff>,
 }
 
@@ -87,12 +92,20 @@ impl Inputs {
             Row::Service(r) => self.services.update(r, diff),
             Row::Managed(r) => self.managed.update(r, diff),
             Row::ReplicaSet(r) => self.workloads.update(r, diff),
+            Row::Deployment(r) => self.deployments.update(r, diff),
+            Row::ResourceQuota(r) => self.quotas.update(r, diff),
+            Row::CountedOnly(_) => {}
         }
     }
 
     fn apply(&mut self, key: &ObjectKey, value: &serde_json::Value, diff: Diff) {
         match project(key, value) {
             Ok(row) => self.update(row, diff),
+            Err(e) => self.errors.update(e, diff),
+        }
+        match crate::rows_quota::usage(key, value) {
+            Ok(Some(usage)) => self.usage.update(usage, diff),
+            Ok(None) => {}
             Err(e) => self.errors.update(e, diff),
         }
     }
@@ -106,6 +119,9 @@ impl Inputs {
         self.services.advance_to(t);
         self.managed.advance_to(t);
         self.workloads.advance_to(t);
+        self.deployments.advance_to(t);
+        self.quotas.advance_to(t);
+        self.usage.advance_to(t);
         self.errors.advance_to(t);
     }
 
@@ -118,6 +134,9 @@ impl Inputs {
         self.services.flush();
         self.managed.flush();
         self.workloads.flush();
+        self.deployments.flush();
+        self.quotas.flush();
+        self.usage.flush();
         self.errors.flush();
     }
 }
@@ -129,7 +148,11 @@ pub fn owner(key: &ObjectKey, peers: usize) -> usize {
     (h.finish() % peers as u64) as usize
 }
 
-fn send_view<'s>(name: &'static str, view: VecCollection<'s, Revision, (String, String), Diff>, out: Sender<EngineOutput>) -> VecCollection<'s, Revision, (String, String), Diff> {
+fn send_view<'s>(
+    name: &'static str,
+    view: VecCollection<'s, Revision, (String, String), Diff>,
+    out: Sender<EngineOutput>,
+) -> VecCollection<'s, Revision, (String, String), Diff> {
     view.inspect_batch(move |_t, batch| {
         for ((key, value), revision, diff) in batch {
             let _ = out.send(EngineOutput::Delta { view: name, key: key.clone(), value: value.clone(), revision: *revision, diff: *diff });
@@ -157,6 +180,9 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
         let (services_in, services) = scope.new_collection();
         let (managed_in, managed) = scope.new_collection();
         let (workloads_in, workloads) = scope.new_collection::<ReplicaSetRow, Diff>();
+        let (deployments_in, deployments) = scope.new_collection::<controllers::deployment::DeploymentRow, Diff>();
+        let (quotas_in, quotas) = scope.new_collection::<ResourceQuotaRow, Diff>();
+        let (usage_in, usage) = scope.new_collection::<UsageRow, Diff>();
         let (errors_in, errors) = scope.new_collection::<ProjectionError, Diff>();
 
         let namespace_intents = controllers::namespace::namespaces(namespaces.clone());
@@ -164,13 +190,19 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
         let token_intents = controllers::token::tokens(namespaces, accounts, secrets, configmaps, root_ca);
         let (desired_endpoints, endpoint_intents) = controllers::endpoints::endpoints(services, pods.clone(), managed);
         let replica_intents = controllers::replicaset::replicasets(workloads.clone(), pods.clone());
-        let gc_intents = controllers::gc::garbage_collect(workloads, pods.clone());
+        let deployment_intents = controllers::deployment::deployments(deployments.clone(), workloads.clone());
+        let owners = workloads.clone().map(|w| controllers::gc::owner_of_workload(&w)).concat(deployments.map(|d| controllers::gc::owner_of_deployment(&d)));
+        let dependents = pods.clone().map(|p| controllers::gc::dependent_pod(&p)).concat(workloads.map(|w| controllers::gc::dependent_workload(&w)));
+        let gc_intents = controllers::gc::garbage_collect(owners, dependents);
+        let (quota_status, quota_intents) = controllers::resourcequota::resource_quotas(quotas, usage);
         let intents = namespace_intents
             .concat(sa_intents)
             .concat(token_intents)
             .concat(endpoint_intents)
             .concat(replica_intents)
-            .concat(gc_intents);
+            .concat(deployment_intents)
+            .concat(gc_intents)
+            .concat(quota_intents);
 
         let probe = ProbeHandle::new();
         let intents_out = out.clone();
@@ -184,6 +216,7 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
         send_view("endpoints", desired_endpoints.map(|(k, v)| (key_string(&k), v)), out.clone()).probe_with(&probe);
         let per_node = pods.map(|p| p.node).count().map(|(node, n)| (node, n.to_string()));
         send_view("pods-per-node", per_node, out.clone()).probe_with(&probe);
+        send_view("quota-usage", quota_status.map(|(k, v)| (key_string(&k), v)), out.clone()).probe_with(&probe);
         send_view("projection-errors", errors.map(|e| (key_string(&e.key), e.message)), out).probe_with(&probe);
 
         let inputs = Inputs {
@@ -195,6 +228,9 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
             services: services_in,
             managed: managed_in,
             workloads: workloads_in,
+            deployments: deployments_in,
+            quotas: quotas_in,
+            usage: usage_in,
             errors: errors_in,
         };
         (inputs, probe)
@@ -216,13 +252,8 @@ impl Engine {
         let (timely_config, peers) = match &config.cluster {
             None => (timely::Config::process(local), local),
             Some((process, addresses)) => {
-                let comm = timely::CommunicationConfig::Cluster {
-                    threads: local,
-                    process: *process,
-                    addresses: addresses.clone(),
-                    report: false,
-                    zerocopy: false,
-                };
+                let comm =
+                    timely::CommunicationConfig::Cluster { threads: local, process: *process, addresses: addresses.clone(), report: false, zerocopy: false };
                 (timely::Config { communication: comm, worker: timely::WorkerConfig::default() }, local * addresses.len())
             }
         };

@@ -1,7 +1,7 @@
 //! deltakube's controllers as incremental differential dataflows.
 //!
 //! - [`types`]: the timestamp, diff, keys, feed events and intents (the one type file).
-//! - [`rows`]: projections of objects into input rows.
+//! - [`rows`]: projections of objects into input rows; [`rows_quota`]: quotas and usage.
 //! - [`engine`]: timely workers, inputs, progress and outputs.
 //! - [`reconcile`]: desired against observed objects into intents.
 //! - [`controllers`]: one file per controller, each with its from-scratch reference.
@@ -12,4 +12,5 @@ pub mod controllers;
 pub mod engine;
 pub mod reconcile;
 pub mod rows;
+pub mod rows_quota;
 pub mod types;

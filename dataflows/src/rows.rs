@@ -65,7 +65,7 @@ impl OwnerRef {
     }
 }
 
-fn owner_refs(v: &Value) -> Result<Vec<OwnerRef>, String> {
+pub(crate) fn owner_refs(v: &Value) -> Result<Vec<OwnerRef>, String> {
     let mut out = Vec::new();
     for r in v.pointer("/metadata/ownerReferences").and_then(Value::as_array).into_iter().flatten() {
         let field = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| format!("ownerReference without {k}"));
@@ -110,7 +110,7 @@ impl Selector {
     }
 }
 
-fn selector(v: Option<&Value>, plain_map: bool) -> Result<Selector, String> {
+pub(crate) fn selector(v: Option<&Value>, plain_map: bool) -> Result<Selector, String> {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(Selector { match_labels: vec![], expressions: vec![] });
     };
@@ -146,6 +146,12 @@ pub struct ReplicaSetRow {
     pub finalizers: Vec<String>,
     /// The status fields the controller writes, canonical.
     pub status: String,
+    pub labels: Labels,
+    pub annotations: Labels,
+    pub owners: Vec<OwnerRef>,
+    pub created: String,
+    /// `status.replicas`, `status.readyReplicas`, `status.availableReplicas`.
+    pub status_counts: (i64, i64, i64),
 }
 
 /// A container port of a pod: name, number, protocol.
@@ -221,11 +227,11 @@ pub struct ManagedRow {
     pub managed_by_controller: bool,
 }
 
-fn s(v: &Value, pointer: &str) -> String {
+pub(crate) fn s(v: &Value, pointer: &str) -> String {
     v.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
-fn labels(v: Option<&Value>) -> Result<Labels, String> {
+pub(crate) fn labels(v: Option<&Value>) -> Result<Labels, String> {
     match v {
         None | Some(Value::Null) => Ok(vec![]),
         Some(Value::Object(m)) => {
@@ -241,7 +247,7 @@ fn labels(v: Option<&Value>) -> Result<Labels, String> {
     }
 }
 
-fn terminating(v: &Value) -> bool {
+pub(crate) fn terminating(v: &Value) -> bool {
     v.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null())
 }
 
@@ -257,6 +263,11 @@ pub enum Row {
     /// Endpoints and EndpointSlices, by their managed content.
     Managed(ManagedRow),
     ReplicaSet(ReplicaSetRow),
+    Deployment(crate::controllers::deployment::DeploymentRow),
+    ResourceQuota(crate::rows_quota::ResourceQuotaRow),
+    /// An object no controller reads as a row; the quota controller counts it through its
+    /// usage projection ([`crate::rows_quota::usage`]).
+    CountedOnly(ObjectKey),
 }
 
 /// Projects an object of `key.kind` into its row.
@@ -276,8 +287,7 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
             name,
             uid,
             active: !terminating(v) && v.pointer("/status/phase").and_then(Value::as_str) != Some("Terminating"),
-            awaiting_purge: terminating(v)
-                && v.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| f.iter().any(|x| x == "kubernetes")),
+            awaiting_purge: terminating(v) && v.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| f.iter().any(|x| x == "kubernetes")),
         }),
         Kind::ServiceAccount => Row::ServiceAccount(ServiceAccountRow { namespace: ns, name, uid }),
         Kind::Secret => {
@@ -392,6 +402,18 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
                 .unwrap_or_default(),
             status: crate::controllers::replicaset::observed_status(v),
+            labels: labels(v.pointer("/metadata/labels"))?,
+            annotations: labels(v.pointer("/metadata/annotations"))?,
+            owners: owner_refs(v)?,
+            created: s(v, "/metadata/creationTimestamp"),
+            status_counts: (
+                v.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0),
+                v.pointer("/status/readyReplicas").and_then(Value::as_i64).unwrap_or(0),
+                v.pointer("/status/availableReplicas").and_then(Value::as_i64).unwrap_or(0),
+            ),
         }),
+        Kind::Deployment => Row::Deployment(crate::controllers::deployment::project(key, v)?),
+        Kind::ResourceQuota => Row::ResourceQuota(crate::rows_quota::project_quota(key, v)?),
+        Kind::PersistentVolumeClaim => Row::CountedOnly(key.clone()),
     })
 }

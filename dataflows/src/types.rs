@@ -23,6 +23,9 @@ pub enum Kind {
     ConfigMap,
     ReplicaSet,
     ReplicationController,
+    Deployment,
+    ResourceQuota,
+    PersistentVolumeClaim,
 }
 
 impl Kind {
@@ -39,13 +42,16 @@ impl Kind {
             Kind::ConfigMap => ("", "v1", "configmaps"),
             Kind::ReplicaSet => ("apps", "v1", "replicasets"),
             Kind::ReplicationController => ("", "v1", "replicationcontrollers"),
+            Kind::Deployment => ("apps", "v1", "deployments"),
+            Kind::ResourceQuota => ("", "v1", "resourcequotas"),
+            Kind::PersistentVolumeClaim => ("", "v1", "persistentvolumeclaims"),
         }
     }
 
     pub fn api_version(self) -> &'static str {
         match self {
             Kind::EndpointSlice => "discovery.k8s.io/v1",
-            Kind::ReplicaSet => "apps/v1",
+            Kind::ReplicaSet | Kind::Deployment => "apps/v1",
             _ => "v1",
         }
     }
@@ -62,6 +68,9 @@ impl Kind {
             Kind::ConfigMap => "ConfigMap",
             Kind::ReplicaSet => "ReplicaSet",
             Kind::ReplicationController => "ReplicationController",
+            Kind::Deployment => "Deployment",
+            Kind::ResourceQuota => "ResourceQuota",
+            Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
         }
     }
 
@@ -80,6 +89,9 @@ impl Kind {
             "configmaps" => Kind::ConfigMap,
             "replicasets" => Kind::ReplicaSet,
             "replicationcontrollers" => Kind::ReplicationController,
+            "resourcequotas" => Kind::ResourceQuota,
+            "persistentvolumeclaims" => Kind::PersistentVolumeClaim,
+            "deployments" => Kind::Deployment,
             _ => return None,
         })
     }

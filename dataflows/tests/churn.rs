@@ -5,9 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc;
 
-use deltakube_dataflows::controllers::{endpoints, gc, namespace, replicaset, serviceaccount, token};
+use deltakube_dataflows::controllers::{deployment, endpoints, gc, namespace, replicaset, resourcequota, serviceaccount, token};
 use deltakube_dataflows::engine::{ControllerConfig, Engine, EngineConfig, EngineOutput, FeedBatch};
 use deltakube_dataflows::rows::{project, Row};
+use deltakube_dataflows::rows_quota;
 use deltakube_dataflows::types::{FeedEvent, Intent, Kind, ObjectKey, Revision};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -46,6 +47,7 @@ impl World {
                      "containers": [{"name": "c", "image": "x", "ports": [{"name": "http", "containerPort": 8080 + self.rng.random_range(0..2), "protocol": "TCP"}]}]},
             "status": {"phase": phase, "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]},
         });
+        self.add_resources(&mut pod);
         if has_ip {
             pod["status"]["podIP"] = json!(format!("10.0.{}.{}", self.rng.random_range(0..4), self.rng.random_range(1..250)));
         }
@@ -62,14 +64,18 @@ impl World {
             .collect();
         if !owners.is_empty() && self.rng.random_bool(0.5) {
             let (k, uid) = owners[self.rng.random_range(0..owners.len())].clone();
-            pod["metadata"]["ownerReferences"] = json!([{"apiVersion": k.kind.api_version(), "kind": k.kind.kind_name(), "name": k.name, "uid": uid, "controller": true}]);
+            pod["metadata"]["ownerReferences"] =
+                json!([{"apiVersion": k.kind.api_version(), "kind": k.kind.kind_name(), "name": k.name, "uid": uid, "controller": true}]);
         } else if self.rng.random_bool(0.1) {
-            pod["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "gone", "uid": "uid-gone", "controller": true}]);
+            pod["metadata"]["ownerReferences"] =
+                json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "gone", "uid": "uid-gone", "controller": true}]);
         }
         pod
     }
 
     fn random_workload(&mut self, kind: Kind, ns: &str, name: &str, uid: String) -> Value {
+        let ns_owned = ns.to_string();
+        let ns = ns_owned.as_str();
         let app = self.pick(APPS);
         let selector = if kind == Kind::ReplicationController { json!({"app": app}) } else { json!({"matchLabels": {"app": app}}) };
         let mut w = json!({
@@ -79,7 +85,24 @@ impl World {
                      "template": {"metadata": {"labels": {"app": app}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}},
         });
         if self.rng.random_bool(0.3) {
-            w["status"] = json!({"replicas": self.rng.random_range(0..3), "readyReplicas": 0, "observedGeneration": 1});
+            w["status"] =
+                json!({"replicas": self.rng.random_range(0..3), "readyReplicas": 0, "availableReplicas": self.rng.random_range(0..3), "observedGeneration": 1});
+        }
+        // ReplicaSets are often a Deployment's: its template (or an older one), a revision.
+        let deployments: Vec<(ObjectKey, Value)> =
+            self.objects.iter().filter(|(k, _)| k.kind == Kind::Deployment && k.namespace == ns).map(|(k, v)| (k.clone(), v.clone())).collect();
+        if kind == Kind::ReplicaSet && !deployments.is_empty() && self.rng.random_bool(0.6) {
+            let (dk, dv) = deployments[self.rng.random_range(0..deployments.len())].clone();
+            let mut template = dv["spec"]["template"].clone();
+            if self.rng.random_bool(0.4) {
+                template["spec"]["containers"][0]["image"] = json!(self.pick(&["v1", "v2", "v3"]));
+            }
+            template["metadata"]["labels"]["pod-template-hash"] = json!("h");
+            w["spec"]["template"] = template;
+            w["metadata"]["ownerReferences"] =
+                json!([{"apiVersion": "apps/v1", "kind": "Deployment", "name": dk.name, "uid": dv["metadata"]["uid"], "controller": true}]);
+            w["metadata"]["annotations"] = json!({deployment::REVISION: self.rng.random_range(1..5).to_string()});
+            w["metadata"]["creationTimestamp"] = json!(format!("2026-01-01T00:00:{:02}Z", self.rng.random_range(0..60)));
         }
         if self.rng.random_bool(0.15) {
             w["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
@@ -105,12 +128,192 @@ impl World {
         if self.rng.random_bool(0.2) {
             svc["spec"]["publishNotReadyAddresses"] = json!(true);
         }
+        match self.rng.random_range(0..6) {
+            0 => svc["spec"]["type"] = json!("NodePort"),
+            1 => svc["spec"]["type"] = json!("LoadBalancer"),
+            2 => {
+                svc["spec"] = json!({"type": "LoadBalancer", "allocateLoadBalancerNodePorts": false, "ports": [{"port": 80, "nodePort": 30080}, {"port": 81}]})
+            }
+            _ => {}
+        }
         svc
+    }
+
+    /// Requests and limits in mixed notations, init containers (some of them sidecars),
+    /// overhead, and the fields quota scopes read.
+    fn add_resources(&mut self, pod: &mut Value) {
+        const CPU: &[&str] = &["100m", "250m", "0.5", "1", "1500m", "0"];
+        const MEMORY: &[&str] = &["64Mi", "128Mi", "1G", "100M", "0.5Gi", "1Gi"];
+        let resources = |rng: &mut StdRng| {
+            let mut r = json!({});
+            for (field, p) in [("requests", 0.7), ("limits", 0.4)] {
+                if rng.random_bool(p) {
+                    r[field] = json!({"cpu": CPU[rng.random_range(0..CPU.len())], "memory": MEMORY[rng.random_range(0..MEMORY.len())]});
+                    if rng.random_bool(0.2) {
+                        r[field]["ephemeral-storage"] = json!("1Gi");
+                    }
+                    if rng.random_bool(0.1) {
+                        r[field]["nvidia.com/gpu"] = json!("1");
+                    }
+                }
+            }
+            r
+        };
+        pod["spec"]["containers"][0]["resources"] = resources(&mut self.rng);
+        if self.rng.random_bool(0.3) {
+            pod["spec"]["containers"].as_array_mut().unwrap().push(json!({"name": "d", "image": "x", "resources": resources(&mut self.rng)}));
+        }
+        if self.rng.random_bool(0.25) {
+            let sidecar = self.rng.random_bool(0.5);
+            let mut init = json!({"name": "i", "image": "x", "resources": resources(&mut self.rng)});
+            if sidecar {
+                init["restartPolicy"] = json!("Always");
+            }
+            pod["spec"]["initContainers"] = json!([init, {"name": "j", "image": "x", "resources": resources(&mut self.rng)}]);
+        }
+        if self.rng.random_bool(0.1) {
+            pod["spec"]["overhead"] = json!({"cpu": "10m", "memory": "1Mi"});
+        }
+        if self.rng.random_bool(0.2) {
+            pod["spec"]["activeDeadlineSeconds"] = json!(30);
+        }
+        if self.rng.random_bool(0.3) {
+            pod["spec"]["priorityClassName"] = json!(self.pick(&["high", "low"]));
+        }
+    }
+
+    /// A ResourceQuota over a random subset of what quotas can name, sometimes scoped, and
+    /// sometimes with the status the controller would write for the world as it is now.
+    fn random_quota(&mut self, ns: &str, name: &str) -> Value {
+        const HARD: &[(&str, &[&str])] = &[
+            ("pods", &["2", "4"]),
+            ("count/pods", &["5"]),
+            ("requests.cpu", &["1", "2500m"]),
+            ("cpu", &["1.5"]),
+            ("requests.memory", &["1Gi", "1G"]),
+            ("memory", &["2Gi"]),
+            ("limits.cpu", &["2"]),
+            ("limits.memory", &["2Gi"]),
+            ("requests.ephemeral-storage", &["10Gi"]),
+            ("requests.nvidia.com/gpu", &["2"]),
+            ("services", &["5"]),
+            ("services.loadbalancers", &["1"]),
+            ("services.nodeports", &["3"]),
+            ("configmaps", &["10"]),
+            ("secrets", &["10"]),
+            ("count/secrets", &["10"]),
+            ("persistentvolumeclaims", &["4"]),
+            ("requests.storage", &["10Gi"]),
+            ("gold.storageclass.storage.k8s.io/requests.storage", &["5Gi"]),
+            ("replicationcontrollers", &["20"]),
+            ("count/replicasets.apps", &["3"]),
+            ("resourcequotas", &["3"]),
+            ("not-a-resource", &["1"]),
+        ];
+        let mut hard = serde_json::Map::new();
+        for (resource, values) in HARD {
+            if self.rng.random_bool(0.35) {
+                hard.insert(resource.to_string(), json!(self.pick(values)));
+            }
+        }
+        let mut quota = json!({"metadata": {"name": name, "namespace": ns}, "spec": {"hard": hard}});
+        match self.rng.random_range(0..8) {
+            0 => quota["spec"]["scopes"] = json!(["BestEffort"]),
+            1 => quota["spec"]["scopes"] = json!(["NotBestEffort", "NotTerminating"]),
+            2 => quota["spec"]["scopeSelector"] = json!({"matchExpressions": [{"scopeName": "PriorityClass", "operator": "In", "values": ["high"]}]}),
+            _ => {}
+        }
+        if self.rng.random_bool(0.4) {
+            let key = ObjectKey::new(Kind::ResourceQuota, ns, name);
+            let (_, status) = quota_reference(&self.objects_with(&key, &quota));
+            if let Some((_, s)) = status.into_iter().find(|(k, _)| *k == format!("{ns}/{name}")) {
+                quota["status"] = serde_json::from_str(&s).unwrap();
+            }
+        } else if self.rng.random_bool(0.3) {
+            quota["status"] = json!({"hard": {"pods": "1"}, "used": {"pods": "0", "secrets": "1"}});
+        }
+        quota
+    }
+
+    fn objects_with(&self, key: &ObjectKey, value: &Value) -> BTreeMap<ObjectKey, Value> {
+        let mut objects = self.objects.clone();
+        objects.insert(key.clone(), value.clone());
+        objects
+    }
+
+    /// What quotas count besides pods and services: claims, and user ConfigMaps and Secrets.
+    fn quota_step(&mut self, ns: &str) -> (ObjectKey, Option<Value>) {
+        let (key, value) = match self.rng.random_range(0..5) {
+            0 | 1 => {
+                let name = format!("q-{}", self.rng.random_range(0..2));
+                let key = ObjectKey::new(Kind::ResourceQuota, ns, name.clone());
+                (key, self.random_quota(ns, &name))
+            }
+            2 => {
+                let name = format!("pvc-{}", self.rng.random_range(0..3));
+                let mut pvc = json!({"metadata": {"name": name, "namespace": ns},
+                    "spec": {"resources": {"requests": {"storage": self.pick(&["1Gi", "1.5", "500Mi"])}}}});
+                if self.rng.random_bool(0.6) {
+                    pvc["spec"]["storageClassName"] = json!(self.pick(&["gold", "silver"]));
+                }
+                if self.rng.random_bool(0.3) {
+                    pvc["status"] = json!({"allocatedResources": {"storage": "2Gi"}});
+                }
+                (ObjectKey::new(Kind::PersistentVolumeClaim, ns, name), pvc)
+            }
+            3 => {
+                let name = format!("cm-{}", self.rng.random_range(0..3));
+                (ObjectKey::new(Kind::ConfigMap, ns, name.clone()), json!({"metadata": {"name": name, "namespace": ns}, "data": {"a": "b"}}))
+            }
+            _ => {
+                let name = format!("secret-{}", self.rng.random_range(0..3));
+                (ObjectKey::new(Kind::Secret, ns, name.clone()), json!({"metadata": {"name": name, "namespace": ns}, "type": "Opaque"}))
+            }
+        };
+        if self.objects.contains_key(&key) && self.rng.random_bool(0.3) {
+            return (key, None);
+        }
+        (key, Some(value))
     }
 
     /// One random change: returns the key and the new state (None to delete).
     fn step(&mut self) -> (ObjectKey, Option<Value>) {
         let ns = self.pick(NAMESPACES).to_string();
+        if self.rng.random_bool(0.12) {
+            return self.quota_step(&ns);
+        }
+        if self.rng.random_bool(0.08) {
+            let name = format!("d-{}", self.rng.random_range(0..2));
+            let key = ObjectKey::new(Kind::Deployment, ns.clone(), name.clone());
+            let value = if self.objects.contains_key(&key) && self.rng.random_bool(0.2) {
+                None
+            } else {
+                let uid = self.objects.get(&key).map(|v| v["metadata"]["uid"].as_str().unwrap().to_string()).unwrap_or_else(|| self.uid());
+                let app = self.pick(APPS);
+                let mut d = json!({
+                    "apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": name, "namespace": ns, "uid": uid, "generation": self.rng.random_range(1..4),
+                                 "annotations": {deployment::REVISION: self.rng.random_range(0..4).to_string()}},
+                    "spec": {"replicas": self.rng.random_range(0..5), "selector": {"matchLabels": {"app": app}},
+                             "revisionHistoryLimit": self.rng.random_range(0..3),
+                             "template": {"metadata": {"labels": {"app": app}}, "spec": {"containers": [{"name": "c", "image": self.pick(&["v1", "v2", "v3"])}]}}},
+                });
+                if self.rng.random_bool(0.3) {
+                    d["spec"]["strategy"] = json!({"type": "Recreate"});
+                } else if self.rng.random_bool(0.5) {
+                    d["spec"]["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": self.rng.random_range(0..3), "maxUnavailable": self.pick(&["0", "50%", "1"])}});
+                }
+                if self.rng.random_bool(0.15) {
+                    d["spec"]["paused"] = json!(true);
+                }
+                if self.rng.random_bool(0.1) {
+                    d["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+                    d["metadata"]["finalizers"] = json!([self.pick(&[gc::ORPHAN, gc::FOREGROUND])]);
+                }
+                Some(d)
+            };
+            return (key, value);
+        }
         if self.rng.random_bool(0.2) {
             let kind = if self.rng.random_bool(0.7) { Kind::ReplicaSet } else { Kind::ReplicationController };
             let name = format!("w-{}", self.rng.random_range(0..3));
@@ -230,6 +433,7 @@ impl World {
 fn reference(objects: &BTreeMap<ObjectKey, Value>) -> (BTreeSet<Intent>, BTreeSet<(String, String)>) {
     let (mut namespaces, mut accounts, mut secrets, mut configmaps, mut pods, mut services, mut managed, mut workloads) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut deployments = vec![];
     for (k, v) in objects {
         match project(k, v).expect("the churn writes well-formed objects") {
             Row::Namespace(r) => namespaces.push(r),
@@ -240,28 +444,44 @@ fn reference(objects: &BTreeMap<ObjectKey, Value>) -> (BTreeSet<Intent>, BTreeSe
             Row::Service(r) => services.push(r),
             Row::Managed(r) => managed.push(r),
             Row::ReplicaSet(r) => workloads.push(r),
+            Row::Deployment(r) => deployments.push(r),
+            Row::ResourceQuota(_) | Row::CountedOnly(_) => {}
         }
     }
     let mut intents = serviceaccount::reference(&namespaces, &accounts);
     intents.extend(namespace::reference(&namespaces));
     intents.extend(replicaset::reference(&workloads, &pods));
-    intents.extend(gc::reference(&workloads, &pods));
+    intents.extend(deployment::reference(&deployments, &workloads));
+    let owners: Vec<gc::Owner> = workloads.iter().map(gc::owner_of_workload).chain(deployments.iter().map(gc::owner_of_deployment)).collect();
+    let dependents: Vec<gc::Dependent> = pods.iter().map(gc::dependent_pod).chain(workloads.iter().map(gc::dependent_workload)).collect();
+    intents.extend(gc::reference(&owners, &dependents));
     intents.extend(token::reference(&namespaces, &accounts, &secrets, &configmaps, ROOT_CA));
     let (desired, endpoint_intents) = endpoints::reference(&services, &pods, &managed);
     intents.extend(endpoint_intents);
+    intents.extend(quota_reference(objects).0);
     let view = desired.into_iter().map(|(k, v)| (format!("{}/{}", k.namespace, k.name), v)).collect();
     (intents, view)
+}
+
+/// The quota reference's intents and `quota-usage` view over a snapshot.
+fn quota_reference(objects: &BTreeMap<ObjectKey, Value>) -> (BTreeSet<Intent>, BTreeSet<(String, String)>) {
+    let mut quotas = vec![];
+    let mut usage = vec![];
+    for (k, v) in objects {
+        if let Ok(Row::ResourceQuota(q)) = project(k, v) {
+            quotas.push(q);
+        }
+        usage.extend(rows_quota::usage(k, v).expect("the churn writes well-formed quantities"));
+    }
+    let (view, intents) = resourcequota::reference(&quotas, &usage);
+    (intents, view.into_iter().map(|(k, v)| (format!("{}/{}", k.namespace, k.name), v)).collect())
 }
 
 fn run(seed: u64, workers: usize, steps: usize) {
     let mut world = World { objects: BTreeMap::new(), rng: StdRng::seed_from_u64(seed), uid: 0 };
     let mut history: Vec<(Revision, ObjectKey, Option<Value>)> = Vec::new();
     let (tx, rx) = mpsc::channel();
-    let engine = Engine::start(
-        EngineConfig { workers, cluster: None, controllers: ControllerConfig { root_ca: ROOT_CA.into() } },
-        tx,
-    )
-    .unwrap();
+    let engine = Engine::start(EngineConfig { workers, cluster: None, controllers: ControllerConfig { root_ca: ROOT_CA.into() } }, tx).unwrap();
     for step in 0..steps {
         let revision = step as Revision + 1;
         let (key, new) = world.step();
@@ -293,6 +513,7 @@ fn run(seed: u64, workers: usize, steps: usize) {
     let mut objects = BTreeMap::new();
     let mut intents: BTreeMap<Intent, isize> = BTreeMap::new();
     let mut view: BTreeMap<(String, String), isize> = BTreeMap::new();
+    let mut quota_view: BTreeMap<(String, String), isize> = BTreeMap::new();
     outputs.sort_by_key(|o| match o {
         EngineOutput::Intent { revision, .. } | EngineOutput::Delta { revision, .. } => *revision,
         EngineOutput::Progress { revision, .. } => *revision,
@@ -311,20 +532,31 @@ fn run(seed: u64, workers: usize, steps: usize) {
                 EngineOutput::Delta { view: "endpoints", key, value, revision: r, diff } if *r <= revision => {
                     *view.entry((key.clone(), value.clone())).or_default() += diff;
                 }
+                EngineOutput::Delta { view: "quota-usage", key, value, revision: r, diff } if *r <= revision => {
+                    *quota_view.entry((key.clone(), value.clone())).or_default() += diff;
+                }
                 EngineOutput::Delta { revision: r, .. } if *r <= revision => {}
                 _ => break,
             }
             cursor += 1;
         }
-        let got: BTreeSet<Intent> = intents.iter().filter(|(_, d)| **d != 0).map(|(i, d)| {
-            assert_eq!(*d, 1, "seed {seed}, {workers} workers, revision {revision}: intent {i:?} has multiplicity {d}");
-            i.clone()
-        }).collect();
+        let got: BTreeSet<Intent> = intents
+            .iter()
+            .filter(|(_, d)| **d != 0)
+            .map(|(i, d)| {
+                assert_eq!(*d, 1, "seed {seed}, {workers} workers, revision {revision}: intent {i:?} has multiplicity {d}");
+                i.clone()
+            })
+            .collect();
         let got_view: BTreeSet<(String, String)> = view.iter().filter(|(_, d)| **d != 0).map(|(r, _)| r.clone()).collect();
         let (want, want_view) = reference(&objects);
-        if std::env::var("CHURN_DEBUG").is_ok() { eprintln!("rev {revision}: {} intents, {} endpoints", want.len(), want_view.len()); }
+        if std::env::var("CHURN_DEBUG").is_ok() {
+            eprintln!("rev {revision}: {} intents, {} endpoints", want.len(), want_view.len());
+        }
         assert_eq!(got, want, "seed {seed}, {workers} workers: intents differ at revision {revision}");
         assert_eq!(got_view, want_view, "seed {seed}, {workers} workers: endpoints view differs at revision {revision}");
+        let got_quota_view: BTreeSet<(String, String)> = quota_view.iter().filter(|(_, d)| **d != 0).map(|(r, _)| r.clone()).collect();
+        assert_eq!(got_quota_view, quota_reference(&objects).1, "seed {seed}, {workers} workers: quota-usage view differs at revision {revision}");
     }
 }
 

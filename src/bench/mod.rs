@@ -2,6 +2,7 @@
 //! the store and the REST API; later issues add `churn` for the dataflows.
 
 mod apiserver;
+mod churn;
 mod client;
 
 use clap::{Args, Subcommand};
@@ -10,6 +11,8 @@ use clap::{Args, Subcommand};
 pub enum BenchAction {
     /// Store writes (embedded vs etcd), HTTP creates, large LISTs and watch fan-out.
     Apiserver(apiserver::ApiserverBenchFlags),
+    /// The controllers' dataflow at scale: initial load, one change vs recompute, churn latency.
+    Churn(churn::ChurnBenchFlags),
 }
 
 #[derive(Args, Debug)]
@@ -21,6 +24,7 @@ pub struct BenchFlags {
 pub async fn run(flags: BenchFlags) -> anyhow::Result<()> {
     match flags.action {
         BenchAction::Apiserver(f) => apiserver::run(f).await,
+        BenchAction::Churn(f) => tokio::task::spawn_blocking(move || churn::run(f)).await?,
     }
 }
 

@@ -35,7 +35,7 @@ fn to_feed_event(event: &CacheEvent) -> Option<FeedEvent> {
 /// Feeds the engine from the cache until the cache's broadcast closes. If the feed falls
 /// too far behind, the engine cannot be rebuilt in place: the process logs and stops feeding,
 /// and a restart relists (controllers rebuild from a list at R with deterministic names).
-pub async fn follow_cache(cache: Arc<WatchCache>, engine: Arc<Engine>) {
+pub async fn follow_cache(cache: Arc<WatchCache>, engine: Arc<Engine>, metrics: Arc<super::metrics::Metrics>) {
     let (items, revision, mut live) = cache.subscribe_with_state("/registry/");
     let events = items
         .iter()
@@ -43,7 +43,8 @@ pub async fn follow_cache(cache: Arc<WatchCache>, engine: Arc<Engine>) {
             let key = object_key(&o.key)?;
             Some(FeedEvent { revision, key, old: None, new: Some(o.value.clone()) })
         })
-        .collect();
+        .collect::<Vec<_>>();
+    metrics.pushed(revision, events.len());
     engine.push(FeedBatch { revision, events });
     tracing::info!(revision, "controllers loaded the initial state");
     let mut last = revision;
@@ -52,7 +53,8 @@ pub async fn follow_cache(cache: Arc<WatchCache>, engine: Arc<Engine>) {
             Ok(event) if event.revision <= last => continue,
             Ok(event) => {
                 last = event.revision;
-                let events = to_feed_event(&event).into_iter().collect();
+                let events: Vec<FeedEvent> = to_feed_event(&event).into_iter().collect();
+                metrics.pushed(event.revision, events.len());
                 engine.push(FeedBatch { revision: event.revision, events });
             }
             Err(RecvError::Lagged(n)) => {

@@ -1,4 +1,5 @@
-//! Views over HTTP, mounted inside the API server (its authentication and RBAC apply):
+//! Views (and the controllers' `/metrics`) over HTTP, mounted inside the API server (its
+//! authentication and RBAC apply):
 //! - `GET /views`: every view with its revision and row count;
 //! - `GET /views/<name>?namespace=&name=&atLeastRevision=R`: a snapshot, waiting (with a
 //!   timeout) until the view has caught up to R, for read-your-writes;
@@ -32,8 +33,11 @@ pub struct ViewQuery {
     watch: Option<String>,
 }
 
-pub fn router(store: Arc<ViewStore>) -> Router {
-    Router::new().route("/views", get(list)).route("/views/{name}", get(view)).with_state(store)
+/// `/views` and `/metrics`.
+pub fn router(store: Arc<ViewStore>, metrics: Arc<super::metrics::Metrics>) -> Router {
+    let views = Router::new().route("/views", get(list)).route("/views/{name}", get(view)).with_state(store);
+    let metrics = Router::new().route("/metrics", get(|| async move { metrics.render() }));
+    views.merge(metrics)
 }
 
 fn json_response(value: &Value) -> Response {
@@ -49,9 +53,7 @@ async fn list(State(store): State<Arc<ViewStore>>) -> Response {
 }
 
 fn parse_number(name: &str, v: &Option<String>) -> Result<Option<u64>, ApiError> {
-    v.as_deref()
-        .map(|s| s.parse::<u64>().map_err(|_| ApiError::bad_request(format!("{name} must be a non-negative integer, got {s:?}"))))
-        .transpose()
+    v.as_deref().map(|s| s.parse::<u64>().map_err(|_| ApiError::bad_request(format!("{name} must be a non-negative integer, got {s:?}")))).transpose()
 }
 
 async fn view(State(store): State<Arc<ViewStore>>, Path(name): Path<String>, Query(q): Query<ViewQuery>) -> Response {

@@ -35,7 +35,8 @@ const WAITING: &str = "waiting: ";
 
 /// What the writer hears.
 pub enum WriterInput {
-    Intent { intent: Intent, diff: isize },
+    /// A change of the intents collection at a revision.
+    Intent { intent: Intent, diff: isize, revision: Revision },
     /// Every worker has processed this revision.
     Progress(Revision),
 }
@@ -49,12 +50,16 @@ enum Flight {
 
 struct Done {
     key: ObjectKey,
+    intent: Intent,
+    /// The revision the intent appeared at, for the latency metric.
+    born: Revision,
     result: Result<Option<Revision>, String>,
 }
 
 /// Writes intents through `api` (the API router, without its network authentication).
 pub struct Writer {
     api: Router,
+    metrics: Arc<super::metrics::Metrics>,
     tokens: Arc<ServiceAccountTokens>,
     root_ca: String,
     user: UserInfo,
@@ -71,14 +76,16 @@ fn collection_path(key: &ObjectKey) -> String {
 }
 
 impl Writer {
-    pub fn new(api: Router, tokens: Arc<ServiceAccountTokens>, root_ca: String) -> Writer {
+    pub fn new(api: Router, tokens: Arc<ServiceAccountTokens>, root_ca: String, metrics: Arc<super::metrics::Metrics>) -> Writer {
         let user = UserInfo::authenticated("system:kube-controller-manager", "", vec!["system:masters".into()]);
-        Writer { api, tokens, root_ca, user }
+        Writer { api, metrics, tokens, root_ca, user }
     }
 
     /// Fills what only an edge may compute: the signed token of a token Secret.
     fn complete_body(&self, key: &ObjectKey, body: &str) -> String {
-        let Ok(mut v) = serde_json::from_str::<Value>(body) else { return body.to_string() };
+        let Ok(mut v) = serde_json::from_str::<Value>(body) else {
+            return body.to_string();
+        };
         if v.get("type").and_then(Value::as_str) == Some(TOKEN_TYPE) {
             let ann = |k: &str| v.pointer("/metadata/annotations").and_then(|a| a.get(k)).and_then(Value::as_str).unwrap_or("").to_string();
             let (account, uid) = (ann("kubernetes.io/service-account.name"), ann("kubernetes.io/service-account.uid"));
@@ -139,7 +146,9 @@ impl Writer {
         let (method, path, body, content_type) = match intent {
             Intent::Create { body, .. } => ("POST", collection_path(key), self.complete_body(key, body), "application/json"),
             Intent::Patch { patch, .. } => ("PATCH", format!("{}/{}", collection_path(key), key.name), patch.clone(), "application/merge-patch+json"),
-            Intent::PatchStatus { patch, .. } => ("PATCH", format!("{}/{}/status", collection_path(key), key.name), patch.clone(), "application/merge-patch+json"),
+            Intent::PatchStatus { patch, .. } => {
+                ("PATCH", format!("{}/{}/status", collection_path(key), key.name), patch.clone(), "application/merge-patch+json")
+            }
             Intent::Delete { .. } => ("DELETE", format!("{}/{}", collection_path(key), key.name), String::new(), "application/json"),
             Intent::PurgeNamespace { .. } => unreachable!("handled above"),
         };
@@ -149,14 +158,20 @@ impl Writer {
             200..=299 => Ok(revision),
             // Someone else already did it; the feed will show it.
             409 if matches!(intent, Intent::Create { .. }) && value["reason"] == "AlreadyExists" => Ok(None),
-            404 if matches!(intent, Intent::Delete { .. }) => Ok(None),
+            // The object is gone: a delete is done, a patch is moot (the intent goes with it).
+            404 if matches!(intent, Intent::Delete { .. } | Intent::Patch { .. } | Intent::PatchStatus { .. }) => Ok(None),
+            // The namespace is going away; its purge will settle this key.
+            403 if value["message"].as_str().is_some_and(|m| m.contains("being terminated")) => {
+                Err(format!("{WAITING}namespace {} is terminating", key.namespace))
+            }
             code => Err(format!("{method} {path}: {code} {}", value["message"].as_str().unwrap_or(""))),
         }
     }
 
     /// Runs until `input` closes.
     pub async fn run(self: Arc<Self>, mut input: mpsc::UnboundedReceiver<WriterInput>) {
-        let mut outstanding: BTreeMap<ObjectKey, BTreeMap<Intent, isize>> = BTreeMap::new();
+        // Per key, each intent's multiplicity and the revision it (last) appeared at.
+        let mut outstanding: BTreeMap<ObjectKey, BTreeMap<Intent, (isize, Revision)>> = BTreeMap::new();
         let mut flights: HashMap<ObjectKey, Flight> = HashMap::new();
         let mut backoff: HashMap<ObjectKey, (Duration, Instant)> = HashMap::new();
         let mut progress: Revision = 0;
@@ -166,11 +181,14 @@ impl Writer {
             tokio::select! {
                 message = input.recv() => match message {
                     None => return,
-                    Some(WriterInput::Intent { intent, diff }) => {
+                    Some(WriterInput::Intent { intent, diff, revision }) => {
                         let per_key = outstanding.entry(intent.key().clone()).or_default();
-                        let count = per_key.entry(intent).or_default();
-                        *count += diff;
-                        per_key.retain(|_, c| *c != 0);
+                        let entry = per_key.entry(intent).or_insert((0, revision));
+                        entry.0 += diff;
+                        if diff > 0 {
+                            entry.1 = revision;
+                        }
+                        per_key.retain(|_, (c, _)| *c != 0);
                         outstanding.retain(|_, m| !m.is_empty());
                     }
                     Some(WriterInput::Progress(r)) => {
@@ -181,6 +199,7 @@ impl Writer {
                 Some(done) = done_rx.recv() => {
                     match done.result {
                         Ok(revision) => {
+                            self.metrics.written(&done.intent, done.born);
                             // Without a revision (already done by someone), wait one step of progress.
                             flights.insert(done.key.clone(), Flight::Until(revision.unwrap_or(progress + 1)));
                             if let Some((delay, _)) = backoff.get_mut(&done.key) {
@@ -193,7 +212,10 @@ impl Writer {
                             let delay = backoff.get(&done.key).map_or(Duration::from_millis(200), |(d, _)| (*d * 2).min(MAX_BACKOFF));
                             match e.strip_prefix(WAITING) {
                                 Some(reason) => tracing::info!(key = ?done.key, reason, retry_in = ?delay, "controller write waiting"),
-                                None => tracing::warn!(key = ?done.key, error = %e, retry_in = ?delay, "controller write failed"),
+                                None => {
+                                    self.metrics.failed(&done.intent);
+                                    tracing::warn!(key = ?done.key, error = %e, retry_in = ?delay, "controller write failed");
+                                }
                             }
                             backoff.insert(done.key, (delay, Instant::now() + delay));
                         }
@@ -210,7 +232,9 @@ impl Writer {
                 if flights.contains_key(key) || backoff.get(key).is_some_and(|(_, until)| *until > now) {
                     continue;
                 }
-                let Some((intent, _)) = intents.iter().find(|(_, c)| **c > 0) else { continue };
+                let Some((intent, (_, born))) = intents.iter().find(|(_, (c, _))| *c > 0) else {
+                    continue;
+                };
                 if backoff.contains_key(key) {
                     let (delay, _) = backoff[key];
                     backoff.insert(key.clone(), (delay, now + delay));
@@ -218,10 +242,10 @@ impl Writer {
                     backoff.insert(key.clone(), (Duration::from_millis(200), now));
                 }
                 flights.insert(key.clone(), Flight::Sending);
-                let (writer, intent, key, done) = (self.clone(), intent.clone(), key.clone(), done_tx.clone());
+                let (writer, intent, key, done, born) = (self.clone(), intent.clone(), key.clone(), done_tx.clone(), *born);
                 tokio::spawn(async move {
                     let result = writer.send(&intent).await;
-                    let _ = done.send(Done { key, result });
+                    let _ = done.send(Done { key, intent, born, result });
                 });
             }
             // Keys with nothing outstanding forget their back-off.

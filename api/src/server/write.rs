@@ -46,9 +46,7 @@ fn manager(ctx: &Ctx) -> String {
 fn check_type(ctx: &Ctx, obj: &Value, kind: &str, api_version: &str) -> ApiResult<()> {
     if let Some(av) = obj.get("apiVersion").and_then(Value::as_str) {
         if av != api_version {
-            return Err(ApiError::bad_request(format!(
-                "the API version in the data ({av}) does not match the expected API version ({api_version})"
-            )));
+            return Err(ApiError::bad_request(format!("the API version in the data ({av}) does not match the expected API version ({api_version})")));
         }
     }
     if let Some(k) = obj.get("kind").and_then(Value::as_str) {
@@ -68,10 +66,7 @@ fn field_validation(state: &SharedState, ctx: &Ctx, obj: &Value) -> ApiResult<Ve
     }
     let r = ctx.resource;
     let unknown = state.openapi.unknown_fields(r.group, r.version, r.kind, obj);
-    let messages: Vec<String> = unknown
-        .iter()
-        .map(|f| format!("unknown field \"{}\"", f.trim_start_matches('.')))
-        .collect();
+    let messages: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{}\"", f.trim_start_matches('.'))).collect();
     if messages.is_empty() {
         return Ok(vec![]);
     }
@@ -114,9 +109,8 @@ fn place(ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
 /// a valid name, plus the kind's own rules (422).
 fn validate(ctx: &Ctx, obj: &Value) -> ApiResult<()> {
     let r = ctx.resource;
-    crate::openapi::check_types(r.group, r.version, r.kind, obj).map_err(|e| {
-        ApiError::bad_request(format!("{} in version \"{}\" cannot be handled as a {}: {e}", r.kind, r.version, r.kind))
-    })?;
+    crate::openapi::check_types(r.group, r.version, r.kind, obj)
+        .map_err(|e| ApiError::bad_request(format!("{} in version \"{}\" cannot be handled as a {}: {e}", r.kind, r.version, r.kind)))?;
     let name = object::name(obj).unwrap_or("");
     let mut causes = object::validate_name(ctx.resource, name);
     causes.extend(crate::validation::validate(ctx.resource, obj));
@@ -157,13 +151,7 @@ pub async fn create(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Res
 
 /// Stamps system metadata on a new object and writes it (or, with dryRun, only checks it).
 /// Returns the object as stored and its key-value (None under dryRun).
-pub async fn create_object(
-    state: &SharedState,
-    ctx: &Ctx,
-    obj: &mut Value,
-    manager: &str,
-    applied_by: Option<&Value>,
-) -> ApiResult<(Value, Option<KeyValue>)> {
+pub async fn create_object(state: &SharedState, ctx: &Ctx, obj: &mut Value, manager: &str, applied_by: Option<&Value>) -> ApiResult<(Value, Option<KeyValue>)> {
     let r = ctx.resource;
     obj["apiVersion"] = json!(r.api_version());
     obj["kind"] = json!(r.kind);
@@ -175,11 +163,16 @@ pub async fn create_object(
                 object::meta_mut(obj).insert("name".into(), json!(name));
             }
             _ => {
-                return Err(ApiError::invalid(r.group, r.kind, "", vec![crate::error::Cause {
-                    kind: "FieldValueRequired".into(),
-                    message: "Required value: name or generateName is required".into(),
-                    field: "metadata.name".into(),
-                }]))
+                return Err(ApiError::invalid(
+                    r.group,
+                    r.kind,
+                    "",
+                    vec![crate::error::Cause {
+                        kind: "FieldValueRequired".into(),
+                        message: "Required value: name or generateName is required".into(),
+                        field: "metadata.name".into(),
+                    }],
+                ))
             }
         }
     }
@@ -200,7 +193,8 @@ pub async fn create_object(
     crate::defaults::apply(r, obj);
     crate::defaults::on_create(r, obj);
     validate(ctx, obj)?;
-    admission::admit_create(state, ctx, obj).await?;
+    // Held until the object is written: it may hold the namespace's quota lock.
+    let _admitted = admission::admit_create(state, ctx, obj).await?;
     let now = object::now_micro_rfc3339();
     if applied_by.is_none() {
         obj.as_object_mut().map(|m| m.get_mut("metadata").map(|md| md.as_object_mut().map(|md| md.remove("managedFields"))));
@@ -223,12 +217,7 @@ pub async fn create_object(
 pub(super) async fn current(state: &SharedState, ctx: &Ctx) -> ApiResult<(String, KeyValue, Value)> {
     let name = ctx.name()?;
     let key = object::key(ctx.resource, ctx.namespace(), name);
-    let kv = state
-        .store
-        .get(&key)
-        .await?
-        .0
-        .ok_or_else(|| ApiError::not_found(ctx.resource.group, ctx.resource.plural, name))?;
+    let kv = state.store.get(&key).await?.0.ok_or_else(|| ApiError::not_found(ctx.resource.group, ctx.resource.plural, name))?;
     let value = object::decode(&kv)?;
     Ok((key, kv, value))
 }
@@ -330,9 +319,7 @@ pub async fn write_update(
     }
     crate::defaults::apply(r, &mut new);
     validate(ctx, &new)?;
-    crate::validation::validate_update(r, old, &new).map_err(|causes| {
-        ApiError::invalid(r.group, r.kind, object::name(&new).unwrap_or(""), causes)
-    })?;
+    crate::validation::validate_update(r, old, &new).map_err(|causes| ApiError::invalid(r.group, r.kind, object::name(&new).unwrap_or(""), causes))?;
     if !applied {
         let now = object::now_micro_rfc3339();
         if object::meta(&new).and_then(|m| m.get("managedFields")).is_none() {
@@ -345,8 +332,8 @@ pub async fn write_update(
     let deleting = object::meta(&new).is_some_and(|m| m.contains_key("deletionTimestamp"));
     let non_empty = |v: Option<&Value>| v.and_then(Value::as_array).is_some_and(|f| !f.is_empty());
     // Namespaces also wait for `spec.finalizers` (the namespace controller's `kubernetes`).
-    let finalizers_left = non_empty(object::meta(&new).and_then(|m| m.get("finalizers")))
-        || (r.kind == "Namespace" && non_empty(new.pointer("/spec/finalizers")));
+    let finalizers_left =
+        non_empty(object::meta(&new).and_then(|m| m.get("finalizers"))) || (r.kind == "Namespace" && non_empty(new.pointer("/spec/finalizers")));
     if ctx.query.dry_run {
         return Ok((new, StatusCode::OK));
     }
@@ -400,13 +387,10 @@ pub async fn patch(state: &SharedState, ctx: &Ctx, body: Body, target: Target) -
                 Err(e) if e.code == 404 => None,
                 Err(e) => return Err(e.clone()),
             };
-            let mut merged = patch::server_side_apply(r.kind, live, &applied, &manager_name, ctx.query.force, &now)
-                .map_err(|e| match e {
-                    patch::ApplyError::Conflict(_) => {
-                        ApiError::new(409, "Conflict", e.to_string()).with_details(r.group, r.plural, &name)
-                    }
-                    other => ApiError::bad_request(other.to_string()),
-                })?;
+            let mut merged = patch::server_side_apply(r.kind, live, &applied, &manager_name, ctx.query.force, &now).map_err(|e| match e {
+                patch::ApplyError::Conflict(_) => ApiError::new(409, "Conflict", e.to_string()).with_details(r.group, r.plural, &name),
+                other => ApiError::bad_request(other.to_string()),
+            })?;
             object::meta_mut(&mut merged).insert("name".into(), json!(name));
             return match existing {
                 Ok((key, kv, old)) => {
@@ -450,13 +434,10 @@ pub async fn patch(state: &SharedState, ctx: &Ctx, body: Body, target: Target) -
 
 /// Applies a JSON, merge or strategic merge patch to `old`.
 pub fn apply_patch(media: &str, kind: &str, old: &Value, body: &[u8]) -> ApiResult<Value> {
-    let parse = || -> ApiResult<Value> {
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
-    };
+    let parse = || -> ApiResult<Value> { serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}"))) };
     match media {
         "application/json-patch+json" => {
-            let ops: json_patch::Patch = serde_json::from_slice(body)
-                .map_err(|e| ApiError::bad_request(format!("error decoding JSON patch: {e}")))?;
+            let ops: json_patch::Patch = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON patch: {e}")))?;
             let mut doc = old.clone();
             json_patch::patch(&mut doc, &ops).map_err(|e| ApiError::new(422, "Invalid", format!("the JSON patch could not be applied: {e}")))?;
             Ok(doc)
@@ -537,25 +518,23 @@ pub async fn delete_one(state: &SharedState, ctx: &Ctx, name: &str, options: &De
         let old = object::decode(&kv)?;
         if let Some(uid) = &options.precondition_uid {
             if object::meta_str(&old, "uid") != Some(uid.as_str()) {
-                return Err(ApiError::new(409, "Conflict", format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    object::meta_str(&old, "uid").unwrap_or("")
-                )));
+                return Err(ApiError::new(
+                    409,
+                    "Conflict",
+                    format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", object::meta_str(&old, "uid").unwrap_or("")),
+                ));
             }
         }
         if let Some(rv) = &options.precondition_rv {
             if parse_rv(rv)? != kv.mod_revision {
-                return Err(ApiError::new(409, "Conflict", format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    kv.mod_revision
-                )));
+                return Err(ApiError::new(
+                    409,
+                    "Conflict",
+                    format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}", kv.mod_revision),
+                ));
             }
         }
-        let mut finalizers: Vec<Value> = object::meta(&old)
-            .and_then(|m| m.get("finalizers"))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let mut finalizers: Vec<Value> = object::meta(&old).and_then(|m| m.get("finalizers")).and_then(Value::as_array).cloned().unwrap_or_default();
         let policy_finalizer = match options.propagation_policy.as_deref() {
             Some("Orphan") => Some("orphan"),
             Some("Foreground") => Some("foregroundDeletion"),

@@ -93,11 +93,7 @@ pub fn repack(members: impl IntoIterator<Item = (Vec<EndpointPort>, Address, boo
     }
     groups
         .into_iter()
-        .map(|(ports, (ready, not_ready))| Subset {
-            addresses: ready.into_iter().collect(),
-            not_ready_addresses: not_ready.into_iter().collect(),
-            ports,
-        })
+        .map(|(ports, (ready, not_ready))| Subset { addresses: ready.into_iter().collect(), not_ready_addresses: not_ready.into_iter().collect(), ports })
         .collect()
 }
 
@@ -203,35 +199,55 @@ pub fn endpoints<'s>(
         let (k, v) = s.selector.as_ref()?.first()?.clone();
         Some(((s.namespace.clone(), k, v), s))
     });
-    let pods_by_label = pods.flat_map(|p| {
-        p.labels.iter().map(|(k, v)| ((p.namespace.clone(), k.clone(), v.clone()), p.clone())).collect::<Vec<_>>()
+    let pods_by_label = pods.flat_map(|p| p.labels.iter().map(|(k, v)| ((p.namespace.clone(), k.clone(), v.clone()), p.clone())).collect::<Vec<_>>());
+    let members = by_first_label.join_map(pods_by_label, |_, service, pod| (service.clone(), pod.clone())).flat_map(|(service, pod)| {
+        if !selects(&service, &pod) {
+            return None;
+        }
+        member(&service, &pod).map(|m| (service_key(&service), m))
     });
-    let members = by_first_label
-        .join_map(pods_by_label, |_, service, pod| (service.clone(), pod.clone()))
-        .flat_map(|(service, pod)| {
-            if !selects(&service, &pod) {
-                return None;
-            }
-            member(&service, &pod).map(|m| (service_key(&service), m))
-        });
     let markers = selecting.clone().map(|s| (service_key(&s), Member::Service { labels: s.labels.clone(), headless: s.headless }));
-    let desired = members
-        .concat(markers)
-        .reduce_named("endpoints-assemble", |_key, input: &[(&Member, Diff)], output: &mut Vec<(String, Diff)>| {
-            let members: Vec<&Member> = input.iter().filter(|(_, d)| *d > 0).map(|(m, _)| *m).collect();
-            if let Some(c) = assemble(&members) {
-                output.push((c, 1));
-            }
-        });
+    let desired = members.concat(markers).reduce_named("endpoints-assemble", |_key, input: &[(&Member, Diff)], output: &mut Vec<(String, Diff)>| {
+        let members: Vec<&Member> = input.iter().filter(|(_, d)| *d > 0).map(|(m, _)| *m).collect();
+        if let Some(c) = assemble(&members) {
+            output.push((c, 1));
+        }
+    });
     let selecting_keys = selecting.map(|s| service_key(&s));
     let ours = existing.clone().filter(|e| e.managed_by_controller && e.key.kind == Kind::Endpoints).map(|e| (e.key, e.content));
-    let named_after_service = existing
-        .filter(|e| !e.managed_by_controller && e.key.kind == Kind::Endpoints)
-        .map(|e| (e.key, e.content))
-        .semijoin(selecting_keys);
+    let named_after_service =
+        existing.filter(|e| !e.managed_by_controller && e.key.kind == Kind::Endpoints).map(|e| (e.key, e.content)).semijoin(selecting_keys);
     let observed = ours.concat(named_after_service);
     let intents = reconcile("endpoints", desired.clone(), observed, Orphans::Delete);
     (desired, intents)
+}
+
+/// The controller recomputed from scratch the way a conventional controller would, with
+/// pods indexed by namespace and label first: the baseline the churn benchmark compares the
+/// incremental dataflow against (`--engine recompute`). Returns the desired Endpoints.
+pub fn recompute(services: &[ServiceRow], pods: &[PodRow]) -> BTreeMap<ObjectKey, String> {
+    let mut index: std::collections::HashMap<(&str, &str, &str), Vec<&PodRow>> = std::collections::HashMap::new();
+    for p in pods {
+        for (k, v) in &p.labels {
+            index.entry((p.namespace.as_str(), k.as_str(), v.as_str())).or_default().push(p);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for s in services {
+        let Some(selector) = &s.selector else {
+            continue;
+        };
+        let Some((k, v)) = selector.first() else {
+            continue;
+        };
+        let candidates = index.get(&(s.namespace.as_str(), k.as_str(), v.as_str())).map(Vec::as_slice).unwrap_or(&[]);
+        let members = candidates.iter().filter(|p| selects(s, p)).filter_map(|p| match member(s, p)? {
+            Member::Pod { ports, address, ready } => Some((ports, address, ready)),
+            Member::Service { .. } => None,
+        });
+        out.insert(service_key(s), content(&s.labels, s.headless, &repack(members)));
+    }
+    out
 }
 
 /// The reference: desired Endpoints and intents, from scratch over a snapshot.

@@ -1,74 +1,118 @@
-//! Garbage collector for pods owned by ReplicaSets and ReplicationControllers, with
+//! Garbage collector over `ownerReferences`, for the owners the engine reads (Deployments,
+//! ReplicaSets, ReplicationControllers) and their dependents (ReplicaSets and pods), with
 //! upstream's three propagation policies:
-//! - **background**: a pod whose controlling owner no longer exists is deleted;
-//! - **orphan**: an owner being deleted with the `orphan` finalizer has its pods' owner
+//! - **background**: a dependent whose controlling owner no longer exists is deleted;
+//! - **orphan**: an owner being deleted with the `orphan` finalizer has its dependents' owner
 //!   references removed, then its finalizer removed;
-//! - **foreground**: an owner being deleted with `foregroundDeletion` has its pods deleted,
-//!   then (once none is left) its finalizer removed.
+//! - **foreground**: an owner being deleted with `foregroundDeletion` has its dependents
+//!   deleted, then (once none is left) its finalizer removed.
 //!
 //! ```text
-//! owners ─ key by uid ──────────────────┐
-//! pods ─ flat_map(each owner ref uid) ──┴─ reduce per owner uid ─▶ intents
+//! owners ─ key by uid ─────────────────────┐
+//! dependents ─ flat_map(each owner ref) ───┴─ reduce per owner uid ─▶ intents
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::controllers::replicaset::{workload_key, PodSummary};
+use crate::controllers::deployment::DeploymentRow;
 use crate::rows::{OwnerRef, PodRow, ReplicaSetRow};
 use crate::types::{Diff, Intent, Kind, ObjectKey, Revision};
 
 pub const ORPHAN: &str = "orphan";
 pub const FOREGROUND: &str = "foregroundDeletion";
 
+/// An owner as the collector sees it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Member {
-    Owner(ReplicaSetRow),
-    Dependent { namespace: String, pod: PodSummary },
+pub struct Owner {
+    pub key: ObjectKey,
+    pub uid: String,
+    pub deleting: bool,
+    pub finalizers: Vec<String>,
 }
 
-fn is_workload_kind(kind: &str) -> bool {
-    matches!(kind, "ReplicaSet" | "ReplicationController")
+/// A dependent: its key and its owner references.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Dependent {
+    pub key: ObjectKey,
+    pub owners: Vec<OwnerRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Member {
+    Owner(Owner),
+    Dependent(Dependent),
+}
+
+/// The owner kinds this collector follows.
+fn followed(kind: &str) -> bool {
+    matches!(kind, "ReplicaSet" | "ReplicationController" | "Deployment")
+}
+
+pub fn owner_of_workload(w: &ReplicaSetRow) -> Owner {
+    Owner { key: ObjectKey::new(w.kind, w.namespace.clone(), w.name.clone()), uid: w.uid.clone(), deleting: w.deleting, finalizers: w.finalizers.clone() }
+}
+
+pub fn owner_of_deployment(d: &DeploymentRow) -> Owner {
+    Owner {
+        key: ObjectKey::new(Kind::Deployment, d.namespace.clone(), d.name.clone()),
+        uid: d.uid.clone(),
+        deleting: d.deleting,
+        finalizers: d.finalizers.clone(),
+    }
+}
+
+pub fn dependent_pod(p: &PodRow) -> Dependent {
+    Dependent { key: ObjectKey::new(Kind::Pod, p.namespace.clone(), p.name.clone()), owners: p.owners.clone() }
+}
+
+pub fn dependent_workload(w: &ReplicaSetRow) -> Dependent {
+    Dependent { key: ObjectKey::new(w.kind, w.namespace.clone(), w.name.clone()), owners: w.owners.clone() }
+}
+
+fn list_or_null(items: Vec<Value>) -> Value {
+    if items.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(items)
+    }
 }
 
 fn finalizers_patch(finalizers: &[String], without: &str) -> String {
-    let rest: Vec<&String> = finalizers.iter().filter(|f| *f != without).collect();
-    json!({"metadata": {"finalizers": if rest.is_empty() { serde_json::Value::Null } else { json!(rest) }}}).to_string()
+    let rest: Vec<Value> = finalizers.iter().filter(|f| *f != without).map(|f| json!(f)).collect();
+    json!({"metadata": {"finalizers": list_or_null(rest)}}).to_string()
 }
 
-/// The intents for one owner uid given the owner (if it exists) and the pods referring to it.
-pub fn decide(uid: &str, owner: Option<&ReplicaSetRow>, dependents: &[(&str, &PodSummary)]) -> Vec<Intent> {
+/// The intents for one owner uid given the owner (if it exists) and its dependents.
+pub fn decide(uid: &str, owner: Option<&Owner>, dependents: &[&Dependent]) -> Vec<Intent> {
     let mut out = Vec::new();
-    let pod_key = |ns: &str, p: &PodSummary| ObjectKey::new(Kind::Pod, ns, p.name.clone());
     match owner {
         None => {
-            // Background: the controlling owner is gone.
-            for (ns, p) in dependents {
-                if p.owners.iter().any(|o| o.uid == uid && o.controller) && !p.owners.iter().any(|o| o.uid != uid && o.controller) {
-                    out.push(Intent::Delete { key: pod_key(ns, p) });
+            // Background: delete dependents whose controlling owner is this missing uid.
+            for d in dependents {
+                if d.owners.iter().any(|o| o.uid == uid && o.controller) {
+                    out.push(Intent::Delete { key: d.key.clone() });
                 }
             }
         }
-        Some(w) if w.deleting && w.finalizers.iter().any(|f| f == ORPHAN) => {
-            for (ns, p) in dependents {
-                let rest: Vec<OwnerRef> = p.owners.iter().filter(|o| o.uid != uid).cloned().collect();
-                let list: Vec<serde_json::Value> = rest.iter().map(OwnerRef::to_json).collect();
-                let value = if list.is_empty() { serde_json::Value::Null } else { json!(list) };
-                out.push(Intent::Patch { key: pod_key(ns, p), patch: json!({"metadata": {"ownerReferences": value}}).to_string() });
+        Some(o) if o.deleting && o.finalizers.iter().any(|f| f == ORPHAN) => {
+            for d in dependents {
+                let rest: Vec<Value> = d.owners.iter().filter(|r| r.uid != uid).map(OwnerRef::to_json).collect();
+                out.push(Intent::Patch { key: d.key.clone(), patch: json!({"metadata": {"ownerReferences": list_or_null(rest)}}).to_string() });
             }
             if dependents.is_empty() {
-                out.push(Intent::Patch { key: workload_key(w), patch: finalizers_patch(&w.finalizers, ORPHAN) });
+                out.push(Intent::Patch { key: o.key.clone(), patch: finalizers_patch(&o.finalizers, ORPHAN) });
             }
         }
-        Some(w) if w.deleting && w.finalizers.iter().any(|f| f == FOREGROUND) => {
-            for (ns, p) in dependents {
-                out.push(Intent::Delete { key: pod_key(ns, p) });
+        Some(o) if o.deleting && o.finalizers.iter().any(|f| f == FOREGROUND) => {
+            for d in dependents {
+                out.push(Intent::Delete { key: d.key.clone() });
             }
             if dependents.is_empty() {
-                out.push(Intent::Patch { key: workload_key(w), patch: finalizers_patch(&w.finalizers, FOREGROUND) });
+                out.push(Intent::Patch { key: o.key.clone(), patch: finalizers_patch(&o.finalizers, FOREGROUND) });
             }
         }
         Some(_) => {}
@@ -78,18 +122,12 @@ pub fn decide(uid: &str, owner: Option<&ReplicaSetRow>, dependents: &[(&str, &Po
 
 /// The dataflow: garbage-collection intents.
 pub fn garbage_collect<'s>(
-    workloads: VecCollection<'s, Revision, ReplicaSetRow, Diff>,
-    pods: VecCollection<'s, Revision, PodRow, Diff>,
+    owners: VecCollection<'s, Revision, Owner, Diff>,
+    dependents: VecCollection<'s, Revision, Dependent, Diff>,
 ) -> VecCollection<'s, Revision, Intent, Diff> {
-    let owners = workloads.map(|w| (w.uid.clone(), Member::Owner(w)));
-    let dependents = pods.flat_map(|p| {
-        let summary = PodSummary::of(&p);
-        p.owners
-            .iter()
-            .filter(|o| is_workload_kind(&o.kind))
-            .map(|o| (o.uid.clone(), Member::Dependent { namespace: p.namespace.clone(), pod: summary.clone() }))
-            .collect::<Vec<_>>()
-    });
+    let owners = owners.map(|o| (o.uid.clone(), Member::Owner(o)));
+    let dependents =
+        dependents.flat_map(|d| d.owners.iter().filter(|o| followed(&o.kind)).map(|o| (o.uid.clone(), Member::Dependent(d.clone()))).collect::<Vec<_>>());
     owners
         .concat(dependents)
         .reduce_named("gc-decide", |uid: &String, input: &[(&Member, Diff)], output: &mut Vec<(Intent, Diff)>| {
@@ -100,8 +138,8 @@ pub fn garbage_collect<'s>(
                     continue;
                 }
                 match m {
-                    Member::Owner(w) => owner = Some(w),
-                    Member::Dependent { namespace, pod } => deps.push((namespace.as_str(), pod)),
+                    Member::Owner(o) => owner = Some(o),
+                    Member::Dependent(d) => deps.push(d),
                 }
             }
             for intent in decide(uid, owner, &deps) {
@@ -112,20 +150,19 @@ pub fn garbage_collect<'s>(
 }
 
 /// The reference: the same intents, from scratch over a snapshot.
-pub fn reference(workloads: &[ReplicaSetRow], pods: &[PodRow]) -> BTreeSet<Intent> {
-    let mut by_uid: BTreeMap<&str, (Option<&ReplicaSetRow>, Vec<(String, PodSummary)>)> = BTreeMap::new();
-    for w in workloads {
-        by_uid.entry(w.uid.as_str()).or_default().0 = Some(w);
+pub fn reference(owners: &[Owner], dependents: &[Dependent]) -> BTreeSet<Intent> {
+    let mut by_uid: BTreeMap<&str, (Option<&Owner>, Vec<&Dependent>)> = BTreeMap::new();
+    for o in owners {
+        by_uid.entry(o.uid.as_str()).or_default().0 = Some(o);
     }
-    for p in pods {
-        for o in p.owners.iter().filter(|o| is_workload_kind(&o.kind)) {
-            by_uid.entry(o.uid.as_str()).or_default().1.push((p.namespace.clone(), PodSummary::of(p)));
+    for d in dependents {
+        for o in d.owners.iter().filter(|o| followed(&o.kind)) {
+            by_uid.entry(o.uid.as_str()).or_default().1.push(d);
         }
     }
     let mut out = BTreeSet::new();
     for (uid, (owner, deps)) in &by_uid {
-        let deps: Vec<(&str, &PodSummary)> = deps.iter().map(|(ns, p)| (ns.as_str(), p)).collect();
-        out.extend(decide(uid, *owner, &deps));
+        out.extend(decide(uid, *owner, deps));
     }
     out
 }

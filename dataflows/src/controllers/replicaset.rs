@@ -237,10 +237,8 @@ pub fn reference(workloads: &[ReplicaSetRow], pods: &[PodRow]) -> BTreeSet<Inten
             .iter()
             .filter(|p| p.owners.iter().any(|o| o.controller && o.uid == w.uid && matches!(o.kind.as_str(), "ReplicaSet" | "ReplicationController")))
             .collect();
-        let orphans: Vec<&PodSummary> = summaries
-            .iter()
-            .filter(|p| !w.deleting && p.active && !p.owners.iter().any(|o| o.controller) && w.selector.matches(&p.labels))
-            .collect();
+        let orphans: Vec<&PodSummary> =
+            summaries.iter().filter(|p| !w.deleting && p.active && !p.owners.iter().any(|o| o.controller) && w.selector.matches(&p.labels)).collect();
         out.extend(decide(w, &owned, &orphans));
     }
     out
@@ -264,6 +262,11 @@ mod tests {
             deleting: false,
             finalizers: vec![],
             status: String::new(),
+            labels: vec![],
+            annotations: vec![],
+            owners: vec![],
+            created: String::new(),
+            status_counts: (0, 0, 0),
         }
     }
 
@@ -282,7 +285,13 @@ mod tests {
     }
 
     fn deleted(intents: &[Intent]) -> Vec<String> {
-        intents.iter().filter_map(|i| match i { Intent::Delete { key } => Some(key.name.clone()), _ => None }).collect()
+        intents
+            .iter()
+            .filter_map(|i| match i {
+                Intent::Delete { key } => Some(key.name.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     #[test]
@@ -306,7 +315,13 @@ mod tests {
         let w = workload(3);
         let first = pod(&pod_name(&w, 0), "n1", "Running", true, "t");
         let intents = decide(&w, &[&first], &[]);
-        let created: Vec<String> = intents.iter().filter_map(|i| match i { Intent::Create { key, .. } => Some(key.name.clone()), _ => None }).collect();
+        let created: Vec<String> = intents
+            .iter()
+            .filter_map(|i| match i {
+                Intent::Create { key, .. } => Some(key.name.clone()),
+                _ => None,
+            })
+            .collect();
         assert_eq!(created, vec![pod_name(&w, 1), pod_name(&w, 2)]);
         assert_eq!(decide(&w, &[&first], &[]), intents, "deterministic");
     }

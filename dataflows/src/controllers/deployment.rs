@@ -1,0 +1,499 @@
+//! Deployment controller: RollingUpdate (maxSurge, maxUnavailable) and Recreate over the
+//! Deployment's ReplicaSets, with `pod-template-hash`, revision annotations, history
+//! cleanup and status, following upstream's `pkg/controller/deployment` (sync.go,
+//! rolling.go, recreate.go; `NewRSNewReplicas`, `reconcileOldReplicaSets`).
+//!
+//! ```text
+//! deployments ─ key by uid ───────────┐
+//! replicasets ─ key by controller uid ┴─ join ─▶ Owned ─┐
+//! deployments ──────────────────────────────────▶ Self ─┴─ reduce per deployment ─▶ intents
+//! ```
+//! Each reduce re-derives one sync step from the current state (as upstream's sync does on
+//! every event): create the new ReplicaSet, or scale it up, or scale old ones down, and keep
+//! the status and revision annotations current. Writes come back through the feed and the
+//! next step follows, so a rollout is a sequence of small, idempotent decisions. Condition
+//! timestamps are left out: the dataflow reads no clock.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use differential_dataflow::VecCollection;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::rows::{labels, owner_refs, s, selector, terminating, Labels, OwnerRef, ReplicaSetRow, Selector};
+use crate::types::{Diff, Intent, Kind, ObjectKey, Revision};
+
+pub const REVISION: &str = "deployment.kubernetes.io/revision";
+pub const DESIRED_REPLICAS: &str = "deployment.kubernetes.io/desired-replicas";
+pub const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
+pub const HASH_LABEL: &str = "pod-template-hash";
+
+/// An int-or-percent field (`maxSurge`, `maxUnavailable`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum IntOrPercent {
+    Int(i64),
+    Percent(i64),
+}
+
+impl IntOrPercent {
+    fn parse(v: Option<&Value>, default: IntOrPercent) -> Result<IntOrPercent, String> {
+        match v {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Number(n)) => n.as_i64().map(IntOrPercent::Int).ok_or_else(|| "not an integer".into()),
+            Some(Value::String(s)) => match s.strip_suffix('%') {
+                Some(p) => p.parse().map(IntOrPercent::Percent).map_err(|_| format!("invalid percent {s:?}")),
+                None => s.parse().map(IntOrPercent::Int).map_err(|_| format!("invalid value {s:?}")),
+            },
+            Some(_) => Err("neither an integer nor a percent".into()),
+        }
+    }
+
+    /// The value for `total` replicas, rounding a percent up or down.
+    fn resolve(&self, total: i64, round_up: bool) -> i64 {
+        match self {
+            IntOrPercent::Int(n) => *n,
+            IntOrPercent::Percent(p) => {
+                let scaled = total * p;
+                if round_up {
+                    (scaled + 99) / 100
+                } else {
+                    scaled / 100
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Strategy {
+    Recreate,
+    RollingUpdate { max_surge: IntOrPercent, max_unavailable: IntOrPercent },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DeploymentRow {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub replicas: i64,
+    pub selector: Selector,
+    /// `spec.template` as JSON.
+    pub template: String,
+    pub strategy: Strategy,
+    pub paused: bool,
+    pub revision_history_limit: i64,
+    pub generation: i64,
+    pub annotations: Labels,
+    pub deleting: bool,
+    pub finalizers: Vec<String>,
+    /// The status fields this controller writes, canonical.
+    pub status: String,
+}
+
+/// Projects a Deployment object.
+pub fn project(key: &ObjectKey, v: &Value) -> Result<DeploymentRow, String> {
+    let strategy = match v.pointer("/spec/strategy/type").and_then(Value::as_str) {
+        Some("Recreate") => Strategy::Recreate,
+        _ => Strategy::RollingUpdate {
+            max_surge: IntOrPercent::parse(v.pointer("/spec/strategy/rollingUpdate/maxSurge"), IntOrPercent::Percent(25))?,
+            max_unavailable: IntOrPercent::parse(v.pointer("/spec/strategy/rollingUpdate/maxUnavailable"), IntOrPercent::Percent(25))?,
+        },
+    };
+    let _ = owner_refs(v)?;
+    Ok(DeploymentRow {
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
+        uid: s(v, "/metadata/uid"),
+        replicas: v.pointer("/spec/replicas").map_or(Ok(1), |r| r.as_i64().ok_or("spec.replicas is not an integer"))?,
+        selector: selector(v.pointer("/spec/selector"), false)?,
+        template: v.pointer("/spec/template").map(Value::to_string).unwrap_or_default(),
+        strategy,
+        paused: v.pointer("/spec/paused").and_then(Value::as_bool).unwrap_or(false),
+        revision_history_limit: v.pointer("/spec/revisionHistoryLimit").and_then(Value::as_i64).unwrap_or(10),
+        generation: v.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0),
+        annotations: labels(v.pointer("/metadata/annotations"))?,
+        deleting: terminating(v),
+        finalizers: v
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+            .unwrap_or_default(),
+        status: observed_status(v),
+    })
+}
+
+/// The status fields this controller writes, as they stand on an object.
+pub fn observed_status(v: &Value) -> String {
+    let n = |k: &str| v.pointer(&format!("/status/{k}")).and_then(Value::as_i64).unwrap_or(0);
+    let conditions: Vec<Value> = v
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| json!({"type": c["type"], "status": c["status"], "reason": c["reason"], "message": c["message"]}))
+        .collect();
+    status_json(n("observedGeneration"), n("replicas"), n("updatedReplicas"), n("readyReplicas"), n("availableReplicas"), n("unavailableReplicas"), conditions)
+}
+
+fn status_json(generation: i64, replicas: i64, updated: i64, ready: i64, available: i64, unavailable: i64, conditions: Vec<Value>) -> String {
+    json!({"status": {
+        "observedGeneration": generation,
+        "replicas": replicas,
+        "updatedReplicas": updated,
+        "readyReplicas": ready,
+        "availableReplicas": available,
+        "unavailableReplicas": unavailable,
+        "conditions": conditions,
+    }})
+    .to_string()
+}
+
+/// `pod-template-hash`: FNV-32a of the template, spelled in upstream's safe alphabet.
+pub fn template_hash(template: &str) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut hash: u32 = 0x811c_9dc5;
+    for b in template.bytes() {
+        hash = (hash ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    hash.to_string().bytes().map(|b| ALPHABET[b as usize % ALPHABET.len()] as char).collect()
+}
+
+fn revision(annotations: &Labels) -> i64 {
+    annotations.iter().find(|(k, _)| k == REVISION).and_then(|(_, v)| v.parse().ok()).unwrap_or(0)
+}
+
+/// Whether a ReplicaSet's template is the Deployment's, ignoring `pod-template-hash`.
+fn same_template(deployment: &str, replica_set: &str) -> bool {
+    let (Ok(d), Ok(mut r)) = (serde_json::from_str::<Value>(deployment), serde_json::from_str::<Value>(replica_set)) else {
+        return false;
+    };
+    if let Some(l) = r.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+        l.remove(HASH_LABEL);
+    }
+    d == r
+}
+
+fn rs_key(d: &DeploymentRow, name: &str) -> ObjectKey {
+    ObjectKey::new(Kind::ReplicaSet, d.namespace.clone(), name)
+}
+
+fn max_surge(d: &DeploymentRow) -> (i64, i64) {
+    match &d.strategy {
+        Strategy::Recreate => (0, 0),
+        Strategy::RollingUpdate { max_surge, max_unavailable } => {
+            let surge = max_surge.resolve(d.replicas, true);
+            let unavailable = max_unavailable.resolve(d.replicas, false);
+            // Upstream's resolveFenceposts: both zero would never progress.
+            if surge == 0 && unavailable == 0 {
+                (0, 1)
+            } else {
+                (surge, unavailable)
+            }
+        }
+    }
+}
+
+fn new_replica_set_body(d: &DeploymentRow, hash: &str, replicas: i64, revision: i64) -> (String, String) {
+    let name = format!("{}-{hash}", d.name);
+    let mut template: Value = serde_json::from_str(&d.template).unwrap_or_else(|_| json!({}));
+    if !template.get("metadata").is_some_and(Value::is_object) {
+        template["metadata"] = json!({});
+    }
+    if !template["metadata"].get("labels").is_some_and(Value::is_object) {
+        template["metadata"]["labels"] = json!({});
+    }
+    template["metadata"]["labels"][HASH_LABEL] = json!(hash);
+    let mut match_labels: BTreeMap<String, String> = d.selector.match_labels.iter().cloned().collect();
+    match_labels.insert(HASH_LABEL.into(), hash.into());
+    let expressions: Vec<Value> = d.selector.expressions.iter().map(|(k, op, vals)| json!({"key": k, "operator": op, "values": vals})).collect();
+    let mut selector = json!({"matchLabels": match_labels});
+    if !expressions.is_empty() {
+        selector["matchExpressions"] = json!(expressions);
+    }
+    let owner = OwnerRef {
+        api_version: "apps/v1".into(),
+        kind: "Deployment".into(),
+        name: d.name.clone(),
+        uid: d.uid.clone(),
+        controller: true,
+        block_owner_deletion: true,
+    };
+    let (surge, _) = max_surge(d);
+    let body = json!({
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": name,
+            "namespace": d.namespace,
+            "labels": template["metadata"]["labels"],
+            "annotations": {REVISION: revision.to_string(), DESIRED_REPLICAS: d.replicas.to_string(), MAX_REPLICAS: (d.replicas + surge).to_string()},
+            "ownerReferences": [owner.to_json()],
+        },
+        "spec": {"replicas": replicas, "selector": selector, "template": template},
+    });
+    (name, body.to_string())
+}
+
+/// One sync step of a Deployment over its ReplicaSets. Shared by the dataflow and the
+/// reference; the churn test checks how the members are found and maintained.
+pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow]) -> Vec<Intent> {
+    let mut out = Vec::new();
+    if d.deleting {
+        return out;
+    }
+    let mut rs_patches: BTreeMap<String, Value> = BTreeMap::new();
+    let patch_rs = |name: &str, patch: Value, patches: &mut BTreeMap<String, Value>| {
+        let entry = patches.entry(name.to_string()).or_insert_with(|| json!({}));
+        json_merge(entry, patch);
+    };
+    let new = owned.iter().filter(|r| same_template(&d.template, &r.template)).max_by_key(|r| (revision(&r.annotations), r.name.clone())).copied();
+    let olds: Vec<&ReplicaSetRow> = owned.iter().copied().filter(|r| new.is_none_or(|n| n.name != r.name)).collect();
+    let max_old_revision = olds.iter().map(|r| revision(&r.annotations)).max().unwrap_or(0);
+    let (surge, max_unavailable) = max_surge(d);
+    let all_spec: i64 = owned.iter().map(|r| r.replicas).sum();
+
+    let mut new_revision = new.map(|n| revision(&n.annotations));
+    match new {
+        None if !d.paused => {
+            let initial = match d.strategy {
+                Strategy::Recreate => {
+                    let olds_running = olds.iter().any(|r| r.replicas > 0 || r.status_counts.0 > 0);
+                    for r in olds.iter().filter(|r| r.replicas > 0) {
+                        patch_rs(&r.name, json!({"spec": {"replicas": 0}}), &mut rs_patches);
+                    }
+                    (!olds_running).then_some(d.replicas)
+                }
+                Strategy::RollingUpdate { .. } => Some((d.replicas + surge - all_spec).clamp(0, d.replicas)),
+            };
+            if let Some(replicas) = initial {
+                let hash = template_hash(&d.template);
+                let (name, body) = new_replica_set_body(d, &hash, replicas, max_old_revision + 1);
+                out.push(Intent::Create { key: rs_key(d, &name), body });
+                new_revision = Some(max_old_revision + 1);
+            }
+        }
+        None => {}
+        Some(n) => {
+            if revision(&n.annotations) <= max_old_revision {
+                new_revision = Some(max_old_revision + 1);
+                patch_rs(&n.name, json!({"metadata": {"annotations": {REVISION: (max_old_revision + 1).to_string()}}}), &mut rs_patches);
+            }
+            let scale = |replicas: i64| json!({"spec": {"replicas": replicas}, "metadata": {"annotations": {DESIRED_REPLICAS: d.replicas.to_string(), MAX_REPLICAS: (d.replicas + surge).to_string()}}});
+            match d.strategy {
+                Strategy::Recreate => {
+                    let olds_running = olds.iter().any(|r| r.replicas > 0 || r.status_counts.0 > 0);
+                    for r in olds.iter().filter(|r| r.replicas > 0) {
+                        patch_rs(&r.name, json!({"spec": {"replicas": 0}}), &mut rs_patches);
+                    }
+                    if !olds_running && n.replicas != d.replicas {
+                        patch_rs(&n.name, scale(d.replicas), &mut rs_patches);
+                    }
+                }
+                Strategy::RollingUpdate { .. } if d.paused => {}
+                Strategy::RollingUpdate { .. } => {
+                    let target = if n.replicas > d.replicas {
+                        d.replicas
+                    } else {
+                        // NewRSNewReplicas.
+                        let room = (d.replicas + surge - all_spec).max(0);
+                        n.replicas + room.min(d.replicas - n.replicas)
+                    };
+                    if target != n.replicas {
+                        patch_rs(&n.name, scale(target), &mut rs_patches);
+                    } else {
+                        for (name, replicas) in scale_down_olds(d, n, &olds, max_unavailable) {
+                            patch_rs(&name, json!({"spec": {"replicas": replicas}}), &mut rs_patches);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // History: old ReplicaSets with nothing left, oldest first, beyond the limit.
+    let mut empty_olds: Vec<&&ReplicaSetRow> = olds.iter().filter(|r| r.replicas == 0 && r.status_counts.0 == 0 && !rs_patches.contains_key(&r.name)).collect();
+    empty_olds.sort_by_key(|r| (revision(&r.annotations), r.name.clone()));
+    let surplus = empty_olds.len() as i64 - d.revision_history_limit.max(0);
+    for r in empty_olds.iter().take(surplus.max(0) as usize) {
+        out.push(Intent::Delete { key: rs_key(d, &r.name) });
+    }
+    for (name, patch) in rs_patches {
+        out.push(Intent::Patch { key: rs_key(d, &name), patch: patch.to_string() });
+    }
+
+    let deployment_key = ObjectKey::new(Kind::Deployment, d.namespace.clone(), d.name.clone());
+    if let Some(r) = new_revision {
+        if revision(&d.annotations) != r {
+            out.push(Intent::Patch { key: deployment_key.clone(), patch: json!({"metadata": {"annotations": {REVISION: r.to_string()}}}).to_string() });
+        }
+    }
+    let status = status(d, new, owned, max_unavailable);
+    if status != d.status {
+        out.push(Intent::PatchStatus { key: deployment_key, patch: status });
+    }
+    out
+}
+
+/// Upstream's `reconcileOldReplicaSets`: scale old ReplicaSets down as far as availability
+/// allows, unhealthy replicas first. Returns the new sizes of the ones that change.
+fn scale_down_olds(d: &DeploymentRow, new: &ReplicaSetRow, olds: &[&ReplicaSetRow], max_unavailable: i64) -> Vec<(String, i64)> {
+    let old_pods: i64 = olds.iter().map(|r| r.replicas).sum();
+    if old_pods == 0 {
+        return vec![];
+    }
+    let all_pods: i64 = olds.iter().map(|r| r.replicas).sum::<i64>() + new.replicas;
+    let min_available = d.replicas - max_unavailable;
+    let new_unavailable = new.replicas - new.status_counts.2;
+    let mut budget = all_pods - min_available - new_unavailable;
+    if budget <= 0 {
+        return vec![];
+    }
+    let mut sizes: BTreeMap<String, i64> = olds.iter().map(|r| (r.name.clone(), r.replicas)).collect();
+    let mut order: Vec<&&ReplicaSetRow> = olds.iter().collect();
+    order.sort_by_key(|r| (r.created.clone(), r.name.clone()));
+    // cleanupUnhealthyReplicas: replicas that are not available go first.
+    for r in &order {
+        if budget <= 0 {
+            break;
+        }
+        let unhealthy = (r.replicas - r.status_counts.2).max(0).min(budget);
+        if unhealthy > 0 {
+            *sizes.get_mut(&r.name).expect("listed") -= unhealthy;
+            budget -= unhealthy;
+        }
+    }
+    // scaleDownOldReplicaSetsForRollingUpdate: then available ones, keeping minAvailable.
+    let available: i64 = olds.iter().map(|r| r.status_counts.2.min(sizes[&r.name])).sum::<i64>() + new.status_counts.2;
+    let mut total = (available - min_available).max(0);
+    for r in &order {
+        if total <= 0 {
+            break;
+        }
+        let size = sizes[&r.name];
+        let down = size.min(total);
+        if down > 0 {
+            sizes.insert(r.name.clone(), size - down);
+            total -= down;
+        }
+    }
+    olds.iter().filter(|r| sizes[&r.name] != r.replicas).map(|r| (r.name.clone(), sizes[&r.name])).collect()
+}
+
+fn status(d: &DeploymentRow, new: Option<&ReplicaSetRow>, owned: &[&ReplicaSetRow], max_unavailable: i64) -> String {
+    let replicas: i64 = owned.iter().map(|r| r.status_counts.0).sum();
+    let ready: i64 = owned.iter().map(|r| r.status_counts.1).sum();
+    let available: i64 = owned.iter().map(|r| r.status_counts.2).sum();
+    let updated = new.map_or(0, |n| n.status_counts.0);
+    let minimum = available >= d.replicas - max_unavailable;
+    let available_condition = if minimum {
+        json!({"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability."})
+    } else {
+        json!({"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable", "message": "Deployment does not have minimum availability."})
+    };
+    let complete = new.is_some() && updated == d.replicas && replicas == updated && available == updated;
+    let progressing = match new {
+        Some(n) if complete => {
+            json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": format!("ReplicaSet \"{}\" has successfully progressed.", n.name)})
+        }
+        Some(n) => {
+            json!({"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": format!("ReplicaSet \"{}\" is progressing.", n.name)})
+        }
+        None if d.paused => {
+            json!({"type": "Progressing", "status": "Unknown", "reason": "DeploymentPaused", "message": "Deployment is paused"})
+        }
+        None => {
+            json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetCreated", "message": "Created new replica set."})
+        }
+    };
+    status_json(d.generation, replicas, updated, ready, available, (d.replicas - available).max(0), vec![available_condition, progressing])
+}
+
+fn json_merge(into: &mut Value, patch: Value) {
+    match (into, patch) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                json_merge(a.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Member {
+    Deployment(DeploymentRow),
+    Owned(ReplicaSetRow),
+}
+
+/// The dataflow: intents of every Deployment.
+pub fn deployments<'s>(
+    deployments: VecCollection<'s, Revision, DeploymentRow, Diff>,
+    replicasets: VecCollection<'s, Revision, ReplicaSetRow, Diff>,
+) -> VecCollection<'s, Revision, Intent, Diff> {
+    let key = |d: &DeploymentRow| ObjectKey::new(Kind::Deployment, d.namespace.clone(), d.name.clone());
+    let by_uid = deployments.clone().map(move |d| (d.uid.clone(), key(&d)));
+    let owned = replicasets
+        .filter(|r| r.kind == Kind::ReplicaSet)
+        .flat_map(|r| {
+            let owner = r.owners.iter().find(|o| o.controller && o.kind == "Deployment")?.uid.clone();
+            Some((owner, r))
+        })
+        .join_map(by_uid, |_, r, k| (k.clone(), Member::Owned(r.clone())));
+    let selves = deployments.map(move |d| (key(&d), Member::Deployment(d)));
+    selves
+        .concat(owned)
+        .reduce_named("deployment-decide", |_key, input: &[(&Member, Diff)], output: &mut Vec<(Intent, Diff)>| {
+            let mut deployment = None;
+            let mut owned = Vec::new();
+            for (m, d) in input {
+                if *d <= 0 {
+                    continue;
+                }
+                match m {
+                    Member::Deployment(d) => deployment = Some(d),
+                    Member::Owned(r) => owned.push(r),
+                }
+            }
+            if let Some(d) = deployment {
+                for intent in decide(d, &owned) {
+                    output.push((intent, 1));
+                }
+            }
+        })
+        .map(|(_, intent)| intent)
+}
+
+/// The reference: the same intents, from scratch over a snapshot.
+pub fn reference(deployments: &[DeploymentRow], replicasets: &[ReplicaSetRow]) -> BTreeSet<Intent> {
+    let mut out = BTreeSet::new();
+    for d in deployments {
+        let owned: Vec<&ReplicaSetRow> = replicasets
+            .iter()
+            .filter(|r| r.kind == Kind::ReplicaSet && r.owners.iter().any(|o| o.controller && o.kind == "Deployment" && o.uid == d.uid))
+            .collect();
+        out.extend(decide(d, &owned));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percents_round_as_upstream() {
+        assert_eq!(IntOrPercent::Percent(25).resolve(3, true), 1);
+        assert_eq!(IntOrPercent::Percent(25).resolve(3, false), 0);
+        assert_eq!(IntOrPercent::Percent(25).resolve(10, true), 3);
+        assert_eq!(IntOrPercent::Percent(25).resolve(10, false), 2);
+        assert_eq!(IntOrPercent::parse(Some(&json!("30%")), IntOrPercent::Int(0)), Ok(IntOrPercent::Percent(30)));
+    }
+
+    #[test]
+    fn hash_is_stable_and_safe() {
+        let h = template_hash(r#"{"spec":{}}"#);
+        assert_eq!(h, template_hash(r#"{"spec":{}}"#));
+        assert!(h.chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)));
+        assert_ne!(h, template_hash(r#"{"spec":{"x":1}}"#));
+    }
+}

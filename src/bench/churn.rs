@@ -1,0 +1,264 @@
+//! `deltakube bench churn`: the controllers' dataflow at cluster scale, in one process.
+//!
+//! - **initial load**: every object into all controllers, until every worker is done;
+//! - **one pod readiness change**: incremental (dataflow) vs the endpoints controller
+//!   recomputed from scratch (`endpoints::recompute`, indexed as a conventional controller
+//!   would be), with the outputs checked identical;
+//! - **latency under churn**: a steady rate of pod changes, from a change entering the feed
+//!   to every worker having produced its outputs (p50/p99);
+//! - **memory**: resident memory grown by the load, against the raw JSON size of the objects.
+//!
+//! The engine is fed directly (no API server), which isolates the dataflow's cost.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use deltakube_dataflows::controllers::endpoints;
+use deltakube_dataflows::engine::{ControllerConfig, Engine, EngineConfig, EngineOutput, FeedBatch};
+use deltakube_dataflows::rows::{project, PodRow, Row, ServiceRow};
+use deltakube_dataflows::types::{FeedEvent, Kind, ObjectKey, Revision};
+use serde_json::{json, Value};
+
+use super::{median, percentile};
+
+#[derive(Args, Debug, Clone)]
+pub struct ChurnBenchFlags {
+    #[arg(long, env = "DELTAKUBE_BENCH_NAMESPACES", default_value_t = 1000)]
+    pub namespaces: usize,
+    #[arg(long, env = "DELTAKUBE_BENCH_SERVICES", default_value_t = 10_000)]
+    pub services: usize,
+    #[arg(long, env = "DELTAKUBE_BENCH_PODS", default_value_t = 150_000)]
+    pub pods: usize,
+    #[arg(long, env = "DELTAKUBE_BENCH_NODES", default_value_t = 5000)]
+    pub nodes: usize,
+    /// Dataflow worker threads.
+    #[arg(long, env = "DELTAKUBE_WORKERS", default_value_t = 1)]
+    pub workers: usize,
+    /// Pod changes per second during the churn phase.
+    #[arg(long, env = "DELTAKUBE_BENCH_RATE", default_value_t = 1000)]
+    pub rate: u64,
+    /// Seconds of churn.
+    #[arg(long, env = "DELTAKUBE_BENCH_SECONDS", default_value_t = 10)]
+    pub seconds: u64,
+    /// Readiness flips measured one at a time.
+    #[arg(long, env = "DELTAKUBE_BENCH_FLIPS", default_value_t = 30)]
+    pub flips: usize,
+    #[arg(long, env = "DELTAKUBE_BENCH_OUT", default_value = "bench-churn.json")]
+    pub out: std::path::PathBuf,
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn pod(ns: &str, name: &str, app: &str, node: usize, ip: &str, ready: bool, i: usize) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "uid": format!("pod-uid-{i}"), "labels": {"app": app},
+                     "creationTimestamp": "2026-11-26T00:00:00Z"},
+        "spec": {"nodeName": format!("node-{node}"), "containers": [{"name": "c", "image": "busybox", "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]}]},
+        "status": {"phase": "Running", "podIP": ip, "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}})
+}
+
+/// Waits until every worker reported progress at or past `revision`; returns the deltas of
+/// the endpoints view seen meanwhile.
+fn wait_for(rx: &Receiver<EngineOutput>, progress: &mut [Revision], revision: Revision, mut on_delta: impl FnMut(&EngineOutput)) -> anyhow::Result<()> {
+    while progress.iter().any(|p| *p < revision) {
+        match rx.recv_timeout(Duration::from_secs(600)) {
+            Ok(EngineOutput::Progress { worker, revision }) => progress[worker] = progress[worker].max(revision),
+            Ok(other) => on_delta(&other),
+            Err(RecvTimeoutError::Timeout) => {
+                anyhow::bail!("the engine made no progress for 10 minutes")
+            }
+            Err(RecvTimeoutError::Disconnected) => anyhow::bail!("the engine stopped"),
+        }
+    }
+    Ok(())
+}
+
+pub fn run(flags: ChurnBenchFlags) -> anyhow::Result<()> {
+    println!(
+        "deltakube bench churn — {} cores, {} namespaces, {} services, {} pods, {} nodes, {} worker(s)",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        flags.namespaces,
+        flags.services,
+        flags.pods,
+        flags.nodes,
+        flags.workers
+    );
+    let mut results = serde_json::Map::new();
+    // The cluster: services spread over namespaces; pods spread over services and nodes.
+    let mut objects: Vec<(ObjectKey, Value)> = Vec::new();
+    for n in 0..flags.namespaces {
+        let ns = format!("ns-{n}");
+        objects.push((
+            ObjectKey::new(Kind::Namespace, "", ns.clone()),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "uid": format!("ns-uid-{n}")}, "status": {"phase": "Active"}}),
+        ));
+    }
+    for s in 0..flags.services {
+        let ns = format!("ns-{}", s % flags.namespaces);
+        let name = format!("svc-{s}");
+        objects.push((
+            ObjectKey::new(Kind::Service, ns.clone(), name.clone()),
+            json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": ns, "uid": format!("svc-uid-{s}")},
+            "spec": {"selector": {"app": format!("app-{s}")}, "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}}),
+        ));
+    }
+    let mut pods: Vec<(ObjectKey, Value)> = Vec::with_capacity(flags.pods);
+    for i in 0..flags.pods {
+        let s = i % flags.services;
+        let ns = format!("ns-{}", s % flags.namespaces);
+        let name = format!("pod-{i}");
+        let ip = format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255);
+        pods.push((ObjectKey::new(Kind::Pod, ns.clone(), name.clone()), pod(&ns, &name, &format!("app-{s}"), i % flags.nodes, &ip, true, i)));
+    }
+    objects.extend(pods.iter().cloned());
+    let raw_bytes: usize = objects.iter().map(|(_, v)| v.to_string().len()).sum();
+    println!("objects: {} ({:.1} MiB of JSON)", objects.len(), raw_bytes as f64 / 1048576.0);
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let engine = Engine::start(EngineConfig { workers: flags.workers, cluster: None, controllers: ControllerConfig { root_ca: "ca".into() } }, tx)
+        .map_err(anyhow::Error::msg)?;
+    let mut progress = vec![0; flags.workers];
+
+    // 1. Initial load.
+    let rss_before = rss_kib();
+    let events: Vec<FeedEvent> = objects.iter().map(|(k, v)| FeedEvent { revision: 1, key: k.clone(), old: None, new: Some(v.clone()) }).collect();
+    let start = Instant::now();
+    engine.push(FeedBatch { revision: 1, events });
+    wait_for(&rx, &mut progress, 1, |_| {})?;
+    let load = start.elapsed().as_secs_f64();
+    let rss_after = rss_kib();
+    let grown = rss_after.saturating_sub(rss_before) as f64 * 1024.0;
+    println!(
+        "initial load into all controllers: {load:.2} s; resident memory grew {:.0} MiB ({:.2}x the raw JSON)",
+        grown / 1048576.0,
+        grown / raw_bytes as f64
+    );
+    results.insert("initial_load_seconds".into(), json!(load));
+    results.insert("raw_json_bytes".into(), json!(raw_bytes));
+    results.insert("rss_growth_bytes".into(), json!(grown));
+
+    // The snapshot for the from-scratch baseline.
+    let mut services: Vec<ServiceRow> = Vec::new();
+    let mut pod_rows: HashMap<ObjectKey, PodRow> = HashMap::new();
+    for (k, v) in &objects {
+        match project(k, v) {
+            Ok(Row::Service(s)) => services.push(s),
+            Ok(Row::Pod(p)) => {
+                pod_rows.insert(k.clone(), p);
+            }
+            _ => {}
+        }
+    }
+
+    // 2. One pod readiness change at a time: incremental vs recompute, outputs compared.
+    let mut revision: Revision = 1;
+    let (mut incremental, mut recompute) = (Vec::new(), Vec::new());
+    let mut current: HashMap<ObjectKey, Value> = pods.iter().cloned().collect();
+    for flip in 0..flags.flips {
+        let (key, _) = &pods[(flip * 7919) % pods.len()];
+        let old = current[key].clone();
+        let mut new = old.clone();
+        let ready = new["status"]["conditions"][0]["status"] == "True";
+        new["status"]["conditions"][0]["status"] = json!(if ready { "False" } else { "True" });
+        revision += 1;
+        let started = Instant::now();
+        engine.push(FeedBatch { revision, events: vec![FeedEvent { revision, key: key.clone(), old: Some(old), new: Some(new.clone()) }] });
+        let mut view: Option<String> = None;
+        wait_for(&rx, &mut progress, revision, |o| {
+            if let EngineOutput::Delta { view: "endpoints", value, diff, .. } = o {
+                if *diff > 0 {
+                    view = Some(value.clone());
+                }
+            }
+        })?;
+        incremental.push(started.elapsed().as_secs_f64());
+        current.insert(key.clone(), new.clone());
+        if let Ok(Row::Pod(p)) = project(key, &new) {
+            pod_rows.insert(key.clone(), p);
+        }
+        if flip < 5 {
+            let rows: Vec<PodRow> = pod_rows.values().cloned().collect();
+            let t = Instant::now();
+            let desired = endpoints::recompute(&services, &rows);
+            recompute.push(t.elapsed().as_secs_f64());
+            let service = format!("svc-{}", ((flip * 7919) % pods.len()) % flags.services);
+            let want = desired.get(&ObjectKey::new(Kind::Endpoints, key.namespace.clone(), service)).cloned();
+            anyhow::ensure!(view == want, "incremental and recomputed endpoints differ after flip {flip}");
+        }
+    }
+    let (inc, rec) = (median(&mut incremental), median(&mut recompute));
+    println!("one pod readiness change: incremental {:.3} ms, recomputed from scratch {:.1} ms ({:.0}x), outputs identical", inc * 1e3, rec * 1e3, rec / inc);
+    results.insert("readiness_change_incremental_ms".into(), json!(inc * 1e3));
+    results.insert("readiness_change_recompute_ms".into(), json!(rec * 1e3));
+
+    // 3. Latency under a steady rate of pod changes.
+    let interval = Duration::from_secs_f64(1.0 / flags.rate.max(1) as f64);
+    let total = (flags.rate * flags.seconds) as usize;
+    let mut sent: HashMap<Revision, Instant> = HashMap::new();
+    let mut latencies = Vec::with_capacity(total);
+    let first = revision + 1;
+    let start = Instant::now();
+    let mut done_through = revision;
+    for n in 0..total {
+        let due = start + interval * n as u32;
+        // Drain progress while waiting for the next send time.
+        loop {
+            match rx.try_recv() {
+                Ok(EngineOutput::Progress { worker, revision: r }) => {
+                    progress[worker] = progress[worker].max(r);
+                    let complete = progress.iter().copied().min().unwrap_or(0);
+                    let now = Instant::now();
+                    while done_through < complete {
+                        done_through += 1;
+                        if let Some(t) = sent.remove(&done_through) {
+                            latencies.push(now.duration_since(t).as_secs_f64());
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    if Instant::now() >= due {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            }
+        }
+        let (key, _) = &pods[(n * 104_729) % pods.len()];
+        let old = current[key].clone();
+        let mut new = old.clone();
+        let ready = new["status"]["conditions"][0]["status"] == "True";
+        new["status"]["conditions"][0]["status"] = json!(if ready { "False" } else { "True" });
+        revision += 1;
+        sent.insert(revision, Instant::now());
+        engine.push(FeedBatch { revision, events: vec![FeedEvent { revision, key: key.clone(), old: Some(old), new: Some(new.clone()) }] });
+        current.insert(key.clone(), new);
+    }
+    wait_for(&rx, &mut progress, revision, |_| {})?;
+    let now = Instant::now();
+    while done_through < revision {
+        done_through += 1;
+        if let Some(t) = sent.remove(&done_through) {
+            latencies.push(now.duration_since(t).as_secs_f64());
+        }
+    }
+    let _ = first;
+    let (p50, p99) = (percentile(&mut latencies, 50.0) * 1e3, percentile(&mut latencies, 99.0) * 1e3);
+    println!("latency under {} changes/s for {} s (feed to all outputs): p50 {:.2} ms, p99 {:.2} ms", flags.rate, flags.seconds, p50, p99);
+    results.insert("churn_rate_per_s".into(), json!(flags.rate));
+    results.insert("churn_latency_p50_ms".into(), json!(p50));
+    results.insert("churn_latency_p99_ms".into(), json!(p99));
+
+    std::fs::write(&flags.out, serde_json::to_vec_pretty(&Value::Object(results))?)?;
+    println!("results written to {}", flags.out.display());
+    engine.shutdown();
+    Ok(())
+}
