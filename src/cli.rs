@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use deltakube_api::apiserver::{self, ApiServerConfig, StoreConfig};
+use deltakube_dataflows::engine::ControllerConfig;
 
 #[derive(Parser, Debug)]
 #[command(name = "deltakube", version, about = "A Kubernetes control plane built on incremental dataflow")]
@@ -30,9 +31,23 @@ pub enum Action {
 pub struct UpFlags {
     #[command(flatten)]
     pub apiserver: ApiServerFlags,
+    #[command(flatten)]
+    pub controllers: ControllerFlags,
+}
+
+/// Flags of the controller manager, named as kube-controller-manager's where one exists.
+#[derive(Args, Debug, Clone)]
+pub struct ControllerFlags {
     /// Dataflow worker threads for the controllers.
     #[arg(long, env = "DELTAKUBE_WORKERS", default_value_t = 2)]
     pub workers: usize,
+}
+
+impl ControllerFlags {
+    /// The controllers' constants; `root_ca` is the cluster CA they publish.
+    pub fn config(&self, root_ca: String) -> ControllerConfig {
+        ControllerConfig { root_ca }
+    }
 }
 
 /// Flags of the API server, named as kube-apiserver's.
@@ -82,11 +97,12 @@ impl ApiServerFlags {
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command.action {
         Action::Up(flags) => {
-            let views = std::sync::Arc::new(crate::controllers::views::ViewStore::new(flags.workers));
+            let views = std::sync::Arc::new(crate::controllers::views::ViewStore::new(flags.controllers.workers));
             let metrics = std::sync::Arc::new(crate::controllers::metrics::Metrics::new());
             let views_router = crate::controllers::views_http::router(views.clone(), metrics.clone());
             let server = apiserver::start(flags.apiserver.config(), Some(views_router)).await.context("starting the apiserver")?;
-            crate::controllers::start(&server, views, metrics, flags.workers).context("starting the controllers")?;
+            let config = flags.controllers.config(server.pki.ca_cert.clone());
+            crate::controllers::start(&server, views, metrics, config, flags.controllers.workers).context("starting the controllers")?;
             let kubeconfig = std::fs::canonicalize(&server.kubeconfig).unwrap_or(server.kubeconfig.clone());
             println!("deltakube is up: API server at https://{}", server.address);
             println!("Point kubectl at it with:");

@@ -17,8 +17,8 @@ use writer::{Writer, WriterInput};
 
 /// Starts the controllers in-process against `server`, filling `views`.
 /// The engine lives as long as its feed task, which runs for the life of the process.
-pub fn start(server: &RunningApiServer, views: Arc<ViewStore>, metrics: Arc<metrics::Metrics>, workers: usize) -> anyhow::Result<()> {
-    let config = EngineConfig { workers, cluster: None, controllers: ControllerConfig { root_ca: server.pki.ca_cert.clone() } };
+pub fn start(server: &RunningApiServer, views: Arc<ViewStore>, metrics: Arc<metrics::Metrics>, controllers: ControllerConfig, workers: usize) -> anyhow::Result<()> {
+    let config = EngineConfig { workers, cluster: None, controllers };
     let (out_tx, out_rx) = std::sync::mpsc::channel::<EngineOutput>();
     let engine = Arc::new(Engine::start(config, out_tx).map_err(anyhow::Error::msg)?);
     let (writer_tx, writer_rx) = tokio::sync::mpsc::unbounded_channel();
