@@ -158,11 +158,14 @@ fn everyday_commands(cluster: &Cluster, version: &str) {
         &k,
         &["-n", &ns, "get", "configmaps", "-w"],
         || {
+            // Another resource's event first: a watch of configmaps must not show it.
+            k.ok(&["-n", &ns, "create", "secret", "generic", "other-kind", "--from-literal=a=b"]);
             k.ok_stdin(&["apply", "-f", "-"], &configmap(&ns, "arrives-later", "x"));
         },
         "arrives-later",
     );
     assert!(lines.iter().any(|l| l.contains("arrives-later")), "watch saw: {lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("other-kind")), "a configmap watch showed a secret: {lines:?}");
 
     // Typed creates (kubectl 1.32+ sends these as protobuf).
     k.ok(&["-n", &ns, "create", "configmap", "literal", "--from-literal=a=b"]);

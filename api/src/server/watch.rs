@@ -36,10 +36,15 @@ const WATCHER_BUFFER: usize = 4096;
 const MAX_TIMEOUT: Duration = Duration::from_secs(1800);
 /// How often an idle watch that allows bookmarks is sent one.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
+/// How soon a watch that allows bookmarks hears of revisions that passed without an event
+/// for it. Upstream only promises bookmarks "from time to time"; prompt ones let a client
+/// that merges several watches (the remote controllers' feed) know how far each has come.
+const BOOKMARK_SOON: Duration = Duration::from_millis(20);
 
 /// Where the events after the initial ones come from.
 enum Source {
-    Cache { live: broadcast::Receiver<Arc<CacheEvent>>, last: Revision },
+    /// The cache's broadcast carries every key's events; only those under `prefix` are sent.
+    Cache { live: broadcast::Receiver<Arc<CacheEvent>>, last: Revision, prefix: String },
     Store(WatchStream),
 }
 
@@ -50,6 +55,9 @@ struct Change {
     json: Option<Bytes>,
     prev: Option<Value>,
     revision: Revision,
+    /// False for another resource's event (from the cache's shared broadcast): it only marks
+    /// that its revision has passed.
+    in_scope: bool,
 }
 
 /// Encodes events for one watcher: plain JSON, or Tables with column definitions once.
@@ -114,6 +122,7 @@ fn from_cache(event: &CacheEvent) -> Change {
         json: Some(event.object.json.clone()),
         prev: event.prev.as_ref().map(|p| p.value.clone()),
         revision: event.revision,
+        in_scope: true,
     }
 }
 
@@ -125,11 +134,12 @@ fn from_store(event: StoreEvent) -> ApiResult<Change> {
             json: None,
             prev: prev.as_ref().map(object::decode).transpose()?,
             revision: kv.mod_revision,
+            in_scope: true,
         },
         StoreEvent::Delete { revision, prev, .. } => {
             let prev = prev.ok_or_else(|| ApiError::internal("delete event without its last state"))?;
             let last = object::decode_at(&prev.value, revision)?;
-            Change { kind: EventType::Deleted, value: last.clone(), json: None, prev: Some(last), revision }
+            Change { kind: EventType::Deleted, value: last.clone(), json: None, prev: Some(last), revision, in_scope: true }
         }
     })
 }
@@ -158,7 +168,7 @@ pub async fn watch(state: &SharedState, ctx: &Ctx) -> ApiResult<Response> {
                     initial.push(encoder.bookmark(revision, true));
                 }
             }
-            Source::Cache { live, last: revision }
+            Source::Cache { live, last: revision, prefix }
         }
         Some(rv) => {
             let rv = parse_rv(rv)?;
@@ -174,7 +184,7 @@ pub async fn watch(state: &SharedState, ctx: &Ctx) -> ApiResult<Response> {
                             initial.push(encoder.frame(c.kind.as_str(), &c.value, c.json.as_ref()));
                         }
                     }
-                    Source::Cache { live: sub.live, last }
+                    Source::Cache { live: sub.live, last, prefix }
                 }
                 None => match state.store.watch(&prefix, rv).await {
                     Ok(stream) => Source::Store(stream),
@@ -217,10 +227,21 @@ async fn pump(
     let mut ticker = tokio::time::interval(BOOKMARK_EVERY);
     ticker.tick().await;
     let mut last_sent: Revision = 0;
+    // A revision that passed without a frame, owed as a bookmark once BOOKMARK_SOON is up.
+    let mut owed: Option<Revision> = None;
+    let soon = tokio::time::sleep(BOOKMARK_SOON);
+    tokio::pin!(soon);
     loop {
         let change = tokio::select! {
             _ = &mut deadline => return,
             _ = tx.closed() => return,
+            _ = &mut soon, if owed.is_some() => {
+                let rev = owed.take().unwrap_or_default();
+                if tx.send(encoder.bookmark(rev, false)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             _ = ticker.tick() => {
                 if bookmarks {
                     let rev = match &source { Source::Cache { last, .. } => (*last).max(cache.revision()), Source::Store(_) => last_sent };
@@ -241,23 +262,35 @@ async fn pump(
             None => return,
         };
         last_sent = change.revision;
-        if let Some(c) = filter(&selectors, change) {
-            let frame = encoder.frame(c.kind.as_str(), &c.value, c.json.as_ref());
-            if tx.send(frame).await.is_err() {
-                return;
+        let revision = change.revision;
+        match change.in_scope.then(|| filter(&selectors, change)).flatten() {
+            Some(c) => {
+                owed = None;
+                let frame = encoder.frame(c.kind.as_str(), &c.value, c.json.as_ref());
+                if tx.send(frame).await.is_err() {
+                    return;
+                }
             }
+            None if bookmarks => {
+                if owed.is_none() {
+                    soon.as_mut().reset(tokio::time::Instant::now() + BOOKMARK_SOON);
+                }
+                owed = Some(revision);
+            }
+            None => {}
         }
     }
 }
 
 async fn next_change(source: &mut Source) -> Option<ApiResult<Change>> {
     match source {
-        Source::Cache { live, last } => loop {
+        Source::Cache { live, last, prefix } => loop {
             match live.recv().await {
                 Ok(event) if event.revision <= *last => continue,
                 Ok(event) => {
                     *last = event.revision;
-                    return Some(Ok(from_cache(&event)));
+                    let in_scope = event.object.key.starts_with(prefix.as_str());
+                    return Some(Ok(Change { in_scope, ..from_cache(&event) }));
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => return Some(Err(ApiError::expired("watch fell behind; resume from your last resourceVersion"))),
                 Err(broadcast::error::RecvError::Closed) => return None,
