@@ -22,6 +22,8 @@ pub enum Action {
     Up(UpFlags),
     /// Run the API server alone.
     Apiserver(ApiServerFlags),
+    /// Run the controller manager against an API server, as kube-controller-manager does.
+    Controllers(ControllersFlags),
     /// Run benchmarks of the real parts in one process.
     Bench(crate::bench::BenchFlags),
 }
@@ -41,6 +43,52 @@ pub struct ControllerFlags {
     /// Dataflow worker threads for the controllers.
     #[arg(long, env = "DELTAKUBE_WORKERS", default_value_t = 2)]
     pub workers: usize,
+}
+
+/// Flags of `controllers`: where the API server is, and the controllers' own flags.
+#[derive(Args, Debug, Clone)]
+pub struct ControllersFlags {
+    /// The kubeconfig whose current context reaches the API server (e.g. `up`'s
+    /// `<data-dir>/admin.kubeconfig`).
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: PathBuf,
+    /// The PEM key that signs service account tokens: the API server's `<data-dir>/pki/sa.key`.
+    #[arg(long)]
+    pub service_account_private_key_file: PathBuf,
+    /// The CA published in every namespace's `kube-root-ca.crt`; the kubeconfig's CA by default.
+    #[arg(long)]
+    pub root_ca_file: Option<PathBuf>,
+    /// This process's index in `--hosts`.
+    #[arg(long, default_value_t = 0)]
+    pub process: usize,
+    /// A file with every controller process's `host:port` (timely's cluster addresses), one
+    /// per line; without it the controllers run in this process alone.
+    #[arg(long)]
+    pub hosts: Option<PathBuf>,
+    /// Where to serve `/views` and `/metrics` over plain HTTP (loopback); none by default.
+    /// (In `up` they are served through the API server instead.)
+    #[arg(long)]
+    pub views_address: Option<SocketAddr>,
+    /// Holds every feed batch back this long before the dataflows see it (e.g. `300ms`): a
+    /// lagging feed, for testing that expectations never let a write happen twice.
+    #[arg(long, default_value = "0", value_parser = parse_interval, hide = true)]
+    pub debug_feed_delay: std::time::Duration,
+    #[command(flatten)]
+    pub controllers: ControllerFlags,
+}
+
+impl ControllersFlags {
+    /// Timely's cluster: this process's index and every process's address.
+    fn cluster(&self) -> anyhow::Result<Option<(usize, Vec<String>)>> {
+        let Some(path) = &self.hosts else {
+            anyhow::ensure!(self.process == 0, "--process {} needs --hosts", self.process);
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading --hosts {}", path.display()))?;
+        let hosts: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect();
+        anyhow::ensure!(self.process < hosts.len(), "--process {} is not an index into the {} hosts of {}", self.process, hosts.len(), path.display());
+        Ok(Some((self.process, hosts)))
+    }
 }
 
 impl ControllerFlags {
@@ -112,6 +160,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             server.stop();
         }
         Action::Bench(flags) => crate::bench::run(flags).await?,
+        Action::Controllers(flags) => run_controllers(flags).await?,
         Action::Apiserver(flags) => {
             let server = apiserver::start(flags.config(), None).await.context("starting the apiserver")?;
             println!("apiserver listening on https://{} (kubeconfig: {})", server.address, server.kubeconfig.display());
@@ -120,6 +169,40 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `deltakube controllers`: the controllers over HTTPS, until a signal or a feed that can
+/// no longer resume.
+async fn run_controllers(flags: ControllersFlags) -> anyhow::Result<()> {
+    use crate::controllers::{api::Api, metrics::Metrics, views::ViewStore, WriteBack};
+    use deltakube_api::auth::serviceaccount::ServiceAccountTokens;
+    use deltakube_dataflows::engine::EngineConfig;
+
+    let credentials = crate::client::kubeconfig::load(&flags.kubeconfig)?;
+    let key = std::fs::read_to_string(&flags.service_account_private_key_file)
+        .with_context(|| format!("reading --service-account-private-key-file {}", flags.service_account_private_key_file.display()))?;
+    let tokens = std::sync::Arc::new(ServiceAccountTokens::new(&key, None).map_err(|e| anyhow::anyhow!("--service-account-private-key-file: {e}"))?);
+    let root_ca = match &flags.root_ca_file {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading --root-ca-file {}", path.display()))?,
+        None => credentials.ca_pem.clone(),
+    };
+    let client = crate::client::ApiClient::new(&credentials, true)?;
+    let workers = flags.controllers.workers;
+    let config = EngineConfig { workers, cluster: flags.cluster()?, controllers: flags.controllers.config(root_ca.clone()) };
+    let views = std::sync::Arc::new(ViewStore::new(workers));
+    let metrics = std::sync::Arc::new(Metrics::new());
+    if let Some(address) = flags.views_address {
+        let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding --views-address {address}"))?;
+        let router = crate::controllers::views_http::router(views.clone(), metrics.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        println!("views and metrics at http://{address}/views");
+    }
+    let write_back = WriteBack { api: Api::Remote(Box::new(client.clone())), tokens, root_ca };
+    println!("controllers following {} (process {})", credentials.server, flags.process);
+    tokio::select! {
+        result = crate::controllers::run_remote(client, config, write_back, views, metrics, flags.debug_feed_delay) => result,
+        _ = wait_for_shutdown() => Ok(()),
+    }
 }
 
 async fn wait_for_shutdown() {

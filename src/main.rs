@@ -2,6 +2,7 @@
 
 mod bench;
 mod cli;
+mod client;
 mod controllers;
 
 use clap::Parser;

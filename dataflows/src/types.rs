@@ -74,26 +74,28 @@ impl Kind {
         }
     }
 
+    /// Every kind the engine reads, in the order the remote feed lists them.
+    pub const ALL: &'static [Kind] = &[
+        Kind::Namespace,
+        Kind::Pod,
+        Kind::Service,
+        Kind::Endpoints,
+        Kind::EndpointSlice,
+        Kind::ServiceAccount,
+        Kind::Secret,
+        Kind::ConfigMap,
+        Kind::ReplicaSet,
+        Kind::ReplicationController,
+        Kind::Deployment,
+        Kind::ResourceQuota,
+        Kind::PersistentVolumeClaim,
+    ];
+
     /// The kind stored under a `/registry/<plural>/` key prefix, if the engine reads it.
     pub fn from_store_key(key: &str) -> Option<Kind> {
         let rest = key.strip_prefix("/registry/")?;
         let plural = rest.split('/').next()?;
-        Some(match plural {
-            "namespaces" => Kind::Namespace,
-            "pods" => Kind::Pod,
-            "services" => Kind::Service,
-            "endpoints" => Kind::Endpoints,
-            "endpointslices" => Kind::EndpointSlice,
-            "serviceaccounts" => Kind::ServiceAccount,
-            "secrets" => Kind::Secret,
-            "configmaps" => Kind::ConfigMap,
-            "replicasets" => Kind::ReplicaSet,
-            "replicationcontrollers" => Kind::ReplicationController,
-            "resourcequotas" => Kind::ResourceQuota,
-            "persistentvolumeclaims" => Kind::PersistentVolumeClaim,
-            "deployments" => Kind::Deployment,
-            _ => return None,
-        })
+        Kind::ALL.iter().copied().find(|k| k.resource().2 == plural)
     }
 }
 

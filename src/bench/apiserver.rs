@@ -21,8 +21,8 @@ use http_body_util::BodyExt;
 use hyper::Method;
 use serde_json::json;
 
-use super::client::ApiClient;
 use super::{median, percentile};
+use crate::client::{ApiClient, Credentials};
 
 #[derive(Args, Debug, Clone)]
 pub struct ApiserverBenchFlags {
@@ -150,7 +150,7 @@ async fn watch_fanout(pki: &deltakube_api::pki::Pki, base: &str, client: &ApiCli
     let mut ready = Vec::new();
     for w in 0..n {
         // One HTTP/1.1 connection per watcher, as independent clients would have.
-        let watcher = ApiClient::new(pki, base, false)?;
+        let watcher = ApiClient::new(&Credentials::admin(pki, base), false)?;
         let path = format!("/api/v1/namespaces/{ns}/configmaps?watch=true&resourceVersion={rv}");
         let tx = tx.clone();
         let marker = marker.clone();
@@ -261,7 +261,7 @@ pub async fn run(flags: ApiserverBenchFlags) -> anyhow::Result<()> {
     )
     .await?;
     let base = format!("https://{}", server.address);
-    let client = ApiClient::new(&server.pki, &base, true)?;
+    let client = ApiClient::new(&Credentials::admin(&server.pki, &base), true)?;
     for ns in ["bench-create", "bench-watch"] {
         let body = Bytes::from(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}).to_string());
         client.send(Method::POST, "/api/v1/namespaces", Some(body)).await?;

@@ -3,7 +3,6 @@
 
 mod apiserver;
 mod churn;
-mod client;
 
 use clap::{Args, Subcommand};
 

@@ -36,6 +36,7 @@ pub struct Metrics {
     latency: HistogramFamily,
     updates: Family<ControllerLabel, Counter>,
     errors: Family<ControllerLabel, Counter>,
+    redundant: Family<ControllerLabel, Counter>,
     feed_revision: Gauge,
     complete_revision: Gauge,
     feed_events: Counter,
@@ -64,16 +65,22 @@ impl Metrics {
         let latency = HistogramFamily::new_with_constructor(latency_histogram);
         let updates = Family::<ControllerLabel, Counter>::default();
         let errors = Family::<ControllerLabel, Counter>::default();
+        let redundant = Family::<ControllerLabel, Counter>::default();
         let feed_revision = Gauge::default();
         let complete_revision = Gauge::default();
         let feed_events = Counter::default();
         registry.register("controller_reconcile_latency_seconds", "From a change entering the feed to the write answering it being confirmed", latency.clone());
         registry.register("controller_updates", "Writes the controllers made", updates.clone());
         registry.register("controller_write_errors", "Controller writes that failed and were retried", errors.clone());
+        registry.register(
+            "controller_redundant_writes",
+            "Writes that found their effect already there (a create answered AlreadyExists, a delete or patch NotFound): expectations should keep this at zero",
+            redundant.clone(),
+        );
         registry.register("dataflow_feed_revision", "Newest store revision fed to the dataflows", feed_revision.clone());
         registry.register("dataflow_complete_revision", "Revision every dataflow worker has finished", complete_revision.clone());
         registry.register("dataflow_feed_events", "Object changes fed to the dataflows", feed_events.clone());
-        Metrics { registry, latency, updates, errors, feed_revision, complete_revision, feed_events, pushed: Mutex::new(BTreeMap::new()) }
+        Metrics { registry, latency, updates, errors, redundant, feed_revision, complete_revision, feed_events, pushed: Mutex::new(BTreeMap::new()) }
     }
 
     /// The feed pushed `revision` with `events` changes.
@@ -102,6 +109,11 @@ impl Metrics {
 
     pub fn failed(&self, intent: &Intent) {
         self.errors.get_or_create(&ControllerLabel { controller: controller_of(intent).into() }).inc();
+    }
+
+    /// A write whose effect was already there.
+    pub fn redundant(&self, intent: &Intent) {
+        self.redundant.get_or_create(&ControllerLabel { controller: controller_of(intent).into() }).inc();
     }
 
     /// The Prometheus text exposition.

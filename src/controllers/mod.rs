@@ -1,8 +1,12 @@
-//! Wiring of the controller manager: the engine with its two edges (the feed from the watch
-//! cache and the intent writer through the API router) and the view store they fill.
+//! Wiring of the controller manager: the engine with its two edges (a change feed and the
+//! intent writer) and the view store they fill. In `deltakube up` both edges are in-process
+//! (the watch cache and the API router); `deltakube controllers --kubeconfig` reaches the
+//! API server over HTTPS instead ([`remote_feed`], [`api::Api::Remote`]).
 
+pub mod api;
 pub mod feed;
 pub mod metrics;
+pub mod remote_feed;
 pub mod views;
 pub mod views_http;
 pub mod writer;
@@ -10,31 +14,37 @@ pub mod writer;
 use std::sync::Arc;
 
 use deltakube_api::apiserver::RunningApiServer;
+use deltakube_api::auth::serviceaccount::ServiceAccountTokens;
 use deltakube_dataflows::engine::{ControllerConfig, Engine, EngineConfig, EngineOutput};
 
 use views::{ViewDelta, ViewStore};
 use writer::{Writer, WriterInput};
 
-/// Starts the controllers in-process against `server`, filling `views`.
-/// The engine lives as long as its feed task, which runs for the life of the process.
-pub fn start(server: &RunningApiServer, views: Arc<ViewStore>, metrics: Arc<metrics::Metrics>, controllers: ControllerConfig, workers: usize) -> anyhow::Result<()> {
-    let config = EngineConfig { workers, cluster: None, controllers };
+/// The writer's means: the route to the API server and what it signs tokens with.
+pub struct WriteBack {
+    pub api: api::Api,
+    pub tokens: Arc<ServiceAccountTokens>,
+    pub root_ca: String,
+}
+
+/// Starts the engine, the writer and the collector between them; the caller feeds the
+/// engine it returns. Worker progress is reported by global worker index; the view store
+/// counts this process's workers.
+fn launch(config: EngineConfig, write_back: WriteBack, views: Arc<ViewStore>, metrics: Arc<metrics::Metrics>) -> anyhow::Result<Arc<Engine>> {
+    let local_workers = config.workers.max(1);
     let (out_tx, out_rx) = std::sync::mpsc::channel::<EngineOutput>();
     let engine = Arc::new(Engine::start(config, out_tx).map_err(anyhow::Error::msg)?);
     let (writer_tx, writer_rx) = tokio::sync::mpsc::unbounded_channel();
-    let writer = Arc::new(Writer::new(server.internal_router.clone(), server.service_account_tokens.clone(), server.pki.ca_cert.clone(), metrics.clone()));
+    let writer = Arc::new(Writer::new(write_back.api, write_back.tokens, write_back.root_ca, metrics.clone()));
     tokio::spawn(writer.run(writer_rx));
 
-    // The collector: engine outputs to the view store and the writer.
-    let collector_views = views.clone();
-    let collector_metrics = metrics.clone();
     std::thread::Builder::new().name("dataflow-collector".into()).spawn(move || {
         let mut complete = 0;
         while let Ok(output) = out_rx.recv() {
             match output {
-                EngineOutput::Delta { view, key, value, revision, diff } => collector_views.delta(ViewDelta { view, revision, key, value, diff }),
+                EngineOutput::Delta { view, key, value, revision, diff } => views.delta(ViewDelta { view, revision, key, value, diff }),
                 EngineOutput::Intent { intent, revision, diff } => {
-                    collector_views.delta(ViewDelta {
+                    views.delta(ViewDelta {
                         view: "intents",
                         revision,
                         key: format!("{:?}", intent.key()),
@@ -44,17 +54,52 @@ pub fn start(server: &RunningApiServer, views: Arc<ViewStore>, metrics: Arc<metr
                     let _ = writer_tx.send(WriterInput::Intent { intent, diff, revision });
                 }
                 EngineOutput::Progress { worker, revision } => {
-                    collector_views.progress(worker, revision);
-                    let now = collector_views.revision();
+                    // Timely's progress is global: a local worker past R means the whole
+                    // dataflow, in every process, is past R.
+                    views.progress(worker % local_workers, revision);
+                    let now = views.revision();
                     if now > complete {
                         complete = now;
-                        collector_metrics.complete(now);
+                        metrics.complete(now);
                         let _ = writer_tx.send(WriterInput::Progress(now));
                     }
                 }
             }
         }
     })?;
+    Ok(engine)
+}
+
+/// Starts the controllers in-process against `server`, filling `views`.
+/// The engine lives as long as its feed task, which runs for the life of the process.
+pub fn start(
+    server: &RunningApiServer,
+    views: Arc<ViewStore>,
+    metrics: Arc<metrics::Metrics>,
+    controllers: ControllerConfig,
+    workers: usize,
+) -> anyhow::Result<()> {
+    let config = EngineConfig { workers, cluster: None, controllers };
+    let write_back = WriteBack {
+        api: api::Api::in_process(server.internal_router.clone()),
+        tokens: server.service_account_tokens.clone(),
+        root_ca: server.pki.ca_cert.clone(),
+    };
+    let engine = launch(config, write_back, views, metrics.clone())?;
     tokio::spawn(feed::follow_cache(server.cache.clone(), engine, metrics));
     Ok(())
+}
+
+/// Runs the controllers against a remote API server until the feed fails (a watch that can
+/// no longer resume); the caller exits then, and a restart relists.
+pub async fn run_remote(
+    client: crate::client::ApiClient,
+    config: EngineConfig,
+    write_back: WriteBack,
+    views: Arc<ViewStore>,
+    metrics: Arc<metrics::Metrics>,
+    feed_delay: std::time::Duration,
+) -> anyhow::Result<()> {
+    let engine = launch(config, write_back, views, metrics.clone())?;
+    remote_feed::follow_api(client, engine, metrics, feed_delay).await
 }

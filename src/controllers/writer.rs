@@ -14,17 +14,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::Router;
 use base64::Engine as _;
 use deltakube_api::auth::serviceaccount::ServiceAccountTokens;
-use deltakube_api::auth::UserInfo;
 use deltakube_dataflows::controllers::token::TOKEN_TYPE;
 use deltakube_dataflows::types::{Intent, ObjectKey, Revision};
-use http_body_util::BodyExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tower::ServiceExt;
+
+use super::api::Api;
 
 /// Longest back-off between retries of one key.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -56,13 +53,12 @@ struct Done {
     result: Result<Option<Revision>, String>,
 }
 
-/// Writes intents through `api` (the API router, without its network authentication).
+/// Writes intents through `api`.
 pub struct Writer {
-    api: Router,
+    api: Api,
     metrics: Arc<super::metrics::Metrics>,
     tokens: Arc<ServiceAccountTokens>,
     root_ca: String,
-    user: UserInfo,
 }
 
 fn collection_path(key: &ObjectKey) -> String {
@@ -76,9 +72,8 @@ fn collection_path(key: &ObjectKey) -> String {
 }
 
 impl Writer {
-    pub fn new(api: Router, tokens: Arc<ServiceAccountTokens>, root_ca: String, metrics: Arc<super::metrics::Metrics>) -> Writer {
-        let user = UserInfo::authenticated("system:kube-controller-manager", "", vec!["system:masters".into()]);
-        Writer { api, metrics, tokens, root_ca, user }
+    pub fn new(api: Api, tokens: Arc<ServiceAccountTokens>, root_ca: String, metrics: Arc<super::metrics::Metrics>) -> Writer {
+        Writer { api, metrics, tokens, root_ca }
     }
 
     /// Fills what only an edge may compute: the signed token of a token Secret.
@@ -96,19 +91,8 @@ impl Writer {
         v.to_string()
     }
 
-    /// Sends one in-process request; returns the status and the body as JSON.
     async fn call(&self, method: &str, path: &str, body: String, content_type: &str) -> Result<(u16, Value), String> {
-        let request = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("Content-Type", content_type)
-            .extension(self.user.clone())
-            .body(Body::from(body))
-            .map_err(|e| e.to_string())?;
-        let response = self.api.clone().oneshot(request).await.map_err(|e| e.to_string())?;
-        let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+        self.api.call(method, path, body, content_type).await
     }
 
     /// Deletes everything in a Terminating namespace, then finalizes it, as upstream's
@@ -157,9 +141,15 @@ impl Writer {
         match status {
             200..=299 => Ok(revision),
             // Someone else already did it; the feed will show it.
-            409 if matches!(intent, Intent::Create { .. }) && value["reason"] == "AlreadyExists" => Ok(None),
+            409 if matches!(intent, Intent::Create { .. }) && value["reason"] == "AlreadyExists" => {
+                self.metrics.redundant(intent);
+                Ok(None)
+            }
             // The object is gone: a delete is done, a patch is moot (the intent goes with it).
-            404 if matches!(intent, Intent::Delete { .. } | Intent::Patch { .. } | Intent::PatchStatus { .. }) => Ok(None),
+            404 if matches!(intent, Intent::Delete { .. } | Intent::Patch { .. } | Intent::PatchStatus { .. }) => {
+                self.metrics.redundant(intent);
+                Ok(None)
+            }
             // The namespace is going away; its purge will settle this key.
             403 if value["message"].as_str().is_some_and(|m| m.contains("being terminated")) => {
                 Err(format!("{WAITING}namespace {} is terminating", key.namespace))

@@ -25,6 +25,31 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Starts the `deltakube` binary with `args`, its output appended to `log`.
+fn spawn_logged(args: &[String], log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_deltakube"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start deltakube")
+}
+
+/// Waits up to 30 s until `port` accepts connections and `ready` holds.
+fn wait_for_port(port: u16, ready: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && ready() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
 /// Which store a test cluster runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -40,6 +65,8 @@ pub struct Cluster {
     child: Option<Child>,
     etcd: Option<EtcdProcess>,
     extra_args: Vec<String>,
+    /// `up` (with the controllers) or `apiserver` (without).
+    subcommand: &'static str,
 }
 
 impl Cluster {
@@ -48,6 +75,15 @@ impl Cluster {
     }
 
     pub fn start_with(backend: Backend, extra: &[&str]) -> Cluster {
+        Cluster::start_as("up", backend, extra)
+    }
+
+    /// `deltakube apiserver` alone: controllers, if any, run as their own processes.
+    pub fn start_apiserver(backend: Backend) -> Cluster {
+        Cluster::start_as("apiserver", backend, &[])
+    }
+
+    fn start_as(subcommand: &'static str, backend: Backend, extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let etcd = match backend {
             Backend::Embedded => None,
@@ -59,7 +95,7 @@ impl Cluster {
         }
         let port = free_port();
         let kubeconfig = dir.path().join("data/admin.kubeconfig");
-        let mut cluster = Cluster { dir, port, kubeconfig, child: None, etcd, extra_args };
+        let mut cluster = Cluster { dir, port, kubeconfig, child: None, etcd, extra_args, subcommand };
         cluster.launch();
         cluster
     }
@@ -70,29 +106,14 @@ impl Cluster {
 
     /// Starts the server process and waits until it answers.
     pub fn launch(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("server.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_deltakube"))
-            .arg("up")
-            .arg("--data-dir")
-            .arg(self.data_dir())
-            .arg("--secure-port")
-            .arg(self.port.to_string())
-            .args(&self.extra_args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start deltakube");
-        self.child = Some(child);
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(30) {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.kubeconfig.exists() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let mut args: Vec<String> = vec![self.subcommand.into(), "--data-dir".into(), self.data_dir().display().to_string()];
+        args.extend(["--secure-port".into(), self.port.to_string()]);
+        args.extend(self.extra_args.iter().cloned());
+        self.child = Some(spawn_logged(&args, &self.dir.path().join("server.log")));
+        let kubeconfig = self.kubeconfig.clone();
+        if !wait_for_port(self.port, || kubeconfig.exists()) {
+            panic!("deltakube did not start; log:\n{}", self.log());
         }
-        panic!("deltakube did not start; log:\n{}", self.log());
     }
 
     /// `kill -9` of the server.
@@ -132,6 +153,71 @@ impl Cluster {
     pub fn curl(&self, args: &[&str]) -> Output {
         let (ca, cert, key) = self.admin_pems();
         Command::new("curl").args(["-sS", "--cacert"]).arg(ca).arg("--cert").arg(cert).arg("--key").arg(key).args(args).output().expect("curl is installed")
+    }
+}
+
+/// A `deltakube controllers --kubeconfig` process against a cluster, killed on drop.
+pub struct Controllers {
+    child: Option<Child>,
+    log: PathBuf,
+    args: Vec<String>,
+    /// Where its `/views` and `/metrics` are served.
+    pub views_port: u16,
+}
+
+impl Controllers {
+    /// Starts controllers for `cluster` with `extra` flags; `name` tells its log apart.
+    pub fn start(cluster: &Cluster, name: &str, extra: &[&str]) -> Controllers {
+        let views_port = free_port();
+        let mut args: Vec<String> = vec![
+            "controllers".into(),
+            "--kubeconfig".into(),
+            cluster.kubeconfig.display().to_string(),
+            "--service-account-private-key-file".into(),
+            cluster.data_dir().join("pki/sa.key").display().to_string(),
+            "--views-address".into(),
+            format!("127.0.0.1:{views_port}"),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut c = Controllers { child: None, log: cluster.dir.path().join(format!("{name}.log")), args, views_port };
+        c.launch();
+        c
+    }
+
+    /// Starts the process (again) and waits until its views answer.
+    pub fn launch(&mut self) {
+        self.child = Some(spawn_logged(&self.args, &self.log));
+        if !wait_for_port(self.views_port, || true) {
+            panic!("deltakube controllers did not start; log:\n{}", self.log());
+        }
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The sum of a Prometheus counter over its labels, from this process's `/metrics`.
+    pub fn counter(&self, name: &str) -> f64 {
+        let out = Command::new("curl").args(["-sS", &format!("http://127.0.0.1:{}/metrics", self.views_port)]).output().expect("curl is installed");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with(name) && (l[name.len()..].starts_with('{') || l[name.len()..].starts_with(' ')))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for Controllers {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

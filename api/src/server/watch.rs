@@ -44,7 +44,11 @@ const BOOKMARK_SOON: Duration = Duration::from_millis(20);
 /// Where the events after the initial ones come from.
 enum Source {
     /// The cache's broadcast carries every key's events; only those under `prefix` are sent.
-    Cache { live: broadcast::Receiver<Arc<CacheEvent>>, last: Revision, prefix: String },
+    Cache {
+        live: broadcast::Receiver<Arc<CacheEvent>>,
+        last: Revision,
+        prefix: String,
+    },
     Store(WatchStream),
 }
 
@@ -200,12 +204,10 @@ pub async fn watch(state: &SharedState, ctx: &Ctx) -> ApiResult<Response> {
     };
 
     let (tx, rx) = mpsc::channel::<Bytes>(WATCHER_BUFFER);
-    let cache = state.cache.clone();
-    tokio::spawn(pump(initial, source, tx, encoder, selectors, timeout, bookmarks, cache));
+    tokio::spawn(pump(initial, source, tx, encoder, selectors, timeout, bookmarks));
     Ok(stream_response(Vec::new(), Some(rx)))
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn pump(
     initial: Vec<Bytes>,
     mut source: Source,
@@ -214,7 +216,6 @@ async fn pump(
     selectors: Selectors,
     timeout: Duration,
     bookmarks: bool,
-    cache: Arc<crate::cache::WatchCache>,
 ) {
     // The initial state may exceed the buffer; it goes out as the reader drains it.
     for frame in initial {
@@ -244,7 +245,9 @@ async fn pump(
             }
             _ = ticker.tick() => {
                 if bookmarks {
-                    let rev = match &source { Source::Cache { last, .. } => (*last).max(cache.revision()), Source::Store(_) => last_sent };
+                    // Only what this watch has passed: the cache may be ahead of the events
+                    // still queued for it, and a bookmark promises that nothing before it is owed.
+                    let rev = match &source { Source::Cache { last, .. } => *last, Source::Store(_) => last_sent };
                     if rev > 0 && tx.send(encoder.bookmark(rev, false)).await.is_err() {
                         return;
                     }

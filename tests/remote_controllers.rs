@@ -1,0 +1,107 @@
+//! The controllers as their own processes, `deltakube controllers --kubeconfig`, against
+//! `deltakube apiserver`: they list and watch over HTTPS and write back through the API.
+//! - They do the work of `up`'s in-process controllers (tokens, Deployments, namespace
+//!   deletion), and a `kill -9` at any moment followed by a restart converges with no
+//!   duplicate write.
+//! - Two processes share one dataflow over timely's cluster communication on loopback.
+//! - A lagging feed never makes the writer create or delete a replica twice.
+//!
+//! "No duplicate write" is measured by the controllers' own
+//! `deltakube_controller_redundant_writes_total`: a create that met AlreadyExists, or a
+//! delete or patch that met NotFound.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{eventually, Backend, Cluster, Controllers, Kubectl};
+
+const REDUNDANT: &str = "deltakube_controller_redundant_writes_total";
+const UPDATES: &str = "deltakube_controller_updates_total";
+
+fn count(k: &Kubectl, ns: &str, resource: &str) -> usize {
+    k.ok(&["-n", ns, "get", resource, "-o", "name"]).lines().filter(|l| !l.trim().is_empty()).count()
+}
+
+fn has_namespace_basics(k: &Kubectl, ns: &str) -> bool {
+    let secrets = k.ok(&["-n", ns, "get", "secrets", "-o", "name"]);
+    k.run(&["-n", ns, "get", "serviceaccount", "default"]).ok
+        && k.run(&["-n", ns, "get", "configmap", "kube-root-ca.crt"]).ok
+        && secrets.contains("secret/default-token-")
+}
+
+#[test]
+fn remote_controllers_do_the_work_and_restart_without_duplicates() {
+    let cluster = Cluster::start_apiserver(Backend::Embedded);
+    let k = cluster.kubectl("1.33");
+    let mut controllers = Controllers::start(&cluster, "controllers", &["--workers", "2"]);
+
+    k.ok(&["create", "namespace", "remote"]);
+    assert!(eventually(Duration::from_secs(20), || has_namespace_basics(&k, "remote")), "log:\n{}", controllers.log());
+
+    // Kill the controllers in the middle of creating 40 replicas, then start them again.
+    k.ok(&["-n", "remote", "create", "deployment", "web", "--image=busybox", "--replicas=40"]);
+    assert!(eventually(Duration::from_secs(20), || count(&k, "remote", "pods") >= 5), "log:\n{}", controllers.log());
+    controllers.kill();
+    let before = count(&k, "remote", "pods");
+    controllers.launch();
+    assert!(eventually(Duration::from_secs(30), || count(&k, "remote", "pods") == 40), "pods: {}; log:\n{}", count(&k, "remote", "pods"), controllers.log());
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(count(&k, "remote", "pods"), 40, "the restarted controllers overshot (killed at {before} pods)");
+    assert_eq!(count(&k, "remote", "replicasets"), 1);
+    assert_eq!(controllers.counter(REDUNDANT), 0.0, "the restarted controllers repeated a write; log:\n{}", controllers.log());
+
+    // Deleting the namespace removes its content and then the namespace, through the API.
+    k.ok(&["delete", "namespace", "remote", "--wait=false"]);
+    assert!(eventually(Duration::from_secs(30), || !k.run(&["get", "namespace", "remote"]).ok), "log:\n{}", controllers.log());
+}
+
+#[test]
+fn two_controller_processes_share_one_dataflow_over_loopback() {
+    let cluster = Cluster::start_apiserver(Backend::Embedded);
+    let k = cluster.kubectl("1.33");
+    let hosts = cluster.dir.path().join("hosts");
+    std::fs::write(&hosts, format!("127.0.0.1:{}\n127.0.0.1:{}\n", support::free_port(), support::free_port())).unwrap();
+    let hosts = hosts.display().to_string();
+    let first = Controllers::start(&cluster, "process-0", &["--workers", "1", "--process", "0", "--hosts", &hosts]);
+    let second = Controllers::start(&cluster, "process-1", &["--workers", "1", "--process", "1", "--hosts", &hosts]);
+
+    let namespaces: Vec<String> = (0..6).map(|i| format!("shared-{i}")).collect();
+    for ns in &namespaces {
+        k.ok(&["create", "namespace", ns]);
+    }
+    k.ok(&["-n", "shared-0", "create", "deployment", "web", "--image=busybox", "--replicas=12"]);
+    let logs = || format!("process 0:\n{}\nprocess 1:\n{}", first.log(), second.log());
+    assert!(eventually(Duration::from_secs(30), || namespaces.iter().all(|ns| has_namespace_basics(&k, ns))), "{}", logs());
+    assert!(eventually(Duration::from_secs(30), || count(&k, "shared-0", "pods") == 12), "{}", logs());
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(count(&k, "shared-0", "pods"), 12);
+    // Keys are partitioned over the two processes' workers: both wrote, neither repeated.
+    assert!(first.counter(UPDATES) > 0.0 && second.counter(UPDATES) > 0.0, "updates: {} and {}", first.counter(UPDATES), second.counter(UPDATES));
+    assert_eq!(first.counter(REDUNDANT) + second.counter(REDUNDANT), 0.0, "{}", logs());
+}
+
+#[test]
+fn a_lagging_feed_never_writes_a_replica_twice() {
+    let cluster = Cluster::start_apiserver(Backend::Embedded);
+    let k = cluster.kubectl("1.33");
+    let controllers = Controllers::start(&cluster, "lagging", &["--workers", "2", "--debug-feed-delay", "400ms"]);
+    k.ok(&["create", "namespace", "lag"]);
+    k.ok(&["-n", "lag", "create", "deployment", "web", "--image=busybox", "--replicas=10"]);
+    let mut most = 0;
+    for replicas in ["25", "5", "15"] {
+        std::thread::sleep(Duration::from_millis(300));
+        most = most.max(count(&k, "lag", "pods"));
+        k.ok(&["-n", "lag", "scale", "deployment", "web", &format!("--replicas={replicas}")]);
+    }
+    let settled = eventually(Duration::from_secs(30), || {
+        let n = count(&k, "lag", "pods");
+        most = most.max(n);
+        n == 15
+    });
+    assert!(settled, "pods: {}; log:\n{}", count(&k, "lag", "pods"), controllers.log());
+    assert!(most <= 25, "at some point {most} pods existed, more than any desired count");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(count(&k, "lag", "pods"), 15);
+    assert_eq!(controllers.counter(REDUNDANT), 0.0, "a write was repeated while the feed lagged; log:\n{}", controllers.log());
+}
