@@ -5,6 +5,7 @@
 //! - [`engine`]: timely workers, inputs, progress and outputs.
 //! - [`reconcile`]: desired against observed objects into intents.
 //! - [`controllers`]: one file per controller, each with its from-scratch reference.
+//! - [`scheduler`]: the scheduler's plugins as pure functions, and its sequential reference.
 //!
 //! **Invariant:** this crate is pure computation: no IO, no clock, no locks in controllers.
 
@@ -13,4 +14,5 @@ pub mod engine;
 pub mod reconcile;
 pub mod rows;
 pub mod rows_quota;
+pub mod scheduler;
 pub mod types;

@@ -1,0 +1,201 @@
+//! The scheduler's configuration, shaped as upstream's `KubeSchedulerConfiguration` profile
+//! (`pkg/scheduler/apis/config/types_pluginargs.go`), with upstream's defaults
+//! (`pkg/scheduler/apis/config/v1/default_plugins.go` and `defaults.go`):
+//!
+//! | plugin | default weight |
+//! |---|---|
+//! | TaintToleration | 3 |
+//! | NodeAffinity | 2 |
+//! | NodeResourcesFit | 1 (LeastAllocated over cpu 1, memory 1) |
+//! | PodTopologySpread | 2 (system default constraints) |
+//! | InterPodAffinity | 2 (hardPodAffinityWeight 1) |
+//! | NodeResourcesBalancedAllocation | 1 (cpu 1, memory 1) |
+//! | ImageLocality | 1 |
+//!
+//! NodeUnschedulable, NodeName and NodePorts only filter. Plugins can be disabled and weights
+//! changed, as a profile's `plugins.multiPoint` does, and NodeResourcesFit can score with
+//! MostAllocated.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::framework::Plugin;
+
+/// NodeResourcesFit's `scoringStrategy.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ScoringStrategy {
+    LeastAllocated,
+    MostAllocated,
+}
+
+/// A resource and its weight in a scoring strategy (`config.ResourceSpec`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ResourceWeight {
+    pub name: String,
+    pub weight: i64,
+}
+
+/// Upstream's default resources for both resource scorers: cpu and memory, weight 1.
+pub fn default_resource_weights() -> Vec<ResourceWeight> {
+    vec![ResourceWeight { name: "cpu".into(), weight: 1 }, ResourceWeight { name: "memory".into(), weight: 1 }]
+}
+
+/// `NodeResourcesFitArgs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeResourcesFitArgs {
+    pub strategy: ScoringStrategy,
+    pub resources: Vec<ResourceWeight>,
+    /// Extended resources the filter does not check.
+    pub ignored_resources: Vec<String>,
+    /// Extended resource groups (the part before `/`) the filter does not check.
+    pub ignored_resource_groups: Vec<String>,
+}
+
+/// `InterPodAffinityArgs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterPodAffinityArgs {
+    /// The weight an existing pod's required affinity term gives a pod it matches.
+    pub hard_pod_affinity_weight: i64,
+    pub ignore_preferred_terms_of_existing_pods: bool,
+}
+
+/// A default spread constraint of `PodTopologySpreadArgs.defaultConstraints` (its selector
+/// always comes from the pod's Services and controller).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultSpreadConstraint {
+    pub max_skew: i64,
+    pub topology_key: String,
+    pub schedule_anyway: bool,
+}
+
+/// `PodTopologySpreadArgs.defaultingType`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SpreadDefaulting {
+    /// Upstream's `systemDefaultConstraints`: hostname maxSkew 3 and zone maxSkew 5,
+    /// ScheduleAnyway; nodes without a zone label still spread by hostname.
+    System,
+    /// The listed constraints, every topology key required of a node.
+    List(Vec<DefaultSpreadConstraint>),
+}
+
+/// Why a configuration is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A scoring resource weight is outside upstream's range.
+    #[error("resource weight of {0} should be in range [1, 100]")]
+    ResourceWeight(String),
+    /// A score plugin weight is not positive, or so large that a total could overflow.
+    #[error("weight of plugin {0} should be in range [1, {MAX_PLUGIN_WEIGHT}]")]
+    PluginWeight(&'static str),
+}
+
+/// The largest plugin weight accepted: with every plugin at it, totals stay far from overflow.
+pub const MAX_PLUGIN_WEIGHT: i64 = 1_000_000;
+
+/// A scheduling profile: enabled plugins with their weights, and the plugins' arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedulerConfig {
+    /// Enabled plugins and their score weights (filter-only plugins carry 0).
+    pub plugins: BTreeMap<Plugin, i64>,
+    pub fit: NodeResourcesFitArgs,
+    pub balanced_allocation_resources: Vec<ResourceWeight>,
+    pub inter_pod_affinity: InterPodAffinityArgs,
+    pub spread_defaulting: SpreadDefaulting,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> SchedulerConfig {
+        let weight = |p: Plugin| match p {
+            Plugin::TaintToleration => 3,
+            Plugin::NodeAffinity | Plugin::PodTopologySpread | Plugin::InterPodAffinity => 2,
+            Plugin::NodeResourcesFit | Plugin::NodeResourcesBalancedAllocation | Plugin::ImageLocality => 1,
+            Plugin::NodeUnschedulable | Plugin::NodeName | Plugin::NodePorts => 0,
+        };
+        SchedulerConfig {
+            plugins: Plugin::ALL.into_iter().map(|p| (p, weight(p))).collect(),
+            fit: NodeResourcesFitArgs {
+                strategy: ScoringStrategy::LeastAllocated,
+                resources: default_resource_weights(),
+                ignored_resources: vec![],
+                ignored_resource_groups: vec![],
+            },
+            balanced_allocation_resources: default_resource_weights(),
+            inter_pod_affinity: InterPodAffinityArgs { hard_pod_affinity_weight: 1, ignore_preferred_terms_of_existing_pods: false },
+            spread_defaulting: SpreadDefaulting::System,
+        }
+    }
+}
+
+impl SchedulerConfig {
+    pub fn enabled(&self, plugin: Plugin) -> bool {
+        self.plugins.contains_key(&plugin)
+    }
+
+    /// The plugin's score weight; 0 when disabled.
+    pub fn weight(&self, plugin: Plugin) -> i64 {
+        self.plugins.get(&plugin).copied().unwrap_or(0)
+    }
+
+    pub fn disable(mut self, plugin: Plugin) -> SchedulerConfig {
+        self.plugins.remove(&plugin);
+        self
+    }
+
+    pub fn with_weight(mut self, plugin: Plugin, weight: i64) -> SchedulerConfig {
+        self.plugins.insert(plugin, weight);
+        self
+    }
+
+    /// NodeResourcesFit scores with MostAllocated (bin packing).
+    pub fn most_allocated(mut self) -> SchedulerConfig {
+        self.fit.strategy = ScoringStrategy::MostAllocated;
+        self
+    }
+
+    /// Upstream's validation of the arguments deltakube honours.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for r in self.fit.resources.iter().chain(&self.balanced_allocation_resources) {
+            if !(1..=100).contains(&r.weight) {
+                return Err(ConfigError::ResourceWeight(r.name.clone()));
+            }
+        }
+        for (p, w) in &self.plugins {
+            if p.scores() && !(1..=MAX_PLUGIN_WEIGHT).contains(w) {
+                return Err(ConfigError::PluginWeight(p.name()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_upstreams() {
+        let c = SchedulerConfig::default();
+        assert_eq!(c.weight(Plugin::TaintToleration), 3);
+        assert_eq!(c.weight(Plugin::NodeAffinity), 2);
+        assert_eq!(c.weight(Plugin::PodTopologySpread), 2);
+        assert_eq!(c.weight(Plugin::InterPodAffinity), 2);
+        assert_eq!(c.weight(Plugin::NodeResourcesFit), 1);
+        assert_eq!(c.weight(Plugin::NodeResourcesBalancedAllocation), 1);
+        assert_eq!(c.weight(Plugin::ImageLocality), 1);
+        assert!(c.validate().is_ok());
+    }
+
+    // Upstream: noderesources/least_allocated_test.go, TestLeastAllocatedScoringStrategy,
+    // "resource with negative weight", "resource with zero weight", "resource weight larger than MaxNodeScore".
+    #[test]
+    fn resource_weights_outside_1_to_100_are_refused() {
+        for w in [-1, 0, 101] {
+            let mut c = SchedulerConfig::default();
+            c.fit.resources[1].weight = w;
+            assert_eq!(c.validate(), Err(ConfigError::ResourceWeight("memory".into())));
+        }
+        assert!(SchedulerConfig::default().with_weight(Plugin::ImageLocality, 0).validate().is_err());
+        assert!(!SchedulerConfig::default().disable(Plugin::ImageLocality).enabled(Plugin::ImageLocality));
+    }
+}
