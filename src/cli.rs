@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use deltakube_api::apiserver::{self, ApiServerConfig, StoreConfig};
+use deltakube_dataflows::controllers::cidr::{AddressPool, Ipv4Cidr, NodeCidrs};
 use deltakube_dataflows::engine::ControllerConfig;
 
 #[derive(Parser, Debug)]
@@ -43,6 +44,21 @@ pub struct ControllerFlags {
     /// Dataflow worker threads for the controllers.
     #[arg(long, env = "DELTAKUBE_WORKERS", default_value_t = 2)]
     pub workers: usize,
+    /// Give every Node a pod CIDR from --cluster-cidr. Off by default as upstream; `up` turns
+    /// it on (with --cluster-cidr 10.244.0.0/16) unless told otherwise.
+    #[arg(long, env = "DELTAKUBE_ALLOCATE_NODE_CIDRS", num_args = 0..=1, default_missing_value = "true")]
+    pub allocate_node_cidrs: Option<bool>,
+    /// The pods' IPv4 range that Node pod CIDRs are cut from (e.g. 10.244.0.0/16).
+    #[arg(long, env = "DELTAKUBE_CLUSTER_CIDR")]
+    pub cluster_cidr: Option<Ipv4Cidr>,
+    /// The prefix length of each Node's pod CIDR, at most 16 bits longer than --cluster-cidr's.
+    #[arg(long, env = "DELTAKUBE_NODE_CIDR_MASK_SIZE", default_value_t = 24)]
+    pub node_cidr_mask_size: u8,
+    /// The addresses Services of type LoadBalancer get, as `first-last` (e.g.
+    /// 172.18.255.200-172.18.255.250) or a CIDR (every address in it); none by default, and
+    /// without one such Services get no address.
+    #[arg(long, env = "DELTAKUBE_LOAD_BALANCER_IP_RANGE")]
+    pub load_balancer_ip_range: Option<AddressPool>,
 }
 
 /// Flags of `controllers`: where the API server is, and the controllers' own flags.
@@ -91,10 +107,30 @@ impl ControllersFlags {
     }
 }
 
+/// The pod range `up` allocates Node CIDRs from when none is given (flannel's and kind's).
+const UP_CLUSTER_CIDR: &str = "10.244.0.0/16";
+
 impl ControllerFlags {
-    /// The controllers' constants; `root_ca` is the cluster CA they publish.
-    pub fn config(&self, root_ca: String) -> ControllerConfig {
-        ControllerConfig { root_ca }
+    /// `up`'s defaults for a cluster on one machine: Nodes get pod CIDRs from 10.244.0.0/16, as
+    /// on kind or kubeadm with flannel, unless `--allocate-node-cidrs=false` or another
+    /// `--cluster-cidr` is given. `controllers` keeps upstream's defaults (no allocation).
+    pub fn with_up_defaults(mut self) -> ControllerFlags {
+        self.allocate_node_cidrs.get_or_insert(true);
+        if self.cluster_cidr.is_none() {
+            self.cluster_cidr = UP_CLUSTER_CIDR.parse().ok();
+        }
+        self
+    }
+
+    /// The controllers' constants, validated; `root_ca` is the cluster CA they publish.
+    pub fn config(&self, root_ca: String) -> anyhow::Result<ControllerConfig> {
+        let node_cidrs = match (self.allocate_node_cidrs.unwrap_or(false), self.cluster_cidr) {
+            (false, _) => None,
+            (true, Some(cidr)) => Some(NodeCidrs::new(cidr, self.node_cidr_mask_size)?),
+            // Upstream refuses to start the same way.
+            (true, None) => anyhow::bail!("--allocate-node-cidrs needs --cluster-cidr"),
+        };
+        Ok(ControllerConfig { root_ca, node_cidrs, load_balancer_pool: self.load_balancer_ip_range })
     }
 }
 
@@ -145,11 +181,13 @@ impl ApiServerFlags {
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command.action {
         Action::Up(flags) => {
+            // Validated before anything starts; the CA is the API server's, known once it has.
+            let mut config = flags.controllers.clone().with_up_defaults().config(String::new())?;
             let views = std::sync::Arc::new(crate::controllers::views::ViewStore::new(flags.controllers.workers));
             let metrics = std::sync::Arc::new(crate::controllers::metrics::Metrics::new());
             let views_router = crate::controllers::views_http::router(views.clone(), metrics.clone());
             let server = apiserver::start(flags.apiserver.config(), Some(views_router)).await.context("starting the apiserver")?;
-            let config = flags.controllers.config(server.pki.ca_cert.clone());
+            config.root_ca = server.pki.ca_cert.clone();
             crate::controllers::start(&server, views, metrics, config, flags.controllers.workers).context("starting the controllers")?;
             let kubeconfig = std::fs::canonicalize(&server.kubeconfig).unwrap_or(server.kubeconfig.clone());
             println!("deltakube is up: API server at https://{}", server.address);
@@ -188,7 +226,7 @@ async fn run_controllers(flags: ControllersFlags) -> anyhow::Result<()> {
     };
     let client = crate::client::ApiClient::new(&credentials, true)?;
     let workers = flags.controllers.workers;
-    let config = EngineConfig { workers, cluster: flags.cluster()?, controllers: flags.controllers.config(root_ca.clone()) };
+    let config = EngineConfig { workers, cluster: flags.cluster()?, controllers: flags.controllers.config(root_ca.clone())? };
     let views = std::sync::Arc::new(ViewStore::new(workers));
     let metrics = std::sync::Arc::new(Metrics::new());
     if let Some(address) = flags.views_address {

@@ -1,15 +1,16 @@
 //! The controllers end to end through real kubectl against `deltakube up`, on the embedded
 //! store and on etcd: namespaces get their `default` ServiceAccount, token Secret and
 //! `kube-root-ca.crt`; the seed's bearer flow works with that token; Services get Endpoints
-//! listing exactly their ready pods, with not-ready pods under `notReadyAddresses`; and the
-//! views answer with read-your-writes.
+//! and EndpointSlices listing exactly their ready pods, with not-ready pods under
+//! `notReadyAddresses` and `ready: false`; Nodes get pod CIDRs; Services of type
+//! LoadBalancer get addresses from the pool; and the views answer with read-your-writes.
 
 mod support;
 
 use std::time::Duration;
 
 use base64::Engine;
-use serde_json::Value;
+use serde_json::{json, Value};
 use support::{eventually, Backend, Cluster, Kubectl};
 
 fn json(k: &Kubectl, args: &[&str]) -> Value {
@@ -54,8 +55,50 @@ fn set_pod_status(k: &Kubectl, ns: &str, pod: &str, ip: &str, ready: bool) {
     k.ok(&["-n", ns, "patch", "pod", pod, "--subresource=status", "--type=merge", "-p", &patch]);
 }
 
+/// The endpoints of the Service's EndpointSlices: address and `ready`, sorted.
+fn slice_endpoints(k: &Kubectl, ns: &str, service: &str) -> Vec<(String, bool)> {
+    let slices = json(k, &["-n", ns, "get", "endpointslices", "-l", &format!("kubernetes.io/service-name={service}"), "-o", "json"]);
+    let mut out: Vec<(String, bool)> = slices["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
+        .map(|e| (e["addresses"][0].as_str().unwrap_or_default().to_string(), e["conditions"]["ready"] == true))
+        .collect();
+    out.sort();
+    out
+}
+
+fn endpoint_slices(k: &Kubectl) {
+    let want = |list: &[(&str, bool)]| list.iter().map(|(ip, ready)| (ip.to_string(), *ready)).collect::<Vec<_>>();
+    let listed = || slice_endpoints(k, "shop", "front");
+    let expected = want(&[("10.2.0.1", true), ("10.2.0.2", true), ("10.2.0.3", false)]);
+    assert!(eventually(Duration::from_secs(10), || listed() == expected), "slices: {:?}", listed());
+    let slices = json(k, &["-n", "shop", "get", "endpointslices", "-l", "kubernetes.io/service-name=front", "-o", "json"]);
+    let slice = &slices["items"][0];
+    assert_eq!(slices["items"].as_array().unwrap().len(), 1, "{slices}");
+    assert_eq!(slice["addressType"], "IPv4");
+    assert_eq!(slice["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"], "endpointslice-controller.k8s.io");
+    let owner = &slice["metadata"]["ownerReferences"][0];
+    assert_eq!(
+        (&owner["kind"], &owner["name"], &owner["controller"], &owner["blockOwnerDeletion"]),
+        (&json!("Service"), &json!("front"), &json!(true), &json!(true))
+    );
+    assert_eq!(slice["ports"], json!([{"name": "http", "port": 8080, "protocol": "TCP"}]), "named targetPort resolved to the container port");
+    let first = &slice["endpoints"][0];
+    assert_eq!((&first["nodeName"], &first["zone"], &first["targetRef"]["name"]), (&json!("n1"), &json!("zone-a"), &json!("front-1")));
+    let name = slice["metadata"]["name"].as_str().unwrap();
+    assert!(name.starts_with("front-") && name.len() == "front-".len() + 5, "{name}");
+    // The table printer: name, address type, ports and endpoints.
+    let table = k.ok(&["-n", "shop", "get", "endpointslices"]);
+    let row = table.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{table}"));
+    assert!(table.starts_with("NAME") && row.contains("IPv4") && row.contains("8080") && row.contains("10.2.0.1,10.2.0.2,10.2.0.3"), "{table}");
+}
+
 fn services_and_endpoints(k: &Kubectl) {
     k.ok(&["create", "namespace", "shop"]);
+    // The Node the pods run on: EndpointSlices list only pods whose Node exists.
+    k.ok_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n  labels: {topology.kubernetes.io/zone: zone-a}\n");
     k.ok_stdin(
         &["apply", "-f", "-"],
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: front\n  namespace: shop\nspec:\n  selector: {app: front}\n  ports:\n  - {name: http, port: 80, targetPort: web}\n",
@@ -63,7 +106,7 @@ fn services_and_endpoints(k: &Kubectl) {
     for (i, ready) in [(1, true), (2, true), (3, false)] {
         k.ok_stdin(
             &["apply", "-f", "-"],
-            &format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: front-{i}\n  namespace: shop\n  labels: {{app: front}}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    ports: [{{name: web, containerPort: 8080}}]\n"),
+            &format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: front-{i}\n  namespace: shop\n  labels: {{app: front}}\nspec:\n  nodeName: n1\n  containers:\n  - name: c\n    image: busybox\n    ports: [{{name: web, containerPort: 8080}}]\n"),
         );
         set_pod_status(k, "shop", &format!("front-{i}"), &format!("10.2.0.{i}"), ready);
     }
@@ -77,14 +120,30 @@ fn services_and_endpoints(k: &Kubectl) {
     assert_eq!(ep["subsets"][0]["notReadyAddresses"][0]["ip"], "10.2.0.3");
     assert_eq!(ep["subsets"][0]["ports"][0]["port"], 8080, "named targetPort resolved to the container port");
     assert_eq!(ep["subsets"][0]["addresses"][0]["targetRef"]["name"], "front-1");
+    endpoint_slices(k);
 
     // Readiness moves a pod between the lists; deletion removes it.
     set_pod_status(k, "shop", "front-2", "10.2.0.2", false);
     assert!(eventually(Duration::from_secs(10), || ready_ips() == "10.2.0.1"), "after not-ready: {}", ready_ips());
     let not_ready = k.ok(&["-n", "shop", "get", "endpoints", "front", "-o", "jsonpath={.subsets[*].notReadyAddresses[*].ip}"]);
     assert_eq!(not_ready, "10.2.0.2 10.2.0.3");
-    k.ok(&["-n", "shop", "delete", "pod", "front-1"]);
+    let slices_now = || slice_endpoints(k, "shop", "front");
+    let expected = vec![("10.2.0.1".to_string(), true), ("10.2.0.2".to_string(), false), ("10.2.0.3".to_string(), false)];
+    assert!(eventually(Duration::from_secs(10), || slices_now() == expected), "slices after not-ready: {:?}", slices_now());
+    // A pod on a Node is deleted gracefully (no kubelet confirms it here): while it is
+    // terminating, Endpoints drop it and its EndpointSlice endpoint is serving, terminating
+    // and not ready, as upstream; a forced delete then removes it.
+    k.ok(&["-n", "shop", "delete", "pod", "front-1", "--wait=false"]);
     assert!(eventually(Duration::from_secs(10), || ready_ips().is_empty()), "after delete: {}", ready_ips());
+    let terminating = || {
+        let slices = json(k, &["-n", "shop", "get", "endpointslices", "-l", "kubernetes.io/service-name=front", "-o", "json"]);
+        slices["items"][0]["endpoints"].as_array().into_iter().flatten().find(|e| e["targetRef"]["name"] == "front-1").map(|e| e["conditions"].clone())
+    };
+    let conditions = json!({"ready": false, "serving": true, "terminating": true});
+    assert!(eventually(Duration::from_secs(10), || terminating() == Some(conditions.clone())), "front-1 terminating: {:?}", terminating());
+    k.ok(&["-n", "shop", "delete", "pod", "front-1", "--grace-period=0", "--force"]);
+    let expected = vec![("10.2.0.2".to_string(), false), ("10.2.0.3".to_string(), false)];
+    assert!(eventually(Duration::from_secs(10), || slices_now() == expected), "slices after delete: {:?}", slices_now());
 
     // The view answers at least at the revision of our own write (read-your-writes).
     let svc = json(k, &["-n", "shop", "label", "svc", "front", "tier=edge", "-o", "json"]);
@@ -94,7 +153,7 @@ fn services_and_endpoints(k: &Kubectl) {
     assert_eq!(view["rows"][0]["value"]["metadata"]["labels"]["tier"], "edge", "{view}");
     let views: Value = serde_json::from_str(&k.ok(&["get", "--raw", "/views"])).unwrap();
     let names: Vec<&str> = views["views"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
-    for want in ["endpoints", "intents", "pods-per-node"] {
+    for want in ["endpoints", "endpointslices", "pod-cidrs", "load-balancer-ips", "controller-errors", "intents", "pods-per-node"] {
         assert!(names.contains(&want), "{names:?}");
     }
 
@@ -103,9 +162,79 @@ fn services_and_endpoints(k: &Kubectl) {
     assert!(metrics.contains("deltakube_controller_reconcile_latency_seconds_bucket") && metrics.contains("controller=\"endpoints\""), "{metrics}");
     assert!(metrics.contains("deltakube_controller_updates_total{controller=\"endpoints\"}"), "{metrics}");
 
-    // Deleting the Service deletes its Endpoints.
+    // Deleting the Service deletes its Endpoints and EndpointSlices.
     k.ok(&["-n", "shop", "delete", "svc", "front"]);
     assert!(eventually(Duration::from_secs(10), || !k.run(&["-n", "shop", "get", "endpoints", "front"]).ok));
+    let left = || k.ok(&["-n", "shop", "get", "endpointslices", "-l", "kubernetes.io/service-name=front", "-o", "name"]);
+    assert!(eventually(Duration::from_secs(10), || left().trim().is_empty()), "slices left: {}", left());
+}
+
+fn pod_cidr(k: &Kubectl, node: &str) -> String {
+    k.ok(&["get", "node", node, "-o", "jsonpath={.spec.podCIDR} {.spec.podCIDRs}"])
+}
+
+/// Node IPAM with `up`'s defaults: blocks of 10.244.0.0/16, none given twice, a deleted
+/// Node's block given to the next Node, a Node's own CIDR respected.
+fn node_ipam(k: &Kubectl) {
+    let node = |name: &str| format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n");
+    k.ok_stdin(&["apply", "-f", "-"], &["ipam-b", "ipam-a", "ipam-c"].map(node).join("---\n"));
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: ipam-own\nspec:\n  podCIDR: 10.244.9.0/24\n  podCIDRs: [10.244.9.0/24]\n",
+    );
+    let names = ["n1", "ipam-a", "ipam-b", "ipam-c"];
+    let all_set = || names.iter().all(|n| !pod_cidr(k, n).trim().is_empty());
+    assert!(eventually(Duration::from_secs(10), all_set), "{:?}", names.map(|n| pod_cidr(k, n)));
+    let mut cidrs: Vec<String> = names.iter().map(|n| pod_cidr(k, n)).collect();
+    for c in &cidrs {
+        let (single, list) = c.split_once(' ').unwrap();
+        assert!(single.starts_with("10.244.") && single.ends_with(".0/24") && list == format!("[\"{single}\"]"), "{c}");
+    }
+    assert_eq!(pod_cidr(k, "ipam-own"), "10.244.9.0/24 [\"10.244.9.0/24\"]");
+    cidrs.sort();
+    cidrs.dedup();
+    assert_eq!(cidrs.len(), 4, "a block was given twice: {cidrs:?}");
+    // The blocks are the four lowest; a freed one goes to the next Node.
+    let freed = pod_cidr(k, "ipam-b");
+    k.ok(&["delete", "node", "ipam-b"]);
+    k.ok_stdin(&["apply", "-f", "-"], &node("ipam-d"));
+    assert!(eventually(Duration::from_secs(10), || pod_cidr(k, "ipam-d") == freed), "ipam-d: {} (freed {freed})", pod_cidr(k, "ipam-d"));
+    let view: Value = serde_json::from_str(&k.ok(&["get", "--raw", "/views/pod-cidrs?name=ipam-d"])).unwrap();
+    assert_eq!(view["rows"][0]["value"], freed.split(' ').next().unwrap(), "{view}");
+}
+
+fn external_ip(k: &Kubectl, service: &str) -> String {
+    k.ok(&["-n", "lb", "get", "svc", service, "-o", "jsonpath={.status.loadBalancer.ingress[*].ip}"])
+}
+
+/// Services of type LoadBalancer get addresses from `--load-balancer-ip-range` (two here):
+/// the lowest free one, none when the pool is spent, a freed one when another Service goes,
+/// and a Service that stops being a LoadBalancer gives its address back.
+fn load_balancers(k: &Kubectl) {
+    k.ok(&["create", "namespace", "lb"]);
+    k.ok(&["-n", "lb", "create", "service", "loadbalancer", "web", "--tcp=80:8080"]);
+    assert!(eventually(Duration::from_secs(10), || external_ip(k, "web") == "172.18.255.200"), "web: {}", external_ip(k, "web"));
+    let table = k.ok(&["-n", "lb", "get", "svc", "web"]);
+    assert!(
+        table.contains("EXTERNAL-IP") && table.lines().any(|l| l.starts_with("web") && l.contains("LoadBalancer") && l.contains("172.18.255.200")),
+        "{table}"
+    );
+
+    k.ok(&["-n", "lb", "run", "api", "--image=busybox", "--labels=app=api", "--restart=Never"]);
+    k.ok(&["-n", "lb", "expose", "pod", "api", "--type=LoadBalancer", "--port=80", "--name=api"]);
+    assert!(eventually(Duration::from_secs(10), || external_ip(k, "api") == "172.18.255.201"), "api: {}", external_ip(k, "api"));
+
+    // The pool is spent: the third waits, and says why.
+    k.ok(&["-n", "lb", "create", "service", "loadbalancer", "third", "--tcp=80"]);
+    let error = || k.ok(&["get", "--raw", "/views/controller-errors?namespace=lb&name=third"]);
+    assert!(eventually(Duration::from_secs(10), || error().contains("AllocationFailed")), "{}", error());
+    assert!(k.ok(&["-n", "lb", "get", "svc", "third"]).contains("<pending>"));
+    k.ok(&["-n", "lb", "delete", "svc", "web"]);
+    assert!(eventually(Duration::from_secs(10), || external_ip(k, "third") == "172.18.255.200"), "third: {}", external_ip(k, "third"));
+
+    // No longer a LoadBalancer: the address is cleared.
+    k.ok(&["-n", "lb", "patch", "svc", "api", "-p", r#"{"spec":{"type":"ClusterIP"}}"#]);
+    assert!(eventually(Duration::from_secs(10), || external_ip(k, "api").is_empty()), "api: {}", external_ip(k, "api"));
 }
 
 fn namespace_deletion(k: &Kubectl) {
@@ -326,10 +455,12 @@ fn owned_pods_of_kind(k: &Kubectl, ns: &str, kind: &str) -> Vec<String> {
 }
 
 fn controllers(backend: Backend) {
-    let cluster = Cluster::start(backend);
+    let cluster = Cluster::start_with(backend, &["--load-balancer-ip-range=172.18.255.200-172.18.255.201"]);
     let k = cluster.kubectl("1.33");
     namespaces_and_tokens(&cluster, &k);
     services_and_endpoints(&k);
+    node_ipam(&k);
+    load_balancers(&k);
     namespace_deletion(&k);
     replica_sets(&k);
     deployments(&k);

@@ -19,13 +19,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use differential_dataflow::input::{Input, InputSession};
-use differential_dataflow::VecCollection;
+use differential_dataflow::{AsCollection, VecCollection};
+use timely::dataflow::operators::Exchange;
 use timely::dataflow::ProbeHandle;
 
 use crate::controllers;
-use crate::rows::{project, ConfigMapRow, ManagedRow, NamespaceRow, PodRow, ReplicaSetRow, Row, SecretRow, ServiceAccountRow, ServiceRow};
+use crate::controllers::cidr::{AddressPool, NodeCidrs};
+use crate::rows::{project, ConfigMapRow, ManagedRow, NamespaceRow, NodeRow, PodRow, ReplicaSetRow, Row, SecretRow, ServiceAccountRow, ServiceRow};
 use crate::rows_quota::{ResourceQuotaRow, UsageRow};
-use crate::types::{Diff, FeedEvent, Intent, ObjectKey, ProjectionError, Revision};
+use crate::types::{ControllerError, Diff, FeedEvent, Intent, ObjectKey, ProjectionError, Revision};
 
 /// One revision's worth of changes. Batches arrive in increasing revision order.
 #[derive(Debug, Clone)]
@@ -50,6 +52,12 @@ pub enum EngineOutput {
 pub struct ControllerConfig {
     /// The cluster CA (PEM) published in every namespace's `kube-root-ca.crt`.
     pub root_ca: String,
+    /// Node IPAM's pool (`--allocate-node-cidrs` with `--cluster-cidr` and
+    /// `--node-cidr-mask-size`); None allocates nothing.
+    pub node_cidrs: Option<NodeCidrs>,
+    /// The load-balancer address pool (`--load-balancer-ip-range`); None leaves Services of
+    /// type LoadBalancer alone.
+    pub load_balancer_pool: Option<AddressPool>,
 }
 
 /// How the workers run.
@@ -63,7 +71,8 @@ pub struct EngineConfig {
 }
 
 /// The names of the views, in the order `/views` lists them.
-pub const VIEWS: &[&str] = &["endpoints", "pods-per-node", "quota-usage", "projection-errors", "intents"];
+pub const VIEWS: &[&str] =
+    &["endpoints", "endpointslices", "pod-cidrs", "load-balancer-ips", "pods-per-node", "quota-usage", "controller-errors", "projection-errors", "intents"];
 
 struct Inputs {
     namespaces: InputSession<Revision, NamespaceRow, Diff>,
@@ -72,6 +81,7 @@ struct Inputs {
     configmaps: InputSession<Revision, ConfigMapRow, Diff>,
     pods: InputSession<Revision, PodRow, Diff>,
     services: InputSession<Revision, ServiceRow, Diff>,
+    nodes: InputSession<Revision, NodeRow, Diff>,
     managed: InputSession<Revision, ManagedRow, Diff>,
     workloads: InputSession<Revision, ReplicaSetRow, Diff>,
     deployments: InputSession<Revision, crate::controllers::deployment::DeploymentRow, Diff>,
@@ -90,6 +100,7 @@ impl Inputs {
             Row::ConfigMap(r) => self.configmaps.update(r, diff),
             Row::Pod(r) => self.pods.update(r, diff),
             Row::Service(r) => self.services.update(r, diff),
+            Row::Node(r) => self.nodes.update(r, diff),
             Row::Managed(r) => self.managed.update(r, diff),
             Row::ReplicaSet(r) => self.workloads.update(r, diff),
             Row::Deployment(r) => self.deployments.update(r, diff),
@@ -117,6 +128,7 @@ impl Inputs {
         self.configmaps.advance_to(t);
         self.pods.advance_to(t);
         self.services.advance_to(t);
+        self.nodes.advance_to(t);
         self.managed.advance_to(t);
         self.workloads.advance_to(t);
         self.deployments.advance_to(t);
@@ -132,6 +144,7 @@ impl Inputs {
         self.configmaps.flush();
         self.pods.flush();
         self.services.flush();
+        self.nodes.flush();
         self.managed.flush();
         self.workloads.flush();
         self.deployments.flush();
@@ -160,7 +173,8 @@ fn send_view<'s>(
     })
 }
 
-fn key_string(k: &ObjectKey) -> String {
+/// How views key an object: `namespace/name`, or `name` when cluster-scoped.
+pub fn key_string(k: &ObjectKey) -> String {
     if k.namespace.is_empty() {
         k.name.clone()
     } else {
@@ -171,13 +185,15 @@ fn key_string(k: &ObjectKey) -> String {
 /// Builds every controller over the input collections; returns the input handles and a probe.
 fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Sender<EngineOutput>) -> (Inputs, ProbeHandle<Revision>) {
     let root_ca = config.root_ca.clone();
+    let (node_cidrs, load_balancer_pool) = (config.node_cidrs, config.load_balancer_pool);
     worker.dataflow::<Revision, _, _>(move |scope| {
         let (namespaces_in, namespaces) = scope.new_collection();
         let (accounts_in, accounts) = scope.new_collection();
         let (secrets_in, secrets) = scope.new_collection();
         let (configmaps_in, configmaps) = scope.new_collection();
         let (pods_in, pods) = scope.new_collection::<PodRow, Diff>();
-        let (services_in, services) = scope.new_collection();
+        let (services_in, services) = scope.new_collection::<ServiceRow, Diff>();
+        let (nodes_in, nodes) = scope.new_collection::<NodeRow, Diff>();
         let (managed_in, managed) = scope.new_collection();
         let (workloads_in, workloads) = scope.new_collection::<ReplicaSetRow, Diff>();
         let (deployments_in, deployments) = scope.new_collection::<controllers::deployment::DeploymentRow, Diff>();
@@ -188,7 +204,11 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
         let namespace_intents = controllers::namespace::namespaces(namespaces.clone());
         let sa_intents = controllers::serviceaccount::service_accounts(namespaces.clone(), accounts.clone());
         let token_intents = controllers::token::tokens(namespaces, accounts, secrets, configmaps, root_ca);
-        let (desired_endpoints, endpoint_intents) = controllers::endpoints::endpoints(services, pods.clone(), managed);
+        let selected = controllers::selection::selected(services.clone(), pods.clone());
+        let (desired_endpoints, endpoint_intents) = controllers::endpoints::endpoints(services.clone(), selected.clone(), managed.clone());
+        let (desired_slices, slice_intents) = controllers::endpointslices::endpoint_slices(services.clone(), selected, nodes.clone(), managed);
+        let (pod_cidrs, ipam_intents, ipam_errors) = controllers::nodeipam::node_ipam(node_cidrs, nodes);
+        let (balancer_ips, balancer_intents, balancer_errors) = controllers::loadbalancer::load_balancers(load_balancer_pool, services);
         let replica_intents = controllers::replicaset::replicasets(workloads.clone(), pods.clone());
         let deployment_intents = controllers::deployment::deployments(deployments.clone(), workloads.clone());
         let owners = workloads.clone().map(|w| controllers::gc::owner_of_workload(&w)).concat(deployments.map(|d| controllers::gc::owner_of_deployment(&d)));
@@ -199,10 +219,20 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
             .concat(sa_intents)
             .concat(token_intents)
             .concat(endpoint_intents)
+            .concat(slice_intents)
+            .concat(ipam_intents)
+            .concat(balancer_intents)
             .concat(replica_intents)
             .concat(deployment_intents)
             .concat(gc_intents)
             .concat(quota_intents);
+
+        // A pool's allocations must all reach one writer, which orders them (see
+        // `Intent::Allocate`); in a cluster of processes each writer hears only its own workers.
+        let is_allocation = |i: &Intent| matches!(i, Intent::Allocate { .. });
+        let allocations =
+            intents.clone().filter(is_allocation).inner.exchange(|(i, _, _)| if let Intent::Allocate { pool, .. } = i { *pool as u64 } else { 0 });
+        let intents = intents.filter(move |i| !is_allocation(i)).concat(allocations.as_collection());
 
         let probe = ProbeHandle::new();
         let intents_out = out.clone();
@@ -214,6 +244,11 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
             })
             .probe_with(&probe);
         send_view("endpoints", desired_endpoints.map(|(k, v)| (key_string(&k), v)), out.clone()).probe_with(&probe);
+        send_view("endpointslices", desired_slices.map(|(k, v)| (key_string(&k), v)), out.clone()).probe_with(&probe);
+        send_view("pod-cidrs", pod_cidrs.map(|(k, v)| (key_string(&k), v)), out.clone()).probe_with(&probe);
+        send_view("load-balancer-ips", balancer_ips.map(|(k, v)| (key_string(&k), v)), out.clone()).probe_with(&probe);
+        let controller_errors = ipam_errors.concat(balancer_errors).map(|e: ControllerError| (key_string(&e.key), format!("{}: {}", e.reason, e.message)));
+        send_view("controller-errors", controller_errors, out.clone()).probe_with(&probe);
         let per_node = pods.map(|p| p.node).count().map(|(node, n)| (node, n.to_string()));
         send_view("pods-per-node", per_node, out.clone()).probe_with(&probe);
         send_view("quota-usage", quota_status.map(|(k, v)| (key_string(&k), v)), out.clone()).probe_with(&probe);
@@ -226,6 +261,7 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
             configmaps: configmaps_in,
             pods: pods_in,
             services: services_in,
+            nodes: nodes_in,
             managed: managed_in,
             workloads: workloads_in,
             deployments: deployments_in,

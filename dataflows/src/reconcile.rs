@@ -7,12 +7,14 @@
 //! observed ─┘   (equal rows cancel: no work)
 //! ```
 //! A key with only desired content is a Create, with both a Patch, with only observed
-//! content a Delete (when the controller owns what it observes).
+//! content a Delete (when the controller owns what it observes). A Patch is the JSON merge
+//! patch from the observed content to the desired one ([`merge_diff`]): only what differs,
+//! with `null` for what must go, so a label the desired content drops is removed.
 
 use differential_dataflow::VecCollection;
 use serde_json::{Map, Value};
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::types::{Diff, Intent, ObjectKey, Revision};
 
@@ -41,6 +43,40 @@ pub fn create_body(key: &ObjectKey, content: &str) -> String {
     body.to_string()
 }
 
+/// The JSON merge patch (RFC 7386) that turns `from` into `to`: members that differ (objects
+/// recursively), and `null` for members `to` lacks. Arrays are replaced whole.
+pub fn merge_diff(from: &Value, to: &Value) -> Value {
+    match (from, to) {
+        (Value::Object(old), Value::Object(new)) => {
+            let mut patch = Map::new();
+            for (k, v) in new {
+                match old.get(k) {
+                    Some(o) if o == v => {}
+                    Some(o) => {
+                        patch.insert(k.clone(), merge_diff(o, v));
+                    }
+                    None => {
+                        patch.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            for k in old.keys().filter(|k| !new.contains_key(*k)) {
+                patch.insert(k.clone(), Value::Null);
+            }
+            Value::Object(patch)
+        }
+        _ => to.clone(),
+    }
+}
+
+/// The patch from observed to desired content, both canonical JSON.
+fn patch(observed: &str, desired: &str) -> String {
+    match (serde_json::from_str::<Value>(observed), serde_json::from_str::<Value>(desired)) {
+        (Ok(from), Ok(to)) => merge_diff(&from, &to).to_string(),
+        _ => desired.to_string(),
+    }
+}
+
 /// Diffs desired against observed content per key into intents.
 pub fn reconcile<'s>(
     name: &str,
@@ -51,12 +87,12 @@ pub fn reconcile<'s>(
     desired
         .concat(observed.negate())
         .reduce_named(name, move |key: &ObjectKey, input: &[(&String, Diff)], output: &mut Vec<(Intent, Diff)>| {
-            let want = input.iter().find(|(_, d)| *d > 0).map(|(v, _)| (*v).clone());
-            let have = input.iter().any(|(_, d)| *d < 0);
+            let want = input.iter().find(|(_, d)| *d > 0).map(|(v, _)| *v);
+            let have = input.iter().find(|(_, d)| *d < 0).map(|(v, _)| *v);
             let intent = match (want, have) {
-                (Some(content), false) => Some(Intent::Create { key: key.clone(), body: create_body(key, &content) }),
-                (Some(content), true) => Some(Intent::Patch { key: key.clone(), patch: content }),
-                (None, true) if orphans == Orphans::Delete => Some(Intent::Delete { key: key.clone() }),
+                (Some(content), None) => Some(Intent::Create { key: key.clone(), body: create_body(key, content) }),
+                (Some(content), Some(observed)) => Some(Intent::Patch { key: key.clone(), patch: patch(observed, content) }),
+                (None, Some(_)) if orphans == Orphans::Delete => Some(Intent::Delete { key: key.clone() }),
                 _ => None,
             };
             if let Some(i) = intent {
@@ -68,16 +104,15 @@ pub fn reconcile<'s>(
 
 /// The reference form of [`reconcile`]: per key, create, patch or delete.
 pub fn reconcile_reference(wanted: &BTreeSet<(ObjectKey, String)>, have: &BTreeSet<(ObjectKey, String)>, delete_orphans: bool, out: &mut BTreeSet<Intent>) {
-    let have_keys: BTreeSet<&ObjectKey> = have.iter().map(|(k, _)| k).collect();
+    let have_by_key: BTreeMap<&ObjectKey, &String> = have.iter().map(|(k, c)| (k, c)).collect();
     let wanted_keys: BTreeSet<&ObjectKey> = wanted.iter().map(|(k, _)| k).collect();
     for (key, content) in wanted {
         if have.contains(&(key.clone(), content.clone())) {
             continue;
         }
-        out.insert(if have_keys.contains(key) {
-            Intent::Patch { key: key.clone(), patch: content.clone() }
-        } else {
-            Intent::Create { key: key.clone(), body: create_body(key, content) }
+        out.insert(match have_by_key.get(key) {
+            Some(observed) => Intent::Patch { key: key.clone(), patch: patch(observed, content) },
+            None => Intent::Create { key: key.clone(), body: create_body(key, content) },
         });
     }
     if delete_orphans {
@@ -86,5 +121,22 @@ pub fn reconcile_reference(wanted: &BTreeSet<(ObjectKey, String)>, have: &BTreeS
                 out.insert(Intent::Delete { key: key.clone() });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_patch_carries_only_what_differs_and_removes_what_is_gone() {
+        let from = json!({"metadata": {"labels": {"a": "1", "gone": "x"}}, "subsets": [1], "same": true});
+        let to = json!({"metadata": {"labels": {"a": "2"}}, "subsets": [1, 2], "same": true});
+        assert_eq!(merge_diff(&from, &to), json!({"metadata": {"labels": {"a": "2", "gone": null}}, "subsets": [1, 2]}));
+        let mut out = BTreeSet::new();
+        let key = ObjectKey::new(crate::types::Kind::Endpoints, "ns", "svc");
+        reconcile_reference(&BTreeSet::from([(key.clone(), to.to_string())]), &BTreeSet::from([(key.clone(), from.to_string())]), true, &mut out);
+        assert_eq!(out, BTreeSet::from([Intent::Patch { key, patch: merge_diff(&from, &to).to_string() }]));
     }
 }

@@ -164,12 +164,17 @@ pub struct PodRow {
     pub uid: String,
     pub labels: Labels,
     pub node: String,
+    /// `status.podIP`.
     pub ip: String,
+    /// `status.podIPs`, or `[podIP]` when only the singular field is set (upstream's v1
+    /// conversion fills one from the other the same way).
+    pub ips: Vec<String>,
     pub phase: String,
     /// The Ready condition is True.
     pub ready: bool,
     /// `metadata.deletionTimestamp` is set.
     pub terminating: bool,
+    /// Container ports in spec order, containers first, then sidecars.
     pub ports: Vec<ContainerPort>,
     pub hostname: String,
     pub subdomain: String,
@@ -202,6 +207,7 @@ pub struct ServicePortRow {
     pub port: i64,
     pub target: TargetPort,
     pub protocol: String,
+    pub app_protocol: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -215,6 +221,27 @@ pub struct ServiceRow {
     pub ports: Vec<ServicePortRow>,
     pub headless: bool,
     pub publish_not_ready: bool,
+    /// `spec.type`; the API server defaults it to `ClusterIP`.
+    pub type_: String,
+    /// `spec.loadBalancerClass`: set, another implementation owns the load balancer.
+    pub load_balancer_class: Option<String>,
+    /// `spec.loadBalancerIP`, the deprecated request for one address ("" when unset).
+    pub load_balancer_ip: String,
+    /// `status.loadBalancer.ingress[].ip`, in order ("" for an entry without one).
+    pub ingress: Vec<String>,
+    /// `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
+}
+
+/// A Node, as node IPAM and the EndpointSlice controller read it. Heartbeats change none of
+/// these fields, so they cost the dataflows nothing.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodeRow {
+    pub name: String,
+    /// `spec.podCIDRs`, or `[podCIDR]` when only the singular field is set.
+    pub pod_cidrs: Vec<String>,
+    /// The `topology.kubernetes.io/zone` label.
+    pub zone: Option<String>,
 }
 
 /// An object as the endpoints controllers see what exists: its canonical managed content.
@@ -225,6 +252,8 @@ pub struct ManagedRow {
     pub content: String,
     /// Carries the managing controller's label, so it may delete the object when unwanted.
     pub managed_by_controller: bool,
+    /// An EndpointSlice's `kubernetes.io/service-name` label ("" for Endpoints).
+    pub service: String,
 }
 
 pub(crate) fn s(v: &Value, pointer: &str) -> String {
@@ -247,6 +276,26 @@ pub(crate) fn labels(v: Option<&Value>) -> Result<Labels, String> {
     }
 }
 
+/// The Node label naming its zone (upstream's `v1.LabelTopologyZone`).
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
+fn label<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
+    v.pointer("/metadata/labels").and_then(|l| l.get(key)).and_then(Value::as_str)
+}
+
+/// The string `field` of every entry of the array at `pointer` ("" where it is missing).
+fn strings_at(v: &Value, pointer: &str, field: &str) -> Vec<String> {
+    v.pointer(pointer).and_then(Value::as_array).into_iter().flatten().map(|e| e.get(field).and_then(Value::as_str).unwrap_or_default().to_string()).collect()
+}
+
+fn pod_ips(v: &Value) -> Vec<String> {
+    let ips = strings_at(v, "/status/podIPs", "ip");
+    if ips.is_empty() && !s(v, "/status/podIP").is_empty() {
+        return vec![s(v, "/status/podIP")];
+    }
+    ips
+}
+
 pub(crate) fn terminating(v: &Value) -> bool {
     v.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null())
 }
@@ -260,6 +309,7 @@ pub enum Row {
     ConfigMap(ConfigMapRow),
     Pod(PodRow),
     Service(ServiceRow),
+    Node(NodeRow),
     /// Endpoints and EndpointSlices, by their managed content.
     Managed(ManagedRow),
     ReplicaSet(ReplicaSetRow),
@@ -311,7 +361,15 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
         }
         Kind::Pod => {
             let mut ports = Vec::new();
-            for c in v.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten() {
+            // In spec order, containers before sidecars (init containers that keep running): a
+            // named target port resolves to the first match, as upstream's FindPort.
+            let sidecars = v
+                .pointer("/spec/initContainers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|c| c.get("restartPolicy").and_then(Value::as_str) == Some("Always"));
+            for c in v.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten().chain(sidecars) {
                 for p in c.get("ports").and_then(Value::as_array).into_iter().flatten() {
                     let number = p.get("containerPort").and_then(Value::as_i64).ok_or("containerPort is not a number")?;
                     ports.push((
@@ -321,7 +379,6 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                     ));
                 }
             }
-            ports.sort();
             let ready = v
                 .pointer("/status/conditions")
                 .and_then(Value::as_array)
@@ -335,6 +392,7 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 labels: labels(v.pointer("/metadata/labels"))?,
                 node: s(v, "/spec/nodeName"),
                 ip: s(v, "/status/podIP"),
+                ips: pod_ips(v),
                 phase: s(v, "/status/phase"),
                 ready,
                 terminating: terminating(v),
@@ -366,6 +424,7 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                     port,
                     target,
                     protocol: p.get("protocol").and_then(Value::as_str).unwrap_or("TCP").to_string(),
+                    app_protocol: p.get("appProtocol").and_then(Value::as_str).map(str::to_string),
                 });
             }
             Row::Service(ServiceRow {
@@ -377,15 +436,34 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 ports,
                 headless: v.pointer("/spec/clusterIP").and_then(Value::as_str) == Some("None"),
                 publish_not_ready: v.pointer("/spec/publishNotReadyAddresses").and_then(Value::as_bool).unwrap_or(false),
+                type_: v.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string(),
+                load_balancer_class: v.pointer("/spec/loadBalancerClass").and_then(Value::as_str).map(str::to_string),
+                load_balancer_ip: s(v, "/spec/loadBalancerIP"),
+                ingress: strings_at(v, "/status/loadBalancer/ingress", "ip"),
+                deleting: terminating(v),
             })
+        }
+        Kind::Node => {
+            let mut pod_cidrs: Vec<String> =
+                v.pointer("/spec/podCIDRs").and_then(Value::as_array).into_iter().flatten().map(|c| c.as_str().unwrap_or_default().to_string()).collect();
+            if pod_cidrs.is_empty() && !s(v, "/spec/podCIDR").is_empty() {
+                pod_cidrs.push(s(v, "/spec/podCIDR"));
+            }
+            let zone = label(v, ZONE_LABEL).filter(|z| !z.is_empty()).map(str::to_string);
+            Row::Node(NodeRow { name, pod_cidrs, zone })
         }
         Kind::Endpoints => Row::Managed(ManagedRow {
             key: key.clone(),
             content: crate::controllers::endpoints::observed_content(v),
-            managed_by_controller: v.pointer("/metadata/labels").and_then(|l| l.get(crate::controllers::endpoints::MANAGED_BY)).and_then(Value::as_str)
-                == Some(crate::controllers::endpoints::CONTROLLER_NAME),
+            managed_by_controller: label(v, crate::controllers::endpoints::MANAGED_BY) == Some(crate::controllers::endpoints::CONTROLLER_NAME),
+            service: String::new(),
         }),
-        Kind::EndpointSlice => Row::Managed(ManagedRow { key: key.clone(), content: String::new(), managed_by_controller: false }),
+        Kind::EndpointSlice => Row::Managed(ManagedRow {
+            key: key.clone(),
+            content: crate::controllers::endpointslices::observed_content(v),
+            managed_by_controller: label(v, crate::controllers::endpointslices::MANAGED_BY) == Some(crate::controllers::endpointslices::CONTROLLER_NAME),
+            service: label(v, crate::controllers::endpointslices::SERVICE_NAME).unwrap_or_default().to_string(),
+        }),
         Kind::ReplicaSet | Kind::ReplicationController => Row::ReplicaSet(ReplicaSetRow {
             kind: key.kind,
             namespace: ns,

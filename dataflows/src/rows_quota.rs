@@ -51,7 +51,7 @@ pub fn tracked(resource: &str) -> bool {
     };
     Kind::from_store_key(&format!("/registry/{plural}/")).is_some_and(|k| {
         let (g, _, p) = k.resource();
-        k != Kind::Namespace && g == group && p == plural && Evaluator::Count.matches(g, p, resource)
+        !matches!(k, Kind::Namespace | Kind::Node) && g == group && p == plural && Evaluator::Count.matches(g, p, resource)
     })
 }
 
@@ -184,7 +184,7 @@ mod tests {
         assert_eq!(u.keys().collect::<Vec<_>>(), vec!["count/secrets", "secrets"]);
         assert_eq!(usage_of(Kind::ReplicaSet, json!({})).keys().collect::<Vec<_>>(), vec!["count/replicasets.apps"]);
         assert!(tracked("count/replicasets.apps") && tracked("count/pods") && tracked("secrets") && tracked("requests.example.com/foo"));
-        assert!(!tracked("count/deployments") && !tracked("count/namespaces") && !tracked("requests.storagex"));
+        assert!(!tracked("count/deployments") && !tracked("count/namespaces") && !tracked("count/nodes") && !tracked("requests.storagex"));
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub enum Kind {
     Deployment,
     ResourceQuota,
     PersistentVolumeClaim,
+    Node,
 }
 
 impl Kind {
@@ -45,6 +46,7 @@ impl Kind {
             Kind::Deployment => ("apps", "v1", "deployments"),
             Kind::ResourceQuota => ("", "v1", "resourcequotas"),
             Kind::PersistentVolumeClaim => ("", "v1", "persistentvolumeclaims"),
+            Kind::Node => ("", "v1", "nodes"),
         }
     }
 
@@ -71,6 +73,7 @@ impl Kind {
             Kind::Deployment => "Deployment",
             Kind::ResourceQuota => "ResourceQuota",
             Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
+            Kind::Node => "Node",
         }
     }
 
@@ -89,6 +92,7 @@ impl Kind {
         Kind::Deployment,
         Kind::ResourceQuota,
         Kind::PersistentVolumeClaim,
+        Kind::Node,
     ];
 
     /// The kind stored under a `/registry/<plural>/` key prefix, if the engine reads it.
@@ -134,6 +138,12 @@ pub enum Intent {
     Patch { key: ObjectKey, patch: String },
     /// Apply a JSON merge patch to the object's `status` subresource.
     PatchStatus { key: ObjectKey, patch: String },
+    /// Hand the object part of a shared pool with a JSON merge patch (of the `status`
+    /// subresource when [`Pool::status`] says so). Each allocation is decided over the whole
+    /// pool, so the writer sends a pool's allocations only as computed from one complete
+    /// revision, and only while none of that pool's earlier allocations is unconfirmed: two
+    /// claimants can then never be handed one slot from views of different ages.
+    Allocate { key: ObjectKey, pool: Pool, patch: String },
     /// Delete the object.
     Delete { key: ObjectKey },
     /// Delete everything in the namespace `key.name`, then remove its `kubernetes` finalizer.
@@ -146,10 +156,38 @@ impl Intent {
             Intent::Create { key, .. }
             | Intent::Patch { key, .. }
             | Intent::PatchStatus { key, .. }
+            | Intent::Allocate { key, .. }
             | Intent::Delete { key }
             | Intent::PurgeNamespace { key } => key,
         }
     }
+}
+
+/// A shared pool that [`Intent::Allocate`] hands out from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Pool {
+    /// Pod CIDR blocks of `--cluster-cidr`, written to a Node's `spec.podCIDR(s)`.
+    PodCidr,
+    /// Addresses of `--load-balancer-ip-range`, written to a Service's
+    /// `status.loadBalancer.ingress`.
+    LoadBalancerIp,
+}
+
+impl Pool {
+    /// Whether the allocation is written through the `status` subresource.
+    pub fn status(self) -> bool {
+        matches!(self, Pool::LoadBalancerIp)
+    }
+}
+
+/// A controller's refusal about one object, which upstream records as an Event (such as
+/// `CIDRNotAvailable`): the object, the Event's reason and its message. Rows of the
+/// `controller-errors` view, never a panic.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ControllerError {
+    pub key: ObjectKey,
+    pub reason: String,
+    pub message: String,
 }
 
 /// A projection that failed: the object and why, surfaced as an Event, never a panic.

@@ -1,12 +1,17 @@
 //! Seeded random churn with creates, updates, label changes and deletes: at every revision
-//! the dataflow's intents (and the endpoints view) equal the from-scratch references', on one
-//! worker and on four. A failure prints its seed; `CHURN_SEED=n` replays it.
+//! the dataflow's intents and views equal the from-scratch references', on one worker and on
+//! four. A failure prints its seed; `CHURN_SEED=n` replays it.
+
+#[path = "churn/network.rs"]
+mod network;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc;
 
-use deltakube_dataflows::controllers::{deployment, endpoints, gc, namespace, replicaset, resourcequota, serviceaccount, token};
-use deltakube_dataflows::engine::{ControllerConfig, Engine, EngineConfig, EngineOutput, FeedBatch};
+use deltakube_dataflows::controllers::{
+    deployment, endpoints, endpointslices, gc, loadbalancer, namespace, nodeipam, replicaset, resourcequota, serviceaccount, token,
+};
+use deltakube_dataflows::engine::{key_string, ControllerConfig, Engine, EngineConfig, EngineOutput, FeedBatch};
 use deltakube_dataflows::rows::{project, Row};
 use deltakube_dataflows::rows_quota;
 use deltakube_dataflows::types::{FeedEvent, Intent, Kind, ObjectKey, Revision};
@@ -51,6 +56,7 @@ impl World {
         if has_ip {
             pod["status"]["podIP"] = json!(format!("10.0.{}.{}", self.rng.random_range(0..4), self.rng.random_range(1..250)));
         }
+        self.pod_network(&mut pod);
         if self.rng.random_bool(0.1) {
             pod["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
         }
@@ -136,6 +142,7 @@ impl World {
             }
             _ => {}
         }
+        self.service_network(&ObjectKey::new(Kind::Service, ns, name), &mut svc);
         svc
     }
 
@@ -281,6 +288,12 @@ impl World {
         let ns = self.pick(NAMESPACES).to_string();
         if self.rng.random_bool(0.12) {
             return self.quota_step(&ns);
+        }
+        if self.rng.random_bool(0.06) {
+            return self.node_step();
+        }
+        if self.rng.random_bool(0.08) {
+            return self.slice_step(&ns);
         }
         if self.rng.random_bool(0.08) {
             let name = format!("d-{}", self.rng.random_range(0..2));
@@ -429,11 +442,18 @@ impl World {
     }
 }
 
-/// The references' intents and endpoints view over a snapshot.
-fn reference(objects: &BTreeMap<ObjectKey, Value>) -> (BTreeSet<Intent>, BTreeSet<(String, String)>) {
+/// Every view the churn compares, by name.
+type Views = BTreeMap<&'static str, BTreeSet<(String, String)>>;
+
+fn view(rows: impl IntoIterator<Item = (ObjectKey, String)>) -> BTreeSet<(String, String)> {
+    rows.into_iter().map(|(k, v)| (key_string(&k), v)).collect()
+}
+
+/// The references' intents and views over a snapshot.
+fn reference(objects: &BTreeMap<ObjectKey, Value>) -> (BTreeSet<Intent>, Views) {
     let (mut namespaces, mut accounts, mut secrets, mut configmaps, mut pods, mut services, mut managed, mut workloads) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    let mut deployments = vec![];
+    let (mut deployments, mut nodes) = (vec![], vec![]);
     for (k, v) in objects {
         match project(k, v).expect("the churn writes well-formed objects") {
             Row::Namespace(r) => namespaces.push(r),
@@ -442,6 +462,7 @@ fn reference(objects: &BTreeMap<ObjectKey, Value>) -> (BTreeSet<Intent>, BTreeSe
             Row::ConfigMap(r) => configmaps.push(r),
             Row::Pod(r) => pods.push(r),
             Row::Service(r) => services.push(r),
+            Row::Node(r) => nodes.push(r),
             Row::Managed(r) => managed.push(r),
             Row::ReplicaSet(r) => workloads.push(r),
             Row::Deployment(r) => deployments.push(r),
@@ -456,11 +477,26 @@ fn reference(objects: &BTreeMap<ObjectKey, Value>) -> (BTreeSet<Intent>, BTreeSe
     let dependents: Vec<gc::Dependent> = pods.iter().map(gc::dependent_pod).chain(workloads.iter().map(gc::dependent_workload)).collect();
     intents.extend(gc::reference(&owners, &dependents));
     intents.extend(token::reference(&namespaces, &accounts, &secrets, &configmaps, ROOT_CA));
-    let (desired, endpoint_intents) = endpoints::reference(&services, &pods, &managed);
+    let (desired_endpoints, endpoint_intents) = endpoints::reference(&services, &pods, &managed);
     intents.extend(endpoint_intents);
-    intents.extend(quota_reference(objects).0);
-    let view = desired.into_iter().map(|(k, v)| (format!("{}/{}", k.namespace, k.name), v)).collect();
-    (intents, view)
+    let (desired_slices, slice_intents) = endpointslices::reference(&services, &pods, &nodes, &managed);
+    intents.extend(slice_intents);
+    let (pod_cidrs, ipam_intents, ipam_errors) = nodeipam::reference(Some(network::node_cidrs()), &nodes);
+    intents.extend(ipam_intents);
+    let (balancer_ips, balancer_intents, balancer_errors) = loadbalancer::reference(Some(network::balancer_pool()), &services);
+    intents.extend(balancer_intents);
+    let (quota_intents, quota_view) = quota_reference(objects);
+    intents.extend(quota_intents);
+    let errors = ipam_errors.into_iter().chain(balancer_errors).map(|e| (key_string(&e.key), format!("{}: {}", e.reason, e.message))).collect();
+    let views = BTreeMap::from([
+        ("endpoints", view(desired_endpoints)),
+        ("endpointslices", view(desired_slices)),
+        ("pod-cidrs", view(pod_cidrs)),
+        ("load-balancer-ips", view(balancer_ips)),
+        ("controller-errors", errors),
+        ("quota-usage", quota_view),
+    ]);
+    (intents, views)
 }
 
 /// The quota reference's intents and `quota-usage` view over a snapshot.
@@ -481,7 +517,8 @@ fn run(seed: u64, workers: usize, steps: usize) {
     let mut world = World { objects: BTreeMap::new(), rng: StdRng::seed_from_u64(seed), uid: 0 };
     let mut history: Vec<(Revision, ObjectKey, Option<Value>)> = Vec::new();
     let (tx, rx) = mpsc::channel();
-    let engine = Engine::start(EngineConfig { workers, cluster: None, controllers: ControllerConfig { root_ca: ROOT_CA.into() } }, tx).unwrap();
+    let controllers = ControllerConfig { root_ca: ROOT_CA.into(), node_cidrs: Some(network::node_cidrs()), load_balancer_pool: Some(network::balancer_pool()) };
+    let engine = Engine::start(EngineConfig { workers, cluster: None, controllers }, tx).unwrap();
     for step in 0..steps {
         let revision = step as Revision + 1;
         let (key, new) = world.step();
@@ -512,8 +549,7 @@ fn run(seed: u64, workers: usize, steps: usize) {
     // Replay: at every revision, the accumulated outputs equal the references.
     let mut objects = BTreeMap::new();
     let mut intents: BTreeMap<Intent, isize> = BTreeMap::new();
-    let mut view: BTreeMap<(String, String), isize> = BTreeMap::new();
-    let mut quota_view: BTreeMap<(String, String), isize> = BTreeMap::new();
+    let mut views: BTreeMap<&'static str, BTreeMap<(String, String), isize>> = BTreeMap::new();
     outputs.sort_by_key(|o| match o {
         EngineOutput::Intent { revision, .. } | EngineOutput::Delta { revision, .. } => *revision,
         EngineOutput::Progress { revision, .. } => *revision,
@@ -529,13 +565,9 @@ fn run(seed: u64, workers: usize, steps: usize) {
                 EngineOutput::Intent { intent, revision: r, diff } if *r <= revision => {
                     *intents.entry(intent.clone()).or_default() += diff;
                 }
-                EngineOutput::Delta { view: "endpoints", key, value, revision: r, diff } if *r <= revision => {
-                    *view.entry((key.clone(), value.clone())).or_default() += diff;
+                EngineOutput::Delta { view, key, value, revision: r, diff } if *r <= revision => {
+                    *views.entry(*view).or_default().entry((key.clone(), value.clone())).or_default() += diff;
                 }
-                EngineOutput::Delta { view: "quota-usage", key, value, revision: r, diff } if *r <= revision => {
-                    *quota_view.entry((key.clone(), value.clone())).or_default() += diff;
-                }
-                EngineOutput::Delta { revision: r, .. } if *r <= revision => {}
                 _ => break,
             }
             cursor += 1;
@@ -548,15 +580,17 @@ fn run(seed: u64, workers: usize, steps: usize) {
                 i.clone()
             })
             .collect();
-        let got_view: BTreeSet<(String, String)> = view.iter().filter(|(_, d)| **d != 0).map(|(r, _)| r.clone()).collect();
-        let (want, want_view) = reference(&objects);
+        let (want, want_views) = reference(&objects);
         if std::env::var("CHURN_DEBUG").is_ok() {
-            eprintln!("rev {revision}: {} intents, {} endpoints", want.len(), want_view.len());
+            let sizes: Vec<String> = want_views.iter().map(|(name, rows)| format!("{} {name}", rows.len())).collect();
+            let allocations = want.iter().filter(|i| matches!(i, Intent::Allocate { .. })).count();
+            eprintln!("rev {revision}: {} intents ({allocations} allocations), {}", want.len(), sizes.join(", "));
         }
         assert_eq!(got, want, "seed {seed}, {workers} workers: intents differ at revision {revision}");
-        assert_eq!(got_view, want_view, "seed {seed}, {workers} workers: endpoints view differs at revision {revision}");
-        let got_quota_view: BTreeSet<(String, String)> = quota_view.iter().filter(|(_, d)| **d != 0).map(|(r, _)| r.clone()).collect();
-        assert_eq!(got_quota_view, quota_reference(&objects).1, "seed {seed}, {workers} workers: quota-usage view differs at revision {revision}");
+        for (name, want_view) in want_views {
+            let got_view: BTreeSet<(String, String)> = views.get(name).into_iter().flatten().filter(|(_, d)| **d != 0).map(|(r, _)| r.clone()).collect();
+            assert_eq!(got_view, want_view, "seed {seed}, {workers} workers: the {name} view differs at revision {revision}");
+        }
     }
 }
 

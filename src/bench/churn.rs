@@ -8,13 +8,16 @@
 //!   to every worker having produced its outputs (p50/p99);
 //! - **memory**: resident memory grown by the load, against the raw JSON size of the objects.
 //!
-//! The engine is fed directly (no API server), which isolates the dataflow's cost.
+//! The engine is fed directly (no API server), which isolates the dataflow's cost. The Nodes
+//! exist (EndpointSlices list only pods on existing Nodes) and start without pod CIDRs, so
+//! the initial load includes node IPAM handing out one block to each.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use deltakube_dataflows::controllers::cidr::NodeCidrs;
 use deltakube_dataflows::controllers::endpoints;
 use deltakube_dataflows::engine::{ControllerConfig, Engine, EngineConfig, EngineOutput, FeedBatch};
 use deltakube_dataflows::rows::{project, PodRow, Row, ServiceRow};
@@ -47,6 +50,12 @@ pub struct ChurnBenchFlags {
     pub flips: usize,
     #[arg(long, env = "DELTAKUBE_BENCH_OUT", default_value = "bench-churn.json")]
     pub out: std::path::PathBuf,
+}
+
+/// Room for 65,536 Nodes' /24 blocks; no load-balancer pool (the cluster has none).
+fn bench_controllers() -> anyhow::Result<ControllerConfig> {
+    let node_cidrs = NodeCidrs::new("10.0.0.0/8".parse()?, 24)?;
+    Ok(ControllerConfig { root_ca: "ca".into(), node_cidrs: Some(node_cidrs), load_balancer_pool: None })
 }
 
 fn rss_kib() -> u64 {
@@ -100,6 +109,14 @@ pub fn run(flags: ChurnBenchFlags) -> anyhow::Result<()> {
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "uid": format!("ns-uid-{n}")}, "status": {"phase": "Active"}}),
         ));
     }
+    for n in 0..flags.nodes {
+        let name = format!("node-{n}");
+        objects.push((
+            ObjectKey::new(Kind::Node, "", name.clone()),
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "uid": format!("node-uid-{n}"),
+                   "labels": {"topology.kubernetes.io/zone": format!("zone-{}", n % 3)}}}),
+        ));
+    }
     for s in 0..flags.services {
         let ns = format!("ns-{}", s % flags.namespaces);
         let name = format!("svc-{s}");
@@ -123,8 +140,7 @@ pub fn run(flags: ChurnBenchFlags) -> anyhow::Result<()> {
     println!("objects: {} ({:.1} MiB of JSON)", objects.len(), raw_bytes as f64 / 1048576.0);
 
     let (tx, rx) = std::sync::mpsc::channel();
-    let engine = Engine::start(EngineConfig { workers: flags.workers, cluster: None, controllers: ControllerConfig { root_ca: "ca".into() } }, tx)
-        .map_err(anyhow::Error::msg)?;
+    let engine = Engine::start(EngineConfig { workers: flags.workers, cluster: None, controllers: bench_controllers()? }, tx).map_err(anyhow::Error::msg)?;
     let mut progress = vec![0; flags.workers];
 
     // 1. Initial load.

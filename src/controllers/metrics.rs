@@ -51,7 +51,10 @@ pub fn controller_of(intent: &Intent) -> &'static str {
     match intent.key().kind {
         Kind::ServiceAccount => "serviceaccount",
         Kind::Secret | Kind::ConfigMap => "token",
-        Kind::Endpoints | Kind::EndpointSlice => "endpoints",
+        Kind::Endpoints => "endpoints",
+        Kind::EndpointSlice => "endpointslice",
+        Kind::Node => "nodeipam",
+        Kind::Service => "loadbalancer",
         Kind::Pod | Kind::ReplicationController => "replicaset",
         Kind::ReplicaSet | Kind::Deployment => "deployment",
         Kind::ResourceQuota => "resourcequota",

@@ -9,15 +9,19 @@
 //!   upstream's "expectations".
 //! - A failed write (or one whose effect did not satisfy the intent) is retried with
 //!   exponential back-off, capped, so a disagreement is never a hot loop.
+//! - An **allocation** ([`Intent::Allocate`]) starts only once every worker has passed the
+//!   last revision at which its pool's allocations changed, and only while no earlier
+//!   allocation of that pool is in flight: each batch of a pool's allocations comes from one
+//!   view that includes every earlier one, so no slot is handed out twice.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use deltakube_api::auth::serviceaccount::ServiceAccountTokens;
 use deltakube_dataflows::controllers::token::TOKEN_TYPE;
-use deltakube_dataflows::types::{Intent, ObjectKey, Revision};
+use deltakube_dataflows::types::{Intent, ObjectKey, Pool, Revision};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -133,6 +137,10 @@ impl Writer {
             Intent::PatchStatus { patch, .. } => {
                 ("PATCH", format!("{}/{}/status", collection_path(key), key.name), patch.clone(), "application/merge-patch+json")
             }
+            Intent::Allocate { pool, patch, .. } => {
+                let subresource = if pool.status() { "/status" } else { "" };
+                ("PATCH", format!("{}/{}{subresource}", collection_path(key), key.name), patch.clone(), "application/merge-patch+json")
+            }
             Intent::Delete { .. } => ("DELETE", format!("{}/{}", collection_path(key), key.name), String::new(), "application/json"),
             Intent::PurgeNamespace { .. } => unreachable!("handled above"),
         };
@@ -146,7 +154,7 @@ impl Writer {
                 Ok(None)
             }
             // The object is gone: a delete is done, a patch is moot (the intent goes with it).
-            404 if matches!(intent, Intent::Delete { .. } | Intent::Patch { .. } | Intent::PatchStatus { .. }) => {
+            404 if matches!(intent, Intent::Delete { .. } | Intent::Patch { .. } | Intent::PatchStatus { .. } | Intent::Allocate { .. }) => {
                 self.metrics.redundant(intent);
                 Ok(None)
             }
@@ -154,6 +162,8 @@ impl Writer {
             403 if value["message"].as_str().is_some_and(|m| m.contains("being terminated")) => {
                 Err(format!("{WAITING}namespace {} is terminating", key.namespace))
             }
+            // The namespace was purged after the intent was computed; the feed retracts it.
+            404 if matches!(intent, Intent::Create { .. }) && !key.namespace.is_empty() => Err(format!("{WAITING}namespace {} is gone", key.namespace)),
             code => Err(format!("{method} {path}: {code} {}", value["message"].as_str().unwrap_or(""))),
         }
     }
@@ -164,6 +174,9 @@ impl Writer {
         let mut outstanding: BTreeMap<ObjectKey, BTreeMap<Intent, (isize, Revision)>> = BTreeMap::new();
         let mut flights: HashMap<ObjectKey, Flight> = HashMap::new();
         let mut backoff: HashMap<ObjectKey, (Duration, Instant)> = HashMap::new();
+        // Per pool, the last revision its allocations changed at; the keys of its writes in flight.
+        let mut pool_changed: HashMap<Pool, Revision> = HashMap::new();
+        let mut pooled: HashMap<ObjectKey, Pool> = HashMap::new();
         let mut progress: Revision = 0;
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
         let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -172,6 +185,10 @@ impl Writer {
                 message = input.recv() => match message {
                     None => return,
                     Some(WriterInput::Intent { intent, diff, revision }) => {
+                        if let Intent::Allocate { pool, .. } = &intent {
+                            let changed = pool_changed.entry(*pool).or_default();
+                            *changed = (*changed).max(revision);
+                        }
                         let per_key = outstanding.entry(intent.key().clone()).or_default();
                         let entry = per_key.entry(intent).or_insert((0, revision));
                         entry.0 += diff;
@@ -215,6 +232,8 @@ impl Writer {
             }
             // Start writes for outstanding keys that are not in flight or backing off.
             let now = Instant::now();
+            pooled.retain(|k, _| flights.contains_key(k));
+            let busy: HashSet<Pool> = pooled.values().copied().collect();
             for (key, intents) in &outstanding {
                 if flights.len() >= MAX_IN_FLIGHT {
                     break;
@@ -225,6 +244,12 @@ impl Writer {
                 let Some((intent, (_, born))) = intents.iter().find(|(_, (c, _))| *c > 0) else {
                     continue;
                 };
+                if let Intent::Allocate { pool, .. } = intent {
+                    if busy.contains(pool) || pool_changed.get(pool).is_some_and(|r| *r > progress) {
+                        continue;
+                    }
+                    pooled.insert(key.clone(), *pool);
+                }
                 if backoff.contains_key(key) {
                     let (delay, _) = backoff[key];
                     backoff.insert(key.clone(), (delay, now + delay));

@@ -3,13 +3,12 @@
 //! container port name, as upstream's endpoints controller.
 //!
 //! ```text
-//! services(selector) ─ key by (ns, first selector label) ─┐
-//! pods ─ flat_map(each label → (ns, label)) ──────────────┴─ join ─ filter(selector ⊆ labels)
-//!   ─ map(per pod: ports, address, ready) ─┬─ reduce per service ─▶ desired Endpoints
-//! services(selector) ─ marker ─────────────┘
-//! endpoints(ours or named after a selecting service) ─────────────▶ observed ─▶ reconcile(Delete)
+//! selected (service, pod) pairs ─ map(per pod: ports, address, ready) ─┬─ reduce per service ─▶ desired Endpoints
+//! services(selector) ─ marker ─────────────────────────────────────────┘
+//! endpoints(ours or named after a selecting service) ─────────────────▶ observed ─▶ reconcile(Delete)
 //! ```
-//! A pod change touches only the services whose selectors it matches.
+//! The pairs come from [`super::selection::selected`], shared with the EndpointSlice
+//! controller; a pod change touches only the services whose selectors it matches.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,21 +16,14 @@ use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::selection::{find_port, hostname, node_name, selected_by, selects, TargetRef};
 use crate::reconcile::{reconcile, reconcile_reference, Orphans};
-use crate::rows::{ManagedRow, PodRow, ServiceRow, TargetPort};
+use crate::rows::{ManagedRow, PodRow, ServiceRow};
 use crate::types::{Diff, Intent, Kind, ObjectKey, Revision};
 
 /// The label marking Endpoints this controller manages.
 pub const MANAGED_BY: &str = "endpoints.kubernetes.io/managed-by";
 pub const CONTROLLER_NAME: &str = "endpoint-controller";
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct TargetRef {
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -54,7 +46,8 @@ pub struct EndpointPort {
     pub protocol: String,
 }
 
-fn tcp() -> String {
+/// The protocol a port has when none is given.
+pub(crate) fn tcp() -> String {
     "TCP".into()
 }
 
@@ -130,13 +123,6 @@ pub fn observed_content(v: &Value) -> String {
     serde_json::json!({"metadata": {"labels": l}, "subsets": subsets}).to_string()
 }
 
-fn selects(service: &ServiceRow, pod: &PodRow) -> bool {
-    match &service.selector {
-        Some(sel) => sel.iter().all(|(k, v)| pod.labels.iter().any(|(pk, pv)| pk == k && pv == v)),
-        None => false,
-    }
-}
-
 /// The pod's contribution to the service's Endpoints, as upstream's `ShouldPodBeInEndpoints`
 /// and `FindPort` decide it; None when the pod is not listed.
 pub fn member(service: &ServiceRow, pod: &PodRow) -> Option<Member> {
@@ -146,26 +132,12 @@ pub fn member(service: &ServiceRow, pod: &PodRow) -> Option<Member> {
     if pod.terminating && !service.publish_not_ready {
         return None;
     }
-    let mut ports = Vec::new();
-    for sp in &service.ports {
-        let number = match &sp.target {
-            TargetPort::Number(n) => Some(*n),
-            TargetPort::Name(name) => pod.ports.iter().find(|(n, _, proto)| n == name && *proto == sp.protocol).map(|p| p.1),
-        };
-        if let Some(port) = number {
-            ports.push(EndpointPort { name: sp.name.clone(), port, protocol: sp.protocol.clone() });
-        }
-    }
+    let ports: Vec<EndpointPort> =
+        service.ports.iter().filter_map(|sp| Some(EndpointPort { name: sp.name.clone(), port: find_port(sp, pod)?, protocol: sp.protocol.clone() })).collect();
     if ports.is_empty() && !(service.ports.is_empty() && service.headless) {
         return None;
     }
-    let hostname = (!pod.hostname.is_empty() && pod.subdomain == service.name).then(|| pod.hostname.clone());
-    let address = Address {
-        ip: pod.ip.clone(),
-        hostname,
-        node_name: (!pod.node.is_empty()).then(|| pod.node.clone()),
-        target_ref: Some(TargetRef { kind: "Pod".into(), namespace: pod.namespace.clone(), name: pod.name.clone(), uid: pod.uid.clone() }),
-    };
+    let address = Address { ip: pod.ip.clone(), hostname: hostname(service, pod), node_name: node_name(pod), target_ref: Some(TargetRef::pod(pod)) };
     Some(Member::Pod { ports, address, ready: pod.ready || service.publish_not_ready })
 }
 
@@ -187,25 +159,16 @@ fn assemble(members: &[&Member]) -> Option<String> {
     Some(content(labels, headless, &repack(pods)))
 }
 
-/// The dataflow: desired Endpoints per service (also the `endpoints` view) and the intents.
+/// The dataflow over the selected (service, pod) pairs: desired Endpoints per service (also
+/// the `endpoints` view) and the intents.
 #[allow(clippy::type_complexity)]
 pub fn endpoints<'s>(
     services: VecCollection<'s, Revision, ServiceRow, Diff>,
-    pods: VecCollection<'s, Revision, PodRow, Diff>,
+    selected: VecCollection<'s, Revision, (ServiceRow, PodRow), Diff>,
     existing: VecCollection<'s, Revision, ManagedRow, Diff>,
 ) -> (VecCollection<'s, Revision, (ObjectKey, String), Diff>, VecCollection<'s, Revision, Intent, Diff>) {
     let selecting = services.filter(|s| s.selector.is_some());
-    let by_first_label = selecting.clone().flat_map(|s| {
-        let (k, v) = s.selector.as_ref()?.first()?.clone();
-        Some(((s.namespace.clone(), k, v), s))
-    });
-    let pods_by_label = pods.flat_map(|p| p.labels.iter().map(|(k, v)| ((p.namespace.clone(), k.clone(), v.clone()), p.clone())).collect::<Vec<_>>());
-    let members = by_first_label.join_map(pods_by_label, |_, service, pod| (service.clone(), pod.clone())).flat_map(|(service, pod)| {
-        if !selects(&service, &pod) {
-            return None;
-        }
-        member(&service, &pod).map(|m| (service_key(&service), m))
-    });
+    let members = selected.flat_map(|(service, pod)| member(&service, &pod).map(|m| (service_key(&service), m)));
     let markers = selecting.clone().map(|s| (service_key(&s), Member::Service { labels: s.labels.clone(), headless: s.headless }));
     let desired = members.concat(markers).reduce_named("endpoints-assemble", |_key, input: &[(&Member, Diff)], output: &mut Vec<(String, Diff)>| {
         let members: Vec<&Member> = input.iter().filter(|(_, d)| *d > 0).map(|(m, _)| *m).collect();
@@ -256,9 +219,7 @@ pub fn reference(services: &[ServiceRow], pods: &[PodRow], existing: &[ManagedRo
     let mut selecting = BTreeSet::new();
     for s in services.iter().filter(|s| s.selector.is_some()) {
         selecting.insert(service_key(s));
-        let members: Vec<(Vec<EndpointPort>, Address, bool)> = pods
-            .iter()
-            .filter(|p| p.namespace == s.namespace && selects(s, p))
+        let members: Vec<(Vec<EndpointPort>, Address, bool)> = selected_by(s, pods)
             .filter_map(|p| match member(s, p)? {
                 Member::Pod { ports, address, ready } => Some((ports, address, ready)),
                 Member::Service { .. } => None,

@@ -1,0 +1,456 @@
+//! EndpointSlice controller: for every Service with a selector (and not of type ExternalName),
+//! `discovery.k8s.io/v1` EndpointSlices of address type IPv4 listing the pods it selects, as
+//! upstream's controller (pkg/controller/endpointslice/endpointslice_controller.go) with its
+//! reconciler (staging/src/k8s.io/endpointslice/reconciler.go, utils.go):
+//! - a pod is listed when it is not terminal and has an IPv4 address, terminating or not
+//!   (`ShouldPodBeInEndpoints(pod, true)`), and its Node exists unless the Service publishes
+//!   not-ready addresses;
+//! - conditions as `podToEndpoint`: `serving` is the pod's readiness, `terminating` its
+//!   deletion, `ready` is serving and not terminating, or always with `publishNotReadyAddresses`;
+//!   with `nodeName`, the Node's zone, the hostname rule and a `targetRef` to the pod;
+//! - ports resolved per pod (`getEndpointPorts`, named target ports through `FindPort`); pods
+//!   with different resolved ports go to different slices;
+//! - at most [`MAX_ENDPOINTS`] endpoints per slice; a Service without endpoints gets one empty
+//!   placeholder slice;
+//! - labels: the Service's, plus `kubernetes.io/service-name`, the managed-by label and the
+//!   headless label; an ownerReference to the Service (controller, blockOwnerDeletion);
+//! - managed slices of a Service that is gone, or whose uid changed, are deleted; those of a
+//!   Service that exists without a selector are left alone, as upstream; a Service being
+//!   deleted gets no new slices.
+//!
+//! ```text
+//! selected (service, pod) pairs ─ map(candidate endpoint) ─ key by node ─┬─ join(nodes: zone) ─────────────┐
+//!                                                                        └─ antijoin(nodes) ─ publishNotReady ┤
+//! services(receiving slices) ─ marker ────────────────────────────────────────────────────────────────────────┴─ reduce per service
+//!   ─▶ desired slices (endpointslices view) ─┐
+//! slices(managed, of a Service that is gone or receives slices) ─▶ observed ┴─ reconcile(Delete) ─ no creates for deleting Services ─▶ intents
+//! ```
+//!
+//! **Names.** Upstream creates slices with `generateName: <service>-`. Here a slice is named
+//! `<service>-<5 characters>` hashed from the Service's uid, the address type, the slice's
+//! ports and its index among the slices with those ports, so a lagging feed or a restart never
+//! creates a slice twice, and a recreated Service (new uid) never adopts its predecessor's.
+//!
+//! **Packing.** Endpoints with the same ports are sorted and cut into slices of 100, so the
+//! slices are a function of the pods. Upstream instead keeps existing slices and fills the
+//! fullest one with room, which depends on history and rewrites fewer slices when a Service
+//! with more than 100 endpoints changes; here a change can shift the endpoints after it into
+//! the next slice. Topology hints, trafficDistribution and the last-change-trigger-time
+//! annotation (a clock reading) are not written; only the IPv4 address type is served.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use differential_dataflow::VecCollection;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::endpoints::tcp;
+use super::selection::{find_port, hostname, node_name, selected_by, TargetRef};
+use super::token::suffix;
+use crate::reconcile::{reconcile, reconcile_reference, Orphans};
+use crate::rows::{owner_refs, Labels, ManagedRow, NodeRow, OwnerRef, PodRow, ServiceRow};
+use crate::types::{Diff, Intent, Kind, ObjectKey, Revision};
+
+pub const MANAGED_BY: &str = "endpointslice.kubernetes.io/managed-by";
+pub const CONTROLLER_NAME: &str = "endpointslice-controller.k8s.io";
+pub const SERVICE_NAME: &str = "kubernetes.io/service-name";
+const HEADLESS: &str = "service.kubernetes.io/headless";
+/// Upstream's default `--max-endpoints-per-slice`.
+pub const MAX_ENDPOINTS: usize = 100;
+const ADDRESS_TYPE: &str = "IPv4";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Conditions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminating: Option<bool>,
+}
+
+/// One endpoint of a slice, in the field order of `discovery.k8s.io/v1`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    pub addresses: Vec<String>,
+    #[serde(default)]
+    pub conditions: Conditions,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_ref: Option<TargetRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlicePort {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i64>,
+    #[serde(default = "tcp")]
+    pub protocol: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_protocol: Option<String>,
+}
+
+/// What a Service's slices are built from, besides its endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ServiceMeta {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub labels: Labels,
+    pub headless: bool,
+    pub deleting: bool,
+}
+
+/// What flows into the per-service reduce.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Member {
+    Service(ServiceMeta),
+    Endpoint(Vec<SlicePort>, Endpoint),
+}
+
+/// A pod's endpoint before its Node is looked up.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Candidate {
+    pub service: ObjectKey,
+    pub ports: Vec<SlicePort>,
+    pub endpoint: Endpoint,
+    /// Listed even when its Node does not exist.
+    pub without_node: bool,
+}
+
+/// Whether the controller writes slices for the Service (`syncService`'s early returns).
+pub fn receives_slices(s: &ServiceRow) -> bool {
+    s.selector.is_some() && s.type_ != "ExternalName"
+}
+
+fn service_key(s: &ServiceRow) -> ObjectKey {
+    ObjectKey::new(Kind::Service, s.namespace.clone(), s.name.clone())
+}
+
+fn meta(s: &ServiceRow) -> ServiceMeta {
+    ServiceMeta {
+        namespace: s.namespace.clone(),
+        name: s.name.clone(),
+        uid: s.uid.clone(),
+        labels: s.labels.clone(),
+        headless: s.headless,
+        deleting: s.deleting,
+    }
+}
+
+/// The pod's endpoint for the service (`podToEndpoint`, `getEndpointPorts`), or None when
+/// the pod is not listed.
+pub fn candidate(service: &ServiceRow, pod: &PodRow) -> Option<Candidate> {
+    if !receives_slices(service) || matches!(pod.phase.as_str(), "Succeeded" | "Failed") || pod.ips.is_empty() {
+        return None;
+    }
+    let addresses: Vec<String> = pod.ips.iter().filter_map(|ip| ip.parse::<Ipv4Addr>().ok()).map(|ip| ip.to_string()).collect();
+    if addresses.is_empty() {
+        return None;
+    }
+    let mut ports: Vec<SlicePort> = if service.ports.is_empty() && service.headless {
+        vec![]
+    } else {
+        service
+            .ports
+            .iter()
+            .filter_map(|p| {
+                Some(SlicePort { name: p.name.clone(), port: Some(find_port(p, pod)?), protocol: p.protocol.clone(), app_protocol: p.app_protocol.clone() })
+            })
+            .collect()
+    };
+    ports.sort();
+    let serving = pod.ready;
+    let endpoint = Endpoint {
+        addresses,
+        conditions: Conditions {
+            ready: Some(service.publish_not_ready || (serving && !pod.terminating)),
+            serving: Some(serving),
+            terminating: Some(pod.terminating),
+        },
+        hostname: hostname(service, pod),
+        node_name: node_name(pod),
+        target_ref: Some(TargetRef::pod(pod)),
+        zone: None,
+    };
+    Some(Candidate { service: service_key(service), ports, endpoint, without_node: service.publish_not_ready })
+}
+
+fn labels(service: &ServiceMeta) -> BTreeMap<String, String> {
+    let mut l: BTreeMap<String, String> = service.labels.iter().filter(|(k, _)| ![SERVICE_NAME, MANAGED_BY, HEADLESS].contains(&k.as_str())).cloned().collect();
+    if service.headless {
+        l.insert(HEADLESS.into(), String::new());
+    }
+    l.insert(SERVICE_NAME.into(), service.name.clone());
+    l.insert(MANAGED_BY.into(), CONTROLLER_NAME.into());
+    l
+}
+
+fn content(service: &ServiceMeta, ports: &[SlicePort], endpoints: &[Endpoint]) -> String {
+    let owner = OwnerRef {
+        api_version: "v1".into(),
+        kind: "Service".into(),
+        name: service.name.clone(),
+        uid: service.uid.clone(),
+        controller: true,
+        block_owner_deletion: true,
+    };
+    json!({"metadata": {"labels": labels(service), "ownerReferences": [owner.to_json()]},
+           "addressType": ADDRESS_TYPE, "endpoints": endpoints, "ports": ports})
+    .to_string()
+}
+
+/// The canonical content of an existing slice, comparable with what [`assemble`] makes.
+pub fn observed_content(v: &Value) -> String {
+    let labels: BTreeMap<String, String> = crate::rows::labels(v.pointer("/metadata/labels")).unwrap_or_default().into_iter().collect();
+    let owners: Vec<Value> = owner_refs(v).unwrap_or_default().iter().map(OwnerRef::to_json).collect();
+    let parsed = |field: &str| v.get(field).cloned().unwrap_or(Value::Null);
+    let endpoints = match serde_json::from_value::<Vec<Endpoint>>(parsed("endpoints")) {
+        Ok(mut e) => {
+            e.sort();
+            json!(e)
+        }
+        Err(_) => parsed("endpoints"),
+    };
+    let ports = match serde_json::from_value::<Vec<SlicePort>>(parsed("ports")) {
+        Ok(mut p) => {
+            p.sort();
+            json!(p)
+        }
+        Err(_) => parsed("ports"),
+    };
+    json!({"metadata": {"labels": labels, "ownerReferences": owners}, "addressType": parsed("addressType"), "endpoints": endpoints, "ports": ports}).to_string()
+}
+
+/// A Service's slices: endpoints grouped by ports, sorted, cut into slices of
+/// [`MAX_ENDPOINTS`], each under its deterministic name; a placeholder when there are none.
+pub fn assemble(service: &ServiceMeta, endpoints: impl IntoIterator<Item = (Vec<SlicePort>, Endpoint)>) -> Vec<(ObjectKey, String)> {
+    let mut groups: BTreeMap<Vec<SlicePort>, BTreeSet<Endpoint>> = BTreeMap::new();
+    for (ports, endpoint) in endpoints {
+        groups.entry(ports).or_default().insert(endpoint);
+    }
+    if groups.is_empty() {
+        groups.insert(vec![], BTreeSet::new());
+    }
+    let mut names = BTreeSet::new();
+    let mut out = Vec::new();
+    for (ports, endpoints) in groups {
+        let endpoints: Vec<Endpoint> = endpoints.into_iter().collect();
+        let chunks: Vec<&[Endpoint]> = if endpoints.is_empty() { vec![&[]] } else { endpoints.chunks(MAX_ENDPOINTS).collect() };
+        let ports_text = json!(ports).to_string();
+        for (index, chunk) in chunks.into_iter().enumerate() {
+            // Five characters rarely collide; when they do, the later slice rehashes.
+            let name = (0..)
+                .map(|attempt| format!("{}-{}", service.name, suffix(&format!("{}/{ADDRESS_TYPE}/{ports_text}/{index}/{attempt}", service.uid))))
+                .find(|n| !names.contains(n))
+                .expect("an unused name");
+            names.insert(name.clone());
+            out.push((ObjectKey::new(Kind::EndpointSlice, service.namespace.clone(), name), content(service, &ports, chunk)));
+        }
+    }
+    out
+}
+
+/// The dataflow over the selected (service, pod) pairs and the Nodes: desired slices (the
+/// `endpointslices` view) and the intents.
+#[allow(clippy::type_complexity)]
+pub fn endpoint_slices<'s>(
+    services: VecCollection<'s, Revision, ServiceRow, Diff>,
+    selected: VecCollection<'s, Revision, (ServiceRow, PodRow), Diff>,
+    nodes: VecCollection<'s, Revision, NodeRow, Diff>,
+    existing: VecCollection<'s, Revision, ManagedRow, Diff>,
+) -> (VecCollection<'s, Revision, (ObjectKey, String), Diff>, VecCollection<'s, Revision, Intent, Diff>) {
+    let by_node = selected.flat_map(|(service, pod)| candidate(&service, &pod)).map(|c| (c.endpoint.node_name.clone().unwrap_or_default(), c));
+    let zones = nodes.map(|n| (n.name, n.zone));
+    let on_nodes = by_node.clone().join_map(zones.clone(), |_, c, zone| {
+        let mut c = c.clone();
+        c.endpoint.zone = zone.clone();
+        c
+    });
+    let nodeless = by_node.antijoin(zones.map(|(name, _)| name)).map(|(_, c)| c).filter(|c| c.without_node);
+    let members = on_nodes.concat(nodeless).map(|c| (c.service, Member::Endpoint(c.ports, c.endpoint)));
+    let receiving = services.clone().filter(receives_slices);
+    let markers = receiving.map(|s| (service_key(&s), Member::Service(meta(&s))));
+    let slices = members.concat(markers).reduce_named(
+        "endpointslices-assemble",
+        |_key, input: &[(&Member, Diff)], output: &mut Vec<((ObjectKey, String, bool), Diff)>| {
+            let mut service = None;
+            let mut endpoints = Vec::new();
+            for (member, _) in input.iter().filter(|(_, d)| *d > 0) {
+                match member {
+                    Member::Service(m) => service = Some(m),
+                    Member::Endpoint(ports, endpoint) => endpoints.push((ports.clone(), endpoint.clone())),
+                }
+            }
+            if let Some(service) = service {
+                output.extend(assemble(service, endpoints).into_iter().map(|(key, content)| ((key, content, !service.deleting), 1)));
+            }
+        },
+    );
+    let slices = slices.map(|(_, slice)| slice);
+    let desired = slices.clone().map(|(key, content, _)| (key, content));
+    let blocked = slices.filter(|(_, _, creatable)| !creatable).map(|(key, _, _)| key);
+    let left_alone = services.filter(|s| !receives_slices(s)).map(|s| (s.namespace, s.name));
+    let observed = existing
+        .filter(|e| e.key.kind == Kind::EndpointSlice && e.managed_by_controller && !e.service.is_empty())
+        .map(|e| ((e.key.namespace.clone(), e.service.clone()), (e.key, e.content)))
+        .antijoin(left_alone)
+        .map(|(_, observed)| observed);
+    let intents = reconcile("endpointslices", desired.clone(), observed, Orphans::Delete);
+    let creates = intents.clone().filter(|i| matches!(i, Intent::Create { .. })).map(|i| (i.key().clone(), i)).antijoin(blocked).map(|(_, i)| i);
+    let intents = intents.filter(|i| !matches!(i, Intent::Create { .. })).concat(creates);
+    (desired, intents)
+}
+
+/// The reference: desired slices and intents, from scratch over a snapshot.
+pub fn reference(services: &[ServiceRow], pods: &[PodRow], nodes: &[NodeRow], existing: &[ManagedRow]) -> (BTreeSet<(ObjectKey, String)>, BTreeSet<Intent>) {
+    let zones: BTreeMap<&str, &Option<String>> = nodes.iter().map(|n| (n.name.as_str(), &n.zone)).collect();
+    let mut desired = BTreeSet::new();
+    let mut blocked = BTreeSet::new();
+    for s in services.iter().filter(|s| receives_slices(s)) {
+        let endpoints = selected_by(s, pods).filter_map(|p| candidate(s, p)).filter_map(|mut c| {
+            match zones.get(c.endpoint.node_name.as_deref().unwrap_or_default()) {
+                Some(zone) => c.endpoint.zone = (*zone).clone(),
+                None if c.without_node => {}
+                None => return None,
+            }
+            Some((c.ports, c.endpoint))
+        });
+        for slice in assemble(&meta(s), endpoints) {
+            if s.deleting {
+                blocked.insert(slice.0.clone());
+            }
+            desired.insert(slice);
+        }
+    }
+    let left_alone: BTreeSet<(&str, &str)> = services.iter().filter(|s| !receives_slices(s)).map(|s| (s.namespace.as_str(), s.name.as_str())).collect();
+    let observed: BTreeSet<(ObjectKey, String)> = existing
+        .iter()
+        .filter(|e| e.key.kind == Kind::EndpointSlice && e.managed_by_controller && !e.service.is_empty())
+        .filter(|e| !left_alone.contains(&(e.key.namespace.as_str(), e.service.as_str())))
+        .map(|e| (e.key.clone(), e.content.clone()))
+        .collect();
+    let mut intents = BTreeSet::new();
+    reconcile_reference(&desired, &observed, true, &mut intents);
+    intents.retain(|i| !(matches!(i, Intent::Create { .. }) && blocked.contains(i.key())));
+    (desired, intents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rows::{ServicePortRow, TargetPort};
+
+    fn service() -> ServiceRow {
+        ServiceRow {
+            namespace: "ns".into(),
+            name: "web".into(),
+            uid: "svc-uid".into(),
+            labels: vec![("team".into(), "a".into())],
+            selector: Some(vec![("app".into(), "web".into())]),
+            ports: vec![ServicePortRow { name: "http".into(), port: 80, target: TargetPort::Name("web".into()), protocol: "TCP".into(), app_protocol: None }],
+            headless: false,
+            publish_not_ready: false,
+            type_: "ClusterIP".into(),
+            load_balancer_class: None,
+            load_balancer_ip: String::new(),
+            ingress: vec![],
+            deleting: false,
+        }
+    }
+
+    fn pod(i: usize, node: &str) -> PodRow {
+        PodRow {
+            namespace: "ns".into(),
+            name: format!("web-{i:03}"),
+            uid: format!("pod-uid-{i}"),
+            labels: vec![("app".into(), "web".into())],
+            node: node.into(),
+            ip: format!("10.1.{}.{}", i / 200, i % 200 + 1),
+            ips: vec![format!("10.1.{}.{}", i / 200, i % 200 + 1)],
+            phase: "Running".into(),
+            ready: true,
+            terminating: false,
+            ports: vec![("web".into(), 8080, "TCP".into())],
+            hostname: String::new(),
+            subdomain: String::new(),
+            owners: vec![],
+            created: String::new(),
+        }
+    }
+
+    fn node(name: &str, zone: Option<&str>) -> NodeRow {
+        NodeRow { name: name.into(), pod_cidrs: vec![], zone: zone.map(str::to_string) }
+    }
+
+    fn slices(pods: &[PodRow], nodes: &[NodeRow]) -> Vec<Value> {
+        let (desired, _) = reference(&[service()], pods, nodes, &[]);
+        desired.into_iter().map(|(_, c)| serde_json::from_str(&c).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_slice_lists_the_pods_with_conditions_ports_zone_and_owner() {
+        let mut terminating = pod(2, "n1");
+        terminating.terminating = true;
+        let mut unready = pod(3, "n1");
+        unready.ready = false;
+        let mut v6 = pod(4, "n1");
+        v6.ips = vec!["fd00::4".into()];
+        let got = slices(&[pod(1, "n1"), terminating, unready, v6, pod(5, "gone")], &[node("n1", Some("z1"))]);
+        assert_eq!(got.len(), 1);
+        let slice = &got[0];
+        assert_eq!(slice["metadata"]["labels"], json!({"team": "a", SERVICE_NAME: "web", MANAGED_BY: CONTROLLER_NAME}));
+        assert_eq!(
+            slice["metadata"]["ownerReferences"],
+            json!([{"apiVersion": "v1", "kind": "Service", "name": "web", "uid": "svc-uid", "controller": true, "blockOwnerDeletion": true}])
+        );
+        assert_eq!(slice["ports"], json!([{"name": "http", "port": 8080, "protocol": "TCP"}]), "the named target port is resolved per pod");
+        let conditions: Vec<(&str, &Value)> =
+            slice["endpoints"].as_array().unwrap().iter().map(|e| (e["addresses"][0].as_str().unwrap(), &e["conditions"])).collect();
+        assert_eq!(
+            conditions,
+            vec![
+                ("10.1.0.2", &json!({"ready": true, "serving": true, "terminating": false})),
+                ("10.1.0.3", &json!({"ready": false, "serving": true, "terminating": true})),
+                ("10.1.0.4", &json!({"ready": false, "serving": false, "terminating": false})),
+            ],
+            "an IPv6-only pod and a pod whose Node is gone are left out"
+        );
+        assert_eq!(slice["endpoints"][0]["zone"], "z1");
+        assert_eq!(slice["endpoints"][0]["nodeName"], "n1");
+        assert_eq!(slice["endpoints"][0]["targetRef"], json!({"kind": "Pod", "namespace": "ns", "name": "web-001", "uid": "pod-uid-1"}));
+    }
+
+    #[test]
+    fn slices_hold_at_most_a_hundred_endpoints_and_an_empty_service_gets_a_placeholder() {
+        let pods: Vec<PodRow> = (0..250).map(|i| pod(i, "n1")).collect();
+        let sizes: Vec<usize> = slices(&pods, &[node("n1", None)]).iter().map(|s| s["endpoints"].as_array().unwrap().len()).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 250);
+        assert!(sizes.iter().all(|n| *n <= MAX_ENDPOINTS) && sizes.len() == 3, "{sizes:?}");
+        let placeholder = slices(&[], &[]);
+        assert_eq!((placeholder.len(), &placeholder[0]["endpoints"], &placeholder[0]["ports"]), (1, &json!([]), &json!([])));
+    }
+
+    #[test]
+    fn names_are_stable_and_a_deleting_service_gets_no_new_slices() {
+        let (first, intents) = reference(&[service()], &[pod(1, "n1")], &[node("n1", None)], &[]);
+        let (again, _) = reference(&[service()], &[pod(1, "n1"), pod(2, "n1")], &[node("n1", None)], &[]);
+        let names = |d: &BTreeSet<(ObjectKey, String)>| d.iter().map(|(k, _)| k.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&first), names(&again));
+        assert!(names(&first)[0].starts_with("web-") && names(&first)[0].len() == "web-".len() + 5);
+        assert!(matches!(intents.iter().next(), Some(Intent::Create { .. })));
+        let mut deleting = service();
+        deleting.deleting = true;
+        assert!(reference(&[deleting], &[pod(1, "n1")], &[node("n1", None)], &[]).1.is_empty());
+    }
+}

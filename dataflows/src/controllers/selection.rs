@@ -1,0 +1,78 @@
+//! The pods a Service selects, shared by the Endpoints and EndpointSlice controllers so that
+//! the join is built once: Service selector ⋈ pod labels in one namespace. Beside it, the
+//! per-pod rules both controllers apply the same way upstream: `FindPort`
+//! (staging/src/k8s.io/endpointslice/utils.go, pkg/api/v1/pod/util.go) and
+//! `ShouldSetHostname` (staging/src/k8s.io/endpointslice/util/controller_utils.go).
+//!
+//! ```text
+//! services(selector) ─ key by (ns, first selector label) ─┐
+//! pods ─ flat_map(each label → (ns, label)) ──────────────┴─ join ─ filter(selector ⊆ labels) ─▶ (service, pod)
+//! ```
+//! A pod change touches only the services whose selectors it matches.
+
+use differential_dataflow::VecCollection;
+use serde::{Deserialize, Serialize};
+
+use crate::rows::{PodRow, ServicePortRow, ServiceRow, TargetPort};
+use crate::types::{Diff, Revision};
+
+/// The reference to a listed pod (an `ObjectReference` with the fields upstream sets).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TargetRef {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+impl TargetRef {
+    pub fn pod(pod: &PodRow) -> TargetRef {
+        TargetRef { kind: "Pod".into(), namespace: pod.namespace.clone(), name: pod.name.clone(), uid: pod.uid.clone() }
+    }
+}
+
+/// The Node the pod is bound to, if any.
+pub fn node_name(pod: &PodRow) -> Option<String> {
+    (!pod.node.is_empty()).then(|| pod.node.clone())
+}
+
+/// Whether the service's selector selects the pod (same namespace, every selector label).
+pub fn selects(service: &ServiceRow, pod: &PodRow) -> bool {
+    match &service.selector {
+        Some(sel) => service.namespace == pod.namespace && sel.iter().all(|(k, v)| pod.labels.iter().any(|(pk, pv)| pk == k && pv == v)),
+        None => false,
+    }
+}
+
+/// Every (service, pod) pair where the service's selector selects the pod.
+pub fn selected<'s>(
+    services: VecCollection<'s, Revision, ServiceRow, Diff>,
+    pods: VecCollection<'s, Revision, PodRow, Diff>,
+) -> VecCollection<'s, Revision, (ServiceRow, PodRow), Diff> {
+    let by_first_label = services.flat_map(|s| {
+        let (k, v) = s.selector.as_ref()?.first()?.clone();
+        Some(((s.namespace.clone(), k, v), s))
+    });
+    let pods_by_label = pods.flat_map(|p| p.labels.iter().map(|(k, v)| ((p.namespace.clone(), k.clone(), v.clone()), p.clone())).collect::<Vec<_>>());
+    by_first_label.join_map(pods_by_label, |_, service, pod| (service.clone(), pod.clone())).filter(|(service, pod)| selects(service, pod))
+}
+
+/// The reference form of [`selected`]: the pods the service selects, by a scan.
+pub fn selected_by<'a>(service: &'a ServiceRow, pods: &'a [PodRow]) -> impl Iterator<Item = &'a PodRow> + 'a {
+    pods.iter().filter(move |p| selects(service, p))
+}
+
+/// The container port a service port targets on this pod, as upstream's `FindPort`: a number
+/// as it is, a name by the pod's (and its sidecars') container ports of the same protocol.
+pub fn find_port(port: &ServicePortRow, pod: &PodRow) -> Option<i64> {
+    match &port.target {
+        TargetPort::Number(n) => Some(*n),
+        TargetPort::Name(name) => pod.ports.iter().find(|(n, _, protocol)| n == name && *protocol == port.protocol).map(|p| p.1),
+    }
+}
+
+/// The pod's hostname when it names itself into the service's subdomain, as upstream's
+/// `ShouldSetHostname`.
+pub fn hostname(service: &ServiceRow, pod: &PodRow) -> Option<String> {
+    (!pod.hostname.is_empty() && pod.subdomain == service.name && pod.namespace == service.namespace).then(|| pod.hostname.clone())
+}
