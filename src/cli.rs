@@ -126,7 +126,7 @@ impl ControllerFlags {
     pub fn config(&self, root_ca: String) -> anyhow::Result<ControllerConfig> {
         let node_cidrs = match (self.allocate_node_cidrs.unwrap_or(false), self.cluster_cidr) {
             (false, _) => None,
-            (true, Some(cidr)) => Some(NodeCidrs::new(cidr, self.node_cidr_mask_size)?),
+            (true, Some(cidr)) => Some(NodeCidrs::new(cidr, self.node_cidr_mask_size).context("--cluster-cidr with --node-cidr-mask-size")?),
             // Upstream refuses to start the same way.
             (true, None) => anyhow::bail!("--allocate-node-cidrs needs --cluster-cidr"),
         };

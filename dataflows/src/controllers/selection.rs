@@ -2,7 +2,8 @@
 //! the join is built once: Service selector ⋈ pod labels in one namespace. Beside it, the
 //! per-pod rules both controllers apply the same way upstream: `FindPort`
 //! (staging/src/k8s.io/endpointslice/utils.go, pkg/api/v1/pod/util.go) and
-//! `ShouldSetHostname` (staging/src/k8s.io/endpointslice/util/controller_utils.go).
+//! `ShouldSetHostname` (staging/src/k8s.io/endpointslice/util/controller_utils.go), and the
+//! `targetRef` both put on a listed pod.
 //!
 //! ```text
 //! services(selector) ─ key by (ns, first selector label) ─┐
