@@ -221,3 +221,32 @@ fn status_and_scale_subresources() {
     let (_, d) = call(&cluster, "GET", &format!("{base}/web"), None, "application/json");
     assert_eq!((d["spec"]["replicas"].as_i64(), d["metadata"]["generation"].as_i64()), (Some(4), Some(2)));
 }
+
+#[test]
+fn concurrent_patches_without_a_resource_version_all_land() {
+    // Upstream re-applies a patch that lost a race with another writer; only a patch that
+    // names a resourceVersion may answer 409. Four writers patch one object at once.
+    let cluster = Cluster::start(Backend::Embedded);
+    let base = "/api/v1/namespaces/default/configmaps";
+    assert_eq!(call(&cluster, "POST", base, Some(&cm("shared")), "application/json").0, 201);
+    let path = format!("{base}/shared");
+    std::thread::scope(|scope| {
+        for writer in 0..4 {
+            let (cluster, path) = (&cluster, &path);
+            scope.spawn(move || {
+                for i in 0..10 {
+                    let patch = json!({"data": {format!("w{writer}-{i}"): "x"}});
+                    let (code, body) = call(cluster, "PATCH", path, Some(&patch), "application/merge-patch+json");
+                    assert_eq!(code, 200, "{body}");
+                }
+            });
+        }
+    });
+    let (_, shared) = call(&cluster, "GET", &path, None, "application/json");
+    // Forty patched keys beside the `k` that `cm` starts with.
+    assert_eq!(shared["data"].as_object().map(|d| d.len()), Some(41), "{shared}");
+    // A patch pinned to a stale resourceVersion is a precondition and still fails.
+    let stale = json!({"metadata": {"resourceVersion": "1"}, "data": {"late": "x"}});
+    let (code, status) = call(&cluster, "PATCH", &path, Some(&stale), "application/merge-patch+json");
+    assert_eq!((code, status["reason"].as_str()), (409, Some("Conflict")), "{status}");
+}

@@ -127,23 +127,33 @@ async fn watch_kind(client: ApiClient, kind: Kind, mut from: Revision, out: mpsc
                 continue;
             }
         };
-        retry = Duration::from_millis(100);
         let mut body = response.into_body();
         let mut buffer: Vec<u8> = Vec::new();
-        while let Some(frame) = body.frame().await {
+        let mut broken = false;
+        // Any frame that cannot be trusted ends this watch; the next one resumes from the
+        // last revision delivered, so nothing is skipped and nothing is delivered twice.
+        'stream: while let Some(frame) = body.frame().await {
             let Ok(data) = frame.map(|f| f.into_data()) else { break };
             let Ok(data) = data else { continue };
             buffer.extend_from_slice(&data);
             while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = buffer.drain(..=end).collect();
-                let Ok(message) = serde_json::from_slice::<Value>(&line) else { continue };
+                let message = match serde_json::from_slice::<Value>(&line) {
+                    Ok(message) => message,
+                    Err(e) => {
+                        tracing::warn!(kind = ?kind, error = %e, "controller watch sent a line that is not JSON; resuming from {from}");
+                        broken = true;
+                        break 'stream;
+                    }
+                };
                 let event = message["type"].as_str().unwrap_or_default().to_string();
                 let object = message.get("object").cloned().unwrap_or(Value::Null);
                 let frame = match event.as_str() {
                     "ERROR" if object["code"] == 410 => Frame::Failed(format!("watch of {} from {from}: {}", collection(kind), object["message"])),
                     "ERROR" => {
-                        tracing::warn!(kind = ?kind, error = %object, "controller watch error; resuming");
-                        break;
+                        tracing::warn!(kind = ?kind, error = %object, "controller watch error; resuming from {from}");
+                        broken = true;
+                        break 'stream;
                     }
                     _ => match revision_of(&object) {
                         Some(r) if event == "BOOKMARK" => {
@@ -154,7 +164,11 @@ async fn watch_kind(client: ApiClient, kind: Kind, mut from: Revision, out: mpsc
                             from = from.max(r);
                             Frame::Event { kind, event, object, revision: r }
                         }
-                        None => continue,
+                        None => {
+                            tracing::warn!(kind = ?kind, event, "controller watch event has no resourceVersion; resuming from {from}");
+                            broken = true;
+                            break 'stream;
+                        }
                     },
                 };
                 let failed = matches!(frame, Frame::Failed(_));
@@ -162,6 +176,13 @@ async fn watch_kind(client: ApiClient, kind: Kind, mut from: Revision, out: mpsc
                     return;
                 }
             }
+        }
+        // A watch that ran out its timeout reconnects at once; a broken one backs off.
+        if broken {
+            tokio::time::sleep(retry).await;
+            retry = (retry * 2).min(MAX_RETRY);
+        } else {
+            retry = Duration::from_millis(100);
         }
     }
 }

@@ -26,8 +26,10 @@ pub enum Target {
     Finalize,
 }
 
-/// How many times a patch without a resourceVersion is retried on a conflict.
-const PATCH_RETRIES: usize = 5;
+/// How many times a patch without a resourceVersion is re-applied after losing a race with
+/// another writer. Upstream's storage retries such an update until it lands; each lost race
+/// means someone else's write landed, so a generous bound only guards against a livelock.
+const PATCH_RETRIES: usize = 64;
 
 fn manager(ctx: &Ctx) -> String {
     if let Some(m) = &ctx.query.field_manager {
@@ -418,14 +420,14 @@ pub async fn patch(state: &SharedState, ctx: &Ctx, body: Body, target: Target) -
             return Err(ApiError::bad_request("the name of a patched object cannot change"));
         }
         // A patch carrying a resourceVersion is a precondition, not something to retry past.
-        let pinned = object::resource_version(&patched)?;
-        if let Some(rv) = pinned {
-            if rv != kv.mod_revision {
-                return Err(ApiError::conflict(r.group, r.plural, &name));
-            }
+        // The patched object inherits the current resourceVersion unless the patch sets one, so
+        // a conflict on the write is a concurrent writer: re-read and re-apply, as upstream's
+        // patcher does; a pinned version fails this check on the next attempt.
+        if object::resource_version(&patched)?.is_some_and(|rv| rv != kv.mod_revision) {
+            return Err(ApiError::conflict(r.group, r.plural, &name));
         }
         match write_update(state, ctx, &key, kv.mod_revision, &old, patched, target, &manager_name, false).await {
-            Err(e) if e.code == 409 && pinned.is_none() && attempt < PATCH_RETRIES => continue,
+            Err(e) if e.code == 409 && attempt < PATCH_RETRIES => continue,
             Err(e) => return Err(e),
             Ok((v, code)) => return Ok(respond(code, &v, &warnings)),
         }
