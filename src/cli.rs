@@ -226,7 +226,7 @@ async fn run_controllers(flags: ControllersFlags) -> anyhow::Result<()> {
     };
     let client = crate::client::ApiClient::new(&credentials, true)?;
     let workers = flags.controllers.workers;
-    let config = EngineConfig { workers, cluster: flags.cluster()?, controllers: flags.controllers.config(root_ca.clone())? };
+    let config = EngineConfig { workers, cluster: flags.cluster()?, controllers: flags.controllers.config(root_ca.clone())?, coalesce: true };
     let views = std::sync::Arc::new(ViewStore::new(workers));
     let metrics = std::sync::Arc::new(Metrics::new());
     if let Some(address) = flags.views_address {

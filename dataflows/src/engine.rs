@@ -25,6 +25,7 @@ use timely::dataflow::ProbeHandle;
 
 use crate::controllers;
 use crate::controllers::cidr::{AddressPool, NodeCidrs};
+use crate::feeder::{self, WorkerProgress};
 use crate::rows::{project, ConfigMapRow, ManagedRow, NamespaceRow, NodeRow, PodRow, ReplicaSetRow, Row, SecretRow, ServiceAccountRow, ServiceRow};
 use crate::rows_quota::{ResourceQuotaRow, UsageRow};
 use crate::types::{ControllerError, Diff, FeedEvent, Intent, ObjectKey, ProjectionError, Revision};
@@ -68,6 +69,10 @@ pub struct EngineConfig {
     /// For several processes: this process's index and every process's `host:port`.
     pub cluster: Option<(usize, Vec<String>)>,
     pub controllers: ControllerConfig,
+    /// Merge the batches that queue while the workers are busy into one revision (see
+    /// [`crate::feeder`]); ignored across processes. Off, every revision is stepped and
+    /// reported on its own, as the per-revision reference checks need.
+    pub coalesce: bool,
 }
 
 /// The names of the views, in the order `/views` lists them.
@@ -275,10 +280,11 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
 
 /// A running engine.
 pub struct Engine {
-    feeds: Vec<Sender<Arc<FeedBatch>>>,
+    feed: Option<Sender<FeedBatch>>,
     /// Total workers across every process (for key ownership).
     pub peers: usize,
     thread: Option<std::thread::JoinHandle<()>>,
+    feeder: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Engine {
@@ -303,6 +309,14 @@ impl Engine {
         let receivers = Arc::new(receivers);
         let controllers = config.controllers.clone();
         let out = Mutex::new(out);
+        let progress = Arc::new(WorkerProgress::new(local));
+        let (feed, feed_rx) = std::sync::mpsc::channel::<FeedBatch>();
+        let coalesce = config.coalesce && config.cluster.is_none();
+        let feeder_progress = progress.clone();
+        let feeder = std::thread::Builder::new()
+            .name("dataflow-feeder".into())
+            .spawn(move || feeder::run(feed_rx, feeds, feeder_progress, coalesce))
+            .map_err(|e| e.to_string())?;
         let thread = std::thread::Builder::new()
             .name("dataflow-engine".into())
             .spawn(move || {
@@ -310,34 +324,43 @@ impl Engine {
                     let local_index = worker.index() % local;
                     let rx = receivers[local_index].lock().expect("receiver lock").take().expect("one receiver per worker");
                     let out = out.lock().expect("output lock").clone();
-                    run_worker(worker, &controllers, rx, out);
+                    run_worker(worker, &controllers, rx, out, &progress, local_index);
                 });
                 if let Err(e) = result {
                     tracing::error!(error = %e, "dataflow engine failed");
                 }
             })
             .map_err(|e| e.to_string())?;
-        Ok(Engine { feeds, peers, thread: Some(thread) })
+        Ok(Engine { feed: Some(feed), peers, thread: Some(thread), feeder: Some(feeder) })
     }
 
-    /// Sends a batch to every local worker.
+    /// Sends a batch to every local worker (through the feeder).
     pub fn push(&self, batch: FeedBatch) {
-        let batch = Arc::new(batch);
-        for f in &self.feeds {
-            let _ = f.send(batch.clone());
+        if let Some(feed) = &self.feed {
+            let _ = feed.send(batch);
         }
     }
 
     /// Closes the feeds and waits for the workers to finish.
     pub fn shutdown(mut self) {
-        self.feeds.clear();
+        self.feed = None;
+        if let Some(t) = self.feeder.take() {
+            let _ = t.join();
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
 }
 
-fn run_worker(worker: &mut timely::worker::Worker, config: &ControllerConfig, rx: Receiver<Arc<FeedBatch>>, out: Sender<EngineOutput>) {
+fn run_worker(
+    worker: &mut timely::worker::Worker,
+    config: &ControllerConfig,
+    rx: Receiver<Arc<FeedBatch>>,
+    out: Sender<EngineOutput>,
+    progress: &WorkerProgress,
+    local_index: usize,
+) {
     let index = worker.index();
     let peers = worker.peers();
     let (mut inputs, probe) = build(worker, config, out.clone());
@@ -380,6 +403,7 @@ fn run_worker(worker: &mut timely::worker::Worker, config: &ControllerConfig, rx
         if next > 0 && reported != Some(next - 1) && !probe.less_than(&next) {
             reported = Some(next - 1);
             let _ = out.send(EngineOutput::Progress { worker: index, revision: next - 1 });
+            progress.report(local_index, next - 1);
         }
     }
 }

@@ -2,15 +2,18 @@
 //!
 //! - [`types`]: the timestamp, diff, keys, feed events and intents (the one type file).
 //! - [`rows`]: projections of objects into input rows; [`rows_quota`]: quotas and usage.
-//! - [`engine`]: timely workers, inputs, progress and outputs.
+//! - [`engine`]: timely workers, inputs, progress and outputs; [`feeder`]: hands batches to
+//!   the workers, merging those that queue while they are busy.
 //! - [`reconcile`]: desired against observed objects into intents.
 //! - [`controllers`]: one file per controller, each with its from-scratch reference.
 //! - [`scheduler`]: the scheduler's plugins as pure functions, and its sequential reference.
 //!
 //! **Invariant:** this crate is pure computation: no IO, no clock, no locks in controllers.
+//! (The feeder's only wait is on the workers' progress, with a timeout for liveness.)
 
 pub mod controllers;
 pub mod engine;
+pub mod feeder;
 pub mod reconcile;
 pub mod rows;
 pub mod rows_quota;

@@ -132,7 +132,8 @@ pub struct FeedEvent {
 /// stay `Ord + Hash` and cheap to compare.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Intent {
-    /// Create the object (the full JSON body).
+    /// Create the object. The body is its JSON content; the writer completes apiVersion,
+    /// kind, name and namespace from the key ([`crate::reconcile::identify`]).
     Create { key: ObjectKey, body: String },
     /// Apply a JSON merge patch to the object.
     Patch { key: ObjectKey, patch: String },

@@ -79,7 +79,7 @@ pub fn start(
     controllers: ControllerConfig,
     workers: usize,
 ) -> anyhow::Result<()> {
-    let config = EngineConfig { workers, cluster: None, controllers };
+    let config = EngineConfig { workers, cluster: None, controllers, coalesce: true };
     let write_back = WriteBack {
         api: api::Api::in_process(server.internal_router.clone()),
         tokens: server.service_account_tokens.clone(),

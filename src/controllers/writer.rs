@@ -85,6 +85,7 @@ impl Writer {
         let Ok(mut v) = serde_json::from_str::<Value>(body) else {
             return body.to_string();
         };
+        deltakube_dataflows::reconcile::identify(key, &mut v);
         if v.get("type").and_then(Value::as_str) == Some(TOKEN_TYPE) {
             let ann = |k: &str| v.pointer("/metadata/annotations").and_then(|a| a.get(k)).and_then(Value::as_str).unwrap_or("").to_string();
             let (account, uid) = (ann("kubernetes.io/service-account.name"), ann("kubernetes.io/service-account.uid"));

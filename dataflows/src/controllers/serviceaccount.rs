@@ -35,7 +35,7 @@ pub fn reference(namespaces: &[NamespaceRow], accounts: &[ServiceAccountRow]) ->
         .filter(|ns| ns.active && !existing.contains(ns.name.as_str()))
         .map(|ns| {
             let key = ObjectKey::new(Kind::ServiceAccount, ns.name.clone(), DEFAULT);
-            Intent::Create { body: crate::reconcile::create_body(&key, "{}"), key }
+            Intent::Create { body: "{}".into(), key }
         })
         .collect()
 }
