@@ -25,6 +25,8 @@ pub enum Action {
     Apiserver(ApiServerFlags),
     /// Run the controller manager against an API server, as kube-controller-manager does.
     Controllers(ControllersFlags),
+    /// Run the scheduler alone against an API server, as kube-scheduler does.
+    Scheduler(SchedulerFlags),
     /// Run benchmarks of the real parts in one process.
     Bench(crate::bench::BenchFlags),
 }
@@ -59,6 +61,25 @@ pub struct ControllerFlags {
     /// without one such Services get no address.
     #[arg(long, env = "DELTAKUBE_LOAD_BALANCER_IP_RANGE")]
     pub load_balancer_ip_range: Option<AddressPool>,
+    /// Run the scheduler (upstream's default profile) beside the controllers; `false` leaves
+    /// pods to a scheduler run elsewhere (e.g. `deltakube scheduler`).
+    #[arg(long, env = "DELTAKUBE_SCHEDULE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub schedule: bool,
+}
+
+/// Flags of `scheduler`: where the API server is, as kube-scheduler's `--kubeconfig`.
+#[derive(Args, Debug, Clone)]
+pub struct SchedulerFlags {
+    /// The kubeconfig whose current context reaches the API server.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: PathBuf,
+    /// Dataflow worker threads.
+    #[arg(long, env = "DELTAKUBE_WORKERS", default_value_t = 2)]
+    pub workers: usize,
+    /// Where to serve `/views` (with the explain-why views) and `/metrics` over plain HTTP
+    /// (loopback); none by default.
+    #[arg(long)]
+    pub views_address: Option<SocketAddr>,
 }
 
 /// Flags of `controllers`: where the API server is, and the controllers' own flags.
@@ -130,7 +151,8 @@ impl ControllerFlags {
             // Upstream refuses to start the same way.
             (true, None) => anyhow::bail!("--allocate-node-cidrs needs --cluster-cidr"),
         };
-        Ok(ControllerConfig { root_ca, node_cidrs, load_balancer_pool: self.load_balancer_ip_range })
+        let scheduler = self.schedule.then(deltakube_dataflows::scheduler::config::SchedulerConfig::default);
+        Ok(ControllerConfig { root_ca, node_cidrs, load_balancer_pool: self.load_balancer_ip_range, scheduler, run_controllers: true })
     }
 }
 
@@ -199,6 +221,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Action::Bench(flags) => crate::bench::run(flags).await?,
         Action::Controllers(flags) => run_controllers(flags).await?,
+        Action::Scheduler(flags) => run_scheduler(flags).await?,
         Action::Apiserver(flags) => {
             let server = apiserver::start(flags.config(), None).await.context("starting the apiserver")?;
             println!("apiserver listening on https://{} (kubeconfig: {})", server.address, server.kubeconfig.display());
@@ -229,18 +252,53 @@ async fn run_controllers(flags: ControllersFlags) -> anyhow::Result<()> {
     let config = EngineConfig { workers, cluster: flags.cluster()?, controllers: flags.controllers.config(root_ca.clone())?, coalesce: true };
     let views = std::sync::Arc::new(ViewStore::new(workers));
     let metrics = std::sync::Arc::new(Metrics::new());
-    if let Some(address) = flags.views_address {
-        let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding --views-address {address}"))?;
-        let router = crate::controllers::views_http::router(views.clone(), metrics.clone());
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        println!("views and metrics at http://{address}/views");
-    }
-    let write_back = WriteBack { api: Api::Remote(Box::new(client.clone())), tokens, root_ca };
+    serve_views(flags.views_address, &views, &metrics).await?;
+    let write_back = WriteBack { api: Api::Remote(Box::new(client.clone())), tokens: Some(tokens), root_ca };
     println!("controllers following {} (process {})", credentials.server, flags.process);
     tokio::select! {
         result = crate::controllers::run_remote(client, config, write_back, views, metrics, flags.debug_feed_delay) => result,
         _ = wait_for_shutdown() => Ok(()),
     }
+}
+
+/// `deltakube scheduler`: the scheduler alone over HTTPS (the controllers' inputs stay empty).
+async fn run_scheduler(flags: SchedulerFlags) -> anyhow::Result<()> {
+    use crate::controllers::{api::Api, metrics::Metrics, views::ViewStore, WriteBack};
+    use deltakube_dataflows::engine::EngineConfig;
+
+    let credentials = crate::client::kubeconfig::load(&flags.kubeconfig)?;
+    let client = crate::client::ApiClient::new(&credentials, true)?;
+    let controllers = ControllerConfig {
+        root_ca: String::new(),
+        node_cidrs: None,
+        load_balancer_pool: None,
+        scheduler: Some(deltakube_dataflows::scheduler::config::SchedulerConfig::default()),
+        run_controllers: false,
+    };
+    let config = EngineConfig { workers: flags.workers, cluster: None, controllers, coalesce: true };
+    let views = std::sync::Arc::new(ViewStore::new(flags.workers));
+    let metrics = std::sync::Arc::new(Metrics::new());
+    serve_views(flags.views_address, &views, &metrics).await?;
+    let write_back = WriteBack { api: Api::Remote(Box::new(client.clone())), tokens: None, root_ca: String::new() };
+    println!("scheduler following {}", credentials.server);
+    tokio::select! {
+        result = crate::controllers::run_remote(client, config, write_back, views, metrics, std::time::Duration::ZERO) => result,
+        _ = wait_for_shutdown() => Ok(()),
+    }
+}
+
+/// Serves `/views` and `/metrics` over plain HTTP at `--views-address`, if given.
+async fn serve_views(
+    address: Option<SocketAddr>,
+    views: &std::sync::Arc<crate::controllers::views::ViewStore>,
+    metrics: &std::sync::Arc<crate::controllers::metrics::Metrics>,
+) -> anyhow::Result<()> {
+    let Some(address) = address else { return Ok(()) };
+    let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding --views-address {address}"))?;
+    let router = crate::controllers::views_http::router(views.clone(), metrics.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    println!("views and metrics at http://{address}/views");
+    Ok(())
 }
 
 async fn wait_for_shutdown() {

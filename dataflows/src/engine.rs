@@ -28,6 +28,9 @@ use crate::controllers::cidr::{AddressPool, NodeCidrs};
 use crate::feeder::{self, WorkerProgress};
 use crate::rows::{project, ConfigMapRow, ManagedRow, NamespaceRow, NodeRow, PodRow, ReplicaSetRow, Row, SecretRow, ServiceAccountRow, ServiceRow};
 use crate::rows_quota::{ResourceQuotaRow, UsageRow};
+use crate::scheduler::config::SchedulerConfig;
+use crate::scheduler::dataflow::SchedulerRow;
+use crate::scheduler::input::SchedulerInput;
 use crate::types::{ControllerError, Diff, FeedEvent, Intent, ObjectKey, ProjectionError, Revision};
 
 /// One revision's worth of changes. Batches arrive in increasing revision order.
@@ -38,12 +41,16 @@ pub struct FeedBatch {
 }
 
 /// What the engine reports.
+// Rows move once per change and most are pods: boxing would add an allocation to each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineOutput {
     /// A change of a view row at a revision.
     Delta { view: &'static str, key: String, value: String, revision: Revision, diff: Diff },
     /// A change of the intents at a revision.
     Intent { intent: Intent, revision: Revision, diff: Diff },
+    /// A change of the scheduler's rows at a revision (see [`crate::scheduler::dataflow`]).
+    Scheduler { row: SchedulerRow, revision: Revision, diff: Diff },
     /// Worker `worker` has produced every output up to and including `revision`.
     Progress { worker: usize, revision: Revision },
 }
@@ -59,6 +66,11 @@ pub struct ControllerConfig {
     /// The load-balancer address pool (`--load-balancer-ip-range`); None leaves Services of
     /// type LoadBalancer alone.
     pub load_balancer_pool: Option<AddressPool>,
+    /// The scheduler's profile; None runs no scheduler.
+    pub scheduler: Option<SchedulerConfig>,
+    /// Whether the controllers run (false for `deltakube scheduler` alone: their inputs stay
+    /// empty, so they neither write nor show anything).
+    pub run_controllers: bool,
 }
 
 /// How the workers run.
@@ -76,8 +88,19 @@ pub struct EngineConfig {
 }
 
 /// The names of the views, in the order `/views` lists them.
-pub const VIEWS: &[&str] =
-    &["endpoints", "endpointslices", "pod-cidrs", "load-balancer-ips", "pods-per-node", "quota-usage", "controller-errors", "projection-errors", "intents"];
+pub const VIEWS: &[&str] = &[
+    "endpoints",
+    "endpointslices",
+    "pod-cidrs",
+    "load-balancer-ips",
+    "pods-per-node",
+    "quota-usage",
+    "controller-errors",
+    "projection-errors",
+    "intents",
+    "scheduler-filters",
+    "scheduler-scores",
+];
 
 struct Inputs {
     namespaces: InputSession<Revision, NamespaceRow, Diff>,
@@ -94,6 +117,12 @@ struct Inputs {
     /// Every namespaced object's quota usage, a second projection beside its row.
     usage: InputSession<Revision, UsageRow, Diff>,
     errors: InputSession<Revision, ProjectionError, Diff>,
+    /// The scheduler's projection of nodes, pods, namespaces and workloads.
+    scheduler: InputSession<Revision, SchedulerInput, Diff>,
+    /// Whether a scheduler runs (and so reads its projection).
+    schedules: bool,
+    /// Whether the controllers run (and so read theirs).
+    controls: bool,
 }
 
 impl Inputs {
@@ -115,6 +144,20 @@ impl Inputs {
     }
 
     fn apply(&mut self, key: &ObjectKey, value: &serde_json::Value, diff: Diff) {
+        if self.controls {
+            self.apply_controllers(key, value, diff);
+        }
+        if !self.schedules {
+            return;
+        }
+        match crate::scheduler::input::project(key, value) {
+            Ok(Some(row)) => self.scheduler.update(row, diff),
+            Ok(None) => {}
+            Err(message) => self.errors.update(ProjectionError { key: key.clone(), message: format!("scheduler: {message}") }, diff),
+        }
+    }
+
+    fn apply_controllers(&mut self, key: &ObjectKey, value: &serde_json::Value, diff: Diff) {
         match project(key, value) {
             Ok(row) => self.update(row, diff),
             Err(e) => self.errors.update(e, diff),
@@ -140,6 +183,7 @@ impl Inputs {
         self.quotas.advance_to(t);
         self.usage.advance_to(t);
         self.errors.advance_to(t);
+        self.scheduler.advance_to(t);
     }
 
     fn flush(&mut self) {
@@ -156,6 +200,7 @@ impl Inputs {
         self.quotas.flush();
         self.usage.flush();
         self.errors.flush();
+        self.scheduler.flush();
     }
 }
 
@@ -191,6 +236,9 @@ pub fn key_string(k: &ObjectKey) -> String {
 fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Sender<EngineOutput>) -> (Inputs, ProbeHandle<Revision>) {
     let root_ca = config.root_ca.clone();
     let (node_cidrs, load_balancer_pool) = (config.node_cidrs, config.load_balancer_pool);
+    let scheduler_config = config.scheduler.clone();
+    let schedules = scheduler_config.is_some();
+    let controls = config.run_controllers;
     worker.dataflow::<Revision, _, _>(move |scope| {
         let (namespaces_in, namespaces) = scope.new_collection();
         let (accounts_in, accounts) = scope.new_collection();
@@ -205,6 +253,7 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
         let (quotas_in, quotas) = scope.new_collection::<ResourceQuotaRow, Diff>();
         let (usage_in, usage) = scope.new_collection::<UsageRow, Diff>();
         let (errors_in, errors) = scope.new_collection::<ProjectionError, Diff>();
+        let (scheduler_in, scheduler_inputs) = scope.new_collection::<SchedulerInput, Diff>();
 
         let namespace_intents = controllers::namespace::namespaces(namespaces.clone());
         let sa_intents = controllers::serviceaccount::service_accounts(namespaces.clone(), accounts.clone());
@@ -240,6 +289,20 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
         let intents = intents.filter(move |i| !is_allocation(i)).concat(allocations.as_collection());
 
         let probe = ProbeHandle::new();
+        if let Some(config) = scheduler_config {
+            let rows_out = out.clone();
+            // Every row reaches worker 0, whose process's binder reads them all.
+            crate::scheduler::dataflow::scheduler(config, scheduler_inputs)
+                .inner
+                .exchange(|_| 0)
+                .as_collection()
+                .inspect_batch(move |_t, batch| {
+                    for (row, revision, diff) in batch {
+                        let _ = rows_out.send(EngineOutput::Scheduler { row: row.clone(), revision: *revision, diff: *diff });
+                    }
+                })
+                .probe_with(&probe);
+        }
         let intents_out = out.clone();
         intents
             .inspect_batch(move |_t, batch| {
@@ -273,6 +336,9 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
             quotas: quotas_in,
             usage: usage_in,
             errors: errors_in,
+            scheduler: scheduler_in,
+            schedules,
+            controls,
         };
         (inputs, probe)
     })

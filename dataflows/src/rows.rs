@@ -492,6 +492,6 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
         }),
         Kind::Deployment => Row::Deployment(crate::controllers::deployment::project(key, v)?),
         Kind::ResourceQuota => Row::ResourceQuota(crate::rows_quota::project_quota(key, v)?),
-        Kind::PersistentVolumeClaim => Row::CountedOnly(key.clone()),
+        Kind::PersistentVolumeClaim | Kind::StatefulSet => Row::CountedOnly(key.clone()),
     })
 }

@@ -24,6 +24,7 @@ pub enum Kind {
     ReplicaSet,
     ReplicationController,
     Deployment,
+    StatefulSet,
     ResourceQuota,
     PersistentVolumeClaim,
     Node,
@@ -44,6 +45,7 @@ impl Kind {
             Kind::ReplicaSet => ("apps", "v1", "replicasets"),
             Kind::ReplicationController => ("", "v1", "replicationcontrollers"),
             Kind::Deployment => ("apps", "v1", "deployments"),
+            Kind::StatefulSet => ("apps", "v1", "statefulsets"),
             Kind::ResourceQuota => ("", "v1", "resourcequotas"),
             Kind::PersistentVolumeClaim => ("", "v1", "persistentvolumeclaims"),
             Kind::Node => ("", "v1", "nodes"),
@@ -53,7 +55,7 @@ impl Kind {
     pub fn api_version(self) -> &'static str {
         match self {
             Kind::EndpointSlice => "discovery.k8s.io/v1",
-            Kind::ReplicaSet | Kind::Deployment => "apps/v1",
+            Kind::ReplicaSet | Kind::Deployment | Kind::StatefulSet => "apps/v1",
             _ => "v1",
         }
     }
@@ -71,6 +73,7 @@ impl Kind {
             Kind::ReplicaSet => "ReplicaSet",
             Kind::ReplicationController => "ReplicationController",
             Kind::Deployment => "Deployment",
+            Kind::StatefulSet => "StatefulSet",
             Kind::ResourceQuota => "ResourceQuota",
             Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
             Kind::Node => "Node",
@@ -90,6 +93,7 @@ impl Kind {
         Kind::ReplicaSet,
         Kind::ReplicationController,
         Kind::Deployment,
+        Kind::StatefulSet,
         Kind::ResourceQuota,
         Kind::PersistentVolumeClaim,
         Kind::Node,

@@ -521,7 +521,13 @@ fn run(seed: u64, workers: usize, steps: usize, coalesce: bool) {
     let mut world = World { objects: BTreeMap::new(), rng: StdRng::seed_from_u64(seed), uid: 0 };
     let mut history: Vec<(Revision, ObjectKey, Option<Value>)> = Vec::new();
     let (tx, rx) = mpsc::channel();
-    let controllers = ControllerConfig { root_ca: ROOT_CA.into(), node_cidrs: Some(network::node_cidrs()), load_balancer_pool: Some(network::balancer_pool()) };
+    let controllers = ControllerConfig {
+        root_ca: ROOT_CA.into(),
+        node_cidrs: Some(network::node_cidrs()),
+        load_balancer_pool: Some(network::balancer_pool()),
+        scheduler: None,
+        run_controllers: true,
+    };
     let engine = Engine::start(EngineConfig { workers, cluster: None, controllers, coalesce }, tx).unwrap();
     for step in 0..steps {
         let revision = step as Revision + 1;
@@ -565,7 +571,7 @@ fn run(seed: u64, workers: usize, steps: usize, coalesce: bool) {
     let mut intents: BTreeMap<Intent, isize> = BTreeMap::new();
     let mut views: BTreeMap<&'static str, BTreeMap<(String, String), isize>> = BTreeMap::new();
     outputs.sort_by_key(|o| match o {
-        EngineOutput::Intent { revision, .. } | EngineOutput::Delta { revision, .. } => *revision,
+        EngineOutput::Intent { revision, .. } | EngineOutput::Delta { revision, .. } | EngineOutput::Scheduler { revision, .. } => *revision,
         EngineOutput::Progress { revision, .. } => *revision,
     });
     let mut cursor = 0;

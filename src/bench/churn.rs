@@ -59,7 +59,7 @@ pub struct ChurnBenchFlags {
 /// Room for 65,536 Nodes' /24 blocks; no load-balancer pool (the cluster has none).
 fn bench_controllers() -> anyhow::Result<ControllerConfig> {
     let node_cidrs = NodeCidrs::new("10.0.0.0/8".parse()?, 24)?;
-    Ok(ControllerConfig { root_ca: "ca".into(), node_cidrs: Some(node_cidrs), load_balancer_pool: None })
+    Ok(ControllerConfig { root_ca: "ca".into(), node_cidrs: Some(node_cidrs), load_balancer_pool: None, scheduler: None, run_controllers: true })
 }
 
 fn rss_kib() -> u64 {

@@ -1,8 +1,9 @@
 //! `deltakube bench`: benchmarks that run the real parts in one process. `apiserver` measures
-//! the store and the REST API; later issues add `churn` for the dataflows.
+//! the store and the REST API; `churn` the controllers' dataflows; `scheduler` the scheduler.
 
 mod apiserver;
 mod churn;
+mod scheduler;
 
 use clap::{Args, Subcommand};
 
@@ -12,6 +13,8 @@ pub enum BenchAction {
     Apiserver(apiserver::ApiserverBenchFlags),
     /// The controllers' dataflow at scale: initial load, one change vs recompute, churn latency.
     Churn(churn::ChurnBenchFlags),
+    /// The scheduler end to end in one process: SchedulingBasic and variants, pods bound per second.
+    Scheduler(scheduler::SchedulerBenchFlags),
 }
 
 #[derive(Args, Debug)]
@@ -24,6 +27,7 @@ pub async fn run(flags: BenchFlags) -> anyhow::Result<()> {
     match flags.action {
         BenchAction::Apiserver(f) => apiserver::run(f).await,
         BenchAction::Churn(f) => tokio::task::spawn_blocking(move || churn::run(f)).await?,
+        BenchAction::Scheduler(f) => scheduler::run(f).await,
     }
 }
 

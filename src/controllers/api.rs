@@ -13,6 +13,7 @@ use tower::ServiceExt;
 use crate::client::ApiClient;
 
 /// The route to the API server.
+#[derive(Clone)]
 pub enum Api {
     /// The router itself, without its network authentication; requests carry `user`.
     InProcess {

@@ -4,6 +4,8 @@
 //! API server over HTTPS instead ([`remote_feed`], [`api::Api::Remote`]).
 
 pub mod api;
+pub mod binder;
+pub mod explain;
 pub mod feed;
 pub mod metrics;
 pub mod remote_feed;
@@ -23,7 +25,8 @@ use writer::{Writer, WriterInput};
 /// The writer's means: the route to the API server and what it signs tokens with.
 pub struct WriteBack {
     pub api: api::Api,
-    pub tokens: Arc<ServiceAccountTokens>,
+    /// None where no token controller runs (`deltakube scheduler`).
+    pub tokens: Option<Arc<ServiceAccountTokens>>,
     pub root_ca: String,
 }
 
@@ -33,8 +36,15 @@ pub struct WriteBack {
 fn launch(config: EngineConfig, write_back: WriteBack, views: Arc<ViewStore>, metrics: Arc<metrics::Metrics>) -> anyhow::Result<Arc<Engine>> {
     let local_workers = config.workers.max(1);
     let (out_tx, out_rx) = std::sync::mpsc::channel::<EngineOutput>();
+    let scheduler = config.controllers.scheduler.clone();
     let engine = Arc::new(Engine::start(config, out_tx).map_err(anyhow::Error::msg)?);
     let (writer_tx, writer_rx) = tokio::sync::mpsc::unbounded_channel();
+    let binder_tx = scheduler.map(|scheduler| {
+        let (binder_tx, binder_rx) = tokio::sync::mpsc::unbounded_channel();
+        let binder = Arc::new(binder::Binder::new(write_back.api.clone(), scheduler, views.clone()));
+        tokio::spawn(binder.run(binder_rx));
+        binder_tx
+    });
     let writer = Arc::new(Writer::new(write_back.api, write_back.tokens, write_back.root_ca, metrics.clone()));
     tokio::spawn(writer.run(writer_rx));
 
@@ -53,6 +63,11 @@ fn launch(config: EngineConfig, write_back: WriteBack, views: Arc<ViewStore>, me
                     });
                     let _ = writer_tx.send(WriterInput::Intent { intent, diff, revision });
                 }
+                EngineOutput::Scheduler { row, revision, diff } => {
+                    if let Some(tx) = &binder_tx {
+                        let _ = tx.send(binder::BinderInput::Row { row, revision, diff });
+                    }
+                }
                 EngineOutput::Progress { worker, revision } => {
                     // Timely's progress is global: a local worker past R means the whole
                     // dataflow, in every process, is past R.
@@ -62,6 +77,9 @@ fn launch(config: EngineConfig, write_back: WriteBack, views: Arc<ViewStore>, me
                         complete = now;
                         metrics.complete(now);
                         let _ = writer_tx.send(WriterInput::Progress(now));
+                        if let Some(tx) = &binder_tx {
+                            let _ = tx.send(binder::BinderInput::Progress(now));
+                        }
                     }
                 }
             }
@@ -82,7 +100,7 @@ pub fn start(
     let config = EngineConfig { workers, cluster: None, controllers, coalesce: true };
     let write_back = WriteBack {
         api: api::Api::in_process(server.internal_router.clone()),
-        tokens: server.service_account_tokens.clone(),
+        tokens: Some(server.service_account_tokens.clone()),
         root_ca: server.pki.ca_cert.clone(),
     };
     let engine = launch(config, write_back, views, metrics.clone())?;

@@ -91,6 +91,28 @@ impl ViewStore {
         self.revision.send_replace(complete);
     }
 
+    /// Replaces one row of a view that an edge computes (not the engine) at once, at the
+    /// current revision: `old` goes, `new` comes.
+    pub fn replace(&self, view: &'static str, key: &str, old: Option<&str>, new: Option<&str>) {
+        let mut state = self.state.lock().expect("views lock");
+        let revision = state.complete;
+        let rows = state.rows.entry(view).or_default();
+        let mut deltas = Vec::new();
+        if let Some(old) = old {
+            if rows.remove(&(key.to_string(), old.to_string())).is_some() {
+                deltas.push(ViewDelta { view, revision, key: key.to_string(), value: old.to_string(), diff: -1 });
+            }
+        }
+        if let Some(new) = new {
+            rows.insert((key.to_string(), new.to_string()), 1);
+            deltas.push(ViewDelta { view, revision, key: key.to_string(), value: new.to_string(), diff: 1 });
+        }
+        drop(state);
+        for d in deltas {
+            let _ = self.deltas.send(d);
+        }
+    }
+
     /// The revision every view is complete at.
     pub fn revision(&self) -> Revision {
         *self.revision.borrow()

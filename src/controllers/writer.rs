@@ -61,7 +61,8 @@ struct Done {
 pub struct Writer {
     api: Api,
     metrics: Arc<super::metrics::Metrics>,
-    tokens: Arc<ServiceAccountTokens>,
+    /// Signs token Secrets; None where no token controller runs (`deltakube scheduler`).
+    tokens: Option<Arc<ServiceAccountTokens>>,
     root_ca: String,
 }
 
@@ -76,7 +77,7 @@ fn collection_path(key: &ObjectKey) -> String {
 }
 
 impl Writer {
-    pub fn new(api: Api, tokens: Arc<ServiceAccountTokens>, root_ca: String, metrics: Arc<super::metrics::Metrics>) -> Writer {
+    pub fn new(api: Api, tokens: Option<Arc<ServiceAccountTokens>>, root_ca: String, metrics: Arc<super::metrics::Metrics>) -> Writer {
         Writer { api, metrics, tokens, root_ca }
     }
 
@@ -86,10 +87,13 @@ impl Writer {
             return body.to_string();
         };
         deltakube_dataflows::reconcile::identify(key, &mut v);
+        let Some(tokens) = &self.tokens else {
+            return v.to_string();
+        };
         if v.get("type").and_then(Value::as_str) == Some(TOKEN_TYPE) {
             let ann = |k: &str| v.pointer("/metadata/annotations").and_then(|a| a.get(k)).and_then(Value::as_str).unwrap_or("").to_string();
             let (account, uid) = (ann("kubernetes.io/service-account.name"), ann("kubernetes.io/service-account.uid"));
-            let token = self.tokens.issue_legacy(&key.namespace, &account, &uid, &key.name);
+            let token = tokens.issue_legacy(&key.namespace, &account, &uid, &key.name);
             let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
             v["data"] = serde_json::json!({"token": b64(&token), "ca.crt": b64(&self.root_ca), "namespace": b64(&key.namespace)});
         }

@@ -16,14 +16,23 @@
 //!   [`image_locality`].
 //! - Outputs: [`message`] (the `FailedScheduling` text) and [`reference`] (pod by pod, with
 //!   per-node verdicts and per-plugin scores for explain-why).
+//! - The incremental scheduler: [`input`] (rows from feed objects), [`pair`] (equivalence
+//!   classes and the node-local evaluation of a `(class, node)` pair), [`dataflow`] (node
+//!   aggregates, classes and pairs, maintained), [`readout`] (decisions from its rows) and
+//!   [`batch`] (a round of bindings, checked against the claims of the round and in flight);
+//!   [`explain`] renders a decision for the explain-why views.
 //!
 //! **Invariant:** a plugin function reads only its arguments; the same rows give the same
 //! verdicts and scores, whoever calls.
 
 pub mod balanced_allocation;
+pub mod batch;
 pub mod config;
+pub mod dataflow;
+pub mod explain;
 pub mod framework;
 pub mod image_locality;
+pub mod input;
 pub mod inter_pod_affinity;
 pub mod message;
 pub mod node_affinity;
@@ -32,7 +41,9 @@ pub mod node_name;
 pub mod node_ports;
 pub mod node_resources_fit;
 pub mod node_unschedulable;
+pub mod pair;
 pub mod pod_topology_spread;
+pub mod readout;
 pub mod reference;
 pub mod resources;
 pub mod rows;

@@ -27,11 +27,12 @@ use super::framework::{Code, FilterResult, Plugin, Rejection};
 use super::inter_pod_affinity::{self, AffinityFilterState, AffinityScoreState};
 use super::message::{FitError, NO_NODES_AVAILABLE};
 use super::node_affinity::{self, PreFilter};
+use super::pair::{self, PairEval};
 use super::pod_topology_spread::{self, SpreadFilterState, SpreadScoreState};
 use super::rows::{NamespaceLabelsRow, NodeRow, PriorityClassRow, WorkloadRow};
 use super::rows_pod::{resolve_priority, PodRow};
 use super::snapshot::{ClusterSnapshot, NodeInfo};
-use super::{balanced_allocation, image_locality, node_name, node_ports, node_resources_fit, node_unschedulable, taint_toleration};
+use super::{image_locality, taint_toleration};
 
 /// Everything the scheduler reads, as rows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,37 +115,39 @@ struct FilterStates {
     affinity: Option<AffinityFilterState>,
 }
 
-fn run_filter(plugin: Plugin, config: &SchedulerConfig, states: &FilterStates, pod: &PodRow, info: &NodeInfo) -> FilterResult {
-    match plugin {
-        Plugin::NodeUnschedulable => node_unschedulable::filter(pod, &info.node),
-        Plugin::NodeName => node_name::filter(pod, &info.node),
-        Plugin::TaintToleration => taint_toleration::filter(pod, &info.node),
-        Plugin::NodeAffinity => node_affinity::filter(pod, &info.node),
-        Plugin::NodePorts => node_ports::filter(pod, info),
-        Plugin::NodeResourcesFit => node_resources_fit::filter(pod, info, &config.fit),
-        Plugin::PodTopologySpread => states.spread.as_ref().map_or(Ok(()), |s| s.filter(pod, &info.node)),
-        Plugin::InterPodAffinity => states.affinity.as_ref().map_or(Ok(()), |s| s.filter(pod, &info.node)),
-        Plugin::NodeResourcesBalancedAllocation | Plugin::ImageLocality => Ok(()),
+/// The verdict of the cluster-wide filters, which upstream runs after the node-local ones.
+fn cluster_filter(config: &SchedulerConfig, states: &FilterStates, pod: &PodRow, info: &NodeInfo) -> FilterResult {
+    if config.enabled(Plugin::PodTopologySpread) {
+        states.spread.as_ref().map_or(Ok(()), |s| s.filter(pod, &info.node))?;
     }
+    if config.enabled(Plugin::InterPodAffinity) {
+        states.affinity.as_ref().map_or(Ok(()), |s| s.filter(pod, &info.node))?;
+    }
+    Ok(())
 }
 
 /// The raw scores of one plugin on the feasible nodes, normalized in place into the second
 /// vector; `None` raw scores mean the plugin skipped the pod.
-fn plugin_scores(plugin: Plugin, config: &SchedulerConfig, snapshot: &ClusterSnapshot, pod: &PodRow, feasible: &[&NodeInfo]) -> (Vec<Option<i64>>, Vec<i64>) {
+fn plugin_scores(
+    plugin: Plugin,
+    config: &SchedulerConfig,
+    snapshot: &ClusterSnapshot,
+    pod: &PodRow,
+    feasible: &[&NodeInfo],
+    evals: &[PairEval],
+) -> (Vec<Option<i64>>, Vec<i64>) {
     let skipped = || (vec![None; feasible.len()], vec![0; feasible.len()]);
     let raw: Vec<i64> = match plugin {
-        Plugin::TaintToleration => feasible.iter().map(|i| taint_toleration::score(pod, &i.node)).collect(),
-        Plugin::NodeAffinity => match feasible.iter().map(|i| node_affinity::score(pod, &i.node)).collect::<Option<Vec<i64>>>() {
+        Plugin::TaintToleration => evals.iter().map(|e| e.taint).collect(),
+        Plugin::NodeAffinity => match evals.iter().map(|e| e.node_affinity).collect::<Option<Vec<i64>>>() {
             Some(raw) => raw,
             None => return skipped(),
         },
-        Plugin::NodeResourcesFit => feasible.iter().map(|i| node_resources_fit::score(pod, i, &config.fit)).collect(),
-        Plugin::NodeResourcesBalancedAllocation => {
-            match feasible.iter().map(|i| balanced_allocation::score(pod, i, &config.balanced_allocation_resources)).collect::<Option<Vec<i64>>>() {
-                Some(raw) => raw,
-                None => return skipped(),
-            }
-        }
+        Plugin::NodeResourcesFit => evals.iter().map(|e| e.fit).collect(),
+        Plugin::NodeResourcesBalancedAllocation => match evals.iter().map(|e| e.balanced).collect::<Option<Vec<i64>>>() {
+            Some(raw) => raw,
+            None => return skipped(),
+        },
         Plugin::ImageLocality => {
             let counts = snapshot.image_node_counts();
             feasible.iter().map(|i| image_locality::score(pod, &i.node, &counts, snapshot.nodes.len() as i64)).collect()
@@ -183,6 +186,13 @@ fn rejected_by_pre_filter(snapshot: &ClusterSnapshot, plugin: Plugin, message: S
 
 /// Decides one pod against the snapshot, which it does not change.
 pub fn schedule_one(config: &SchedulerConfig, snapshot: &ClusterSnapshot, pod: &PodRow, priority: i32) -> PodDecision {
+    decide(config, snapshot, pod, priority, &mut |info| pair::evaluate(config, pod, info))
+}
+
+/// Decides one pod with the node-local verdicts and raw scores that `local` gives for each node
+/// (computed on the spot by [`schedule_one`]; looked up in the dataflow's `(class, node)` pairs
+/// by [`super::readout`]), and the cluster-wide plugins computed over the snapshot.
+pub fn decide(config: &SchedulerConfig, snapshot: &ClusterSnapshot, pod: &PodRow, priority: i32, local: &mut dyn FnMut(&NodeInfo) -> PairEval) -> PodDecision {
     let decision = |outcome, filters, scores| PodDecision { namespace: pod.namespace.clone(), name: pod.name.clone(), priority, outcome, filters, scores };
     let unschedulable = |fit_error: FitError| Outcome::Unschedulable { message: fit_error.message(), fit_error };
     if snapshot.nodes.is_empty() {
@@ -209,19 +219,26 @@ pub fn schedule_one(config: &SchedulerConfig, snapshot: &ClusterSnapshot, pod: &
         spread: config.enabled(Plugin::PodTopologySpread).then(|| SpreadFilterState::compute(pod, snapshot, &config.spread_defaulting)).flatten(),
         affinity: config.enabled(Plugin::InterPodAffinity).then(|| AffinityFilterState::compute(pod, snapshot)).flatten(),
     };
-    let filter_plugins: Vec<Plugin> = Plugin::ALL.into_iter().filter(|p| p.filters() && config.enabled(*p)).collect();
     let mut fit = FitError { num_all_nodes: snapshot.nodes.len(), ..FitError::default() };
     let mut filters = Vec::with_capacity(snapshot.nodes.len());
     let mut feasible: Vec<&NodeInfo> = Vec::new();
+    let mut evals: Vec<PairEval> = Vec::new();
     let mut absent = 0;
     for info in &snapshot.nodes {
         let result = if candidates.as_ref().is_some_and(|c| !c.contains(info.name())) {
             absent += 1;
             Err(Rejection::new(Plugin::NodeAffinity, Code::UnschedulableAndUnresolvable, absent_reason(Plugin::NodeAffinity)))
         } else {
-            let result = filter_plugins.iter().try_for_each(|p| run_filter(*p, config, &states, pod, info));
+            let eval = local(info);
+            let result = match &eval.filter {
+                Ok(()) => cluster_filter(config, &states, pod, info),
+                Err(r) => Err(r.clone()),
+            };
             match &result {
-                Ok(()) => feasible.push(info),
+                Ok(()) => {
+                    feasible.push(info);
+                    evals.push(eval);
+                }
                 Err(r) => fit.rejections.push(r.clone()),
             }
             result
@@ -238,7 +255,7 @@ pub fn schedule_one(config: &SchedulerConfig, snapshot: &ClusterSnapshot, pod: &
     let mut scores: Vec<NodeScore> = feasible.iter().map(|i| NodeScore { node: i.name().to_string(), plugins: vec![], total: 0 }).collect();
     for plugin in Plugin::ALL.into_iter().filter(|p| p.scores() && config.enabled(*p)) {
         let weight = config.weight(plugin);
-        let (raw, normalized) = plugin_scores(plugin, config, snapshot, pod, &feasible);
+        let (raw, normalized) = plugin_scores(plugin, config, snapshot, pod, &feasible, &evals);
         for (s, (raw, normalized)) in scores.iter_mut().zip(raw.into_iter().zip(normalized)) {
             s.total += normalized * weight;
             s.plugins.push(PluginScore { plugin, raw, normalized, weight });

@@ -14,7 +14,7 @@ use super::rows_pod::PodRow;
 use crate::rows::Labels;
 
 /// A node, the pods that occupy it, and upstream's per-node totals.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NodeInfo {
     pub node: NodeRow,
     /// `status.allocatable` in the scheduler's integers.

@@ -1,0 +1,92 @@
+//! The batch binder against the sequential reference, and claims in flight.
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::scheduler::reference::{schedule, SchedulingInput};
+use crate::scheduler::rows::NodeRow;
+use crate::scheduler::test_support::{node, pod};
+
+fn worker(name: &str, cpu: &str) -> NodeRow {
+    node(
+        json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}, "status": {"allocatable": {"cpu": cpu, "memory": "4Gi", "pods": "110"}}}),
+    )
+}
+
+fn pending(name: &str, cpu: &str, extra: Value) -> PodRow {
+    let mut container = json!({"image": "app", "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}});
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        container[k] = v.clone();
+    }
+    pod(
+        json!({"metadata": {"namespace": "ns", "name": name, "creationTimestamp": "2026-01-01T00:00:00Z", "labels": {"app": "web"}}, "spec": {"containers": [container]}}),
+    )
+}
+
+fn placements(decisions: &[BatchDecision]) -> Vec<(String, Outcome)> {
+    decisions.iter().map(|d| (d.pod.name.clone(), d.decision.outcome.clone())).collect()
+}
+
+#[test]
+fn a_round_places_as_the_sequential_reference() {
+    let config = SchedulerConfig::default();
+    let nodes = vec![worker("a", "2"), worker("b", "1")];
+    let pods: Vec<PodRow> = (0..5).map(|i| pending(&format!("p{i}"), "600m", json!({}))).collect();
+    let input = SchedulingInput { nodes, pods, ..SchedulingInput::default() };
+    let readout = Readout::from_scratch(&config, &input);
+    let batch = decide_batch(&config, &readout, &[], &|_| false, usize::MAX).unwrap();
+    let want: Vec<(String, Outcome)> = schedule(&config, input).into_iter().map(|d| (d.name, d.outcome)).collect();
+    assert_eq!(placements(&batch), want);
+    let bound = batch.iter().filter(|d| matches!(d.decision.outcome, Outcome::Bound { .. })).count();
+    // 2 cpus hold three pods of 600m, 1 cpu one: the fifth pod fits nowhere.
+    assert_eq!(bound, 4);
+}
+
+#[test]
+fn claims_in_flight_hold_their_capacity_and_ports() {
+    let config = SchedulerConfig::default();
+    let nodes = vec![worker("a", "1")];
+    let ports = json!({"ports": [{"containerPort": 80, "hostPort": 8080}]});
+    let pods = vec![pending("first", "100m", ports.clone()), pending("second", "100m", ports)];
+    let input = SchedulingInput { nodes, pods, ..SchedulingInput::default() };
+    let readout = Readout::from_scratch(&config, &input);
+    // "first" was sent to a and is not yet seen bound: "second" must not take its port.
+    let claim = Claim { pod: input.pods[0].clone(), node: "a".into() };
+    let batch = decide_batch(&config, &readout, &[claim], &|_| false, usize::MAX).unwrap();
+    assert_eq!(batch.len(), 1, "the pod in flight is not decided again");
+    match &batch[0].decision.outcome {
+        Outcome::Unschedulable { message, .. } => {
+            assert_eq!(message, "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports.")
+        }
+        other => panic!("second pod placed despite the claim: {other:?}"),
+    }
+}
+
+#[test]
+fn a_claim_on_a_vanished_node_holds_nothing() {
+    let config = SchedulerConfig::default();
+    let input = SchedulingInput { nodes: vec![worker("a", "1")], pods: vec![pending("p", "800m", json!({}))], ..SchedulingInput::default() };
+    let readout = Readout::from_scratch(&config, &input);
+    let gone = Claim { pod: pending("q", "800m", json!({})), node: "gone".into() };
+    let batch = decide_batch(&config, &readout, &[gone], &|_| false, usize::MAX).unwrap();
+    assert_eq!(batch[0].decision.outcome, Outcome::Bound { node: "a".into() });
+}
+
+/// A readout of one node of one cpu and `n` tiny pending pods.
+fn tiny_pods(config: &SchedulerConfig, n: usize) -> Readout {
+    let pods: Vec<PodRow> = (0..n).map(|i| pending(&format!("p{i}"), "1m", json!({}))).collect();
+    Readout::from_scratch(config, &SchedulingInput { nodes: vec![worker("a", "1")], pods, ..SchedulingInput::default() })
+}
+
+#[test]
+fn the_limit_bounds_a_round() {
+    let config = SchedulerConfig::default();
+    assert_eq!(decide_batch(&config, &tiny_pods(&config, 5), &[], &|_| false, 2).unwrap().len(), 2);
+}
+
+#[test]
+fn skipped_pods_are_not_decided() {
+    let config = SchedulerConfig::default();
+    let batch = decide_batch(&config, &tiny_pods(&config, 3), &[], &|p| p.name == "p1", usize::MAX).unwrap();
+    assert_eq!(batch.iter().map(|d| d.pod.name.as_str()).collect::<Vec<_>>(), ["p0", "p2"]);
+}

@@ -1,0 +1,237 @@
+//! The scheduler's edge: gathers the scheduler dataflow's rows into a [`Readout`] one complete
+//! revision at a time, decides a batch of pending pods on it ([`decide_batch`]), and writes the
+//! outcome through the API server — a `pods/<name>/binding` for a placed pod; for an
+//! unschedulable one the `PodScheduled=False` condition (reason `Unschedulable`) and a
+//! `FailedScheduling` Event, as upstream's scheduler records them. It also fills the
+//! explain-why views `scheduler-filters` and `scheduler-scores`.
+//!
+//! **Claims.** A binding is a claim from the moment it is sent until the readout no longer
+//! lists its pod as pending (the feed shows it bound, or gone); every round counts the claims
+//! on their nodes, so a node is never over-committed whatever the order in which the feed and
+//! the writes arrive. Only a write refused outright (4xx other than a conflict, which may mean
+//! the pod is bound already) releases its claim early; the pod then backs off.
+//!
+//! An unschedulable pod is written again only when its message changes; it stays in the
+//! pending rows, so the next round that could place it (any change of nodes or pods) does.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deltakube_dataflows::scheduler::batch::{decide_batch, BatchDecision, Claim};
+use deltakube_dataflows::scheduler::config::SchedulerConfig;
+use deltakube_dataflows::scheduler::dataflow::SchedulerRow;
+use deltakube_dataflows::scheduler::readout::Readout;
+use deltakube_dataflows::scheduler::reference::Outcome;
+use deltakube_dataflows::types::Revision;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::api::Api;
+use super::explain;
+use super::views::ViewStore;
+
+/// Pods decided in one round at most.
+const MAX_BATCH: usize = 5_000;
+/// Writes (bindings and unschedulable reports) in flight at once.
+const MAX_IN_FLIGHT: usize = 512;
+/// Back-off after a refused write, doubled per failure up to the ceiling.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The scheduler's name in Events and field managers.
+pub const SCHEDULER_NAME: &str = "default-scheduler";
+
+/// What the binder hears from the collector.
+// Most messages are rows, moved once each: boxing would add an allocation to each.
+#[allow(clippy::large_enum_variant)]
+pub enum BinderInput {
+    Row {
+        row: SchedulerRow,
+        revision: Revision,
+        diff: isize,
+    },
+    /// Every worker has processed this revision.
+    Progress(Revision),
+}
+
+type PodName = (String, String);
+
+/// How a write ended.
+struct Done {
+    pod: PodName,
+    /// The write was refused and did not happen; the pod backs off.
+    refused: bool,
+    /// A failed unschedulable report: the pod uid whose message must be written again.
+    unreported: Option<String>,
+}
+
+/// Writes the scheduler's decisions through `api`.
+pub struct Binder {
+    api: Api,
+    config: SchedulerConfig,
+    views: Arc<ViewStore>,
+}
+
+impl Binder {
+    pub fn new(api: Api, config: SchedulerConfig, views: Arc<ViewStore>) -> Binder {
+        Binder { api, config, views }
+    }
+
+    async fn bind(&self, pod: &PodName, uid: &str, node: &str) -> Result<(), (u16, String)> {
+        let (ns, name) = pod;
+        let body = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": ns, "uid": uid},
+                          "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
+        self.post(&format!("/api/v1/namespaces/{ns}/pods/{name}/binding"), body, "application/json").await
+    }
+
+    /// Upstream's `updatePod` with `PodScheduled=False`, then the `FailedScheduling` Event.
+    async fn report_unschedulable(&self, pod: &PodName, uid: &str, message: &str) -> Result<(), (u16, String)> {
+        let (ns, name) = pod;
+        let now = deltakube_api::object::now_rfc3339();
+        let patch = json!({"status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                                        "message": message, "lastProbeTime": null, "lastTransitionTime": now}]}});
+        let path = format!("/api/v1/namespaces/{ns}/pods/{name}/status?fieldManager={SCHEDULER_NAME}");
+        let (code, value) = self.api.call("PATCH", &path, patch.to_string(), "application/strategic-merge-patch+json").await.map_err(|e| (0, e))?;
+        if code >= 300 {
+            return Err((code, value["message"].as_str().unwrap_or_default().to_string()));
+        }
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let event = json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": format!("{name}.{nanos:x}"), "namespace": ns},
+            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": ns, "name": name, "uid": uid},
+            "reason": "FailedScheduling", "message": message, "type": "Warning",
+            "source": {"component": SCHEDULER_NAME}, "reportingComponent": SCHEDULER_NAME, "reportingInstance": SCHEDULER_NAME,
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        });
+        self.post(&format!("/api/v1/namespaces/{ns}/events"), event, "application/json").await
+    }
+
+    async fn post(&self, path: &str, body: Value, content_type: &str) -> Result<(), (u16, String)> {
+        let (code, value) = self.api.call("POST", path, body.to_string(), content_type).await.map_err(|e| (0, e))?;
+        match code {
+            200..=299 => Ok(()),
+            code => Err((code, value["message"].as_str().unwrap_or_default().to_string())),
+        }
+    }
+
+    /// Runs until `input` closes.
+    pub async fn run(self: Arc<Self>, mut input: mpsc::UnboundedReceiver<BinderInput>) {
+        let mut readout = Readout::default();
+        let mut buffered: BTreeMap<Revision, Vec<(SchedulerRow, isize)>> = BTreeMap::new();
+        let mut complete: Revision = 0;
+        let mut claims: BTreeMap<PodName, Claim> = BTreeMap::new();
+        // Unschedulable reports: the message last written per pod uid, and those in flight.
+        let mut reported: HashMap<String, String> = HashMap::new();
+        let mut reporting: BTreeSet<PodName> = BTreeSet::new();
+        let mut backoff: HashMap<PodName, (Duration, Instant)> = HashMap::new();
+        let mut shown = explain::Shown::default();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut dirty = false;
+        loop {
+            tokio::select! {
+                message = input.recv() => match message {
+                    None => return,
+                    Some(BinderInput::Row { row, revision, diff }) => buffered.entry(revision).or_default().push((row, diff)),
+                    Some(BinderInput::Progress(r)) if r > complete => {
+                        let later = buffered.split_off(&(r + 1));
+                        for (row, diff) in std::mem::replace(&mut buffered, later).into_values().flatten() {
+                            readout.apply(row, diff);
+                        }
+                        readout.compact();
+                        complete = r;
+                        dirty = true;
+                    }
+                    Some(BinderInput::Progress(_)) => {}
+                },
+                Some(done) = done_rx.recv() => {
+                    reporting.remove(&done.pod);
+                    if let Some(uid) = &done.unreported {
+                        reported.remove(uid);
+                    }
+                    if done.refused {
+                        claims.remove(&done.pod);
+                        let delay = backoff.get(&done.pod).map_or(FIRST_BACKOFF, |(d, _)| (*d * 2).min(MAX_BACKOFF));
+                        backoff.insert(done.pod, (delay, Instant::now() + delay));
+                    }
+                    dirty = true;
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    if backoff.values().any(|(_, until)| *until <= now && *until + Duration::from_millis(100) > now) {
+                        dirty = true;
+                    }
+                }
+            }
+            if !dirty || complete == 0 {
+                continue;
+            }
+            dirty = false;
+            let queue = readout.queue();
+            let pending: BTreeSet<PodName> = queue.iter().map(|(_, _, p)| (p.namespace.clone(), p.name.clone())).collect();
+            let pending_uids: HashSet<String> = queue.into_iter().map(|(_, _, p)| p.uid).collect();
+            claims.retain(|k, _| pending.contains(k));
+            backoff.retain(|k, _| pending.contains(k));
+            let in_flight: Vec<Claim> = claims.values().cloned().collect();
+            let now = Instant::now();
+            let skip = |p: &deltakube_dataflows::scheduler::rows_pod::PodRow| {
+                let key = (p.namespace.clone(), p.name.clone());
+                reporting.contains(&key) || backoff.get(&key).is_some_and(|(_, until)| *until > now)
+            };
+            let room = MAX_IN_FLIGHT.saturating_sub(claims.len() + reporting.len()).min(MAX_BATCH);
+            let span = tracing::info_span!("scheduling round", revision = complete, pending = pending.len());
+            let _enter = span.enter();
+            let decisions = match decide_batch(&self.config, &readout, &in_flight, &skip, room) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(revision = complete, error = %e, "scheduler readout incomplete");
+                    continue;
+                }
+            };
+            shown.update(&self.views, &readout, &pending, &decisions);
+            for BatchDecision { pod, decision, .. } in decisions {
+                let key = (pod.namespace.clone(), pod.name.clone());
+                match decision.outcome {
+                    Outcome::Bound { node } => {
+                        tracing::debug!(ns = %key.0, pod = %key.1, node = %node, "pod bound");
+                        claims.insert(key.clone(), Claim { pod: pod.clone(), node: node.clone() });
+                        let (binder, done) = (self.clone(), done_tx.clone());
+                        tokio::spawn(async move {
+                            let result = binder.bind(&key, &pod.uid, &node).await;
+                            let refused = match &result {
+                                Ok(()) => false,
+                                // A conflict may mean the pod is bound already: hold the claim
+                                // until the feed says.
+                                Err((409, _)) => false,
+                                Err((code, message)) => {
+                                    tracing::warn!(ns = %key.0, pod = %key.1, node = %node, code, error = %message, "binding failed");
+                                    true
+                                }
+                            };
+                            let _ = done.send(Done { pod: key, refused, unreported: None });
+                        });
+                    }
+                    Outcome::Unschedulable { message, .. } => {
+                        if reported.get(&pod.uid) == Some(&message) {
+                            continue;
+                        }
+                        reported.insert(pod.uid.clone(), message.clone());
+                        reporting.insert(key.clone());
+                        let (binder, done) = (self.clone(), done_tx.clone());
+                        tokio::spawn(async move {
+                            let result = binder.report_unschedulable(&key, &pod.uid, &message).await;
+                            if let Err((code, error)) = &result {
+                                tracing::warn!(ns = %key.0, pod = %key.1, code, error = %error, "reporting an unschedulable pod failed");
+                            }
+                            let unreported = result.is_err().then(|| pod.uid.clone());
+                            let _ = done.send(Done { pod: key, refused: result.is_err(), unreported });
+                        });
+                    }
+                }
+            }
+            // A pod that left the queue forgets its message, which keeps the memory bounded.
+            reported.retain(|uid, _| pending_uids.contains(uid));
+        }
+    }
+}

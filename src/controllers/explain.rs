@@ -1,0 +1,58 @@
+//! The explain-why views the binder fills: `scheduler-filters` (per pending pod, every node's
+//! filter verdict and reasons) and `scheduler-scores` (per pending or scheduled pod, every
+//! feasible node's raw, normalized and weighted scores). Rows are keyed `namespace/name`, so
+//! `/views/scheduler-filters?namespace=&name=` selects one pod as the other views do.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use deltakube_dataflows::scheduler::batch::BatchDecision;
+use deltakube_dataflows::scheduler::explain;
+use deltakube_dataflows::scheduler::readout::Readout;
+
+use super::views::ViewStore;
+
+pub const FILTERS_VIEW: &str = "scheduler-filters";
+pub const SCORES_VIEW: &str = "scheduler-scores";
+
+/// What the two views show now, per pod.
+#[derive(Default)]
+pub struct Shown {
+    filters: BTreeMap<(String, String), String>,
+    scores: BTreeMap<(String, String), String>,
+}
+
+fn set(views: &ViewStore, view: &'static str, rows: &mut BTreeMap<(String, String), String>, pod: &(String, String), value: Option<String>) {
+    let key = format!("{}/{}", pod.0, pod.1);
+    let old = rows.get(pod).cloned();
+    if old == value {
+        return;
+    }
+    views.replace(view, &key, old.as_deref(), value.as_deref());
+    match value {
+        Some(v) => rows.insert(pod.clone(), v),
+        None => rows.remove(pod),
+    };
+}
+
+impl Shown {
+    /// Shows this round's decisions; a pod that left the queue loses its filters row, and its
+    /// scores row once it no longer exists (a bound pod keeps the scores that placed it).
+    pub fn update(&mut self, views: &ViewStore, readout: &Readout, pending: &BTreeSet<(String, String)>, decisions: &[BatchDecision]) {
+        for d in decisions {
+            let pod = (d.pod.namespace.clone(), d.pod.name.clone());
+            set(views, FILTERS_VIEW, &mut self.filters, &pod, Some(explain::filters(&d.decision).to_string()));
+            set(views, SCORES_VIEW, &mut self.scores, &pod, Some(explain::scores(&d.decision).to_string()));
+        }
+        let gone: Vec<(String, String)> = self.filters.keys().filter(|p| !pending.contains(*p)).cloned().collect();
+        for pod in gone {
+            set(views, FILTERS_VIEW, &mut self.filters, &pod, None);
+        }
+        if self.scores.keys().any(|p| !pending.contains(p)) {
+            let bound = readout.bound_pods();
+            let gone: Vec<(String, String)> = self.scores.keys().filter(|p| !pending.contains(*p) && !bound.contains(*p)).cloned().collect();
+            for pod in gone {
+                set(views, SCORES_VIEW, &mut self.scores, &pod, None);
+            }
+        }
+    }
+}

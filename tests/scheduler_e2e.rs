@@ -1,0 +1,137 @@
+//! The scheduler end to end through real kubectl against `deltakube up`, with plain Node
+//! objects the test creates (no kubelet): pods land on the nodes their nodeSelector,
+//! tolerations and resources allow; an unschedulable pod gets `PodScheduled=False` and the
+//! upstream-style `FailedScheduling` event that `kubectl describe pod` shows; the explain-why
+//! views say why; and a pod that fits nowhere is placed once a node that fits appears.
+//! The same runs with `deltakube scheduler --kubeconfig` as its own process.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{eventually, Backend, Cluster, Kubectl};
+
+const NODES: &str = r#"
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Node
+  metadata: {name: small, labels: {disk: hdd, kubernetes.io/hostname: small}}
+  status: {allocatable: {cpu: "1", memory: 2Gi, pods: "10"}, capacity: {cpu: "1", memory: 2Gi, pods: "10"}, conditions: [{type: Ready, status: "True"}]}
+- apiVersion: v1
+  kind: Node
+  metadata: {name: big, labels: {disk: ssd, kubernetes.io/hostname: big}}
+  status: {allocatable: {cpu: "8", memory: 16Gi, pods: "10"}, capacity: {cpu: "8", memory: 16Gi, pods: "10"}, conditions: [{type: Ready, status: "True"}]}
+- apiVersion: v1
+  kind: Node
+  metadata: {name: gpu, labels: {disk: ssd, kubernetes.io/hostname: gpu}}
+  spec: {taints: [{key: dedicated, value: gpu, effect: NoSchedule}]}
+  status: {allocatable: {cpu: "8", memory: 16Gi, pods: "10"}, capacity: {cpu: "8", memory: 16Gi, pods: "10"}, conditions: [{type: Ready, status: "True"}]}
+"#;
+
+fn pod(name: &str, cpu: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  containers: [{{name: c, image: app, resources: {{requests: {{cpu: \"{cpu}\"}}}}}}]\n{extra}"
+    )
+}
+
+fn node_of(k: &Kubectl, name: &str) -> String {
+    k.ok(&["get", "pod", name, "-o", "jsonpath={.spec.nodeName}"]).trim().to_string()
+}
+
+fn bound(k: &Kubectl, name: &str) -> Option<String> {
+    let mut node = String::new();
+    eventually(Duration::from_secs(15), || {
+        node = node_of(k, name);
+        !node.is_empty()
+    })
+    .then_some(node)
+}
+
+fn scheduling(cluster: &Cluster, k: &Kubectl) {
+    let _ = cluster;
+    k.ok_stdin(&["apply", "-f", "-"], NODES);
+
+    // The nodeSelector allows ssd nodes; the taint keeps it off gpu: big.
+    k.ok_stdin(&["apply", "-f", "-"], &pod("picky", "100m", "  nodeSelector: {disk: ssd}\n"));
+    assert_eq!(bound(k, "picky").as_deref(), Some("big"), "picky");
+    // Tolerating the taint and selecting it by hostname: gpu.
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        &pod(
+            "tolerant",
+            "100m",
+            "  nodeSelector: {kubernetes.io/hostname: gpu}\n  tolerations: [{key: dedicated, operator: Equal, value: gpu, effect: NoSchedule}]\n",
+        ),
+    );
+    assert_eq!(bound(k, "tolerant").as_deref(), Some("gpu"), "tolerant");
+    // Two cpus fit only big (small has one; gpu is tainted).
+    k.ok_stdin(&["apply", "-f", "-"], &pod("heavy", "2", ""));
+    assert_eq!(bound(k, "heavy").as_deref(), Some("big"), "heavy");
+    let conditions = k.ok(&["get", "pod", "heavy", "-o", "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].status}"]);
+    assert_eq!(conditions.trim(), "True");
+
+    // Twenty cpus fit nowhere: the event reads as upstream's.
+    k.ok_stdin(&["apply", "-f", "-"], &pod("huge", "20", ""));
+    let want = "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}, 2 Insufficient cpu.";
+    let mut describe = String::new();
+    let shown = eventually(Duration::from_secs(15), || {
+        describe = k.ok(&["describe", "pod", "huge"]);
+        describe.contains("FailedScheduling") && describe.contains(want)
+    });
+    assert!(shown, "describe pod huge lacks the FailedScheduling event:\n{describe}");
+    assert!(describe.contains("default-scheduler"), "{describe}");
+    let reason = k.ok(&["get", "pod", "huge", "-o", "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].reason}"]);
+    assert_eq!(reason.trim(), "Unschedulable");
+    assert!(node_of(k, "huge").is_empty());
+
+    // The explain view says why, node by node.
+    let view: Value = serde_json::from_str(&k.ok(&["get", "--raw", "/views/scheduler-filters?namespace=default&name=huge"])).unwrap();
+    let rows = view["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{view}");
+    let rejected = rows[0]["value"]["rejected"].as_array().unwrap();
+    let reasons = |n: &str| rejected.iter().find(|v| v["node"] == n).map(|v| v["reasons"].clone()).unwrap_or(Value::Null);
+    assert_eq!(reasons("small"), serde_json::json!(["Insufficient cpu"]), "{view}");
+    assert_eq!(reasons("gpu"), serde_json::json!(["node(s) had untolerated taint {dedicated: gpu}"]), "{view}");
+    assert_eq!(rows[0]["value"]["feasible"], 0, "{view}");
+    let scores: Value = serde_json::from_str(&k.ok(&["get", "--raw", "/views/scheduler-scores?namespace=default&name=heavy"])).unwrap();
+    assert_eq!(scores["rows"][0]["value"]["outcome"]["node"], "big", "{scores}");
+    let plugins = scores["rows"][0]["value"]["nodes"][0]["plugins"].as_array().unwrap();
+    assert!(plugins.iter().any(|p| p["plugin"] == "NodeResourcesFit"), "{scores}");
+
+    // A node that fits arrives: the pod is placed without anything else happening to it.
+    let roomy = "apiVersion: v1\nkind: Node\nmetadata: {name: roomy, labels: {kubernetes.io/hostname: roomy}}\n\
+                 status: {allocatable: {cpu: \"32\", memory: 64Gi, pods: \"10\"}, conditions: [{type: Ready, status: \"True\"}]}\n";
+    k.ok_stdin(&["apply", "-f", "-"], roomy);
+    assert_eq!(bound(k, "huge").as_deref(), Some("roomy"), "huge after a roomy node arrived");
+}
+
+#[test]
+fn the_scheduler_places_and_explains_in_deltakube_up() {
+    let cluster = Cluster::start(Backend::Embedded);
+    let k = cluster.kubectl("1.33");
+    scheduling(&cluster, &k);
+}
+
+#[test]
+fn the_scheduler_runs_alone_against_an_api_server() {
+    let cluster = Cluster::start_apiserver(Backend::Embedded);
+    let k = cluster.kubectl("1.33");
+    let views_port = support::free_port();
+    let log = cluster.dir.path().join("scheduler.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deltakube"))
+        .args(["scheduler", "--kubeconfig", &cluster.kubeconfig.display().to_string(), "--views-address", &format!("127.0.0.1:{views_port}")])
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    k.ok_stdin(&["apply", "-f", "-"], NODES);
+    k.ok_stdin(&["apply", "-f", "-"], &pod("alone", "2", ""));
+    let placed = bound(&k, "alone");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(placed.as_deref(), Some("big"), "log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+}
