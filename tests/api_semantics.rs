@@ -250,3 +250,26 @@ fn concurrent_patches_without_a_resource_version_all_land() {
     let (code, status) = call(&cluster, "PATCH", &path, Some(&stale), "application/merge-patch+json");
     assert_eq!((code, status["reason"].as_str()), (409, Some("Conflict")), "{status}");
 }
+
+#[test]
+fn a_binding_places_a_pod_once_and_only_the_pod_it_names() {
+    let cluster = Cluster::start(Backend::Embedded);
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+    let (code, created) = call(&cluster, "POST", "/api/v1/namespaces/default/pods", Some(&pod), "application/json");
+    assert_eq!(code, 201, "{created}");
+    let uid = created["metadata"]["uid"].as_str().unwrap().to_string();
+    let binding = |uid: &str, node: &str| json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p", "uid": uid}, "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
+    let path = "/api/v1/namespaces/default/pods/p/binding";
+    // A binding decided for an earlier pod of the same name is refused.
+    let (code, status) = call(&cluster, "POST", path, Some(&binding("not-this-pod", "n1")), "application/json");
+    assert_eq!((code, status["reason"].as_str()), (409, Some("Conflict")), "{status}");
+    assert!(status["message"].as_str().unwrap().contains("UID in precondition: not-this-pod"), "{status}");
+    let (code, status) = call(&cluster, "POST", path, Some(&binding(&uid, "n1")), "application/json");
+    assert_eq!(code, 201, "{status}");
+    let (_, placed) = call(&cluster, "GET", "/api/v1/namespaces/default/pods/p", None, "application/json");
+    assert_eq!(placed["spec"]["nodeName"], "n1");
+    // A second binding never moves it.
+    let (code, status) = call(&cluster, "POST", path, Some(&binding(&uid, "n2")), "application/json");
+    assert_eq!(code, 409, "{status}");
+    assert!(status["message"].as_str().unwrap().contains("already assigned to node \"n1\""), "{status}");
+}

@@ -148,6 +148,16 @@ pub async fn bind(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Respo
         if object::meta(&pod).is_some_and(|m| m.contains_key("deletionTimestamp")) {
             return Err(ApiError::new(409, "Conflict", format!("pod {name} is being deleted, cannot be assigned to a host")));
         }
+        // The binding's uid is a precondition (upstream's `assignPod`): a binding decided for
+        // a pod that was since deleted and recreated under its name must not place the new one.
+        let pod_uid = pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
+        if let Some(wanted) = binding.pointer("/metadata/uid").and_then(Value::as_str).filter(|u| !u.is_empty() && *u != pod_uid) {
+            return Err(ApiError::new(
+                409,
+                "Conflict",
+                format!("Operation cannot be fulfilled on pods/binding \"{name}\": Precondition failed: UID in precondition: {wanted}, UID in object meta: {pod_uid}"),
+            ));
+        }
         pod["spec"]["nodeName"] = json!(node);
         let conditions = pod["status"].get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
         let mut conditions: Vec<Value> = conditions.into_iter().filter(|c| c.get("type") != Some(&json!("PodScheduled"))).collect();
