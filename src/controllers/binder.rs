@@ -171,7 +171,9 @@ impl Binder {
             let queue = readout.queue();
             let pending: BTreeSet<PodName> = queue.iter().map(|(_, _, p)| (p.namespace.clone(), p.name.clone())).collect();
             let pending_uids: HashSet<String> = queue.into_iter().map(|(_, _, p)| p.uid).collect();
-            claims.retain(|k, _| pending.contains(k));
+            // A claim lasts while that very pod (by uid) is pending: one replaced under its name
+            // meanwhile is a new pod, which the API server refuses the old binding for.
+            claims.retain(|k, claim| pending.contains(k) && pending_uids.contains(&claim.pod.uid));
             backoff.retain(|k, _| pending.contains(k));
             let in_flight: Vec<Claim> = claims.values().cloned().collect();
             let now = Instant::now();
