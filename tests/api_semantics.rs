@@ -210,8 +210,12 @@ fn status_and_scale_subresources() {
     assert_eq!(code, 200);
     assert_eq!((patched["status"]["replicas"].as_i64(), patched["spec"]["replicas"].as_i64()), (Some(2), Some(2)));
     assert_eq!(patched["metadata"]["generation"], 1, "a status write does not bump generation");
-    // Scale.
-    let (code, scale) = call(&cluster, "GET", &format!("{base}/web/scale"), None, "application/json");
+    // Scale. The Deployment controller owns status and may write what it has observed so far
+    // (no pods yet: 0) after the patch above; its status settles at the 2 pods its ReplicaSet
+    // creates.
+    let scale_of = || call(&cluster, "GET", &format!("{base}/web/scale"), None, "application/json");
+    assert!(support::eventually(Duration::from_secs(15), || scale_of().1["status"]["replicas"].as_i64() == Some(2)));
+    let (code, scale) = scale_of();
     assert_eq!(code, 200);
     assert_eq!((scale["kind"].as_str(), scale["apiVersion"].as_str()), (Some("Scale"), Some("autoscaling/v1")));
     assert_eq!((scale["spec"]["replicas"].as_i64(), scale["status"]["replicas"].as_i64()), (Some(2), Some(2)));
