@@ -41,6 +41,14 @@ pub struct SchedulerBenchFlags {
     /// Concurrent creates.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// Create every pod before the scheduler starts, and time the scheduler alone (its initial
+    /// load included) from its start to the last pod bound.
+    #[arg(long)]
+    pub precreate: bool,
+    /// Create pods at this steady rate (pods/s) instead of all at once, and report the
+    /// create → bound latency percentiles.
+    #[arg(long)]
+    pub rate: Option<f64>,
 }
 
 fn node(i: usize, variant: Variant) -> Value {
@@ -74,14 +82,23 @@ fn pod(i: usize, variant: Variant) -> Value {
     p
 }
 
-/// Creates every body at `path` with `concurrency` requests in flight.
-async fn create_all(api: &Arc<Api>, path: &str, bodies: Vec<Value>, concurrency: usize) -> anyhow::Result<()> {
+/// Creates every body at `path` with `concurrency` requests in flight, at `rate` bodies per
+/// second when given; each create's start goes into `started` under the body's name.
+async fn create_all(api: &Arc<Api>, path: &str, bodies: Vec<Value>, concurrency: usize, rate: Option<f64>, started: Option<Started>) -> anyhow::Result<()> {
     let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut tasks = Vec::with_capacity(bodies.len());
-    for body in bodies {
+    let begin = Instant::now();
+    for (i, body) in bodies.into_iter().enumerate() {
+        if let Some(rate) = rate {
+            tokio::time::sleep_until((begin + Duration::from_secs_f64(i as f64 / rate)).into()).await;
+        }
         let permit = semaphore.clone().acquire_owned().await?;
-        let (api, path) = (api.clone(), path.to_string());
+        let (api, path, started) = (api.clone(), path.to_string(), started.clone());
         tasks.push(tokio::spawn(async move {
+            if let Some(started) = started {
+                let name = body["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                started.lock().expect("started lock").insert(name, Instant::now());
+            }
             let result = api.call("POST", &path, body.to_string(), "application/json").await;
             drop(permit);
             match result {
@@ -97,12 +114,57 @@ async fn create_all(api: &Arc<Api>, path: &str, bodies: Vec<Value>, concurrency:
     Ok(())
 }
 
-/// Pods bound so far, counted from a LIST.
-async fn bound(api: &Api) -> anyhow::Result<usize> {
-    let (_, list) = api.call("GET", "/api/v1/namespaces/default/pods", String::new(), "application/json").await.map_err(anyhow::Error::msg)?;
-    Ok(list["items"]
-        .as_array()
-        .map_or(0, |items| items.iter().filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty())).count()))
+/// When each pod's create was sent, by name.
+type Started = Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>>;
+
+/// What the binding watcher saw.
+#[derive(Default)]
+struct Bound {
+    count: usize,
+    first: Option<Instant>,
+    last: Option<Instant>,
+    /// Create → bound, for the pods whose create start is known.
+    latencies: Vec<Duration>,
+}
+
+/// Counts pods as the API server's watch cache shows them bound (a MODIFIED event that sets
+/// `spec.nodeName`), without listing: the bench must not load the machine it measures.
+fn watch_bindings(server: &apiserver::RunningApiServer, started: Started) -> Arc<std::sync::Mutex<Bound>> {
+    let bound = Arc::new(std::sync::Mutex::new(Bound::default()));
+    let (_, _, mut events) = server.cache.subscribe_with_state("/registry/pods/");
+    let out = bound.clone();
+    tokio::spawn(async move {
+        let node_of = |v: &Value| v.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+        loop {
+            let event = match events.recv().await {
+                Ok(e) => e,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    eprintln!("the bench's binding watcher lagged by {n} events; counts are low");
+                    continue;
+                }
+                Err(_) => return,
+            };
+            if !event.object.key.starts_with("/registry/pods/") || !node_of(&event.object.value) || event.prev.as_ref().is_some_and(|p| node_of(&p.value)) {
+                continue;
+            }
+            let now = Instant::now();
+            let name = event.object.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+            let latency = started.lock().expect("started lock").get(name).map(|t| now - *t);
+            let mut b = out.lock().expect("bound lock");
+            b.count += 1;
+            b.first.get_or_insert(now);
+            b.last = Some(now);
+            b.latencies.extend(latency);
+        }
+    });
+    bound
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3
 }
 
 pub async fn run(flags: SchedulerBenchFlags) -> anyhow::Result<()> {
@@ -130,27 +192,41 @@ pub async fn run(flags: SchedulerBenchFlags) -> anyhow::Result<()> {
     .context("starting the apiserver")?;
     let api = Arc::new(Api::in_process(server.internal_router.clone()));
     let nodes: Vec<Value> = (0..flags.nodes).map(|i| node(i, flags.variant)).collect();
-    create_all(&api, "/api/v1/nodes", nodes, flags.concurrency).await?;
+    create_all(&api, "/api/v1/nodes", nodes, flags.concurrency, None, None).await?;
 
-    let views = Arc::new(crate::controllers::views::ViewStore::new(flags.workers));
-    let metrics = Arc::new(crate::controllers::metrics::Metrics::new());
-    let config = ControllerConfig {
-        root_ca: String::new(),
-        node_cidrs: None,
-        load_balancer_pool: None,
-        scheduler: Some(SchedulerConfig::default()),
-        run_controllers: false,
-    };
-    crate::controllers::start(&server, views, metrics, config, flags.workers)?;
-
-    let start = Instant::now();
+    let started: Started = Started::default();
+    let bound = watch_bindings(&server, started.clone());
     let pods: Vec<Value> = (0..flags.pods).map(|i| pod(i, flags.variant)).collect();
-    create_all(&api, "/api/v1/namespaces/default/pods", pods, flags.concurrency).await?;
-    let created = start.elapsed();
+    let path = "/api/v1/namespaces/default/pods";
+    let start_scheduler = || {
+        let views = Arc::new(crate::controllers::views::ViewStore::new(flags.workers));
+        let metrics = Arc::new(crate::controllers::metrics::Metrics::new());
+        let config = ControllerConfig {
+            root_ca: String::new(),
+            node_cidrs: None,
+            load_balancer_pool: None,
+            scheduler: Some(SchedulerConfig::default()),
+            run_controllers: false,
+        };
+        crate::controllers::start(&server, views, metrics, config, flags.workers)
+    };
+    let (start, created) = if flags.precreate {
+        let t = Instant::now();
+        create_all(&api, path, pods, flags.concurrency, None, None).await?;
+        let created = t.elapsed();
+        let start = Instant::now();
+        start_scheduler()?;
+        (start, created)
+    } else {
+        start_scheduler()?;
+        let start = Instant::now();
+        create_all(&api, path, pods, flags.concurrency, flags.rate, flags.rate.map(|_| started.clone())).await?;
+        (start, start.elapsed())
+    };
     let mut last = 0;
     let mut stalled = Instant::now();
     loop {
-        let n = bound(&api).await?;
+        let n = bound.lock().expect("bound lock").count;
         if n >= flags.pods {
             break;
         }
@@ -159,17 +235,36 @@ pub async fn run(flags: SchedulerBenchFlags) -> anyhow::Result<()> {
             stalled = Instant::now();
         }
         anyhow::ensure!(stalled.elapsed() < Duration::from_secs(120), "no pod bound for two minutes ({last}/{} bound)", flags.pods);
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let elapsed = start.elapsed();
+    let b = bound.lock().expect("bound lock");
+    let elapsed = b.last.map_or(start.elapsed(), |l| l - start);
+    let how = if flags.precreate { "created before the scheduler started" } else { "created with the scheduler running" };
     println!(
-        "{:?}: {} pods created in {:.1}s, all bound after {:.1}s: {:.0} pods/s",
+        "{:?}: {} pods {how} in {:.1}s; all bound {:.2}s after {}: {:.0} pods/s (first to last binding: {:.0} pods/s)",
         flags.variant,
         flags.pods,
         created.as_secs_f64(),
         elapsed.as_secs_f64(),
-        flags.pods as f64 / elapsed.as_secs_f64()
+        if flags.precreate { "the scheduler started" } else { "the first create" },
+        flags.pods as f64 / elapsed.as_secs_f64(),
+        match (b.first, b.last) {
+            (Some(f), Some(l)) if l > f => flags.pods as f64 / (l - f).as_secs_f64(),
+            _ => f64::NAN,
+        }
     );
+    if let Some(rate) = flags.rate {
+        let mut l = b.latencies.clone();
+        l.sort();
+        println!(
+            "create → bound at {rate:.0} pods/s over {} pods: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            l.len(),
+            percentile(&l, 0.5),
+            percentile(&l, 0.9),
+            percentile(&l, 0.99),
+            percentile(&l, 1.0)
+        );
+    }
     server.stop();
     Ok(())
 }

@@ -14,14 +14,14 @@
 //! An unschedulable pod is written again only when its message changes; it stays in the
 //! pending rows, so the next round that could place it (any change of nodes or pods) does.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deltakube_dataflows::scheduler::batch::{decide_batch, BatchDecision, Claim};
+use deltakube_dataflows::scheduler::batch::{decide_round, BatchDecision, Claim, RoundMemo};
 use deltakube_dataflows::scheduler::config::SchedulerConfig;
 use deltakube_dataflows::scheduler::dataflow::SchedulerRow;
-use deltakube_dataflows::scheduler::readout::Readout;
+use deltakube_dataflows::scheduler::readout::{PodName, Readout};
 use deltakube_dataflows::scheduler::reference::Outcome;
 use deltakube_dataflows::types::Revision;
 use serde_json::{json, Value};
@@ -54,8 +54,6 @@ pub enum BinderInput {
     Progress(Revision),
 }
 
-type PodName = (String, String);
-
 /// How a write ended.
 struct Done {
     pod: PodName,
@@ -63,6 +61,15 @@ struct Done {
     refused: bool,
     /// A failed unschedulable report: the pod uid whose message must be written again.
     unreported: Option<String>,
+}
+
+/// What woke the binder.
+// Held only while one backlog is taken, and most are rows: as [`BinderInput`].
+#[allow(clippy::large_enum_variant)]
+enum Wake {
+    Input(Option<BinderInput>),
+    Done(Done),
+    Tick,
 }
 
 /// Writes the scheduler's decisions through `api`.
@@ -121,8 +128,12 @@ impl Binder {
         let mut buffered: BTreeMap<Revision, Vec<(SchedulerRow, isize)>> = BTreeMap::new();
         let mut complete: Revision = 0;
         let mut claims: BTreeMap<PodName, Claim> = BTreeMap::new();
-        // Unschedulable reports: the message last written per pod uid, and those in flight.
-        let mut reported: HashMap<String, String> = HashMap::new();
+        // Claims released other than by their pod being seen bound: capacity came back, so
+        // remembered unschedulable classes are decided again.
+        let mut claims_epoch: u64 = 0;
+        let mut memo = RoundMemo::default();
+        // Unschedulable reports: the pod uid and message last written per pod, and those in flight.
+        let mut reported: HashMap<PodName, (String, String)> = HashMap::new();
         let mut reporting: BTreeSet<PodName> = BTreeSet::new();
         let mut backoff: HashMap<PodName, (Duration, Instant)> = HashMap::new();
         let mut shown = explain::Shown::default();
@@ -130,11 +141,24 @@ impl Binder {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let mut dirty = false;
         loop {
-            tokio::select! {
-                message = input.recv() => match message {
-                    None => return,
-                    Some(BinderInput::Row { row, revision, diff }) => buffered.entry(revision).or_default().push((row, diff)),
-                    Some(BinderInput::Progress(r)) if r > complete => {
+            let first = tokio::select! {
+                message = input.recv() => Wake::Input(message),
+                Some(done) = done_rx.recv() => Wake::Done(done),
+                _ = tick.tick() => Wake::Tick,
+            };
+            // A backlog is taken whole before deciding: it costs one round, not one per message.
+            let mut wakes = vec![first];
+            while let Ok(message) = input.try_recv() {
+                wakes.push(Wake::Input(Some(message)));
+            }
+            while let Ok(done) = done_rx.try_recv() {
+                wakes.push(Wake::Done(done));
+            }
+            for wake in wakes {
+                match wake {
+                    Wake::Input(None) => return,
+                    Wake::Input(Some(BinderInput::Row { row, revision, diff })) => buffered.entry(revision).or_default().push((row, diff)),
+                    Wake::Input(Some(BinderInput::Progress(r))) if r > complete => {
                         let later = buffered.split_off(&(r + 1));
                         for (row, diff) in std::mem::replace(&mut buffered, later).into_values().flatten() {
                             readout.apply(row, diff);
@@ -143,24 +167,30 @@ impl Binder {
                         complete = r;
                         dirty = true;
                     }
-                    Some(BinderInput::Progress(_)) => {}
-                },
-                Some(done) = done_rx.recv() => {
-                    reporting.remove(&done.pod);
-                    if let Some(uid) = &done.unreported {
-                        reported.remove(uid);
-                    }
-                    if done.refused {
-                        claims.remove(&done.pod);
-                        let delay = backoff.get(&done.pod).map_or(FIRST_BACKOFF, |(d, _)| (*d * 2).min(MAX_BACKOFF));
-                        backoff.insert(done.pod, (delay, Instant::now() + delay));
-                    }
-                    dirty = true;
-                }
-                _ = tick.tick() => {
-                    let now = Instant::now();
-                    if backoff.values().any(|(_, until)| *until <= now && *until + Duration::from_millis(100) > now) {
+                    Wake::Input(Some(BinderInput::Progress(_))) => {}
+                    Wake::Done(done) => {
+                        reporting.remove(&done.pod);
+                        if let Some(uid) = &done.unreported {
+                            if reported.get(&done.pod).is_some_and(|(u, _)| u == uid) {
+                                reported.remove(&done.pod);
+                            }
+                            // Decide it again, so that the report is written again.
+                            memo.forget(&done.pod);
+                        }
+                        if done.refused {
+                            if claims.remove(&done.pod).is_some() {
+                                claims_epoch += 1;
+                            }
+                            let delay = backoff.get(&done.pod).map_or(FIRST_BACKOFF, |(d, _)| (*d * 2).min(MAX_BACKOFF));
+                            backoff.insert(done.pod, (delay, Instant::now() + delay));
+                        }
                         dirty = true;
+                    }
+                    Wake::Tick => {
+                        let now = Instant::now();
+                        if backoff.values().any(|(_, until)| *until <= now && *until + Duration::from_millis(100) > now) {
+                            dirty = true;
+                        }
                     }
                 }
             }
@@ -168,30 +198,37 @@ impl Binder {
                 continue;
             }
             dirty = false;
-            let queue = readout.queue();
-            let pending: BTreeSet<PodName> = queue.iter().map(|(_, _, p)| (p.namespace.clone(), p.name.clone())).collect();
-            let pending_uids: HashSet<String> = queue.into_iter().map(|(_, _, p)| p.uid).collect();
+            let departures = readout.take_departures();
+            for pod in &departures.left_queue {
+                memo.forget(pod);
+                reported.remove(pod);
+            }
             // A claim lasts while that very pod (by uid) is pending: one replaced under its name
             // meanwhile is a new pod, which the API server refuses the old binding for.
-            claims.retain(|k, claim| pending.contains(k) && pending_uids.contains(&claim.pod.uid));
-            backoff.retain(|k, _| pending.contains(k));
-            let in_flight: Vec<Claim> = claims.values().cloned().collect();
+            claims.retain(|k, claim| {
+                let keep = readout.pending(k).is_some_and(|(_, p)| p.uid == claim.pod.uid);
+                if !keep && readout.bound_to(k) != Some(claim.node.as_str()) {
+                    claims_epoch += 1;
+                }
+                keep
+            });
+            backoff.retain(|k, _| readout.pending(k).is_some());
             let now = Instant::now();
             let skip = |p: &deltakube_dataflows::scheduler::rows_pod::PodRow| {
                 let key = (p.namespace.clone(), p.name.clone());
                 reporting.contains(&key) || backoff.get(&key).is_some_and(|(_, until)| *until > now)
             };
             let room = MAX_IN_FLIGHT.saturating_sub(claims.len() + reporting.len()).min(MAX_BATCH);
-            let span = tracing::info_span!("scheduling round", revision = complete, pending = pending.len());
+            let span = tracing::info_span!("scheduling round", revision = complete, pending = readout.pending_count());
             let _enter = span.enter();
-            let decisions = match decide_batch(&self.config, &readout, &in_flight, &skip, room) {
+            let decisions = match decide_round(&self.config, &readout, claims.values(), &skip, room, &mut memo, claims_epoch) {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::warn!(revision = complete, error = %e, "scheduler readout incomplete");
                     continue;
                 }
             };
-            shown.update(&self.views, &readout, &pending, &decisions);
+            shown.update(&self.views, &departures, &decisions);
             for BatchDecision { pod, decision, .. } in decisions {
                 let key = (pod.namespace.clone(), pod.name.clone());
                 match decision.outcome {
@@ -215,10 +252,10 @@ impl Binder {
                         });
                     }
                     Outcome::Unschedulable { message, .. } => {
-                        if reported.get(&pod.uid) == Some(&message) {
+                        if reported.get(&key).is_some_and(|(uid, m)| *uid == pod.uid && *m == message) {
                             continue;
                         }
-                        reported.insert(pod.uid.clone(), message.clone());
+                        reported.insert(key.clone(), (pod.uid.clone(), message.clone()));
                         reporting.insert(key.clone());
                         let (binder, done) = (self.clone(), done_tx.clone());
                         tokio::spawn(async move {
@@ -232,8 +269,6 @@ impl Binder {
                     }
                 }
             }
-            // A pod that left the queue forgets its message, which keeps the memory bounded.
-            reported.retain(|uid, _| pending_uids.contains(uid));
         }
     }
 }

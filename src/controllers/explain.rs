@@ -3,11 +3,12 @@
 //! feasible node's raw, normalized and weighted scores). Rows are keyed `namespace/name`, so
 //! `/views/scheduler-filters?namespace=&name=` selects one pod as the other views do.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use deltakube_dataflows::scheduler::batch::BatchDecision;
 use deltakube_dataflows::scheduler::explain;
-use deltakube_dataflows::scheduler::readout::Readout;
+use deltakube_dataflows::scheduler::readout::Departures;
+use deltakube_dataflows::scheduler::reference::Outcome;
 
 use super::views::ViewStore;
 
@@ -35,24 +36,23 @@ fn set(views: &ViewStore, view: &'static str, rows: &mut BTreeMap<(String, Strin
 }
 
 impl Shown {
-    /// Shows this round's decisions; a pod that left the queue loses its filters row, and its
-    /// scores row once it no longer exists (a bound pod keeps the scores that placed it).
-    pub fn update(&mut self, views: &ViewStore, readout: &Readout, pending: &BTreeSet<(String, String)>, decisions: &[BatchDecision]) {
+    /// Forgets the departed pods' rows, then shows this round's decisions; a pod that left the queue loses its filters row, and its
+    /// scores row once it no longer exists (a bound pod keeps the scores that placed it). A
+    /// decision that lists no per-node verdicts (a pod placed from its class's ranking) leaves
+    /// the filters row as it was: the pod is leaving the queue.
+    pub fn update(&mut self, views: &ViewStore, departures: &Departures, decisions: &[BatchDecision]) {
+        for pod in &departures.left_queue {
+            set(views, FILTERS_VIEW, &mut self.filters, pod, None);
+        }
+        for pod in &departures.gone {
+            set(views, SCORES_VIEW, &mut self.scores, pod, None);
+        }
         for d in decisions {
             let pod = (d.pod.namespace.clone(), d.pod.name.clone());
-            set(views, FILTERS_VIEW, &mut self.filters, &pod, Some(explain::filters(&d.decision).to_string()));
-            set(views, SCORES_VIEW, &mut self.scores, &pod, Some(explain::scores(&d.decision).to_string()));
-        }
-        let gone: Vec<(String, String)> = self.filters.keys().filter(|p| !pending.contains(*p)).cloned().collect();
-        for pod in gone {
-            set(views, FILTERS_VIEW, &mut self.filters, &pod, None);
-        }
-        if self.scores.keys().any(|p| !pending.contains(p)) {
-            let bound = readout.bound_pods();
-            let gone: Vec<(String, String)> = self.scores.keys().filter(|p| !pending.contains(*p) && !bound.contains(*p)).cloned().collect();
-            for pod in gone {
-                set(views, SCORES_VIEW, &mut self.scores, &pod, None);
+            if !d.decision.filters.is_empty() || matches!(d.decision.outcome, Outcome::Unschedulable { .. }) {
+                set(views, FILTERS_VIEW, &mut self.filters, &pod, Some(explain::filters(&d.decision).to_string()));
             }
+            set(views, SCORES_VIEW, &mut self.scores, &pod, Some(explain::scores_text(&d.decision)));
         }
     }
 }

@@ -9,21 +9,41 @@
 //! would from the same state: no pick can over-commit a node, and the total score is the
 //! reference's.
 //!
+//! **Two ways to decide.** A pod for which every cluster-wide plugin stands aside — no pod
+//! (anti-)affinity on it or on any pod bound or claimed, no spreading of its own or by
+//! default, no PreFilter narrowing — is decided from its class's [`Ranking`]: the feasible
+//! nodes ranked once per round, each claim re-ranking only its node. This is the common case
+//! and costs `O(log n)` per pod. Any other pod is decided as the reference decides it, over a
+//! copy of the snapshot with the claims added. Both give the reference's choice; the first
+//! lists the scores of the best [`MAX_SCORED_NODES`] nodes only, which is what the explain
+//! view shows, and no per-node verdicts for a pod it places.
+//!
+//! An unschedulable class of the first kind is remembered across rounds ([`RoundMemo`]):
+//! its pods are not decided again until its pairs change or a claim is released.
+//!
 //! **Never over-commit.** A binding written but not yet seen bound in the feed stays a claim
 //! (its pod is still pending in the readout): the caller keeps it until the readout no longer
 //! lists the pod as pending, or the write failed. Whatever the order in which feeds and writes
 //! arrive, a node's claims and bound pods never exceed what its filters allow.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use super::config::SchedulerConfig;
+use super::explain::MAX_SCORED_NODES;
+use super::framework::Plugin;
+use super::message::FitError;
+use super::node_affinity::{self, PreFilter};
 use super::pair::{self, ClassId};
-use super::readout::{Readout, ReadoutError};
-use super::reference::{Outcome, PodDecision};
+use super::pod_topology_spread::constraints_for;
+use super::ranking::Ranking;
+use super::readout::{PodName, Readout, ReadoutError};
+use super::reference::{NodeVerdict, Outcome, PodDecision};
+use super::rows::{ControllerRef, WhenUnsatisfiable};
 use super::rows_pod::PodRow;
-use super::snapshot::ClusterSnapshot;
+use super::snapshot::{ClusterSnapshot, NodeInfo};
+use crate::rows::Labels;
 
 /// A binding in flight: the pod (as pending) and the node it was sent to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -40,14 +60,201 @@ pub struct BatchDecision {
     pub decision: PodDecision,
 }
 
-/// Adds a claim to the snapshot as a pod bound to its node (a claim on a node that is gone
-/// holds nothing).
-fn add_claim(snapshot: &mut ClusterSnapshot, claim: &Claim) -> bool {
-    let Some(i) = snapshot.node_index(&claim.node) else { return false };
-    let mut bound = claim.pod.clone();
-    bound.node_name = claim.node.clone();
-    snapshot.nodes[i].add_pod(bound);
-    true
+/// An unschedulable class's decision, kept while nothing it rests on has changed.
+#[derive(Debug)]
+struct Unschedulable {
+    /// [`Readout::class_changed`] and the caller's claims epoch when it was made.
+    stamp: (u64, u64),
+    id: u64,
+    decision: PodDecision,
+}
+
+/// What rounds remember between them, so that a pod the last rounds found unschedulable is
+/// not decided again (nor its Event and explain rows rewritten) until something it depends on
+/// changes: its class's pairs, or a claim released without its pod being bound.
+///
+/// Only pods of the node-local kind (see the module doc) are remembered: whether they fit
+/// depends on their class's pairs and the claims alone.
+#[derive(Debug, Default)]
+pub struct RoundMemo {
+    unschedulable: HashMap<ClassId, Unschedulable>,
+    /// The pods told a remembered decision, by namespace and name: uid and the decision's id.
+    told: HashMap<String, HashMap<String, (String, u64)>>,
+    next_id: u64,
+}
+
+impl RoundMemo {
+    /// Forgets a pod that left the queue.
+    pub fn forget(&mut self, (namespace, name): &PodName) {
+        if let Some(names) = self.told.get_mut(namespace) {
+            names.remove(name);
+            if names.is_empty() {
+                self.told.remove(namespace);
+            }
+        }
+    }
+
+    fn was_told(&self, pod: &PodRow, id: u64) -> bool {
+        self.told.get(&pod.namespace).and_then(|names| names.get(&pod.name)).is_some_and(|(uid, told)| *uid == pod.uid && *told == id)
+    }
+}
+
+/// One round's state: the readout's snapshot plus the claims made so far, kept as an overlay
+/// of the claimed nodes (a whole copy is made only if a pod needs the cluster-wide plugins).
+struct Round<'a> {
+    config: &'a SchedulerConfig,
+    readout: &'a Readout,
+    /// Claimed nodes with their claims added, by index in the snapshot.
+    overlay: HashMap<usize, NodeInfo>,
+    /// The claims' nodes in order, and the claimed pods as bound.
+    claim_log: Vec<(usize, PodRow)>,
+    full: Option<ClusterSnapshot>,
+    affinity_claims: usize,
+    rankings: HashMap<(ClassId, Vec<String>), Ranking>,
+    image_counts: Option<BTreeMap<String, i64>>,
+    spreads: HashMap<(String, Labels, Option<ControllerRef>), bool>,
+}
+
+impl<'a> Round<'a> {
+    fn snapshot(&self) -> &'a ClusterSnapshot {
+        self.readout.snapshot()
+    }
+
+    /// Adds a claim as a pod bound to its node (a claim on a node that is gone holds nothing).
+    fn claim(&mut self, pod: &PodRow, node: &str) {
+        let Some(i) = self.snapshot().node_index(node) else { return };
+        let mut bound = pod.clone();
+        bound.node_name = node.to_string();
+        let snapshot = self.snapshot();
+        self.overlay.entry(i).or_insert_with(|| snapshot.nodes[i].clone()).add_pod(bound.clone());
+        if let Some(full) = &mut self.full {
+            full.nodes[i].add_pod(bound.clone());
+        }
+        self.affinity_claims += usize::from(bound.has_pod_affinity());
+        self.claim_log.push((i, bound));
+    }
+
+    /// The snapshot with every claim, for the cluster-wide plugins.
+    fn full(&mut self) -> &ClusterSnapshot {
+        let (snapshot, log) = (self.readout.snapshot(), &self.claim_log);
+        self.full.get_or_insert_with(|| {
+            let mut full = snapshot.clone();
+            for (i, pod) in log {
+                full.nodes[*i].add_pod(pod.clone());
+            }
+            full
+        })
+    }
+
+    /// Whether every cluster-wide plugin stands aside for `pod`: no pod (anti-)affinity on it
+    /// or on any pod bound or claimed, no spreading (its own or by default), no PreFilter
+    /// narrowing the nodes and no term that failed to parse. Its decision then rests on its
+    /// class's node-local pairs alone.
+    fn node_local(&mut self, pod: &PodRow) -> bool {
+        if self.snapshot().nodes.is_empty()
+            || !pod.constraint_errors.is_empty()
+            || pod.has_pod_affinity()
+            || self.readout.pods_with_affinity() + self.affinity_claims > 0
+            || !pod.spread_constraints.is_empty()
+        {
+            return false;
+        }
+        if self.config.enabled(Plugin::NodeAffinity) && !matches!(node_affinity::pre_filter(pod), PreFilter::Skip | PreFilter::AllNodes) {
+            return false;
+        }
+        let workloads = &self.snapshot().workloads;
+        if workloads.is_empty() {
+            return true;
+        }
+        let defaulting = &self.config.spread_defaulting;
+        *self.spreads.entry((pod.namespace.clone(), pod.labels.clone(), pod.controller.clone())).or_insert_with(|| {
+            [WhenUnsatisfiable::DoNotSchedule, WhenUnsatisfiable::ScheduleAnyway].into_iter().all(|w| constraints_for(pod, w, defaulting, workloads).is_empty())
+        })
+    }
+
+    /// The class's ranking for pods with these images, caught up with every claim.
+    fn ranking(&mut self, class: ClassId, pod: &PodRow) -> Result<&Ranking, ReadoutError> {
+        let key = (class, pod.images.clone());
+        if !self.rankings.contains_key(&key) {
+            // The class's pairs come in node name order, as the snapshot's nodes: one pass.
+            let mut pairs = self.readout.class_pairs(class).peekable();
+            let mut evals = Vec::with_capacity(self.snapshot().nodes.len());
+            for (i, info) in self.snapshot().nodes.iter().enumerate() {
+                while pairs.next_if(|(node, _)| *node < info.name()).is_some() {}
+                let eval = match (self.overlay.get(&i), pairs.next_if(|(node, _)| *node == info.name())) {
+                    (Some(claimed), _) => pair::evaluate(self.config, pod, claimed),
+                    (None, Some((_, eval))) => eval.clone(),
+                    (None, None) => return Err(ReadoutError::MissingPair { class, node: info.name().to_string() }),
+                };
+                evals.push(eval);
+            }
+            let snapshot = self.readout.snapshot();
+            let counts = self.image_counts.get_or_insert_with(|| snapshot.image_node_counts());
+            let mut ranking = Ranking::new(self.config, snapshot, pod, evals, counts);
+            ranking.seen = self.claim_log.len();
+            self.rankings.insert(key.clone(), ranking);
+        }
+        let ranking = self.rankings.get_mut(&key).expect("inserted above");
+        for (i, _) in &self.claim_log[ranking.seen..] {
+            ranking.update(self.config, *i, pair::evaluate(self.config, pod, &self.overlay[i]));
+        }
+        ranking.seen = self.claim_log.len();
+        Ok(ranking)
+    }
+
+    /// A node-local pod's decision from its class's ranking: the best node, or no node with
+    /// every node's verdict (the reference's decision, with the scores of the best nodes only).
+    fn decide_node_local(&mut self, class: ClassId, pod: &PodRow, priority: i32) -> Result<PodDecision, ReadoutError> {
+        let (config, snapshot) = (self.config, self.snapshot());
+        let ranking = self.ranking(class, pod)?;
+        let decision = |outcome, filters, scores| PodDecision { namespace: pod.namespace.clone(), name: pod.name.clone(), priority, outcome, filters, scores };
+        match ranking.best() {
+            Some(best) => {
+                let scores = ranking.top(MAX_SCORED_NODES).map(|i| ranking.node_score(config, snapshot, i)).collect();
+                Ok(decision(Outcome::Bound { node: snapshot.nodes[best].name().to_string() }, vec![], scores))
+            }
+            None => {
+                let mut fit = FitError { num_all_nodes: snapshot.nodes.len(), ..FitError::default() };
+                let filters = snapshot
+                    .nodes
+                    .iter()
+                    .zip(ranking.evals())
+                    .map(|(info, eval)| {
+                        if let Err(r) = &eval.filter {
+                            fit.rejections.push(r.clone());
+                        }
+                        NodeVerdict { node: info.name().to_string(), result: eval.filter.clone() }
+                    })
+                    .collect();
+                Ok(decision(Outcome::Unschedulable { message: fit.message(), fit_error: fit }, filters, vec![]))
+            }
+        }
+    }
+
+    /// Any pod's decision, as the reference makes it over the snapshot with every claim.
+    fn decide_in_full(&mut self, class: ClassId, pod: &PodRow, priority: i32) -> Result<PodDecision, ReadoutError> {
+        self.full();
+        let (config, readout, overlay) = (self.config, self.readout, &self.overlay);
+        let full = self.full.as_ref().expect("made above");
+        let mut missing = None;
+        let decision = super::reference::decide(config, full, pod, priority, &mut |info| {
+            let i = full.node_index(info.name());
+            if i.is_some_and(|i| overlay.contains_key(&i)) {
+                return pair::evaluate(config, pod, info);
+            }
+            match readout.pair(class, info.name()) {
+                Some(eval) => eval.clone(),
+                None => {
+                    missing.get_or_insert_with(|| info.name().to_string());
+                    pair::evaluate(config, pod, info)
+                }
+            }
+        });
+        match missing {
+            Some(node) => Err(ReadoutError::MissingPair { class, node }),
+            None => Ok(decision),
+        }
+    }
 }
 
 /// Decides up to `limit` pending pods in queue order. Pods with a claim in flight are skipped
@@ -60,48 +267,80 @@ pub fn decide_batch(
     skip: &dyn Fn(&PodRow) -> bool,
     limit: usize,
 ) -> Result<Vec<BatchDecision>, ReadoutError> {
-    let mut snapshot = readout.snapshot();
-    let mut claimed: BTreeSet<String> = BTreeSet::new();
-    let mut busy: BTreeSet<(String, String)> = BTreeSet::new();
+    decide_round(config, readout, in_flight, skip, limit, &mut RoundMemo::default(), 0)
+}
+
+/// [`decide_batch`] remembering unschedulable classes across rounds in `memo`: a pod already
+/// told its class's unchanged decision is left out. `claims_epoch` must change whenever a
+/// claim is released other than by its pod being seen bound (capacity came back).
+pub fn decide_round<'c>(
+    config: &SchedulerConfig,
+    readout: &Readout,
+    in_flight: impl IntoIterator<Item = &'c Claim>,
+    skip: &dyn Fn(&PodRow) -> bool,
+    limit: usize,
+    memo: &mut RoundMemo,
+    claims_epoch: u64,
+) -> Result<Vec<BatchDecision>, ReadoutError> {
+    let mut round = Round {
+        config,
+        readout,
+        overlay: HashMap::new(),
+        claim_log: Vec::new(),
+        full: None,
+        affinity_claims: 0,
+        rankings: HashMap::new(),
+        image_counts: None,
+        spreads: HashMap::new(),
+    };
+    let mut busy: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
     for claim in in_flight {
-        busy.insert((claim.pod.namespace.clone(), claim.pod.name.clone()));
-        if add_claim(&mut snapshot, claim) {
-            claimed.insert(claim.node.clone());
-        }
+        busy.insert((&claim.pod.namespace, &claim.pod.name));
+        round.claim(&claim.pod, &claim.node);
     }
-    let mut pairs_by_class = BTreeMap::new();
     let mut out = Vec::new();
-    for (priority, class, pod) in readout.queue() {
+    for (priority, class, pod) in readout.queue_iter() {
         if out.len() >= limit {
             break;
         }
-        if busy.contains(&(pod.namespace.clone(), pod.name.clone())) || skip(&pod) {
+        if busy.contains(&(pod.namespace.as_str(), pod.name.as_str())) || skip(pod) {
             continue;
         }
-        let pairs = pairs_by_class.entry(class).or_insert_with(|| readout.pairs(class));
-        let mut missing = None;
-        let decision = super::reference::decide(config, &snapshot, &pod, priority, &mut |info| {
-            if claimed.contains(info.name()) {
-                return pair::evaluate(config, &pod, info);
+        let decision = if round.node_local(pod) {
+            let stamp = (readout.class_changed(class), claims_epoch);
+            let known = memo.unschedulable.get(&class).filter(|m| m.stamp == stamp);
+            if known.is_some_and(|m| memo.was_told(pod, m.id)) {
+                continue;
             }
-            match pairs.get(info.name()) {
-                Some(eval) => (*eval).clone(),
-                None => {
-                    missing.get_or_insert_with(|| info.name().to_string());
-                    pair::evaluate(config, &pod, info)
+            let decision = match known {
+                Some(m) => PodDecision { namespace: pod.namespace.clone(), name: pod.name.clone(), priority, ..m.decision.clone() },
+                None => round.decide_node_local(class, pod, priority)?,
+            };
+            if matches!(decision.outcome, Outcome::Unschedulable { .. }) {
+                let id = match memo.unschedulable.get_mut(&class) {
+                    Some(m) if m.decision.outcome == decision.outcome && m.decision.filters == decision.filters => {
+                        m.stamp = stamp;
+                        m.id
+                    }
+                    _ => {
+                        memo.next_id += 1;
+                        memo.unschedulable.insert(class, Unschedulable { stamp, id: memo.next_id, decision: decision.clone() });
+                        memo.next_id
+                    }
+                };
+                if memo.was_told(pod, id) {
+                    continue;
                 }
+                memo.told.entry(pod.namespace.clone()).or_default().insert(pod.name.clone(), (pod.uid.clone(), id));
             }
-        });
-        if let Some(node) = missing {
-            return Err(ReadoutError::MissingPair { class, node });
-        }
+            decision
+        } else {
+            round.decide_in_full(class, pod, priority)?
+        };
         if let Outcome::Bound { node } = &decision.outcome {
-            let claim = Claim { pod: pod.clone(), node: node.clone() };
-            if add_claim(&mut snapshot, &claim) {
-                claimed.insert(node.clone());
-            }
+            round.claim(pod, node);
         }
-        out.push(BatchDecision { class, pod, decision });
+        out.push(BatchDecision { class, pod: pod.clone(), decision });
     }
     Ok(out)
 }

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 /// Rejected nodes a filters row names, at most.
@@ -43,23 +44,70 @@ pub fn filters(decision: &PodDecision) -> Value {
            "reasons": reasons, "rejected": rejected})
 }
 
-/// Every feasible node's scores for the pod, best first (ties by name, as the choice).
-pub fn scores(decision: &PodDecision) -> Value {
+/// A scores row as it is written: fields in the order the view shows them.
+#[derive(Serialize)]
+struct ScoresRow<'a> {
+    priority: i32,
+    outcome: OutcomeView<'a>,
+    nodes: Vec<NodeView<'a>>,
+}
+
+#[derive(Serialize)]
+enum OutcomeView<'a> {
+    #[serde(rename = "node")]
+    Node(&'a str),
+    #[serde(rename = "unschedulable")]
+    Unschedulable(&'a str),
+}
+
+#[derive(Serialize)]
+struct NodeView<'a> {
+    node: &'a str,
+    total: i64,
+    plugins: Vec<PluginView>,
+}
+
+#[derive(Serialize)]
+struct PluginView {
+    plugin: &'static str,
+    raw: Option<i64>,
+    normalized: i64,
+    weight: i64,
+    weighted: i64,
+}
+
+fn scores_row(decision: &PodDecision) -> ScoresRow<'_> {
     let mut ranked: Vec<_> = decision.scores.iter().collect();
     ranked.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.node.cmp(&b.node)));
-    let nodes: Vec<Value> = ranked
+    let nodes = ranked
         .into_iter()
         .take(MAX_SCORED_NODES)
-        .map(|s| {
-            let plugins: Vec<Value> = s
+        .map(|s| NodeView {
+            node: &s.node,
+            total: s.total,
+            plugins: s
                 .plugins
                 .iter()
-                .map(|p| json!({"plugin": p.plugin.name(), "raw": p.raw, "normalized": p.normalized, "weight": p.weight, "weighted": p.normalized * p.weight}))
-                .collect();
-            json!({"node": s.node, "total": s.total, "plugins": plugins})
+                .map(|p| PluginView { plugin: p.plugin.name(), raw: p.raw, normalized: p.normalized, weight: p.weight, weighted: p.normalized * p.weight })
+                .collect(),
         })
         .collect();
-    json!({"priority": decision.priority, "outcome": outcome(decision), "nodes": nodes})
+    let outcome = match &decision.outcome {
+        Outcome::Bound { node } => OutcomeView::Node(node),
+        Outcome::Unschedulable { message, .. } => OutcomeView::Unschedulable(message),
+    };
+    ScoresRow { priority: decision.priority, outcome, nodes }
+}
+
+/// Every feasible node's scores for the pod, best first (ties by name, as the choice).
+pub fn scores(decision: &PodDecision) -> Value {
+    serde_json::to_value(scores_row(decision)).expect("a scores row serializes")
+}
+
+/// [`scores`] as the view's text, written straight from the decision (a row is written per
+/// placed pod, so it skips the intermediate JSON tree).
+pub fn scores_text(decision: &PodDecision) -> String {
+    serde_json::to_string(&scores_row(decision)).expect("a scores row serializes")
 }
 
 #[cfg(test)]
@@ -85,6 +133,8 @@ mod tests {
         assert_eq!(f["reasons"], json!({"node(s) had untolerated taint {dedicated: gpu}": 1}));
         assert_eq!(f["outcome"], json!({"node": "b"}));
         let s = scores(&decisions[0]);
+        assert_eq!(serde_json::from_str::<Value>(&scores_text(&decisions[0])).unwrap(), s);
+        assert_eq!(s["outcome"], json!({"node": "b"}));
         assert_eq!(s["nodes"].as_array().unwrap().len(), 1);
         let fit = s["nodes"][0]["plugins"].as_array().unwrap().iter().find(|p| p["plugin"] == "NodeResourcesFit").unwrap().clone();
         assert_eq!(fit["weight"], 1);

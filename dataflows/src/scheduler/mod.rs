@@ -18,9 +18,10 @@
 //!   per-node verdicts and per-plugin scores for explain-why).
 //! - The incremental scheduler: [`input`] (rows from feed objects), [`pair`] (equivalence
 //!   classes and the node-local evaluation of a `(class, node)` pair), [`dataflow`] (node
-//!   aggregates, classes and pairs, maintained), [`readout`] (decisions from its rows) and
-//!   [`batch`] (a round of bindings, checked against the claims of the round and in flight);
-//!   [`explain`] renders a decision for the explain-why views.
+//!   aggregates, classes and pairs, maintained), [`keyed`] and [`readout`] (its rows kept
+//!   with the snapshot and queue they imply, and decisions from them), [`ranking`] (a class's
+//!   nodes ranked for a round) and [`batch`] (a round of bindings, checked against the claims
+//!   of the round and in flight); [`explain`] renders a decision for the explain-why views.
 //!
 //! **Invariant:** a plugin function reads only its arguments; the same rows give the same
 //! verdicts and scores, whoever calls.
@@ -34,6 +35,7 @@ pub mod framework;
 pub mod image_locality;
 pub mod input;
 pub mod inter_pod_affinity;
+pub mod keyed;
 pub mod message;
 pub mod node_affinity;
 pub mod node_conditions;
@@ -43,6 +45,7 @@ pub mod node_resources_fit;
 pub mod node_unschedulable;
 pub mod pair;
 pub mod pod_topology_spread;
+pub mod ranking;
 pub mod readout;
 pub mod reference;
 pub mod resources;

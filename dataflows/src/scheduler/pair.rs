@@ -27,10 +27,23 @@ pub const NODE_LOCAL_FILTERS: [Plugin; 6] =
 /// Names an equivalence class: a hash of its signature (see [`class_of`]).
 pub type ClassId = u64;
 
-/// A pod's scheduling signature: the row without what tells pods of one template apart.
-/// Priority stays in: it orders the queue, and the binder reads it from the pod anyway.
+/// A pod's node-local signature: exactly the fields the [`NODE_LOCAL_FILTERS`] and the
+/// node-local scores read (requests, host ports, node name, node selector and affinity,
+/// tolerations), everything else empty. Pods that differ only in labels, names, owners,
+/// priority or pod affinity share a class, so a workload's pods (or a benchmark's, whatever
+/// their labels) share their pairs; the cluster-wide plugins read the pod itself.
 pub fn class_of(pod: &PodRow) -> PodRow {
-    PodRow { name: String::new(), uid: String::new(), created: String::new(), ..pod.clone() }
+    PodRow {
+        node_name: pod.node_name.clone(),
+        requests: pod.requests.clone(),
+        nonzero_cpu_memory: pod.nonzero_cpu_memory,
+        host_ports: pod.host_ports.clone(),
+        node_selector: pod.node_selector.clone(),
+        required_node_affinity: pod.required_node_affinity.clone(),
+        preferred_node_affinity: pod.preferred_node_affinity.clone(),
+        tolerations: pod.tolerations.clone(),
+        ..PodRow::default()
+    }
 }
 
 /// The id of a signature. `DefaultHasher::new()` has fixed keys, so every worker and process
@@ -93,8 +106,10 @@ mod tests {
         let a = pod(json!({"metadata": {"name": "a", "uid": "1", "creationTimestamp": "2026-01-01T00:00:00Z", "labels": {"app": "x"}}}));
         let b = pod(json!({"metadata": {"name": "b", "uid": "2", "creationTimestamp": "2026-01-01T00:00:01Z", "labels": {"app": "x"}}}));
         let c = pod(json!({"metadata": {"name": "c", "labels": {"app": "y"}}}));
+        let d = pod(json!({"metadata": {"name": "d"}, "spec": {"containers": [{"resources": {"requests": {"cpu": "1"}}}]}}));
         assert_eq!(class_id(&class_of(&a)), class_id(&class_of(&b)));
-        assert_ne!(class_id(&class_of(&a)), class_id(&class_of(&c)));
+        assert_eq!(class_id(&class_of(&a)), class_id(&class_of(&c)), "labels are not node-local");
+        assert_ne!(class_id(&class_of(&a)), class_id(&class_of(&d)));
     }
 
     #[test]

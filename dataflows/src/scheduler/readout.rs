@@ -3,14 +3,17 @@
 //! class's pairs, the cluster-wide plugins and normalizations computed as the reference does.
 //!
 //! Rows from every worker are applied with their diffs; a revision's readout is exact once every
-//! worker has reported it.
+//! worker has reported it and [`Readout::compact`] has settled it. The snapshot, the queue and
+//! the index of bound pods are kept as rows change, so a revision costs what it changed.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use thiserror::Error;
 
 use super::config::SchedulerConfig;
 use super::dataflow::SchedulerRow;
+use super::keyed::Keyed;
 use super::pair::{class_id, class_of, evaluate, ClassId, PairEval};
 use super::reference::{decide, PodDecision, SchedulingInput};
 use super::rows::{NamespaceLabelsRow, PriorityClassRow, WorkloadRow};
@@ -27,42 +30,52 @@ pub enum ReadoutError {
     MissingPair { class: ClassId, node: String },
 }
 
-/// A multiset of rows, as the dataflow's diffs leave them.
-#[derive(Debug, Clone)]
-struct Multiset<K: Ord> {
-    rows: BTreeMap<K, Diff>,
-}
+/// A pod, by namespace and name.
+pub type PodName = (String, String);
 
-impl<K: Ord> Default for Multiset<K> {
-    fn default() -> Self {
-        Multiset { rows: BTreeMap::new() }
-    }
-}
+/// A pending pod's place in upstream's PrioritySort order: priority (highest first), creation
+/// time, namespace, name.
+type QueueKey = (Reverse<i32>, String, String, String);
 
-impl<K: Ord> Multiset<K> {
-    fn update(&mut self, key: K, diff: Diff) {
-        *self.rows.entry(key).or_insert(0) += diff;
-    }
-
-    fn compact(&mut self) {
-        self.rows.retain(|_, d| *d != 0);
-    }
-
-    /// The rows present (a positive count).
-    fn present(&self) -> impl Iterator<Item = &K> {
-        self.rows.iter().filter(|(_, d)| **d > 0).map(|(k, _)| k)
-    }
-}
-
-/// The scheduler's rows at one revision.
+/// The scheduler's rows at one revision, with what the binder reads kept up to date as they
+/// change: the cluster snapshot, the queue in order, and which pods are bound where. Applying
+/// a revision costs in proportion to the rows it changes.
 #[derive(Debug, Default, Clone)]
 pub struct Readout {
-    nodes: Multiset<NodeInfo>,
-    pending: Multiset<(String, String, ClassId, PodRow)>,
-    pairs: BTreeMap<ClassId, Multiset<(String, PairEval)>>,
-    namespaces: Multiset<NamespaceLabelsRow>,
-    workloads: Multiset<WorkloadRow>,
-    priority_classes: Multiset<PriorityClassRow>,
+    nodes: Keyed<String, NodeInfo>,
+    pending: Keyed<PodName, (ClassId, PodRow)>,
+    /// Per class, its pair with each node, by node name.
+    pairs: BTreeMap<ClassId, Keyed<String, PairEval>>,
+    namespaces: Keyed<NamespaceLabelsRow, ()>,
+    workloads: Keyed<WorkloadRow, ()>,
+    priority_classes: Keyed<PriorityClassRow, ()>,
+    /// Kept from the rows above by [`Readout::compact`].
+    snapshot: ClusterSnapshot,
+    queue: BTreeSet<QueueKey>,
+    queued: HashMap<PodName, QueueKey>,
+    bound: HashMap<PodName, String>,
+    /// Bound pods with pod (anti-)affinity terms, which every other pod's placement must consult.
+    affinity_pods: usize,
+    /// Per class, the revision count at which one of its pairs last changed.
+    class_changed: HashMap<ClassId, u64>,
+    compactions: u64,
+    /// Pods that left the queue, and pods that left the cluster, since the last
+    /// [`Readout::take_departures`].
+    left_queue: Vec<PodName>,
+    gone: Vec<PodName>,
+}
+
+/// What left since the binder last asked.
+#[derive(Debug, Default)]
+pub struct Departures {
+    /// No longer pending (bound, or gone).
+    pub left_queue: Vec<PodName>,
+    /// Neither pending nor bound.
+    pub gone: Vec<PodName>,
+}
+
+fn queue_key(priority: i32, pod: &PodRow) -> QueueKey {
+    (Reverse(priority), pod.created.clone(), pod.namespace.clone(), pod.name.clone())
 }
 
 impl Readout {
@@ -89,84 +102,188 @@ impl Readout {
         input.namespaces.iter().for_each(|n| readout.apply(SchedulerRow::Namespace(n.clone()), 1));
         input.workloads.iter().for_each(|w| readout.apply(SchedulerRow::Workload(w.clone()), 1));
         input.priority_classes.iter().for_each(|c| readout.apply(SchedulerRow::PriorityClass(c.clone()), 1));
+        readout.compact();
         readout
     }
 
-    /// Every row with a positive count, for comparing two readouts.
+    /// Every row with a non-zero count, for comparing two readouts.
     pub fn rows(&self) -> Vec<(SchedulerRow, Diff)> {
         let mut out = Vec::new();
-        out.extend(self.nodes.rows.iter().map(|(n, d)| (SchedulerRow::Node(n.clone()), *d)));
-        out.extend(self.pending.rows.iter().map(|((_, _, class, pod), d)| (SchedulerRow::Pending { class: *class, pod: pod.clone() }, *d)));
+        out.extend(self.nodes.all().map(|(_, n, d)| (SchedulerRow::Node(n.clone()), d)));
+        out.extend(self.pending.all().map(|(_, (class, pod), d)| (SchedulerRow::Pending { class: *class, pod: pod.clone() }, d)));
         for (class, pairs) in &self.pairs {
-            out.extend(pairs.rows.iter().map(|((node, eval), d)| (SchedulerRow::Pair { class: *class, node: node.clone(), eval: eval.clone() }, *d)));
+            out.extend(pairs.all().map(|(node, eval, d)| (SchedulerRow::Pair { class: *class, node: node.clone(), eval: eval.clone() }, d)));
         }
-        out.extend(self.namespaces.rows.iter().map(|(n, d)| (SchedulerRow::Namespace(n.clone()), *d)));
-        out.extend(self.workloads.rows.iter().map(|(w, d)| (SchedulerRow::Workload(w.clone()), *d)));
-        out.extend(self.priority_classes.rows.iter().map(|(c, d)| (SchedulerRow::PriorityClass(c.clone()), *d)));
+        out.extend(self.namespaces.all().map(|(n, _, d)| (SchedulerRow::Namespace(n.clone()), d)));
+        out.extend(self.workloads.all().map(|(w, _, d)| (SchedulerRow::Workload(w.clone()), d)));
+        out.extend(self.priority_classes.all().map(|(c, _, d)| (SchedulerRow::PriorityClass(c.clone()), d)));
         out.retain(|(_, d)| *d != 0);
         out.sort();
         out
     }
 
-    /// Applies one row's change.
+    /// Applies one row's change; [`Readout::compact`] once the revision is complete.
     pub fn apply(&mut self, row: SchedulerRow, diff: Diff) {
         match row {
-            SchedulerRow::Node(info) => self.nodes.update(info, diff),
-            SchedulerRow::Pending { class, pod } => self.pending.update((pod.namespace.clone(), pod.name.clone(), class, pod), diff),
-            SchedulerRow::Pair { class, node, eval } => self.pairs.entry(class).or_default().update((node, eval), diff),
-            SchedulerRow::Namespace(n) => self.namespaces.update(n, diff),
-            SchedulerRow::Workload(w) => self.workloads.update(w, diff),
-            SchedulerRow::PriorityClass(c) => self.priority_classes.update(c, diff),
+            SchedulerRow::Node(info) => self.nodes.update(info.node.name.clone(), info, diff),
+            SchedulerRow::Pending { class, pod } => self.pending.update((pod.namespace.clone(), pod.name.clone()), (class, pod), diff),
+            SchedulerRow::Pair { class, node, eval } => self.pairs.entry(class).or_default().update(node, eval, diff),
+            SchedulerRow::Namespace(n) => self.namespaces.update(n, (), diff),
+            SchedulerRow::Workload(w) => self.workloads.update(w, (), diff),
+            SchedulerRow::PriorityClass(c) => self.priority_classes.update(c, (), diff),
         }
     }
 
-    /// Drops rows whose changes cancelled; call once a revision is complete.
+    /// Settles the rows applied since the last call: drops cancelled changes and brings the
+    /// snapshot, the queue and the bound pods up to date, touching only what changed.
     pub fn compact(&mut self) {
-        self.nodes.compact();
-        self.pending.compact();
-        self.pairs.values_mut().for_each(Multiset::compact);
-        self.pairs.retain(|_, p| !p.rows.is_empty());
-        self.namespaces.compact();
-        self.workloads.compact();
-        self.priority_classes.compact();
+        self.compactions += 1;
+        let mut left: Vec<PodName> = Vec::new();
+        let touched_nodes = self.nodes.compact();
+        for name in &touched_nodes {
+            if let Some(i) = self.snapshot.node_index(name) {
+                let old = self.snapshot.nodes.remove(i);
+                self.affinity_pods -= old.pods.iter().filter(|p| p.has_pod_affinity()).count();
+                for p in old.pods {
+                    let key = (p.namespace, p.name);
+                    self.bound.remove(&key);
+                    left.push(key);
+                }
+            }
+        }
+        for name in &touched_nodes {
+            let Some(info) = self.nodes.get(name) else { continue };
+            self.affinity_pods += info.pods.iter().filter(|p| p.has_pod_affinity()).count();
+            for p in &info.pods {
+                self.bound.insert((p.namespace.clone(), p.name.clone()), name.clone());
+            }
+            let at = self.snapshot.nodes.partition_point(|n| n.node.name < *name);
+            self.snapshot.nodes.insert(at, info.clone());
+        }
+
+        if !self.priority_classes.compact().is_empty() {
+            let classes = self.priority_classes();
+            self.queue.clear();
+            for (key, (_, pod)) in self.pending.present() {
+                let k = queue_key(resolve_priority(pod, &classes), pod);
+                self.queue.insert(k.clone());
+                self.queued.insert(key.clone(), k);
+            }
+        }
+        let touched_pending = self.pending.compact();
+        if !touched_pending.is_empty() {
+            let classes = self.priority_classes();
+            for key in touched_pending {
+                let was = self.queued.remove(&key);
+                if let Some(k) = &was {
+                    self.queue.remove(k);
+                }
+                match self.pending.get(&key) {
+                    Some((_, pod)) => {
+                        let k = queue_key(resolve_priority(pod, &classes), pod);
+                        self.queue.insert(k.clone());
+                        self.queued.insert(key, k);
+                    }
+                    None if was.is_some() => {
+                        self.left_queue.push(key.clone());
+                        left.push(key);
+                    }
+                    None => {}
+                }
+            }
+        }
+        for (class, pairs) in &mut self.pairs {
+            if !pairs.compact().is_empty() {
+                self.class_changed.insert(*class, self.compactions);
+            }
+        }
+        self.pairs.retain(|_, pairs| !pairs.is_empty());
+        self.class_changed.retain(|class, _| self.pairs.contains_key(class));
+        if !self.namespaces.compact().is_empty() {
+            self.snapshot.namespaces = self.namespaces.present().map(|(n, _)| (n.name.clone(), n.labels.clone())).collect();
+        }
+        if !self.workloads.compact().is_empty() {
+            self.snapshot.workloads = self.workloads.present().map(|(w, _)| w.clone()).collect();
+        }
+        left.sort();
+        left.dedup();
+        let gone = left.into_iter().filter(|k| !self.bound.contains_key(k) && !self.queued.contains_key(k));
+        self.gone.extend(gone);
+    }
+
+    /// The pods that left the queue, and those that left the cluster, since the last call.
+    pub fn take_departures(&mut self) -> Departures {
+        Departures { left_queue: std::mem::take(&mut self.left_queue), gone: std::mem::take(&mut self.gone) }
     }
 
     /// The cluster as these rows say (nodes with their bound pods).
-    pub fn snapshot(&self) -> ClusterSnapshot {
-        let mut nodes: Vec<NodeInfo> = self.nodes.present().cloned().collect();
-        nodes.sort_by(|a, b| a.node.name.cmp(&b.node.name));
-        ClusterSnapshot {
-            nodes,
-            namespaces: self.namespaces.present().map(|n| (n.name.clone(), n.labels.clone())).collect(),
-            workloads: self.workloads.present().cloned().collect(),
-        }
+    pub fn snapshot(&self) -> &ClusterSnapshot {
+        &self.snapshot
     }
 
     /// Every pod bound to a node, as `(namespace, name)`.
-    pub fn bound_pods(&self) -> std::collections::BTreeSet<(String, String)> {
-        self.nodes.present().flat_map(|n| n.pods.iter().map(|p| (p.namespace.clone(), p.name.clone()))).collect()
+    pub fn bound_pods(&self) -> BTreeSet<PodName> {
+        self.bound.keys().cloned().collect()
+    }
+
+    /// The node a pod is bound to.
+    pub fn bound_to(&self, pod: &PodName) -> Option<&str> {
+        self.bound.get(pod).map(String::as_str)
+    }
+
+    /// How many bound pods carry pod (anti-)affinity terms.
+    pub fn pods_with_affinity(&self) -> usize {
+        self.affinity_pods
     }
 
     /// The priority classes the rows hold.
     pub fn priority_classes(&self) -> Vec<PriorityClassRow> {
-        self.priority_classes.present().cloned().collect()
+        self.priority_classes.present().map(|(c, _)| c.clone()).collect()
     }
 
-    /// The pending pods with their classes and priorities, in upstream's queue order (as
+    /// The pending pod of that name, with its class.
+    pub fn pending(&self, pod: &PodName) -> Option<(ClassId, &PodRow)> {
+        self.pending.get(pod).map(|(class, p)| (*class, p))
+    }
+
+    /// How many pods are pending.
+    pub fn pending_count(&self) -> usize {
+        self.queued.len()
+    }
+
+    /// The pending pods with their priorities and classes, in upstream's queue order (as
     /// [`super::reference::queue`]).
+    pub fn queue_iter(&self) -> impl Iterator<Item = (i32, ClassId, &PodRow)> {
+        self.queue.iter().filter_map(|(Reverse(priority), _, ns, name)| {
+            let (class, pod) = self.pending.get(&(ns.clone(), name.clone()))?;
+            Some((*priority, *class, pod))
+        })
+    }
+
+    /// [`Readout::queue_iter`], owned.
     pub fn queue(&self) -> Vec<(i32, ClassId, PodRow)> {
-        let classes = self.priority_classes();
-        let mut q: Vec<(i32, ClassId, PodRow)> =
-            self.pending.present().map(|(_, _, class, pod)| (resolve_priority(pod, &classes), *class, pod.clone())).collect();
-        q.sort_by(|(pa, _, a), (pb, _, b)| {
-            (std::cmp::Reverse(*pa), &a.created, &a.namespace, &a.name).cmp(&(std::cmp::Reverse(*pb), &b.created, &b.namespace, &b.name))
-        });
-        q
+        self.queue_iter().map(|(priority, class, pod)| (priority, class, pod.clone())).collect()
+    }
+
+    /// The class's node-local evaluation of one node.
+    pub fn pair(&self, class: ClassId, node: &str) -> Option<&PairEval> {
+        self.pairs.get(&class)?.get(node)
+    }
+
+    /// The class's node-local evaluation of every node, in node name order.
+    pub fn class_pairs(&self, class: ClassId) -> impl Iterator<Item = (&str, &PairEval)> {
+        self.pairs.get(&class).into_iter().flat_map(|p| p.present().map(|(node, eval)| (node.as_str(), eval)))
     }
 
     /// The class's node-local evaluation of every node, by node name.
     pub fn pairs(&self, class: ClassId) -> BTreeMap<&str, &PairEval> {
-        self.pairs.get(&class).map(|m| m.present().map(|(n, e)| (n.as_str(), e)).collect()).unwrap_or_default()
+        self.class_pairs(class).collect()
+    }
+
+    /// When one of the class's pairs last changed (a count of compactions): equal stamps mean
+    /// the class's node-local verdicts and scores are the same.
+    pub fn class_changed(&self, class: ClassId) -> u64 {
+        self.class_changed.get(&class).copied().unwrap_or(0)
     }
 
     /// A pending pod's decision against `snapshot` (this readout's, perhaps with claims added
@@ -179,10 +296,9 @@ impl Readout {
         pod: &PodRow,
         priority: i32,
     ) -> Result<PodDecision, ReadoutError> {
-        let pairs = self.pairs(class);
         let mut missing = None;
-        let decision = decide(config, snapshot, pod, priority, &mut |info| match pairs.get(info.name()) {
-            Some(eval) => (*eval).clone(),
+        let decision = decide(config, snapshot, pod, priority, &mut |info| match self.pair(class, info.name()) {
+            Some(eval) => eval.clone(),
             None => {
                 missing.get_or_insert_with(|| info.name().to_string());
                 super::pair::evaluate(config, pod, info)
@@ -197,7 +313,6 @@ impl Readout {
     /// Every pending pod's decision at this revision, in queue order, each against the same
     /// snapshot (the explain-why views show these).
     pub fn explain(&self, config: &SchedulerConfig) -> Result<Vec<PodDecision>, ReadoutError> {
-        let snapshot = self.snapshot();
-        self.queue().into_iter().map(|(priority, class, pod)| self.decide(config, &snapshot, class, &pod, priority)).collect()
+        self.queue_iter().map(|(priority, class, pod)| self.decide(config, &self.snapshot, class, pod, priority)).collect()
     }
 }

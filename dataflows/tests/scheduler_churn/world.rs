@@ -16,11 +16,19 @@ pub struct World {
     pub objects: BTreeMap<ObjectKey, Value>,
     rng: StdRng,
     serial: u64,
+    /// Whether pods get pod (anti-)affinity terms; without, most pods are placed from their
+    /// class's ranking rather than by the reference's code.
+    pod_affinity: bool,
 }
 
 impl World {
     pub fn new(seed: u64) -> World {
-        World { objects: BTreeMap::new(), rng: StdRng::seed_from_u64(seed), serial: 0 }
+        World { objects: BTreeMap::new(), rng: StdRng::seed_from_u64(seed), serial: 0, pod_affinity: true }
+    }
+
+    /// A world whose pods never carry pod (anti-)affinity terms.
+    pub fn without_pod_affinity(seed: u64) -> World {
+        World { pod_affinity: false, ..World::new(seed) }
     }
 
     fn next(&mut self) -> u64 {
@@ -109,16 +117,16 @@ impl World {
         if self.chance(0.2) {
             affinity["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"] = json!([{"weight": self.rng.random_range(1..100), "preference": {"matchExpressions": [{"key": "disk", "operator": self.pick(&["In", "NotIn", "Exists"]), "values": ["ssd"]}]}}]);
         }
-        if self.chance(0.1) {
+        if self.pod_affinity && self.chance(0.1) {
             let key = self.pick(&["kubernetes.io/hostname", "topology.kubernetes.io/zone"]);
             affinity["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] =
                 json!([{"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": key}]);
         }
-        if self.chance(0.1) {
+        if self.pod_affinity && self.chance(0.1) {
             affinity["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] =
                 json!([{"labelSelector": {"matchLabels": {"app": self.pick(APPS)}}, "topologyKey": "topology.kubernetes.io/zone"}]);
         }
-        if self.chance(0.15) {
+        if self.pod_affinity && self.chance(0.15) {
             let which = self.pick(&["podAffinity", "podAntiAffinity"]);
             affinity[which]["preferredDuringSchedulingIgnoredDuringExecution"] = json!([{"weight": self.rng.random_range(1..100),
                 "podAffinityTerm": {"labelSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": [self.pick(APPS)]}]},

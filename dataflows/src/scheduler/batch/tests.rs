@@ -90,3 +90,38 @@ fn skipped_pods_are_not_decided() {
     let batch = decide_batch(&config, &tiny_pods(&config, 3), &[], &|p| p.name == "p1", usize::MAX).unwrap();
     assert_eq!(batch.iter().map(|d| d.pod.name.as_str()).collect::<Vec<_>>(), ["p0", "p2"]);
 }
+
+#[test]
+fn an_unschedulable_class_is_decided_again_only_when_it_may_fit() {
+    use crate::scheduler::dataflow::SchedulerRow;
+    use crate::scheduler::pair::{class_id, class_of, evaluate};
+    use crate::scheduler::snapshot::NodeInfo;
+
+    let config = SchedulerConfig::default();
+    let big = pending("big", "2", json!({}));
+    let input = SchedulingInput { nodes: vec![worker("a", "1")], pods: vec![big.clone()], ..SchedulingInput::default() };
+    let mut readout = Readout::from_scratch(&config, &input);
+    let mut memo = RoundMemo::default();
+    let round = |readout: &Readout, memo: &mut RoundMemo, epoch| decide_round(&config, readout, &[], &|_| false, usize::MAX, memo, epoch).unwrap();
+
+    let first = round(&readout, &mut memo, 0);
+    assert!(matches!(first[0].decision.outcome, Outcome::Unschedulable { .. }), "{first:?}");
+    assert!(round(&readout, &mut memo, 0).is_empty(), "nothing changed: the pod is not decided again");
+    assert!(round(&readout, &mut memo, 1).is_empty(), "a released claim left the same verdicts: nothing to tell");
+
+    // A second pod of the class is told the class's decision at once.
+    let twin = pending("twin", "2", json!({}));
+    let class = class_id(&class_of(&big));
+    readout.apply(SchedulerRow::Pending { class, pod: twin }, 1);
+    readout.compact();
+    let told = round(&readout, &mut memo, 1);
+    assert_eq!(placements(&told), vec![("twin".to_string(), first[0].decision.outcome.clone())]);
+
+    // A node that fits changes the class's pairs: both pods are decided and placed.
+    let info = NodeInfo::new(worker("b", "4"));
+    readout.apply(SchedulerRow::Pair { class, node: "b".into(), eval: evaluate(&config, &big, &info) }, 1);
+    readout.apply(SchedulerRow::Node(info), 1);
+    readout.compact();
+    let placed = round(&readout, &mut memo, 1);
+    assert_eq!(placements(&placed), vec![("big".to_string(), Outcome::Bound { node: "b".into() }), ("twin".to_string(), Outcome::Bound { node: "b".into() })]);
+}
