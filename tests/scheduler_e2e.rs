@@ -135,3 +135,44 @@ fn the_scheduler_runs_alone_against_an_api_server() {
     let _ = child.wait();
     assert_eq!(placed.as_deref(), Some("big"), "log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
 }
+
+/// PriorityClasses as a user meets them: the system classes exist, `kubectl create
+/// priorityclass` works, the Priority admission step resolves a pod's class to its priority (and
+/// refuses an unknown class, a contradicting priority and a second global default), and the
+/// scheduler's queue follows it: with room for one pod, the high-priority one gets it.
+#[test]
+fn priority_classes_order_the_queue() {
+    let cluster = Cluster::start(Backend::Embedded);
+    let k = cluster.kubectl("1.33");
+    let listed = k.ok(&["get", "priorityclasses"]);
+    assert!(listed.contains("system-node-critical") && listed.contains("2000001000"), "{listed}");
+    assert!(listed.contains("system-cluster-critical") && listed.contains("2000000000"), "{listed}");
+
+    k.ok(&["create", "priorityclass", "high", "--value=1000", "--description=first in line"]);
+    k.ok(&["create", "priorityclass", "fallback", "--value=5", "--global-default=true"]);
+    let second = k.fails(&["create", "priorityclass", "another", "--value=6", "--global-default=true"]);
+    assert!(second.contains("PriorityClass fallback is already marked as default. Only one default can exist"), "{second}");
+    let reserved = k.fails(&["create", "priorityclass", "system-mine", "--value=1"]);
+    assert!(reserved.contains("priority class names with 'system-' prefix are reserved for system use only"), "{reserved}");
+    let changed = k.fails(&["patch", "priorityclass", "high", "-p", "{\"value\": 7}"]);
+    assert!(changed.contains("may not be changed in an update"), "{changed}");
+
+    let unknown = k.run_with_stdin(&["apply", "-f", "-"], Some(&pod("lost", "100m", "  priorityClassName: nope\n")));
+    assert!(!unknown.ok && unknown.stderr.contains("no PriorityClass with name nope was found"), "{}", unknown.stderr);
+    let contradicting = k.run_with_stdin(&["apply", "-f", "-"], Some(&pod("liar", "100m", "  priorityClassName: high\n  priority: 3\n")));
+    assert!(!contradicting.ok && contradicting.stderr.contains("must not be provided in pod spec"), "{}", contradicting.stderr);
+
+    // No node yet: both wait. The low one is older.
+    k.ok_stdin(&["apply", "-f", "-"], &pod("low", "600m", ""));
+    std::thread::sleep(Duration::from_millis(50));
+    k.ok_stdin(&["apply", "-f", "-"], &pod("urgent", "600m", "  priorityClassName: high\n"));
+    let priority = |name: &str| k.ok(&["get", "pod", name, "-o", "jsonpath={.spec.priorityClassName}/{.spec.priority}/{.spec.preemptionPolicy}"]);
+    assert_eq!(priority("low"), "fallback/5/PreemptLowerPriority", "the global default applies");
+    assert_eq!(priority("urgent"), "high/1000/PreemptLowerPriority");
+
+    let one_slot = "apiVersion: v1\nkind: Node\nmetadata: {name: only, labels: {kubernetes.io/hostname: only}}\n\
+                    status: {allocatable: {cpu: \"1\", memory: 2Gi, pods: \"10\"}, conditions: [{type: Ready, status: \"True\"}]}\n";
+    k.ok_stdin(&["apply", "-f", "-"], one_slot);
+    assert_eq!(bound(&k, "urgent").as_deref(), Some("only"), "the high-priority pod goes first");
+    assert!(node_of(&k, "low").is_empty(), "the low-priority pod waits: one cpu holds one of them");
+}

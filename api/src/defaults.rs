@@ -59,6 +59,7 @@ pub fn apply(resource: &ResourceDescriptor, obj: &mut Value) {
             }
         }
         ("", "Secret") => set_if_absent(obj, "/type", json!("Opaque")),
+        ("scheduling.k8s.io", "PriorityClass") => set_if_absent(obj, "/preemptionPolicy", json!(crate::admission::priority::PREEMPT_LOWER_PRIORITY)),
         ("apps", "Deployment") => {
             set_if_absent(obj, "/spec/replicas", json!(1));
             set_if_absent(obj, "/spec/revisionHistoryLimit", json!(10));

@@ -39,6 +39,51 @@ fn containers(spec: &Value, path: &str, causes: &mut Vec<Cause>) {
     }
 }
 
+fn forbidden(field: &str, message: String) -> Cause {
+    Cause { kind: "FieldValueForbidden".into(), message: format!("Forbidden: {message}"), field: field.into() }
+}
+
+/// Upstream's `pkg/apis/scheduling` constants: the highest priority a user's class may have,
+/// and the system classes that alone may use the `system-` prefix.
+const HIGHEST_USER_DEFINABLE_PRIORITY: i64 = 1_000_000_000;
+pub const SYSTEM_PRIORITY_CLASSES: [(&str, i64, &str); 2] = [
+    ("system-node-critical", 2_000_001_000, "Used for system critical pods that must not be moved from their current node."),
+    ("system-cluster-critical", 2_000_000_000, "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."),
+];
+
+/// Upstream's `ValidatePriorityClass`.
+fn priority_class(obj: &Value, causes: &mut Vec<Cause>) {
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    let Some(value) = obj.get("value").and_then(Value::as_i64) else {
+        causes.push(required("value"));
+        return;
+    };
+    if name.starts_with("system-") {
+        let known = SYSTEM_PRIORITY_CLASSES.iter().find(|(n, _, _)| *n == name);
+        let global_default = obj.get("globalDefault").and_then(Value::as_bool) == Some(true);
+        let error = match known {
+            None => Some(format!("{name:?} is not a known system priority class")),
+            Some((_, v, _)) if *v != value => Some(format!("value of {name} PriorityClass must be {v}")),
+            Some(_) if global_default => Some(format!("globalDefault of {name} PriorityClass must be false")),
+            Some(_) => None,
+        };
+        if let Some(error) = error {
+            causes.push(forbidden("metadata.name", format!("priority class names with 'system-' prefix are reserved for system use only. error: {error}")));
+        }
+    } else if value > HIGHEST_USER_DEFINABLE_PRIORITY {
+        causes.push(forbidden("value", format!("maximum allowed value of a user defined priority is {HIGHEST_USER_DEFINABLE_PRIORITY}")));
+    }
+    if let Some(policy) = obj.get("preemptionPolicy").and_then(Value::as_str) {
+        if !matches!(policy, "PreemptLowerPriority" | "Never") {
+            causes.push(Cause {
+                kind: "FieldValueNotSupported".into(),
+                message: format!("Unsupported value: {policy:?}: supported values: \"Never\", \"PreemptLowerPriority\""),
+                field: "preemptionPolicy".into(),
+            });
+        }
+    }
+}
+
 /// Validates an object of `resource`; returns the causes of failure.
 pub fn validate(resource: &ResourceDescriptor, obj: &Value) -> Vec<Cause> {
     let mut causes = Vec::new();
@@ -67,6 +112,7 @@ pub fn validate(resource: &ResourceDescriptor, obj: &Value) -> Vec<Cause> {
                 causes.push(required("spec.ports"));
             }
         }
+        ("scheduling.k8s.io", "PriorityClass") => priority_class(obj, &mut causes),
         ("", "ConfigMap" | "Secret") => {
             for field in ["data", "binaryData", "stringData"] {
                 if let Some(map) = obj.get(field).and_then(Value::as_object) {
@@ -102,6 +148,13 @@ pub fn validate_update(resource: &ResourceDescriptor, old: &Value, new: &Value) 
         }
         ("", "Pod") => {
             immutable("/spec/nodeName", "spec.nodeName", &mut causes);
+        }
+        // Upstream's `ValidatePriorityClassUpdate`.
+        ("scheduling.k8s.io", "PriorityClass") => {
+            if old.get("value") != new.get("value") {
+                causes.push(forbidden("value", "may not be changed in an update.".to_string()));
+            }
+            immutable("/preemptionPolicy", "preemptionPolicy", &mut causes);
         }
         ("", "Secret" | "ConfigMap") if old.get("immutable") == Some(&Value::Bool(true)) => {
             immutable("/data", "data", &mut causes);

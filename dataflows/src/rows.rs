@@ -492,6 +492,7 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
         }),
         Kind::Deployment => Row::Deployment(crate::controllers::deployment::project(key, v)?),
         Kind::ResourceQuota => Row::ResourceQuota(crate::rows_quota::project_quota(key, v)?),
-        Kind::PersistentVolumeClaim | Kind::StatefulSet => Row::CountedOnly(key.clone()),
+        // PriorityClasses are read by the scheduler alone (its own projection).
+        Kind::PersistentVolumeClaim | Kind::StatefulSet | Kind::PriorityClass => Row::CountedOnly(key.clone()),
     })
 }

@@ -28,6 +28,7 @@ pub enum Kind {
     ResourceQuota,
     PersistentVolumeClaim,
     Node,
+    PriorityClass,
 }
 
 impl Kind {
@@ -49,6 +50,7 @@ impl Kind {
             Kind::ResourceQuota => ("", "v1", "resourcequotas"),
             Kind::PersistentVolumeClaim => ("", "v1", "persistentvolumeclaims"),
             Kind::Node => ("", "v1", "nodes"),
+            Kind::PriorityClass => ("scheduling.k8s.io", "v1", "priorityclasses"),
         }
     }
 
@@ -56,6 +58,7 @@ impl Kind {
         match self {
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::ReplicaSet | Kind::Deployment | Kind::StatefulSet => "apps/v1",
+            Kind::PriorityClass => "scheduling.k8s.io/v1",
             _ => "v1",
         }
     }
@@ -77,6 +80,7 @@ impl Kind {
             Kind::ResourceQuota => "ResourceQuota",
             Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
             Kind::Node => "Node",
+            Kind::PriorityClass => "PriorityClass",
         }
     }
 
@@ -97,6 +101,7 @@ impl Kind {
         Kind::ResourceQuota,
         Kind::PersistentVolumeClaim,
         Kind::Node,
+        Kind::PriorityClass,
     ];
 
     /// The kind stored under a `/registry/<plural>/` key prefix, if the engine reads it.

@@ -3,11 +3,13 @@
 //! - NamespaceLifecycle (here): no creates into a missing or Terminating namespace.
 //! - Quantities (here): resource quantities must parse, as upstream's decoding requires.
 //! - [`limit_ranger`]: LimitRange defaults for pods, then min, max and ratio checks.
+//! - [`priority`]: a pod's priority from its PriorityClass; one global default class.
 //! - [`resource_quota`]: ResourceQuota `hard` limits, checked last.
 //!
 //! Quantities and usage rules are in [`crate::quota`].
 
 pub mod limit_ranger;
+pub mod priority;
 pub mod resource_quota;
 
 use serde_json::Value;
@@ -32,6 +34,7 @@ pub async fn admit_create(state: &SharedState, ctx: &Ctx, obj: &mut Value) -> Ap
     namespace_lifecycle(state, ctx, obj).await?;
     quantities(ctx, obj)?;
     limit_ranger::admit(state, ctx, obj)?;
+    priority::admit(state, ctx, obj)?;
     let quota = resource_quota::admit(state, ctx, obj).await?;
     Ok(Admitted { _quota: quota })
 }

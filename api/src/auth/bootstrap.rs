@@ -181,6 +181,12 @@ pub fn objects() -> Vec<(&'static str, Value)> {
         ("clusterrolebindings", cluster_binding("system:basic-user", "system:basic-user", &["system:authenticated"])),
         ("clusterrolebindings", cluster_binding("system:public-info-viewer", "system:public-info-viewer", &["system:authenticated", "system:unauthenticated"])),
     ];
+    for (name, value, description) in crate::validation::SYSTEM_PRIORITY_CLASSES {
+        out.push((
+            "priorityclasses",
+            json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name}, "value": value, "description": description}),
+        ));
+    }
     for ns in crate::admission::IMMORTAL_NAMESPACES {
         out.push(("namespaces", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})));
     }
@@ -192,7 +198,7 @@ pub async fn ensure(store: &dyn Store) -> Result<(), StoreError> {
     for (plural, mut obj) in objects() {
         let resource = registry::RESOURCES
             .iter()
-            .find(|r| r.plural == plural && (r.group.is_empty() || r.group == "rbac.authorization.k8s.io"))
+            .find(|r| r.plural == plural && matches!(r.group, "" | "rbac.authorization.k8s.io" | "scheduling.k8s.io"))
             .expect("bootstrap kinds are registered");
         let name = object::name(&obj).unwrap_or_default().to_string();
         let key = object::key(resource, None, &name);

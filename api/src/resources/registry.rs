@@ -161,6 +161,8 @@ pub static RESOURCES: &[ResourceDescriptor] = &[
     // authentication.k8s.io/v1
     resource!("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", "selfsubjectreview", false, verbs: CREATE_ONLY, short: NONE, categories: NONE, sub: &[]),
     resource!("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", "tokenreview", false, verbs: CREATE_ONLY, short: NONE, categories: NONE, sub: &[]),
+    // scheduling.k8s.io/v1
+    resource!("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", false, verbs: CRUD_VERBS, short: &["pc"], categories: NONE, sub: &[]),
     // batch/v1
     resource!("batch", "v1", "CronJob", "cronjobs", "cronjob", true, verbs: CRUD_VERBS, short: &["cj"], categories: ALL, sub: &[status("batch", "v1", "CronJob")]),
     resource!("batch", "v1", "Job", "jobs", "job", true, verbs: CRUD_VERBS, short: NONE, categories: ALL, sub: &[status("batch", "v1", "Job")]),

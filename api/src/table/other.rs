@@ -1,6 +1,6 @@
 //! Printers of the smaller groups and of events: upstream's printEvent (core `v1` and
 //! `events.k8s.io/v1` events share it, as they share storage upstream), printEndpointSlice,
-//! printLease and printPodDisruptionBudget. Review kinds (`authorization.k8s.io`,
+//! printLease, printPodDisruptionBudget and printPriorityClass. Review kinds (`authorization.k8s.io`,
 //! `authentication.k8s.io`) have no printer.
 
 use serde_json::Value;
@@ -15,6 +15,7 @@ pub(crate) fn printer(group: &str, plural: &str) -> Option<Printer> {
         ("discovery.k8s.io", "endpointslices") => (endpoint_slice_columns, endpoint_slice_row),
         ("coordination.k8s.io", "leases") => (lease_columns, lease_row),
         ("policy", "poddisruptionbudgets") => (pdb_columns, pdb_row),
+        ("scheduling.k8s.io", "priorityclasses") => (priority_class_columns, priority_class_row),
         _ => return None,
     };
     Some(Printer { columns, row })
@@ -200,6 +201,31 @@ fn pdb_row(pdb: &Value, ctx: &Ctx) -> Row {
         or_na("maxUnavailable").into(),
         opt_int(pdb, &["status", "disruptionsAllowed"]).unwrap_or(0).into(),
         ctx.age(pdb),
+    ])
+}
+
+fn priority_class_columns() -> Vec<Column> {
+    vec![
+        Column::name(),
+        Column::integer("Value", "value represents the integer value of this priority class."),
+        Column::new(
+            "Global-Default",
+            "boolean",
+            "globalDefault specifies whether this PriorityClass should be considered as the default priority for pods that do not have any priority class.",
+        ),
+        Column::age(),
+        Column::string("PreemptionPolicy", "preemptionPolicy is the Policy for preempting pods with lower priority."),
+    ]
+}
+
+/// Upstream's `printPriorityClass`.
+fn priority_class_row(class: &Value, ctx: &Ctx) -> Row {
+    Row::new(vec![
+        name(class).into(),
+        opt_int(class, &["value"]).unwrap_or(0).into(),
+        get(class, &["globalDefault"]).and_then(Value::as_bool).unwrap_or(false).into(),
+        ctx.age(class),
+        str_at(class, &["preemptionPolicy"]).into(),
     ])
 }
 

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::rows::{project_namespace_labels, project_node, project_workload, NamespaceLabelsRow, NodeRow, PriorityClassRow, WorkloadKind, WorkloadRow};
+use super::rows::{
+    project_namespace_labels, project_node, project_priority_class, project_workload, NamespaceLabelsRow, NodeRow, PriorityClassRow, WorkloadKind, WorkloadRow,
+};
 use super::rows_pod::{project_pod, PodRow};
 use crate::types::{Kind, ObjectKey};
 
@@ -35,6 +37,7 @@ pub fn project(key: &ObjectKey, v: &Value) -> Result<Option<SchedulerInput>, Str
         Kind::ReplicationController => workload(WorkloadKind::ReplicationController),
         Kind::ReplicaSet => workload(WorkloadKind::ReplicaSet),
         Kind::StatefulSet => workload(WorkloadKind::StatefulSet),
+        Kind::PriorityClass => project_priority_class(v).map(|c| Some(SchedulerInput::PriorityClass(c))),
         _ => Ok(None),
     }
 }
