@@ -49,6 +49,8 @@ pub struct SchedulerBenchFlags {
     /// create → bound latency percentiles.
     #[arg(long)]
     pub rate: Option<f64>,
+    #[arg(long, env = "DELTAKUBE_BENCH_OUT", default_value = "bench-scheduler.json")]
+    pub out: std::path::PathBuf,
 }
 
 fn node(i: usize, variant: Variant) -> Value {
@@ -253,9 +255,15 @@ pub async fn run(flags: SchedulerBenchFlags) -> anyhow::Result<()> {
             _ => f64::NAN,
         }
     );
+    let mut results = serde_json::json!({
+        "variant": format!("{:?}", flags.variant), "nodes": flags.nodes, "pods": flags.pods, "workers": flags.workers, "precreate": flags.precreate,
+        "seconds_to_all_bound": elapsed.as_secs_f64(), "pods_per_second": flags.pods as f64 / elapsed.as_secs_f64(),
+    });
     if let Some(rate) = flags.rate {
         let mut l = b.latencies.clone();
         l.sort();
+        results["create_to_bound_ms"] =
+            serde_json::json!({"rate": rate, "p50": percentile(&l, 0.5), "p90": percentile(&l, 0.9), "p99": percentile(&l, 0.99), "max": percentile(&l, 1.0)});
         println!(
             "create → bound at {rate:.0} pods/s over {} pods: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             l.len(),
@@ -265,6 +273,8 @@ pub async fn run(flags: SchedulerBenchFlags) -> anyhow::Result<()> {
             percentile(&l, 1.0)
         );
     }
+    std::fs::write(&flags.out, serde_json::to_vec_pretty(&results)?)?;
+    println!("results written to {}", flags.out.display());
     server.stop();
     Ok(())
 }

@@ -29,6 +29,17 @@ impl Api {
         Api::InProcess { router, user: UserInfo::authenticated("system:kube-controller-manager", "", vec!["system:masters".into()]) }
     }
 
+    /// The in-process route as upstream's scheduler identity; a remote route keeps its
+    /// kubeconfig's credentials.
+    pub fn as_scheduler(&self) -> Api {
+        match self {
+            Api::InProcess { router, .. } => {
+                Api::InProcess { router: router.clone(), user: UserInfo::authenticated("system:kube-scheduler", "", vec!["system:masters".into()]) }
+            }
+            Api::Remote(client) => Api::Remote(client.clone()),
+        }
+    }
+
     /// Sends one request; returns the status and the body as JSON (null when it is not JSON).
     pub async fn call(&self, method: &str, path: &str, body: String, content_type: &str) -> Result<(u16, Value), String> {
         let (status, bytes) = match self {
