@@ -293,6 +293,8 @@ pub fn decide_round<'c>(
         image_counts: None,
         spreads: HashMap::new(),
     };
+    // A class that is gone takes its remembered decision (every node's verdict) with it.
+    memo.unschedulable.retain(|class, _| readout.has_class(*class));
     let mut busy: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
     for claim in in_flight {
         busy.insert((&claim.pod.namespace, &claim.pod.name));

@@ -280,6 +280,11 @@ impl Readout {
         self.class_pairs(class).collect()
     }
 
+    /// Whether the class has pairs (some pending pod is of it, or was until this revision).
+    pub fn has_class(&self, class: ClassId) -> bool {
+        self.pairs.contains_key(&class)
+    }
+
     /// When one of the class's pairs last changed (a count of compactions): equal stamps mean
     /// the class's node-local verdicts and scores are the same.
     pub fn class_changed(&self, class: ClassId) -> u64 {

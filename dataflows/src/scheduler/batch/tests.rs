@@ -125,3 +125,25 @@ fn an_unschedulable_class_is_decided_again_only_when_it_may_fit() {
     let placed = round(&readout, &mut memo, 1);
     assert_eq!(placements(&placed), vec![("big".to_string(), Outcome::Bound { node: "b".into() }), ("twin".to_string(), Outcome::Bound { node: "b".into() })]);
 }
+
+#[test]
+fn a_class_that_is_gone_is_forgotten() {
+    use crate::scheduler::dataflow::SchedulerRow;
+    use crate::scheduler::pair::{class_id, class_of, evaluate};
+    use crate::scheduler::snapshot::NodeInfo;
+
+    let config = SchedulerConfig::default();
+    let big = pending("big", "2", json!({}));
+    let input = SchedulingInput { nodes: vec![worker("a", "1")], pods: vec![big.clone()], ..SchedulingInput::default() };
+    let mut readout = Readout::from_scratch(&config, &input);
+    let mut memo = RoundMemo::default();
+    decide_round(&config, &readout, &[], &|_| false, usize::MAX, &mut memo, 0).unwrap();
+    assert_eq!(memo.unschedulable.len(), 1);
+    // The pod and its class's pairs leave.
+    let class = class_id(&class_of(&big));
+    readout.apply(SchedulerRow::Pending { class, pod: big.clone() }, -1);
+    readout.apply(SchedulerRow::Pair { class, node: "a".into(), eval: evaluate(&config, &big, &NodeInfo::new(worker("a", "1"))) }, -1);
+    readout.compact();
+    assert!(decide_round(&config, &readout, &[], &|_| false, usize::MAX, &mut memo, 0).unwrap().is_empty());
+    assert!(memo.unschedulable.is_empty(), "the gone class's decision is dropped");
+}
