@@ -4,8 +4,11 @@
 //! default) — and refuses a pod naming a class that does not exist or giving a priority other
 //! than its class's. On a PriorityClass create, refuses a second global default.
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 
+use crate::cache::CachedObject;
 use crate::error::{ApiError, ApiResult};
 use crate::server::{Ctx, SharedState};
 
@@ -14,9 +17,9 @@ const PRIORITY_WITHOUT_DEFAULT_CLASS: i64 = 0;
 /// The preemption policy of a class that names none, and of pods without a class.
 pub const PREEMPT_LOWER_PRIORITY: &str = "PreemptLowerPriority";
 
-fn priority_classes(state: &SharedState) -> Vec<Value> {
-    let (items, _) = state.cache.list("/registry/priorityclasses/", None);
-    items.iter().map(|o| o.value.clone()).collect()
+/// The PriorityClasses in the watch cache, shared rather than copied (read on every pod create).
+fn priority_classes(state: &SharedState) -> Vec<Arc<CachedObject>> {
+    state.cache.list("/registry/priorityclasses/", None).0
 }
 
 fn is_global_default(class: &Value) -> bool {
@@ -33,8 +36,8 @@ fn name(obj: &Value) -> &str {
 
 /// Upstream's `getDefaultPriorityClass`: of several defaults (which only a race can leave),
 /// the lowest value.
-fn default_class(classes: &[Value]) -> Option<&Value> {
-    classes.iter().filter(|c| is_global_default(c)).min_by_key(|c| c.get("value").and_then(Value::as_i64).unwrap_or(0))
+fn default_class(classes: &[Arc<CachedObject>]) -> Option<&Value> {
+    classes.iter().map(|c| &c.value).filter(|c| is_global_default(c)).min_by_key(|c| c.get("value").and_then(Value::as_i64).unwrap_or(0))
 }
 
 pub fn admit(state: &SharedState, ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
@@ -43,7 +46,7 @@ pub fn admit(state: &SharedState, ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {
         ("", "pods") => admit_pod(state, obj),
         ("scheduling.k8s.io", "priorityclasses") if is_global_default(obj) => {
             let classes = priority_classes(state);
-            match classes.iter().find(|c| is_global_default(c) && name(c) != name(obj)) {
+            match classes.iter().map(|c| &c.value).find(|c| is_global_default(c) && name(c) != name(obj)) {
                 Some(existing) => Err(forbidden(
                     "priorityclasses",
                     name(obj),
@@ -70,7 +73,7 @@ fn admit_pod(state: &SharedState, pod: &mut Value) -> ApiResult<()> {
             None => (String::new(), PRIORITY_WITHOUT_DEFAULT_CLASS, Some(json!(PREEMPT_LOWER_PRIORITY))),
         }
     } else {
-        match classes.iter().find(|c| name(c) == class_name) {
+        match classes.iter().map(|c| &c.value).find(|c| name(c) == class_name) {
             Some(c) => (class_name.clone(), c.get("value").and_then(Value::as_i64).unwrap_or(0), policy_of(c)),
             None => return Err(forbidden("pods", &pod_name, format!("no PriorityClass with name {class_name} was found"))),
         }

@@ -233,27 +233,10 @@ impl<'a> Round<'a> {
 
     /// Any pod's decision, as the reference makes it over the snapshot with every claim.
     fn decide_in_full(&mut self, class: ClassId, pod: &PodRow, priority: i32) -> Result<PodDecision, ReadoutError> {
-        self.full();
-        let (config, readout, overlay) = (self.config, self.readout, &self.overlay);
-        let full = self.full.as_ref().expect("made above");
-        let mut missing = None;
-        let decision = super::reference::decide(config, full, pod, priority, &mut |info| {
-            let i = full.node_index(info.name());
-            if i.is_some_and(|i| overlay.contains_key(&i)) {
-                return pair::evaluate(config, pod, info);
-            }
-            match readout.pair(class, info.name()) {
-                Some(eval) => eval.clone(),
-                None => {
-                    missing.get_or_insert_with(|| info.name().to_string());
-                    pair::evaluate(config, pod, info)
-                }
-            }
-        });
-        match missing {
-            Some(node) => Err(ReadoutError::MissingPair { class, node }),
-            None => Ok(decision),
-        }
+        let (config, readout) = (self.config, self.readout);
+        let claimed: std::collections::HashSet<&str> = self.overlay.keys().map(|i| readout.snapshot().nodes[*i].name()).collect();
+        let full = self.full();
+        readout.decide_with_claims(config, full, class, pod, priority, &|info| claimed.contains(info.name()))
     }
 }
 

@@ -221,11 +221,6 @@ impl Readout {
         &self.snapshot
     }
 
-    /// Every pod bound to a node, as `(namespace, name)`.
-    pub fn bound_pods(&self) -> BTreeSet<PodName> {
-        self.bound.keys().cloned().collect()
-    }
-
     /// The node a pod is bound to.
     pub fn bound_to(&self, pod: &PodName) -> Option<&str> {
         self.bound.get(pod).map(String::as_str)
@@ -275,11 +270,6 @@ impl Readout {
         self.pairs.get(&class).into_iter().flat_map(|p| p.present().map(|(node, eval)| (node.as_str(), eval)))
     }
 
-    /// The class's node-local evaluation of every node, by node name.
-    pub fn pairs(&self, class: ClassId) -> BTreeMap<&str, &PairEval> {
-        self.class_pairs(class).collect()
-    }
-
     /// Whether the class has pairs (some pending pod is of it, or was until this revision).
     pub fn has_class(&self, class: ClassId) -> bool {
         self.pairs.contains_key(&class)
@@ -301,12 +291,31 @@ impl Readout {
         pod: &PodRow,
         priority: i32,
     ) -> Result<PodDecision, ReadoutError> {
+        self.decide_with_claims(config, snapshot, class, pod, priority, &|_| false)
+    }
+
+    /// [`Readout::decide`] where `claimed` nodes of `snapshot` carry claims the pairs do not
+    /// know of: those are evaluated on the spot.
+    pub fn decide_with_claims(
+        &self,
+        config: &SchedulerConfig,
+        snapshot: &ClusterSnapshot,
+        class: ClassId,
+        pod: &PodRow,
+        priority: i32,
+        claimed: &dyn Fn(&NodeInfo) -> bool,
+    ) -> Result<PodDecision, ReadoutError> {
         let mut missing = None;
-        let decision = decide(config, snapshot, pod, priority, &mut |info| match self.pair(class, info.name()) {
-            Some(eval) => eval.clone(),
-            None => {
-                missing.get_or_insert_with(|| info.name().to_string());
-                super::pair::evaluate(config, pod, info)
+        let decision = decide(config, snapshot, pod, priority, &mut |info| {
+            if claimed(info) {
+                return super::pair::evaluate(config, pod, info);
+            }
+            match self.pair(class, info.name()) {
+                Some(eval) => eval.clone(),
+                None => {
+                    missing.get_or_insert_with(|| info.name().to_string());
+                    super::pair::evaluate(config, pod, info)
+                }
             }
         });
         match missing {
