@@ -311,15 +311,15 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
                 }
             })
             .probe_with(&probe);
-        send_view("endpoints", desired_endpoints.map(|(k, v)| (key_string(&k), v)), out.clone()).probe_with(&probe);
-        send_view("endpointslices", desired_slices.map(|(k, v)| (key_string(&k), v)), out.clone()).probe_with(&probe);
-        send_view("pod-cidrs", pod_cidrs.map(|(k, v)| (key_string(&k), v)), out.clone()).probe_with(&probe);
-        send_view("load-balancer-ips", balancer_ips.map(|(k, v)| (key_string(&k), v)), out.clone()).probe_with(&probe);
+        send_view("endpoints", desired_endpoints.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(&probe);
+        send_view("endpointslices", desired_slices.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(&probe);
+        send_view("pod-cidrs", pod_cidrs.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(&probe);
+        send_view("load-balancer-ips", balancer_ips.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(&probe);
         let controller_errors = ipam_errors.concat(balancer_errors).map(|e: ControllerError| (key_string(&e.key), format!("{}: {}", e.reason, e.message)));
         send_view("controller-errors", controller_errors, out.clone()).probe_with(&probe);
         let per_node = pods.map(|p| p.node).count().map(|(node, n)| (node, n.to_string()));
         send_view("pods-per-node", per_node, out.clone()).probe_with(&probe);
-        send_view("quota-usage", quota_status.map(|(k, v)| (key_string(&k), v)), out.clone()).probe_with(&probe);
+        send_view("quota-usage", quota_status.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(&probe);
         send_view("projection-errors", errors.map(|e| (key_string(&e.key), e.message)), out).probe_with(&probe);
 
         let inputs = Inputs {
@@ -429,6 +429,7 @@ fn run_worker(
 ) {
     let index = worker.index();
     let peers = worker.peers();
+    crate::slow_operators::register(worker);
     let (mut inputs, probe) = build(worker, config, out.clone());
     let mut reported: Option<Revision> = None;
     let mut next: Revision = 0;

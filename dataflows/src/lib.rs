@@ -7,6 +7,7 @@
 //! - [`reconcile`]: desired against observed objects into intents.
 //! - [`controllers`]: one file per controller, each with its from-scratch reference.
 //! - [`scheduler`]: the scheduler's plugins as pure functions, and its sequential reference.
+//! - [`slow_operators`]: a diagnostic that logs operators running longer than a threshold.
 //!
 //! **Invariant:** this crate is pure computation: no IO, no clock, no locks in controllers.
 //! (The feeder's only wait is on the workers' progress, with a timeout for liveness.)
@@ -18,4 +19,5 @@ pub mod reconcile;
 pub mod rows;
 pub mod rows_quota;
 pub mod scheduler;
+pub mod slow_operators;
 pub mod types;

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::types::{Diff, Intent, ObjectKey, Revision};
+use crate::types::{Diff, Intent, ObjectKey, Revision, Text};
 
 /// Whether observed objects without a desired counterpart are deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,20 +87,20 @@ fn patch(observed: &str, desired: &str) -> String {
 /// Diffs desired against observed content per key into intents.
 pub fn reconcile<'s>(
     name: &str,
-    desired: VecCollection<'s, Revision, (ObjectKey, String), Diff>,
-    observed: VecCollection<'s, Revision, (ObjectKey, String), Diff>,
+    desired: VecCollection<'s, Revision, (ObjectKey, Text), Diff>,
+    observed: VecCollection<'s, Revision, (ObjectKey, Text), Diff>,
     orphans: Orphans,
 ) -> VecCollection<'s, Revision, Intent, Diff> {
     desired
         .concat(observed.negate())
-        .reduce_named(name, move |key: &ObjectKey, input: &[(&String, Diff)], output: &mut Vec<(Intent, Diff)>| {
+        .reduce_named(name, move |key: &ObjectKey, input: &[(&Text, Diff)], output: &mut Vec<(Intent, Diff)>| {
             let want = input.iter().find(|(_, d)| *d > 0).map(|(v, _)| *v);
             let have = input.iter().find(|(_, d)| *d < 0).map(|(v, _)| *v);
             let intent = match (want, have) {
                 // The content as it is: the writer adds the identity ([`identify`]) when it
                 // writes, which keeps JSON parsing out of the workers' hottest reduce.
-                (Some(content), None) => Some(Intent::Create { key: key.clone(), body: content.clone() }),
-                (Some(content), Some(observed)) => Some(Intent::Patch { key: key.clone(), patch: patch(observed, content) }),
+                (Some(content), None) => Some(Intent::Create { key: key.clone(), body: content.clone().into() }),
+                (Some(content), Some(observed)) => Some(Intent::Patch { key: key.clone(), patch: patch(observed, content).into() }),
                 (None, Some(_)) if orphans == Orphans::Delete => Some(Intent::Delete { key: key.clone() }),
                 _ => None,
             };
@@ -112,15 +112,15 @@ pub fn reconcile<'s>(
 }
 
 /// The reference form of [`reconcile`]: per key, create, patch or delete.
-pub fn reconcile_reference(wanted: &BTreeSet<(ObjectKey, String)>, have: &BTreeSet<(ObjectKey, String)>, delete_orphans: bool, out: &mut BTreeSet<Intent>) {
-    let have_by_key: BTreeMap<&ObjectKey, &String> = have.iter().map(|(k, c)| (k, c)).collect();
+pub fn reconcile_reference(wanted: &BTreeSet<(ObjectKey, Text)>, have: &BTreeSet<(ObjectKey, Text)>, delete_orphans: bool, out: &mut BTreeSet<Intent>) {
+    let have_by_key: BTreeMap<&ObjectKey, &Text> = have.iter().map(|(k, c)| (k, c)).collect();
     let wanted_keys: BTreeSet<&ObjectKey> = wanted.iter().map(|(k, _)| k).collect();
     for (key, content) in wanted {
         if have.contains(&(key.clone(), content.clone())) {
             continue;
         }
         out.insert(match have_by_key.get(key) {
-            Some(observed) => Intent::Patch { key: key.clone(), patch: patch(observed, content) },
+            Some(observed) => Intent::Patch { key: key.clone(), patch: patch(observed, content).into() },
             None => Intent::Create { key: key.clone(), body: content.clone() },
         });
     }
@@ -145,7 +145,7 @@ mod tests {
         assert_eq!(merge_diff(&from, &to), json!({"metadata": {"labels": {"a": "2", "gone": null}}, "subsets": [1, 2]}));
         let mut out = BTreeSet::new();
         let key = ObjectKey::new(crate::types::Kind::Endpoints, "ns", "svc");
-        reconcile_reference(&BTreeSet::from([(key.clone(), to.to_string())]), &BTreeSet::from([(key.clone(), from.to_string())]), true, &mut out);
-        assert_eq!(out, BTreeSet::from([Intent::Patch { key, patch: merge_diff(&from, &to).to_string() }]));
+        reconcile_reference(&BTreeSet::from([(key.clone(), to.to_string().into())]), &BTreeSet::from([(key.clone(), from.to_string().into())]), true, &mut out);
+        assert_eq!(out, BTreeSet::from([Intent::Patch { key, patch: merge_diff(&from, &to).to_string().into() }]));
     }
 }

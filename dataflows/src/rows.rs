@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::types::{Kind, ObjectKey, ProjectionError};
+use crate::types::{Kind, ObjectKey, ProjectionError, Text};
 
 /// Sorted `(key, value)` pairs of a label map or selector.
 pub type Labels = Vec<(String, String)>;
@@ -249,7 +249,7 @@ pub struct NodeRow {
 pub struct ManagedRow {
     pub key: ObjectKey,
     /// Canonical JSON of the fields a controller manages.
-    pub content: String,
+    pub content: Text,
     /// Carries the managing controller's label, so it may delete the object when unwanted.
     pub managed_by_controller: bool,
     /// An EndpointSlice's `kubernetes.io/service-name` label ("" for Endpoints).

@@ -10,6 +10,11 @@ pub type Revision = u64;
 /// Differential-dataflow's difference type: +1 insert, -1 retract.
 pub type Diff = isize;
 
+/// Shared immutable text: canonical JSON contents, bodies and patches. A clone copies a
+/// pointer, so the arrangements that hold contents (desired, observed, intents) merge and
+/// compact without copying them, and every arrangement of one content shares one copy.
+pub type Text = std::sync::Arc<str>;
+
 /// Which kind of object a key names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Kind {
@@ -143,17 +148,17 @@ pub struct FeedEvent {
 pub enum Intent {
     /// Create the object. The body is its JSON content; the writer completes apiVersion,
     /// kind, name and namespace from the key ([`crate::reconcile::identify`]).
-    Create { key: ObjectKey, body: String },
+    Create { key: ObjectKey, body: Text },
     /// Apply a JSON merge patch to the object.
-    Patch { key: ObjectKey, patch: String },
+    Patch { key: ObjectKey, patch: Text },
     /// Apply a JSON merge patch to the object's `status` subresource.
-    PatchStatus { key: ObjectKey, patch: String },
+    PatchStatus { key: ObjectKey, patch: Text },
     /// Hand the object part of a shared pool with a JSON merge patch (of the `status`
     /// subresource when [`Pool::status`] says so). Each allocation is decided over the whole
     /// pool, so the writer sends a pool's allocations only as computed from one complete
     /// revision, and only while none of that pool's earlier allocations is unconfirmed: two
     /// claimants can then never be handed one slot from views of different ages.
-    Allocate { key: ObjectKey, pool: Pool, patch: String },
+    Allocate { key: ObjectKey, pool: Pool, patch: Text },
     /// Delete the object.
     Delete { key: ObjectKey },
     /// Delete everything in the namespace `key.name`, then remove its `kubernetes` finalizer.

@@ -14,7 +14,7 @@ use deltakube_dataflows::controllers::{
 use deltakube_dataflows::engine::{key_string, ControllerConfig, Engine, EngineConfig, EngineOutput, FeedBatch};
 use deltakube_dataflows::rows::{project, Row};
 use deltakube_dataflows::rows_quota;
-use deltakube_dataflows::types::{FeedEvent, Intent, Kind, ObjectKey, Revision};
+use deltakube_dataflows::types::{FeedEvent, Intent, Kind, ObjectKey, Revision, Text};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -445,8 +445,8 @@ impl World {
 /// Every view the churn compares, by name.
 type Views = BTreeMap<&'static str, BTreeSet<(String, String)>>;
 
-fn view(rows: impl IntoIterator<Item = (ObjectKey, String)>) -> BTreeSet<(String, String)> {
-    rows.into_iter().map(|(k, v)| (key_string(&k), v)).collect()
+fn view(rows: impl IntoIterator<Item = (ObjectKey, Text)>) -> BTreeSet<(String, String)> {
+    rows.into_iter().map(|(k, v)| (key_string(&k), v.to_string())).collect()
 }
 
 /// The references' intents and views over a snapshot.
@@ -510,7 +510,7 @@ fn quota_reference(objects: &BTreeMap<ObjectKey, Value>) -> (BTreeSet<Intent>, B
         usage.extend(rows_quota::usage(k, v).expect("the churn writes well-formed quantities"));
     }
     let (view, intents) = resourcequota::reference(&quotas, &usage);
-    (intents, view.into_iter().map(|(k, v)| (format!("{}/{}", k.namespace, k.name), v)).collect())
+    (intents, view.into_iter().map(|(k, v)| (format!("{}/{}", k.namespace, k.name), v.to_string())).collect())
 }
 
 /// Pushes `steps` seeded changes and checks the outputs against the references. Stepped

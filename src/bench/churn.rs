@@ -225,7 +225,7 @@ pub fn run(flags: ChurnBenchFlags) -> anyhow::Result<()> {
             let desired = endpoints::recompute(&services, &rows);
             recompute.push(t.elapsed().as_secs_f64());
             let service = format!("svc-{}", ((flip * 7919) % pods.len()) % flags.services);
-            let want = desired.get(&ObjectKey::new(Kind::Endpoints, key.namespace.clone(), service)).cloned();
+            let want = desired.get(&ObjectKey::new(Kind::Endpoints, key.namespace.clone(), service)).map(|c| c.to_string());
             anyhow::ensure!(view == want, "incremental and recomputed endpoints differ after flip {flip}");
         }
     }

@@ -138,13 +138,13 @@ impl Writer {
         }
         let (method, path, body, content_type) = match intent {
             Intent::Create { body, .. } => ("POST", collection_path(key), self.complete_body(key, body), "application/json"),
-            Intent::Patch { patch, .. } => ("PATCH", format!("{}/{}", collection_path(key), key.name), patch.clone(), "application/merge-patch+json"),
+            Intent::Patch { patch, .. } => ("PATCH", format!("{}/{}", collection_path(key), key.name), patch.to_string(), "application/merge-patch+json"),
             Intent::PatchStatus { patch, .. } => {
-                ("PATCH", format!("{}/{}/status", collection_path(key), key.name), patch.clone(), "application/merge-patch+json")
+                ("PATCH", format!("{}/{}/status", collection_path(key), key.name), patch.to_string(), "application/merge-patch+json")
             }
             Intent::Allocate { pool, patch, .. } => {
                 let subresource = if pool.status() { "/status" } else { "" };
-                ("PATCH", format!("{}/{}{subresource}", collection_path(key), key.name), patch.clone(), "application/merge-patch+json")
+                ("PATCH", format!("{}/{}{subresource}", collection_path(key), key.name), patch.to_string(), "application/merge-patch+json")
             }
             Intent::Delete { .. } => ("DELETE", format!("{}/{}", collection_path(key), key.name), String::new(), "application/json"),
             Intent::PurgeNamespace { .. } => unreachable!("handled above"),

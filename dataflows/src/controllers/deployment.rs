@@ -268,7 +268,7 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow]) -> Vec<Intent> {
             if let Some(replicas) = initial {
                 let hash = template_hash(&d.template);
                 let (name, body) = new_replica_set_body(d, &hash, replicas, max_old_revision + 1);
-                out.push(Intent::Create { key: rs_key(d, &name), body });
+                out.push(Intent::Create { key: rs_key(d, &name), body: body.into() });
                 new_revision = Some(max_old_revision + 1);
             }
         }
@@ -318,18 +318,18 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow]) -> Vec<Intent> {
         out.push(Intent::Delete { key: rs_key(d, &r.name) });
     }
     for (name, patch) in rs_patches {
-        out.push(Intent::Patch { key: rs_key(d, &name), patch: patch.to_string() });
+        out.push(Intent::Patch { key: rs_key(d, &name), patch: patch.to_string().into() });
     }
 
     let deployment_key = ObjectKey::new(Kind::Deployment, d.namespace.clone(), d.name.clone());
     if let Some(r) = new_revision {
         if revision(&d.annotations) != r {
-            out.push(Intent::Patch { key: deployment_key.clone(), patch: json!({"metadata": {"annotations": {REVISION: r.to_string()}}}).to_string() });
+            out.push(Intent::Patch { key: deployment_key.clone(), patch: json!({"metadata": {"annotations": {REVISION: r.to_string()}}}).to_string().into() });
         }
     }
     let status = status(d, new, owned, max_unavailable);
     if status != d.status {
-        out.push(Intent::PatchStatus { key: deployment_key, patch: status });
+        out.push(Intent::PatchStatus { key: deployment_key, patch: status.into() });
     }
     out
 }

@@ -11,6 +11,7 @@
 //! controller; a pod change touches only the services whose selectors it matches.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
@@ -19,7 +20,7 @@ use serde_json::Value;
 use super::selection::{find_port, hostname, node_name, selected_by, selects, TargetRef};
 use crate::reconcile::{reconcile, reconcile_reference, Orphans};
 use crate::rows::{ManagedRow, PodRow, ServiceRow};
-use crate::types::{Diff, Intent, Kind, ObjectKey, Revision};
+use crate::types::{Diff, Intent, Kind, ObjectKey, Revision, Text};
 
 /// The label marking Endpoints this controller manages.
 pub const MANAGED_BY: &str = "endpoints.kubernetes.io/managed-by";
@@ -67,8 +68,23 @@ pub struct Subset {
 pub enum Member {
     /// The service itself: its labels and whether it is headless.
     Service { labels: Vec<(String, String)>, headless: bool },
-    /// One pod: the ports it serves, its address, and whether it is ready.
-    Pod { ports: Vec<EndpointPort>, address: Address, ready: bool },
+    /// One pod, shared so that the reduce's arrangement copies a pointer when it merges.
+    Pod(Arc<PodMember>),
+}
+
+/// One pod's part of a service's Endpoints: the ports it serves, its address, and whether
+/// it is ready.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PodMember {
+    pub ports: Vec<EndpointPort>,
+    pub address: Address,
+    pub ready: bool,
+}
+
+impl PodMember {
+    fn into_parts(self) -> (Vec<EndpointPort>, Address, bool) {
+        (self.ports, self.address, self.ready)
+    }
 }
 
 /// Groups addresses by identical port lists, as upstream's `RepackSubsets`, in a canonical order.
@@ -91,17 +107,17 @@ pub fn repack(members: impl IntoIterator<Item = (Vec<EndpointPort>, Address, boo
 }
 
 /// The managed content of an Endpoints object: labels and subsets, canonical.
-pub fn content(labels: &[(String, String)], headless: bool, subsets: &[Subset]) -> String {
+pub fn content(labels: &[(String, String)], headless: bool, subsets: &[Subset]) -> Text {
     let mut l: BTreeMap<String, String> = labels.iter().cloned().collect();
     l.insert(MANAGED_BY.into(), CONTROLLER_NAME.into());
     if headless {
         l.insert("service.kubernetes.io/headless".into(), String::new());
     }
-    serde_json::json!({"metadata": {"labels": l}, "subsets": subsets}).to_string()
+    serde_json::json!({"metadata": {"labels": l}, "subsets": subsets}).to_string().into()
 }
 
 /// The canonical content of an existing Endpoints object, comparable with [`content`].
-pub fn observed_content(v: &Value) -> String {
+pub fn observed_content(v: &Value) -> Text {
     let labels: Vec<(String, String)> = v
         .pointer("/metadata/labels")
         .and_then(Value::as_object)
@@ -120,7 +136,7 @@ pub fn observed_content(v: &Value) -> String {
     let subsets = repack(members);
     // The labels already carry what `content` adds; pass them through unchanged.
     let l: BTreeMap<String, String> = labels.into_iter().collect();
-    serde_json::json!({"metadata": {"labels": l}, "subsets": subsets}).to_string()
+    serde_json::json!({"metadata": {"labels": l}, "subsets": subsets}).to_string().into()
 }
 
 /// The pod's contribution to the service's Endpoints, as upstream's `ShouldPodBeInEndpoints`
@@ -138,7 +154,7 @@ pub fn member(service: &ServiceRow, pod: &PodRow) -> Option<Member> {
         return None;
     }
     let address = Address { ip: pod.ip.clone(), hostname: hostname(service, pod), node_name: node_name(pod), target_ref: Some(TargetRef::pod(pod)) };
-    Some(Member::Pod { ports, address, ready: pod.ready || service.publish_not_ready })
+    Some(Member::Pod(Arc::new(PodMember { ports, address, ready: pod.ready || service.publish_not_ready })))
 }
 
 fn service_key(s: &ServiceRow) -> ObjectKey {
@@ -146,13 +162,13 @@ fn service_key(s: &ServiceRow) -> ObjectKey {
 }
 
 /// Builds the desired content from a service's members.
-fn assemble(members: &[&Member]) -> Option<String> {
+fn assemble(members: &[&Member]) -> Option<Text> {
     let mut service = None;
     let mut pods = Vec::new();
     for m in members {
         match m {
             Member::Service { labels, headless } => service = Some((labels, *headless)),
-            Member::Pod { ports, address, ready } => pods.push((ports.clone(), address.clone(), *ready)),
+            Member::Pod(m) => pods.push((m.ports.clone(), m.address.clone(), m.ready)),
         }
     }
     let (labels, headless) = service?;
@@ -164,13 +180,13 @@ fn assemble(members: &[&Member]) -> Option<String> {
 #[allow(clippy::type_complexity)]
 pub fn endpoints<'s>(
     services: VecCollection<'s, Revision, ServiceRow, Diff>,
-    selected: VecCollection<'s, Revision, (ServiceRow, PodRow), Diff>,
+    selected: VecCollection<'s, Revision, (Arc<ServiceRow>, Arc<PodRow>), Diff>,
     existing: VecCollection<'s, Revision, ManagedRow, Diff>,
-) -> (VecCollection<'s, Revision, (ObjectKey, String), Diff>, VecCollection<'s, Revision, Intent, Diff>) {
+) -> (VecCollection<'s, Revision, (ObjectKey, Text), Diff>, VecCollection<'s, Revision, Intent, Diff>) {
     let selecting = services.filter(|s| s.selector.is_some());
     let members = selected.flat_map(|(service, pod)| member(&service, &pod).map(|m| (service_key(&service), m)));
     let markers = selecting.clone().map(|s| (service_key(&s), Member::Service { labels: s.labels.clone(), headless: s.headless }));
-    let desired = members.concat(markers).reduce_named("endpoints-assemble", |_key, input: &[(&Member, Diff)], output: &mut Vec<(String, Diff)>| {
+    let desired = members.concat(markers).reduce_named("endpoints-assemble", |_key, input: &[(&Member, Diff)], output: &mut Vec<(Text, Diff)>| {
         let members: Vec<&Member> = input.iter().filter(|(_, d)| *d > 0).map(|(m, _)| *m).collect();
         if let Some(c) = assemble(&members) {
             output.push((c, 1));
@@ -188,7 +204,7 @@ pub fn endpoints<'s>(
 /// The controller recomputed from scratch the way a conventional controller would, with
 /// pods indexed by namespace and label first: the baseline the churn benchmark compares the
 /// incremental dataflow against (`--engine recompute`). Returns the desired Endpoints.
-pub fn recompute(services: &[ServiceRow], pods: &[PodRow]) -> BTreeMap<ObjectKey, String> {
+pub fn recompute(services: &[ServiceRow], pods: &[PodRow]) -> BTreeMap<ObjectKey, Text> {
     let mut index: std::collections::HashMap<(&str, &str, &str), Vec<&PodRow>> = std::collections::HashMap::new();
     for p in pods {
         for (k, v) in &p.labels {
@@ -205,7 +221,7 @@ pub fn recompute(services: &[ServiceRow], pods: &[PodRow]) -> BTreeMap<ObjectKey
         };
         let candidates = index.get(&(s.namespace.as_str(), k.as_str(), v.as_str())).map(Vec::as_slice).unwrap_or(&[]);
         let members = candidates.iter().filter(|p| selects(s, p)).filter_map(|p| match member(s, p)? {
-            Member::Pod { ports, address, ready } => Some((ports, address, ready)),
+            Member::Pod(m) => Some(Arc::unwrap_or_clone(m).into_parts()),
             Member::Service { .. } => None,
         });
         out.insert(service_key(s), content(&s.labels, s.headless, &repack(members)));
@@ -214,20 +230,20 @@ pub fn recompute(services: &[ServiceRow], pods: &[PodRow]) -> BTreeMap<ObjectKey
 }
 
 /// The reference: desired Endpoints and intents, from scratch over a snapshot.
-pub fn reference(services: &[ServiceRow], pods: &[PodRow], existing: &[ManagedRow]) -> (BTreeSet<(ObjectKey, String)>, BTreeSet<Intent>) {
+pub fn reference(services: &[ServiceRow], pods: &[PodRow], existing: &[ManagedRow]) -> (BTreeSet<(ObjectKey, Text)>, BTreeSet<Intent>) {
     let mut desired = BTreeSet::new();
     let mut selecting = BTreeSet::new();
     for s in services.iter().filter(|s| s.selector.is_some()) {
         selecting.insert(service_key(s));
         let members: Vec<(Vec<EndpointPort>, Address, bool)> = selected_by(s, pods)
             .filter_map(|p| match member(s, p)? {
-                Member::Pod { ports, address, ready } => Some((ports, address, ready)),
+                Member::Pod(m) => Some(Arc::unwrap_or_clone(m).into_parts()),
                 Member::Service { .. } => None,
             })
             .collect();
         desired.insert((service_key(s), content(&s.labels, s.headless, &repack(members))));
     }
-    let observed: BTreeSet<(ObjectKey, String)> = existing
+    let observed: BTreeSet<(ObjectKey, Text)> = existing
         .iter()
         .filter(|e| e.key.kind == Kind::Endpoints && (e.managed_by_controller || selecting.contains(&e.key)))
         .map(|e| (e.key.clone(), e.content.clone()))

@@ -40,6 +40,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
@@ -50,7 +51,7 @@ use super::selection::{find_port, hostname, node_name, selected_by, TargetRef};
 use super::token::suffix;
 use crate::reconcile::{reconcile, reconcile_reference, Orphans};
 use crate::rows::{owner_refs, Labels, ManagedRow, NodeRow, OwnerRef, PodRow, ServiceRow};
-use crate::types::{Diff, Intent, Kind, ObjectKey, Revision};
+use crate::types::{Diff, Intent, Kind, ObjectKey, Revision, Text};
 
 pub const MANAGED_BY: &str = "endpointslice.kubernetes.io/managed-by";
 pub const CONTROLLER_NAME: &str = "endpointslice-controller.k8s.io";
@@ -115,7 +116,9 @@ pub struct ServiceMeta {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Member {
     Service(ServiceMeta),
-    Endpoint(Vec<SlicePort>, Endpoint),
+    /// A pod's endpoint, shared so that the reduce's arrangement copies a pointer when it
+    /// merges.
+    Endpoint(Arc<Candidate>),
 }
 
 /// A pod's endpoint before its Node is looked up.
@@ -196,7 +199,7 @@ fn labels(service: &ServiceMeta) -> BTreeMap<String, String> {
     l
 }
 
-fn content(service: &ServiceMeta, ports: &[SlicePort], endpoints: &[Endpoint]) -> String {
+fn content(service: &ServiceMeta, ports: &[SlicePort], endpoints: &[Endpoint]) -> Text {
     let owner = OwnerRef {
         api_version: "v1".into(),
         kind: "Service".into(),
@@ -208,10 +211,11 @@ fn content(service: &ServiceMeta, ports: &[SlicePort], endpoints: &[Endpoint]) -
     json!({"metadata": {"labels": labels(service), "ownerReferences": [owner.to_json()]},
            "addressType": ADDRESS_TYPE, "endpoints": endpoints, "ports": ports})
     .to_string()
+    .into()
 }
 
 /// The canonical content of an existing slice, comparable with what [`assemble`] makes.
-pub fn observed_content(v: &Value) -> String {
+pub fn observed_content(v: &Value) -> Text {
     let labels: BTreeMap<String, String> = crate::rows::labels(v.pointer("/metadata/labels")).unwrap_or_default().into_iter().collect();
     let owners: Vec<Value> = owner_refs(v).unwrap_or_default().iter().map(OwnerRef::to_json).collect();
     let parsed = |field: &str| v.get(field).cloned().unwrap_or(Value::Null);
@@ -229,12 +233,14 @@ pub fn observed_content(v: &Value) -> String {
         }
         Err(_) => parsed("ports"),
     };
-    json!({"metadata": {"labels": labels, "ownerReferences": owners}, "addressType": parsed("addressType"), "endpoints": endpoints, "ports": ports}).to_string()
+    json!({"metadata": {"labels": labels, "ownerReferences": owners}, "addressType": parsed("addressType"), "endpoints": endpoints, "ports": ports})
+        .to_string()
+        .into()
 }
 
 /// A Service's slices: endpoints grouped by ports, sorted, cut into slices of
 /// [`MAX_ENDPOINTS`], each under its deterministic name; a placeholder when there are none.
-pub fn assemble(service: &ServiceMeta, endpoints: impl IntoIterator<Item = (Vec<SlicePort>, Endpoint)>) -> Vec<(ObjectKey, String)> {
+pub fn assemble(service: &ServiceMeta, endpoints: impl IntoIterator<Item = (Vec<SlicePort>, Endpoint)>) -> Vec<(ObjectKey, Text)> {
     let mut groups: BTreeMap<Vec<SlicePort>, BTreeSet<Endpoint>> = BTreeMap::new();
     for (ports, endpoint) in endpoints {
         groups.entry(ports).or_default().insert(endpoint);
@@ -266,30 +272,30 @@ pub fn assemble(service: &ServiceMeta, endpoints: impl IntoIterator<Item = (Vec<
 #[allow(clippy::type_complexity)]
 pub fn endpoint_slices<'s>(
     services: VecCollection<'s, Revision, ServiceRow, Diff>,
-    selected: VecCollection<'s, Revision, (ServiceRow, PodRow), Diff>,
+    selected: VecCollection<'s, Revision, (Arc<ServiceRow>, Arc<PodRow>), Diff>,
     nodes: VecCollection<'s, Revision, NodeRow, Diff>,
     existing: VecCollection<'s, Revision, ManagedRow, Diff>,
-) -> (VecCollection<'s, Revision, (ObjectKey, String), Diff>, VecCollection<'s, Revision, Intent, Diff>) {
-    let by_node = selected.flat_map(|(service, pod)| candidate(&service, &pod)).map(|c| (c.endpoint.node_name.clone().unwrap_or_default(), c));
+) -> (VecCollection<'s, Revision, (ObjectKey, Text), Diff>, VecCollection<'s, Revision, Intent, Diff>) {
+    let by_node = selected.flat_map(|(service, pod)| candidate(&service, &pod)).map(|c| (c.endpoint.node_name.clone().unwrap_or_default(), Arc::new(c)));
     let zones = nodes.map(|n| (n.name, n.zone));
     let on_nodes = by_node.clone().join_map(zones.clone(), |_, c, zone| {
-        let mut c = c.clone();
+        let mut c = Candidate::clone(c);
         c.endpoint.zone = zone.clone();
-        c
+        Arc::new(c)
     });
     let nodeless = by_node.antijoin(zones.map(|(name, _)| name)).map(|(_, c)| c).filter(|c| c.without_node);
-    let members = on_nodes.concat(nodeless).map(|c| (c.service, Member::Endpoint(c.ports, c.endpoint)));
+    let members = on_nodes.concat(nodeless).map(|c| (c.service.clone(), Member::Endpoint(c)));
     let receiving = services.clone().filter(receives_slices);
     let markers = receiving.map(|s| (service_key(&s), Member::Service(meta(&s))));
     let slices = members.concat(markers).reduce_named(
         "endpointslices-assemble",
-        |_key, input: &[(&Member, Diff)], output: &mut Vec<((ObjectKey, String, bool), Diff)>| {
+        |_key, input: &[(&Member, Diff)], output: &mut Vec<((ObjectKey, Text, bool), Diff)>| {
             let mut service = None;
             let mut endpoints = Vec::new();
             for (member, _) in input.iter().filter(|(_, d)| *d > 0) {
                 match member {
                     Member::Service(m) => service = Some(m),
-                    Member::Endpoint(ports, endpoint) => endpoints.push((ports.clone(), endpoint.clone())),
+                    Member::Endpoint(c) => endpoints.push((c.ports.clone(), c.endpoint.clone())),
                 }
             }
             if let Some(service) = service {
@@ -313,7 +319,7 @@ pub fn endpoint_slices<'s>(
 }
 
 /// The reference: desired slices and intents, from scratch over a snapshot.
-pub fn reference(services: &[ServiceRow], pods: &[PodRow], nodes: &[NodeRow], existing: &[ManagedRow]) -> (BTreeSet<(ObjectKey, String)>, BTreeSet<Intent>) {
+pub fn reference(services: &[ServiceRow], pods: &[PodRow], nodes: &[NodeRow], existing: &[ManagedRow]) -> (BTreeSet<(ObjectKey, Text)>, BTreeSet<Intent>) {
     let zones: BTreeMap<&str, &Option<String>> = nodes.iter().map(|n| (n.name.as_str(), &n.zone)).collect();
     let mut desired = BTreeSet::new();
     let mut blocked = BTreeSet::new();
@@ -334,7 +340,7 @@ pub fn reference(services: &[ServiceRow], pods: &[PodRow], nodes: &[NodeRow], ex
         }
     }
     let left_alone: BTreeSet<(&str, &str)> = services.iter().filter(|s| !receives_slices(s)).map(|s| (s.namespace.as_str(), s.name.as_str())).collect();
-    let observed: BTreeSet<(ObjectKey, String)> = existing
+    let observed: BTreeSet<(ObjectKey, Text)> = existing
         .iter()
         .filter(|e| e.key.kind == Kind::EndpointSlice && e.managed_by_controller && !e.service.is_empty())
         .filter(|e| !left_alone.contains(&(e.key.namespace.as_str(), e.service.as_str())))
@@ -445,7 +451,7 @@ mod tests {
     fn names_are_stable_and_a_deleting_service_gets_no_new_slices() {
         let (first, intents) = reference(&[service()], &[pod(1, "n1")], &[node("n1", None)], &[]);
         let (again, _) = reference(&[service()], &[pod(1, "n1"), pod(2, "n1")], &[node("n1", None)], &[]);
-        let names = |d: &BTreeSet<(ObjectKey, String)>| d.iter().map(|(k, _)| k.name.clone()).collect::<Vec<_>>();
+        let names = |d: &BTreeSet<(ObjectKey, Text)>| d.iter().map(|(k, _)| k.name.clone()).collect::<Vec<_>>();
         assert_eq!(names(&first), names(&again));
         assert!(names(&first)[0].starts_with("web-") && names(&first)[0].len() == "web-".len() + 5);
         assert!(matches!(intents.iter().next(), Some(Intent::Create { .. })));

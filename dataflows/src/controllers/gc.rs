@@ -101,10 +101,10 @@ pub fn decide(uid: &str, owner: Option<&Owner>, dependents: &[&Dependent]) -> Ve
         Some(o) if o.deleting && o.finalizers.iter().any(|f| f == ORPHAN) => {
             for d in dependents {
                 let rest: Vec<Value> = d.owners.iter().filter(|r| r.uid != uid).map(OwnerRef::to_json).collect();
-                out.push(Intent::Patch { key: d.key.clone(), patch: json!({"metadata": {"ownerReferences": list_or_null(rest)}}).to_string() });
+                out.push(Intent::Patch { key: d.key.clone(), patch: json!({"metadata": {"ownerReferences": list_or_null(rest)}}).to_string().into() });
             }
             if dependents.is_empty() {
-                out.push(Intent::Patch { key: o.key.clone(), patch: finalizers_patch(&o.finalizers, ORPHAN) });
+                out.push(Intent::Patch { key: o.key.clone(), patch: finalizers_patch(&o.finalizers, ORPHAN).into() });
             }
         }
         Some(o) if o.deleting && o.finalizers.iter().any(|f| f == FOREGROUND) => {
@@ -112,7 +112,7 @@ pub fn decide(uid: &str, owner: Option<&Owner>, dependents: &[&Dependent]) -> Ve
                 out.push(Intent::Delete { key: d.key.clone() });
             }
             if dependents.is_empty() {
-                out.push(Intent::Patch { key: o.key.clone(), patch: finalizers_patch(&o.finalizers, FOREGROUND) });
+                out.push(Intent::Patch { key: o.key.clone(), patch: finalizers_patch(&o.finalizers, FOREGROUND).into() });
             }
         }
         Some(_) => {}

@@ -34,7 +34,7 @@ use serde_json::json;
 use super::cidr::AddressPool;
 use super::pool::{allocate, allocate_reference, split, split_reference, Outcome, OutputSets, Outputs, Slot};
 use crate::rows::ServiceRow;
-use crate::types::{ControllerError, Diff, Intent, Kind, ObjectKey, Pool, Revision};
+use crate::types::{ControllerError, Diff, Intent, Kind, ObjectKey, Pool, Revision, Text};
 
 /// MetalLB's Event reason when no address can be given.
 pub const ALLOCATION_FAILED: &str = "AllocationFailed";
@@ -141,7 +141,7 @@ fn outside_pool(pool: &AddressPool, s: &ServiceRow) -> Option<ControllerError> {
 }
 
 fn clear_intent(key: ObjectKey) -> Intent {
-    Intent::PatchStatus { key, patch: json!({"status": {"loadBalancer": {"ingress": null}}}).to_string() }
+    Intent::PatchStatus { key, patch: json!({"status": {"loadBalancer": {"ingress": null}}}).to_string().into() }
 }
 
 /// The write clearing the ingress of a Service that no longer wants an address.
@@ -156,10 +156,10 @@ fn stale(s: &ServiceRow) -> Option<ObjectKey> {
 }
 
 /// The Service's address once decided: the patch (when it must be written) and its view row.
-fn assigned(pool: &AddressPool, key: &ObjectKey, slot: Slot, write: bool) -> (Option<Intent>, (ObjectKey, String)) {
+fn assigned(pool: &AddressPool, key: &ObjectKey, slot: Slot, write: bool) -> (Option<Intent>, (ObjectKey, Text)) {
     let ip = pool.address(slot);
     let patch = json!({"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}}).to_string();
-    (write.then(|| Intent::Allocate { key: key.clone(), pool: Pool::LoadBalancerIp, patch }), (key.clone(), ip))
+    (write.then(|| Intent::Allocate { key: key.clone(), pool: Pool::LoadBalancerIp, patch: patch.into() }), (key.clone(), ip.into()))
 }
 
 /// What a decision yields: a kept or granted address, or a refusal.
@@ -266,12 +266,12 @@ mod tests {
     fn run(services: &[ServiceRow]) -> Summary {
         let pool: AddressPool = "10.0.0.1-10.0.0.3".parse().unwrap();
         let (view, intents, errors) = reference(Some(pool), services);
-        (view.into_iter().map(|(k, ip)| (k.name, ip)).collect(), intents, errors.into_iter().map(|e| (e.key.name, e.message)).collect())
+        (view.into_iter().map(|(k, ip)| (k.name, ip.to_string())).collect(), intents, errors.into_iter().map(|e| (e.key.name, e.message)).collect())
     }
 
     fn allocation(name: &str, ip: &str) -> Intent {
         let patch = json!({"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}}).to_string();
-        Intent::Allocate { key: ObjectKey::new(Kind::Service, "ns", name), pool: Pool::LoadBalancerIp, patch }
+        Intent::Allocate { key: ObjectKey::new(Kind::Service, "ns", name), pool: Pool::LoadBalancerIp, patch: patch.into() }
     }
 
     #[test]

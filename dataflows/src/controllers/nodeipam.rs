@@ -29,7 +29,7 @@ use serde_json::json;
 use super::cidr::{Ipv4Cidr, NodeCidrs};
 use super::pool::{allocate, allocate_reference, split, split_reference, Outcome, OutputSets, Outputs, Slot};
 use crate::rows::NodeRow;
-use crate::types::{ControllerError, Diff, Intent, Kind, ObjectKey, Pool, Revision};
+use crate::types::{ControllerError, Diff, Intent, Kind, ObjectKey, Pool, Revision, Text};
 
 /// The upstream Event reason when the cluster CIDR has no block left.
 pub const CIDR_NOT_AVAILABLE: &str = "CIDRNotAvailable";
@@ -66,7 +66,7 @@ pub fn decide(config: &NodeCidrs, node: &ObjectKey, block: Option<Slot>) -> Outc
         Some(b) => {
             let cidr = config.block(b).to_string();
             let patch = json!({"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}}).to_string();
-            Ok((Some(Intent::Allocate { key: node.clone(), pool: Pool::PodCidr, patch }), (node.clone(), cidr)))
+            Ok((Some(Intent::Allocate { key: node.clone(), pool: Pool::PodCidr, patch: patch.into() }), (node.clone(), cidr.into())))
         }
         None => Err(ControllerError {
             key: node.clone(),
@@ -77,8 +77,8 @@ pub fn decide(config: &NodeCidrs, node: &ObjectKey, block: Option<Slot>) -> Outc
 }
 
 /// The Node's own CIDR as the `pod-cidrs` view shows it.
-fn held_row(node: &NodeRow) -> Option<(ObjectKey, String)> {
-    node.pod_cidrs.first().map(|c| (node_key(&node.name), c.clone()))
+fn held_row(node: &NodeRow) -> Option<(ObjectKey, Text)> {
+    node.pod_cidrs.first().map(|c| (node_key(&node.name), c.as_str().into()))
 }
 
 /// The dataflow: each Node's CIDR (the `pod-cidrs` view), the allocations, and the errors.
@@ -128,7 +128,7 @@ mod tests {
         let config = NodeCidrs::new("10.244.0.0/22".parse().unwrap(), 24).unwrap();
         let nodes = [node("c", &[]), node("a", &["10.244.1.0/24"]), node("b", &[]), node("d", &[]), node("e", &[])];
         let (view, intents, errors) = reference(Some(config), &nodes);
-        let cidrs: Vec<(String, String)> = view.into_iter().map(|(k, c)| (k.name, c)).collect();
+        let cidrs: Vec<(String, String)> = view.into_iter().map(|(k, c)| (k.name, c.to_string())).collect();
         let want = [("a", "10.244.1.0/24"), ("b", "10.244.0.0/24"), ("c", "10.244.2.0/24"), ("d", "10.244.3.0/24")];
         assert_eq!(cidrs, want.map(|(n, c)| (n.to_string(), c.to_string())));
         assert!(intents.contains(&Intent::Allocate {

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
 
-use crate::types::{ControllerError, Diff, Intent, ObjectKey, Revision};
+use crate::types::{ControllerError, Diff, Intent, ObjectKey, Revision, Text};
 
 /// A slot's number in its pool.
 pub type Slot = u32;
@@ -144,14 +144,14 @@ pub fn allocate<'s>(
 
 /// What one claimant's allocation yields for its controller: the write (when one is needed)
 /// and the claimant's view row, or the error the controller reports instead.
-pub type Outcome = Result<(Option<Intent>, (ObjectKey, String)), ControllerError>;
+pub type Outcome = Result<(Option<Intent>, (ObjectKey, Text)), ControllerError>;
 
 /// A pool controller's outputs: its view rows, its intents and its errors.
 pub type Outputs<'s> =
-    (VecCollection<'s, Revision, (ObjectKey, String), Diff>, VecCollection<'s, Revision, Intent, Diff>, VecCollection<'s, Revision, ControllerError, Diff>);
+    (VecCollection<'s, Revision, (ObjectKey, Text), Diff>, VecCollection<'s, Revision, Intent, Diff>, VecCollection<'s, Revision, ControllerError, Diff>);
 
 /// The reference form of [`Outputs`].
-pub type OutputSets = (BTreeSet<(ObjectKey, String)>, BTreeSet<Intent>, BTreeSet<ControllerError>);
+pub type OutputSets = (BTreeSet<(ObjectKey, Text)>, BTreeSet<Intent>, BTreeSet<ControllerError>);
 
 /// Splits outcomes into a pool controller's outputs.
 pub fn split<'s>(outcomes: VecCollection<'s, Revision, Outcome, Diff>) -> Outputs<'s> {

@@ -143,13 +143,13 @@ pub fn decide(w: &ReplicaSetRow, owned: &[&PodSummary], orphans: &[&PodSummary])
         } else {
             // Its labels no longer match: release it.
             let rest: Vec<OwnerRef> = p.owners.iter().filter(|o| o.uid != w.uid).cloned().collect();
-            out.push(Intent::Patch { key: pod_key(&p.name), patch: owners_patch(&rest) });
+            out.push(Intent::Patch { key: pod_key(&p.name), patch: owners_patch(&rest).into() });
         }
     }
     for p in orphans.iter().filter(|p| p.active) {
         let mut owners = p.owners.clone();
         owners.push(controller_ref(w));
-        out.push(Intent::Patch { key: pod_key(&p.name), patch: owners_patch(&owners) });
+        out.push(Intent::Patch { key: pod_key(&p.name), patch: owners_patch(&owners).into() });
     }
     let mut active: Vec<&PodSummary> = matching.iter().copied().filter(|p| p.active).collect();
     let missing = w.replicas - active.len() as i64;
@@ -157,7 +157,7 @@ pub fn decide(w: &ReplicaSetRow, owned: &[&PodSummary], orphans: &[&PodSummary])
         let taken: BTreeSet<&str> = owned.iter().map(|p| p.name.as_str()).collect();
         let names = (0..).map(|i| pod_name(w, i)).filter(|n| !taken.contains(n.as_str())).take(missing as usize);
         for name in names {
-            out.push(Intent::Create { key: pod_key(&name), body: pod_body(w, &name) });
+            out.push(Intent::Create { key: pod_key(&name), body: pod_body(w, &name).into() });
         }
     } else if missing < 0 {
         active.sort_by_key(|p| deletion_rank(p));
@@ -169,7 +169,7 @@ pub fn decide(w: &ReplicaSetRow, owned: &[&PodSummary], orphans: &[&PodSummary])
     let ready = matching.iter().filter(|p| p.active && p.ready).count() as i64;
     let status = status_content(active_count, active_count, ready, ready, w.generation);
     if status != w.status {
-        out.push(Intent::PatchStatus { key: workload_key(w), patch: status });
+        out.push(Intent::PatchStatus { key: workload_key(w), patch: status.into() });
     }
     out
 }
@@ -334,7 +334,7 @@ mod tests {
         let mut orphan = pod("orphan", "n1", "Running", true, "t");
         orphan.owners.clear();
         let intents = decide(&w, &[&moved], &[&orphan]);
-        assert!(intents.contains(&Intent::Patch { key: ObjectKey::new(Kind::Pod, "ns", "moved"), patch: owners_patch(&[]) }));
+        assert!(intents.contains(&Intent::Patch { key: ObjectKey::new(Kind::Pod, "ns", "moved"), patch: owners_patch(&[]).into() }));
         assert!(intents.iter().any(|i| matches!(i, Intent::Patch { key, patch } if key.name == "orphan" && patch.contains("rs-uid"))));
     }
 }

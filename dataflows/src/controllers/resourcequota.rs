@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::rows_quota::{tracked, ResourceQuotaRow, ScopeClass, UsageRow};
-use crate::types::{Diff, Intent, Kind, ObjectKey, Revision};
+use crate::types::{Diff, Intent, Kind, ObjectKey, Revision, Text};
 use deltakube_api::quota::quantity::{Format, Quantity};
 
 /// The difference type of the usage sums: the exact amount, and how many non-zero terms of
@@ -120,7 +120,7 @@ fn same(observed: &[(String, Option<i128>)], desired: &BTreeMap<&str, i128>) -> 
 /// The desired status of a quota (the `quota-usage` view's value) and the status patch when
 /// the observed status differs. Shared by the dataflow and the reference: they differ in how
 /// the totals are found, which is what the churn test checks.
-pub fn decide(q: &ResourceQuotaRow, used: &BTreeMap<String, Total>) -> (String, Option<Intent>) {
+pub fn decide(q: &ResourceQuotaRow, used: &BTreeMap<String, Total>) -> (Text, Option<Intent>) {
     let mut hard_text = Map::new();
     let mut hard_value = BTreeMap::new();
     let mut used_text = Map::new();
@@ -136,7 +136,7 @@ pub fn decide(q: &ResourceQuotaRow, used: &BTreeMap<String, Total>) -> (String, 
     }
     let status = json!({"hard": hard_text, "used": used_text});
     if same(&q.observed_hard, &hard_value) && same(&q.observed_used, &used_value) {
-        return (status.to_string(), None);
+        return (status.to_string().into(), None);
     }
     // A merge patch: resources that left `spec.hard` are removed with nulls.
     let mut patch = status.clone();
@@ -147,8 +147,8 @@ pub fn decide(q: &ResourceQuotaRow, used: &BTreeMap<String, Total>) -> (String, 
             }
         }
     }
-    let intent = Intent::PatchStatus { key: quota_key(q), patch: json!({"status": patch}).to_string() };
-    (status.to_string(), Some(intent))
+    let intent = Intent::PatchStatus { key: quota_key(q), patch: json!({"status": patch}).to_string().into() };
+    (status.to_string().into(), Some(intent))
 }
 
 /// The dataflow: each quota's desired status (the `quota-usage` view) and the status patches.
@@ -156,7 +156,7 @@ pub fn decide(q: &ResourceQuotaRow, used: &BTreeMap<String, Total>) -> (String, 
 pub fn resource_quotas<'s>(
     quotas: VecCollection<'s, Revision, ResourceQuotaRow, Diff>,
     usage: VecCollection<'s, Revision, UsageRow, Diff>,
-) -> (VecCollection<'s, Revision, (ObjectKey, String), Diff>, VecCollection<'s, Revision, Intent, Diff>) {
+) -> (VecCollection<'s, Revision, (ObjectKey, Text), Diff>, VecCollection<'s, Revision, Intent, Diff>) {
     let totals = usage
         .explode(|u: UsageRow| {
             let UsageRow { namespace, class, usage } = u;
@@ -183,7 +183,7 @@ pub fn resource_quotas<'s>(
         .flat_map(|m| m);
     let markers = quotas.map(|q| (quota_key(&q), Member::Quota(q)));
     let decided =
-        markers.concat(used).reduce_named("resourcequota-status", |_key, input: &[(&Member, Diff)], output: &mut Vec<((String, Option<Intent>), Diff)>| {
+        markers.concat(used).reduce_named("resourcequota-status", |_key, input: &[(&Member, Diff)], output: &mut Vec<((Text, Option<Intent>), Diff)>| {
             let mut quota = None;
             let mut used: BTreeMap<String, Total> = BTreeMap::new();
             for (member, diff) in input {
@@ -204,7 +204,7 @@ pub fn resource_quotas<'s>(
 }
 
 /// The reference: desired statuses and intents, from scratch over a snapshot.
-pub fn reference(quotas: &[ResourceQuotaRow], usage: &[UsageRow]) -> (BTreeSet<(ObjectKey, String)>, BTreeSet<Intent>) {
+pub fn reference(quotas: &[ResourceQuotaRow], usage: &[UsageRow]) -> (BTreeSet<(ObjectKey, Text)>, BTreeSet<Intent>) {
     let mut view = BTreeSet::new();
     let mut intents = BTreeSet::new();
     for q in quotas {
@@ -244,9 +244,10 @@ mod tests {
         assert_eq!(
             status,
             r#"{"hard":{"foo":"3","pods":"4","requests.cpu":"1","requests.memory":"1Gi"},"used":{"pods":"2","requests.cpu":"750m","requests.memory":"512Mi"}}"#
+                .into()
         );
         let Some(Intent::PatchStatus { patch, .. }) = intent.into_iter().next() else { panic!("no patch") };
-        assert_eq!(patch, format!(r#"{{"status":{status}}}"#));
+        assert_eq!(patch, format!(r#"{{"status":{status}}}"#).into());
     }
 
     #[test]
@@ -257,7 +258,7 @@ mod tests {
         let stale = quota(hard, json!({"hard": {"pods": "2", "secrets": "1"}, "used": {"pods": "1", "secrets": "0"}}));
         let intents = reference(&[stale], &[pod("a", "1", "1")]).1;
         let Some(Intent::PatchStatus { patch, .. }) = intents.into_iter().next() else { panic!("no patch") };
-        assert_eq!(patch, r#"{"status":{"hard":{"pods":"2","secrets":null},"used":{"pods":"1","secrets":null}}}"#);
+        assert_eq!(patch, r#"{"status":{"hard":{"pods":"2","secrets":null},"used":{"pods":"1","secrets":null}}}"#.into());
     }
 
     #[test]

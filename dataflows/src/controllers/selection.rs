@@ -11,6 +11,8 @@
 //! ```
 //! A pod change touches only the services whose selectors it matches.
 
+use std::sync::Arc;
+
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
 
@@ -45,16 +47,21 @@ pub fn selects(service: &ServiceRow, pod: &PodRow) -> bool {
     }
 }
 
-/// Every (service, pod) pair where the service's selector selects the pod.
+/// Every (service, pod) pair where the service's selector selects the pod. The rows are
+/// shared: the pod's copies under each of its labels, the pairs and what the controllers
+/// arrange from them point to one row, so merging those arrangements copies pointers.
 pub fn selected<'s>(
     services: VecCollection<'s, Revision, ServiceRow, Diff>,
     pods: VecCollection<'s, Revision, PodRow, Diff>,
-) -> VecCollection<'s, Revision, (ServiceRow, PodRow), Diff> {
+) -> VecCollection<'s, Revision, (Arc<ServiceRow>, Arc<PodRow>), Diff> {
     let by_first_label = services.flat_map(|s| {
         let (k, v) = s.selector.as_ref()?.first()?.clone();
-        Some(((s.namespace.clone(), k, v), s))
+        Some(((s.namespace.clone(), k, v), Arc::new(s)))
     });
-    let pods_by_label = pods.flat_map(|p| p.labels.iter().map(|(k, v)| ((p.namespace.clone(), k.clone(), v.clone()), p.clone())).collect::<Vec<_>>());
+    let pods_by_label = pods.flat_map(|p| {
+        let p = Arc::new(p);
+        p.labels.iter().map(|(k, v)| ((p.namespace.clone(), k.clone(), v.clone()), p.clone())).collect::<Vec<_>>()
+    });
     by_first_label.join_map(pods_by_label, |_, service, pod| (service.clone(), pod.clone())).filter(|(service, pod)| selects(service, pod))
 }
 

@@ -22,8 +22,8 @@ pub fn service_accounts<'s>(
     namespaces: VecCollection<'s, Revision, NamespaceRow, Diff>,
     accounts: VecCollection<'s, Revision, ServiceAccountRow, Diff>,
 ) -> VecCollection<'s, Revision, Intent, Diff> {
-    let desired = namespaces.filter(|ns| ns.active).map(|ns| (ObjectKey::new(Kind::ServiceAccount, ns.name, DEFAULT), "{}".to_string()));
-    let observed = accounts.filter(|sa| sa.name == DEFAULT).map(|sa| (ObjectKey::new(Kind::ServiceAccount, sa.namespace, sa.name), "{}".to_string()));
+    let desired = namespaces.filter(|ns| ns.active).map(|ns| (ObjectKey::new(Kind::ServiceAccount, ns.name, DEFAULT), "{}".into()));
+    let observed = accounts.filter(|sa| sa.name == DEFAULT).map(|sa| (ObjectKey::new(Kind::ServiceAccount, sa.namespace, sa.name), "{}".into()));
     reconcile("serviceaccount", desired, observed, Orphans::Keep)
 }
 

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::reconcile::{reconcile, reconcile_reference, Orphans};
 use crate::rows::{ConfigMapRow, NamespaceRow, SecretRow, ServiceAccountRow};
-use crate::types::{Diff, Intent, Kind, ObjectKey, Revision};
+use crate::types::{Diff, Intent, Kind, ObjectKey, Revision, Text};
 
 pub const TOKEN_TYPE: &str = "kubernetes.io/service-account-token";
 pub const ROOT_CA: &str = "kube-root-ca.crt";
@@ -38,7 +38,7 @@ pub fn secret_name(account: &str, uid: &str) -> String {
     format!("{account}-token-{}", suffix(uid))
 }
 
-fn token_content(account: &str, uid: &str) -> String {
+fn token_content(account: &str, uid: &str) -> Text {
     json!({
         "metadata": {"annotations": {
             "kubernetes.io/service-account.name": account,
@@ -47,10 +47,11 @@ fn token_content(account: &str, uid: &str) -> String {
         "type": TOKEN_TYPE,
     })
     .to_string()
+    .into()
 }
 
-fn root_ca_content(ca: &str) -> String {
-    json!({"data": {"ca.crt": ca}}).to_string()
+fn root_ca_content(ca: &str) -> Text {
+    json!({"data": {"ca.crt": ca}}).to_string().into()
 }
 
 /// The dataflow: intents for token Secrets and root CA ConfigMaps.

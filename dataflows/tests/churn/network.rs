@@ -127,7 +127,7 @@ impl World {
             8..=13 => {
                 let objects = self.objects_with(&key, &node);
                 let (view, _, _) = nodeipam::reference(Some(node_cidrs()), &rows(&objects, |r| if let Row::Node(n) = r { Some(n) } else { None }));
-                view.into_iter().find(|(k, _)| *k == key).map(|(_, c)| c).into_iter().collect()
+                view.into_iter().find(|(k, _)| *k == key).map(|(_, c)| c.to_string()).into_iter().collect()
             }
             14 | 15 => vec![format!("10.244.{}.0/24", self.rng.random_range(0..4))],
             16 => vec!["10.244.2.0/23".into()],
