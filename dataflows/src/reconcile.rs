@@ -99,7 +99,7 @@ pub fn reconcile<'s>(
             let intent = match (want, have) {
                 // The content as it is: the writer adds the identity ([`identify`]) when it
                 // writes, which keeps JSON parsing out of the workers' hottest reduce.
-                (Some(content), None) => Some(Intent::Create { key: key.clone(), body: content.clone().into() }),
+                (Some(content), None) => Some(Intent::Create { key: key.clone(), body: content.clone() }),
                 (Some(content), Some(observed)) => Some(Intent::Patch { key: key.clone(), patch: patch(observed, content).into() }),
                 (None, Some(_)) if orphans == Orphans::Delete => Some(Intent::Delete { key: key.clone() }),
                 _ => None,

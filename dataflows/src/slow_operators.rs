@@ -1,7 +1,8 @@
 //! A diagnostic: with `DELTAKUBE_SLOW_OPERATOR_MS=N` set, every time a dataflow operator
 //! runs for N ms or more in one scheduling, the worker logs its name, address and duration
 //! (a `tracing` warning). It reads timely's own `"timely"` log stream, so it costs nothing
-//! when unset. Used to find which arrangement or reduce a latency stall comes from.
+//! when unset. Used to find which arrangement or reduce a latency stall comes from; at the
+//! `debug` level it also lists every operator with its address when the dataflow is built.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,6 +24,7 @@ pub fn register(worker: &mut timely::worker::Worker) {
             for (at, event) in events.iter() {
                 match event {
                     TimelyEvent::Operates(op) => {
+                        tracing::debug!(worker = index, operator = %op.name, addr = ?op.addr, "operator");
                         names.insert(op.id, (op.name.clone(), op.addr.clone()));
                     }
                     TimelyEvent::Schedule(s) => match s.start_stop {

@@ -4,13 +4,15 @@
 //! - **one pod readiness change**: incremental (dataflow) vs the endpoints controller
 //!   recomputed from scratch (`endpoints::recompute`, indexed as a conventional controller
 //!   would be), with the outputs checked identical;
-//! - **latency under churn**: a steady rate of pod changes, from a change entering the feed
-//!   to every worker having produced its outputs (p50/p99);
+//! - **latency under churn** ([`super::churn_latency`]): a steady rate of pod readiness
+//!   flips, deletes and creates, per controller (Endpoints, EndpointSlices, ResourceQuota) and
+//!   until every output is out (p50/p99);
 //! - **memory**: resident memory grown by the load, against the raw JSON size of the objects.
 //!
 //! The engine is fed directly (no API server), which isolates the dataflow's cost. The Nodes
 //! exist (EndpointSlices list only pods on existing Nodes) and start without pod CIDRs, so
-//! the initial load includes node IPAM handing out one block to each.
+//! the initial load includes node IPAM handing out one block to each. Every namespace has a
+//! ResourceQuota on pods and cpu requests, which every pod makes.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -24,7 +26,7 @@ use deltakube_dataflows::rows::{project, PodRow, Row, ServiceRow};
 use deltakube_dataflows::types::{FeedEvent, Kind, ObjectKey, Revision};
 use serde_json::{json, Value};
 
-use super::{median, percentile};
+use super::{churn_latency, median};
 
 #[derive(Args, Debug, Clone)]
 pub struct ChurnBenchFlags {
@@ -56,6 +58,9 @@ pub struct ChurnBenchFlags {
     pub out: std::path::PathBuf,
 }
 
+/// The name of each namespace's ResourceQuota.
+const QUOTA: &str = "compute";
+
 /// Room for 65,536 Nodes' /24 blocks; no load-balancer pool (the cluster has none).
 fn bench_controllers() -> anyhow::Result<ControllerConfig> {
     let node_cidrs = NodeCidrs::new("10.0.0.0/8".parse()?, 24)?;
@@ -73,7 +78,8 @@ fn pod(ns: &str, name: &str, app: &str, node: usize, ip: &str, ready: bool, i: u
     json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": ns, "uid": format!("pod-uid-{i}"), "labels": {"app": app},
                      "creationTimestamp": "2026-11-26T00:00:00Z"},
-        "spec": {"nodeName": format!("node-{node}"), "containers": [{"name": "c", "image": "busybox", "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]}]},
+        "spec": {"nodeName": format!("node-{node}"), "containers": [{"name": "c", "image": "busybox", "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+                 "resources": {"requests": {"cpu": "100m"}}}]},
         "status": {"phase": "Running", "podIP": ip, "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}})
 }
 
@@ -120,6 +126,11 @@ pub fn run(flags: ChurnBenchFlags) -> anyhow::Result<()> {
         objects.push((
             ObjectKey::new(Kind::Namespace, "", ns.clone()),
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "uid": format!("ns-uid-{n}")}, "status": {"phase": "Active"}}),
+        ));
+        objects.push((
+            ObjectKey::new(Kind::ResourceQuota, ns.clone(), QUOTA),
+            json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": QUOTA, "namespace": ns, "uid": format!("quota-uid-{n}")},
+                   "spec": {"hard": {"pods": "100000", "requests.cpu": "10k"}}}),
         ));
     }
     for n in 0..flags.nodes {
@@ -244,63 +255,19 @@ pub fn run(flags: ChurnBenchFlags) -> anyhow::Result<()> {
     println!("one revision without changes: {:.3} ms", empty * 1e3);
     results.insert("empty_revision_ms".into(), json!(empty * 1e3));
 
-    // 3. Latency under a steady rate of pod changes.
-    let interval = Duration::from_secs_f64(1.0 / flags.rate.max(1) as f64);
-    let total = (flags.rate * flags.seconds) as usize;
-    let mut sent: HashMap<Revision, Instant> = HashMap::new();
-    let mut latencies = Vec::with_capacity(total);
-    let first = revision + 1;
-    let start = Instant::now();
-    let mut done_through = revision;
-    for n in 0..total {
-        let due = start + interval * n as u32;
-        // Drain progress while waiting for the next send time.
-        loop {
-            match rx.try_recv() {
-                Ok(EngineOutput::Progress { worker, revision: r }) => {
-                    progress[worker] = progress[worker].max(r);
-                    let complete = progress.iter().copied().min().unwrap_or(0);
-                    let now = Instant::now();
-                    while done_through < complete {
-                        done_through += 1;
-                        if let Some(t) = sent.remove(&done_through) {
-                            latencies.push(now.duration_since(t).as_secs_f64());
-                        }
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => {
-                    if Instant::now() >= due {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_micros(50));
-                }
-            }
-        }
-        let (key, _) = &pods[(n * 104_729) % pods.len()];
-        let old = current[key].clone();
-        let mut new = old.clone();
-        let ready = new["status"]["conditions"][0]["status"] == "True";
-        new["status"]["conditions"][0]["status"] = json!(if ready { "False" } else { "True" });
-        revision += 1;
-        sent.insert(revision, Instant::now());
-        engine.push(FeedBatch { revision, events: vec![FeedEvent { revision, key: key.clone(), old: Some(old), new: Some(new.clone()) }] });
-        current.insert(key.clone(), new);
-    }
-    wait_for(&rx, &mut progress, revision, |_| {})?;
-    let now = Instant::now();
-    while done_through < revision {
-        done_through += 1;
-        if let Some(t) = sent.remove(&done_through) {
-            latencies.push(now.duration_since(t).as_secs_f64());
-        }
-    }
-    let _ = first;
-    let (p50, p99) = (percentile(&mut latencies, 50.0) * 1e3, percentile(&mut latencies, 99.0) * 1e3);
-    println!("latency under {} changes/s for {} s (feed to all outputs): p50 {:.2} ms, p99 {:.2} ms", flags.rate, flags.seconds, p50, p99);
+    // 3. Latency under a steady rate of pod changes, per controller.
+    let churned: Vec<(ObjectKey, Value, String)> =
+        pods.iter().enumerate().map(|(i, (k, v))| (k.clone(), v.clone(), format!("svc-{}", i % flags.services))).collect();
+    let state = churn_latency::ChurnState { pods: &churned, current: &mut current, quota: QUOTA };
+    let mut latencies = churn_latency::run(&engine, &rx, &mut progress, &mut revision, state, flags.rate, flags.seconds)?;
+    println!("latency under {} changes/s for {} s (8 readiness flips, 1 delete, 1 create in 10), feed to output:", flags.rate, flags.seconds);
     results.insert("churn_rate_per_s".into(), json!(flags.rate));
-    results.insert("churn_latency_p50_ms".into(), json!(p50));
-    results.insert("churn_latency_p99_ms".into(), json!(p99));
+    for (name, p50, p99, samples) in latencies.summary() {
+        println!("  {name:<14} p50 {p50:>8.2} ms   p99 {p99:>8.2} ms   ({samples} changes)");
+        let field = name.replace(' ', "_");
+        results.insert(format!("churn_latency_{field}_p50_ms"), json!(p50));
+        results.insert(format!("churn_latency_{field}_p99_ms"), json!(p99));
+    }
 
     std::fs::write(&flags.out, serde_json::to_vec_pretty(&Value::Object(results))?)?;
     println!("results written to {}", flags.out.display());

@@ -3,6 +3,7 @@
 
 mod apiserver;
 mod churn;
+mod churn_latency;
 mod scheduler;
 
 use clap::{Args, Subcommand};
