@@ -256,9 +256,7 @@ pub fn run(flags: ChurnBenchFlags) -> anyhow::Result<()> {
     results.insert("empty_revision_ms".into(), json!(empty * 1e3));
 
     // 3. Latency under a steady rate of pod changes, per controller.
-    let churned: Vec<(ObjectKey, Value, String)> =
-        pods.iter().enumerate().map(|(i, (k, v))| (k.clone(), v.clone(), format!("svc-{}", i % flags.services))).collect();
-    let state = churn_latency::ChurnState { pods: &churned, current: &mut current, quota: QUOTA };
+    let state = churn_latency::ChurnState { pods: &pods, services: flags.services, current: &mut current, quota: QUOTA };
     let mut latencies = churn_latency::run(&engine, &rx, &mut progress, &mut revision, state, flags.rate, flags.seconds)?;
     println!("latency under {} changes/s for {} s (8 readiness flips, 1 delete, 1 create in 10), feed to output:", flags.rate, flags.seconds);
     results.insert("churn_rate_per_s".into(), json!(flags.rate));

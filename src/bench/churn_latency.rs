@@ -63,8 +63,9 @@ fn answered(intent: &Intent) -> Option<Target> {
 
 /// The pods the churn changes, and the state it keeps of them.
 pub struct ChurnState<'a> {
-    /// Every pod of the cluster at the start, with the Service that selects it.
-    pub pods: &'a [(ObjectKey, Value, String)],
+    /// Every pod of the cluster at the start; pod `i` is selected by Service `svc-{i % services}`.
+    pub pods: &'a [(ObjectKey, Value)],
+    pub services: usize,
     /// The pods as they are now (absent when deleted).
     pub current: &'a mut HashMap<ObjectKey, Value>,
     /// The name of each namespace's ResourceQuota.
@@ -180,12 +181,13 @@ fn change(n: usize, state: &mut ChurnState<'_>, deleted: &mut Vec<usize>, revisi
         new["status"]["conditions"][0]["status"] = json!(if ready { "False" } else { "True" });
         (Some(old), Some(new))
     };
-    let (key, _, service) = &state.pods[index];
+    let (key, _) = &state.pods[index];
+    let service = format!("svc-{}", index % state.services);
     match &new {
         Some(v) => state.current.insert(key.clone(), v.clone()),
         None => state.current.remove(key),
     };
-    let mut targets = vec![("endpoints", key.namespace.clone(), service.clone()), ("endpointslice", key.namespace.clone(), service.clone())];
+    let mut targets = vec![("endpoints", key.namespace.clone(), service.clone()), ("endpointslice", key.namespace.clone(), service)];
     if old.is_none() || new.is_none() {
         targets.push(("resourcequota", key.namespace.clone(), state.quota.to_string()));
     }
