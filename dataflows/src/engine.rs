@@ -18,7 +18,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use differential_dataflow::input::{Input, InputSession};
+use differential_dataflow::input::Input;
 use differential_dataflow::{AsCollection, VecCollection};
 use timely::dataflow::operators::Exchange;
 use timely::dataflow::ProbeHandle;
@@ -26,8 +26,7 @@ use timely::dataflow::ProbeHandle;
 use crate::controllers;
 use crate::controllers::cidr::{AddressPool, NodeCidrs};
 use crate::feeder::{self, WorkerProgress};
-use crate::rows::{project, ConfigMapRow, ManagedRow, NamespaceRow, NodeRow, PodRow, ReplicaSetRow, Row, SecretRow, ServiceAccountRow, ServiceRow};
-use crate::rows_quota::{ResourceQuotaRow, UsageRow};
+use crate::inputs::{ControllerCollections, ControllerInputs, Inputs};
 use crate::scheduler::config::SchedulerConfig;
 use crate::scheduler::dataflow::SchedulerRow;
 use crate::scheduler::input::SchedulerInput;
@@ -102,108 +101,6 @@ pub const VIEWS: &[&str] = &[
     "scheduler-scores",
 ];
 
-struct Inputs {
-    namespaces: InputSession<Revision, NamespaceRow, Diff>,
-    accounts: InputSession<Revision, ServiceAccountRow, Diff>,
-    secrets: InputSession<Revision, SecretRow, Diff>,
-    configmaps: InputSession<Revision, ConfigMapRow, Diff>,
-    pods: InputSession<Revision, PodRow, Diff>,
-    services: InputSession<Revision, ServiceRow, Diff>,
-    nodes: InputSession<Revision, NodeRow, Diff>,
-    managed: InputSession<Revision, ManagedRow, Diff>,
-    workloads: InputSession<Revision, ReplicaSetRow, Diff>,
-    deployments: InputSession<Revision, crate::controllers::deployment::DeploymentRow, Diff>,
-    quotas: InputSession<Revision, ResourceQuotaRow, Diff>,
-    /// Every namespaced object's quota usage, a second projection beside its row.
-    usage: InputSession<Revision, UsageRow, Diff>,
-    errors: InputSession<Revision, ProjectionError, Diff>,
-    /// The scheduler's projection of nodes, pods, namespaces and workloads.
-    scheduler: InputSession<Revision, SchedulerInput, Diff>,
-    /// Whether a scheduler runs (and so reads its projection).
-    schedules: bool,
-    /// Whether the controllers run (and so read theirs).
-    controls: bool,
-}
-
-impl Inputs {
-    fn update(&mut self, row: Row, diff: Diff) {
-        match row {
-            Row::Namespace(r) => self.namespaces.update(r, diff),
-            Row::ServiceAccount(r) => self.accounts.update(r, diff),
-            Row::Secret(r) => self.secrets.update(r, diff),
-            Row::ConfigMap(r) => self.configmaps.update(r, diff),
-            Row::Pod(r) => self.pods.update(r, diff),
-            Row::Service(r) => self.services.update(r, diff),
-            Row::Node(r) => self.nodes.update(r, diff),
-            Row::Managed(r) => self.managed.update(r, diff),
-            Row::ReplicaSet(r) => self.workloads.update(r, diff),
-            Row::Deployment(r) => self.deployments.update(r, diff),
-            Row::ResourceQuota(r) => self.quotas.update(r, diff),
-            Row::CountedOnly(_) => {}
-        }
-    }
-
-    fn apply(&mut self, key: &ObjectKey, value: &serde_json::Value, diff: Diff) {
-        if self.controls {
-            self.apply_controllers(key, value, diff);
-        }
-        if !self.schedules {
-            return;
-        }
-        match crate::scheduler::input::project(key, value) {
-            Ok(Some(row)) => self.scheduler.update(row, diff),
-            Ok(None) => {}
-            Err(message) => self.errors.update(ProjectionError { key: key.clone(), message: format!("scheduler: {message}") }, diff),
-        }
-    }
-
-    fn apply_controllers(&mut self, key: &ObjectKey, value: &serde_json::Value, diff: Diff) {
-        match project(key, value) {
-            Ok(row) => self.update(row, diff),
-            Err(e) => self.errors.update(e, diff),
-        }
-        match crate::rows_quota::usage(key, value) {
-            Ok(Some(usage)) => self.usage.update(usage, diff),
-            Ok(None) => {}
-            Err(e) => self.errors.update(e, diff),
-        }
-    }
-
-    fn advance_to(&mut self, t: Revision) {
-        self.namespaces.advance_to(t);
-        self.accounts.advance_to(t);
-        self.secrets.advance_to(t);
-        self.configmaps.advance_to(t);
-        self.pods.advance_to(t);
-        self.services.advance_to(t);
-        self.nodes.advance_to(t);
-        self.managed.advance_to(t);
-        self.workloads.advance_to(t);
-        self.deployments.advance_to(t);
-        self.quotas.advance_to(t);
-        self.usage.advance_to(t);
-        self.errors.advance_to(t);
-        self.scheduler.advance_to(t);
-    }
-
-    fn flush(&mut self) {
-        self.namespaces.flush();
-        self.accounts.flush();
-        self.secrets.flush();
-        self.configmaps.flush();
-        self.pods.flush();
-        self.services.flush();
-        self.nodes.flush();
-        self.managed.flush();
-        self.workloads.flush();
-        self.deployments.flush();
-        self.quotas.flush();
-        self.usage.flush();
-        self.errors.flush();
-        self.scheduler.flush();
-    }
-}
-
 /// Which worker owns an object: its key's hash modulo the number of workers.
 pub fn owner(key: &ObjectKey, peers: usize) -> usize {
     let mut h = DefaultHasher::new();
@@ -232,67 +129,23 @@ pub fn key_string(k: &ObjectKey) -> String {
     }
 }
 
-/// Builds every controller over the input collections; returns the input handles and a probe.
+/// Builds the running parts (the controllers, the scheduler) over their input collections;
+/// returns the input handles and a probe.
 fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Sender<EngineOutput>) -> (Inputs, ProbeHandle<Revision>) {
-    let root_ca = config.root_ca.clone();
-    let (node_cidrs, load_balancer_pool) = (config.node_cidrs, config.load_balancer_pool);
-    let scheduler_config = config.scheduler.clone();
-    let schedules = scheduler_config.is_some();
-    let controls = config.run_controllers;
+    let config = config.clone();
     worker.dataflow::<Revision, _, _>(move |scope| {
-        let (namespaces_in, namespaces) = scope.new_collection();
-        let (accounts_in, accounts) = scope.new_collection();
-        let (secrets_in, secrets) = scope.new_collection();
-        let (configmaps_in, configmaps) = scope.new_collection();
-        let (pods_in, pods) = scope.new_collection::<PodRow, Diff>();
-        let (services_in, services) = scope.new_collection::<ServiceRow, Diff>();
-        let (nodes_in, nodes) = scope.new_collection::<NodeRow, Diff>();
-        let (managed_in, managed) = scope.new_collection();
-        let (workloads_in, workloads) = scope.new_collection::<ReplicaSetRow, Diff>();
-        let (deployments_in, deployments) = scope.new_collection::<controllers::deployment::DeploymentRow, Diff>();
-        let (quotas_in, quotas) = scope.new_collection::<ResourceQuotaRow, Diff>();
-        let (usage_in, usage) = scope.new_collection::<UsageRow, Diff>();
-        let (errors_in, errors) = scope.new_collection::<ProjectionError, Diff>();
-        let (scheduler_in, scheduler_inputs) = scope.new_collection::<SchedulerInput, Diff>();
-
-        let namespace_intents = controllers::namespace::namespaces(namespaces.clone());
-        let sa_intents = controllers::serviceaccount::service_accounts(namespaces.clone(), accounts.clone());
-        let token_intents = controllers::token::tokens(namespaces, accounts, secrets, configmaps, root_ca);
-        let selected = controllers::selection::selected(services.clone(), pods.clone());
-        let (desired_endpoints, endpoint_intents) = controllers::endpoints::endpoints(services.clone(), selected.clone(), managed.clone());
-        let (desired_slices, slice_intents) = controllers::endpointslices::endpoint_slices(services.clone(), selected, nodes.clone(), managed);
-        let (pod_cidrs, ipam_intents, ipam_errors) = controllers::nodeipam::node_ipam(node_cidrs, nodes);
-        let (balancer_ips, balancer_intents, balancer_errors) = controllers::loadbalancer::load_balancers(load_balancer_pool, services);
-        let replica_intents = controllers::replicaset::replicasets(workloads.clone(), pods.clone());
-        let deployment_intents = controllers::deployment::deployments(deployments.clone(), workloads.clone());
-        let owners = workloads.clone().map(|w| controllers::gc::owner_of_workload(&w)).concat(deployments.map(|d| controllers::gc::owner_of_deployment(&d)));
-        let dependents = pods.clone().map(|p| controllers::gc::dependent_pod(&p)).concat(workloads.map(|w| controllers::gc::dependent_workload(&w)));
-        let gc_intents = controllers::gc::garbage_collect(owners, dependents);
-        let (quota_status, quota_intents) = controllers::resourcequota::resource_quotas(quotas, usage);
-        let intents = namespace_intents
-            .concat(sa_intents)
-            .concat(token_intents)
-            .concat(endpoint_intents)
-            .concat(slice_intents)
-            .concat(ipam_intents)
-            .concat(balancer_intents)
-            .concat(replica_intents)
-            .concat(deployment_intents)
-            .concat(gc_intents)
-            .concat(quota_intents);
-
-        // A pool's allocations must all reach one writer, which orders them (see
-        // `Intent::Allocate`); in a cluster of processes each writer hears only its own workers.
-        let is_allocation = |i: &Intent| matches!(i, Intent::Allocate { .. });
-        let allocations =
-            intents.clone().filter(is_allocation).inner.exchange(|(i, _, _)| if let Intent::Allocate { pool, .. } = i { *pool as u64 } else { 0 });
-        let intents = intents.filter(move |i| !is_allocation(i)).concat(allocations.as_collection());
-
         let probe = ProbeHandle::new();
-        if let Some(config) = scheduler_config {
+        let (errors_in, errors) = scope.new_collection::<ProjectionError, Diff>();
+        let controllers = config.run_controllers.then(|| {
+            let (inputs, collections) = ControllerInputs::new(&scope);
+            build_controllers(collections, &config, &out, &probe);
+            inputs
+        });
+        let scheduler = config.scheduler.clone().map(|scheduler_config| {
+            let (scheduler_in, scheduler_inputs) = scope.new_collection::<SchedulerInput, Diff>();
             let rows_out = out.clone();
             // Every row reaches worker 0, whose process's binder reads them all.
-            crate::scheduler::dataflow::scheduler(config, scheduler_inputs)
+            crate::scheduler::dataflow::scheduler(scheduler_config, scheduler_inputs)
                 .inner
                 .exchange(|_| 0)
                 .as_collection()
@@ -302,46 +155,65 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
                     }
                 })
                 .probe_with(&probe);
-        }
-        let intents_out = out.clone();
-        intents
-            .inspect_batch(move |_t, batch| {
-                for (intent, revision, diff) in batch {
-                    let _ = intents_out.send(EngineOutput::Intent { intent: intent.clone(), revision: *revision, diff: *diff });
-                }
-            })
-            .probe_with(&probe);
-        send_view("endpoints", desired_endpoints.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(&probe);
-        send_view("endpointslices", desired_slices.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(&probe);
-        send_view("pod-cidrs", pod_cidrs.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(&probe);
-        send_view("load-balancer-ips", balancer_ips.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(&probe);
-        let controller_errors = ipam_errors.concat(balancer_errors).map(|e: ControllerError| (key_string(&e.key), format!("{}: {}", e.reason, e.message)));
-        send_view("controller-errors", controller_errors, out.clone()).probe_with(&probe);
-        let per_node = pods.map(|p| p.node).count().map(|(node, n)| (node, n.to_string()));
-        send_view("pods-per-node", per_node, out.clone()).probe_with(&probe);
-        send_view("quota-usage", quota_status.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(&probe);
+            scheduler_in
+        });
         send_view("projection-errors", errors.map(|e| (key_string(&e.key), e.message)), out).probe_with(&probe);
-
-        let inputs = Inputs {
-            namespaces: namespaces_in,
-            accounts: accounts_in,
-            secrets: secrets_in,
-            configmaps: configmaps_in,
-            pods: pods_in,
-            services: services_in,
-            nodes: nodes_in,
-            managed: managed_in,
-            workloads: workloads_in,
-            deployments: deployments_in,
-            quotas: quotas_in,
-            usage: usage_in,
-            errors: errors_in,
-            scheduler: scheduler_in,
-            schedules,
-            controls,
-        };
-        (inputs, probe)
+        (Inputs { controllers, scheduler, errors: errors_in }, probe)
     })
+}
+
+/// Builds every controller over its input collections, sending intents and views to `out`.
+fn build_controllers(inputs: ControllerCollections<'_>, config: &ControllerConfig, out: &Sender<EngineOutput>, probe: &ProbeHandle<Revision>) {
+    let ControllerCollections { namespaces, accounts, secrets, configmaps, pods, services, nodes, managed, workloads, deployments, quotas, usage } = inputs;
+    let namespace_intents = controllers::namespace::namespaces(namespaces.clone());
+    let sa_intents = controllers::serviceaccount::service_accounts(namespaces.clone(), accounts.clone());
+    let token_intents = controllers::token::tokens(namespaces, accounts, secrets, configmaps, config.root_ca.clone());
+    let selected = controllers::selection::selected(services.clone(), pods.clone());
+    let (desired_endpoints, endpoint_intents) = controllers::endpoints::endpoints(services.clone(), selected.clone(), managed.clone());
+    let (desired_slices, slice_intents) = controllers::endpointslices::endpoint_slices(services.clone(), selected, nodes.clone(), managed);
+    let (pod_cidrs, ipam_intents, ipam_errors) = controllers::nodeipam::node_ipam(config.node_cidrs, nodes);
+    let (balancer_ips, balancer_intents, balancer_errors) = controllers::loadbalancer::load_balancers(config.load_balancer_pool, services);
+    let replica_intents = controllers::replicaset::replicasets(workloads.clone(), pods.clone());
+    let deployment_intents = controllers::deployment::deployments(deployments.clone(), workloads.clone());
+    let owners = workloads.clone().map(|w| controllers::gc::owner_of_workload(&w)).concat(deployments.map(|d| controllers::gc::owner_of_deployment(&d)));
+    let dependents = pods.clone().map(|p| controllers::gc::dependent_pod(&p)).concat(workloads.map(|w| controllers::gc::dependent_workload(&w)));
+    let gc_intents = controllers::gc::garbage_collect(owners, dependents);
+    let (quota_status, quota_intents) = controllers::resourcequota::resource_quotas(quotas, usage);
+    let intents = namespace_intents
+        .concat(sa_intents)
+        .concat(token_intents)
+        .concat(endpoint_intents)
+        .concat(slice_intents)
+        .concat(ipam_intents)
+        .concat(balancer_intents)
+        .concat(replica_intents)
+        .concat(deployment_intents)
+        .concat(gc_intents)
+        .concat(quota_intents);
+
+    // A pool's allocations must all reach one writer, which orders them (see
+    // `Intent::Allocate`); in a cluster of processes each writer hears only its own workers.
+    let is_allocation = |i: &Intent| matches!(i, Intent::Allocate { .. });
+    let allocations = intents.clone().filter(is_allocation).inner.exchange(|(i, _, _)| if let Intent::Allocate { pool, .. } = i { *pool as u64 } else { 0 });
+    let intents = intents.filter(move |i| !is_allocation(i)).concat(allocations.as_collection());
+
+    let intents_out = out.clone();
+    intents
+        .inspect_batch(move |_t, batch| {
+            for (intent, revision, diff) in batch {
+                let _ = intents_out.send(EngineOutput::Intent { intent: intent.clone(), revision: *revision, diff: *diff });
+            }
+        })
+        .probe_with(probe);
+    send_view("endpoints", desired_endpoints.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(probe);
+    send_view("endpointslices", desired_slices.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(probe);
+    send_view("pod-cidrs", pod_cidrs.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(probe);
+    send_view("load-balancer-ips", balancer_ips.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(probe);
+    let controller_errors = ipam_errors.concat(balancer_errors).map(|e: ControllerError| (key_string(&e.key), format!("{}: {}", e.reason, e.message)));
+    send_view("controller-errors", controller_errors, out.clone()).probe_with(probe);
+    let per_node = pods.map(|p| p.node).count().map(|(node, n)| (node, n.to_string()));
+    send_view("pods-per-node", per_node, out.clone()).probe_with(probe);
+    send_view("quota-usage", quota_status.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(probe);
 }
 
 /// A running engine.

@@ -3,7 +3,8 @@
 //! - [`types`]: the timestamp, diff, keys, feed events and intents (the one type file).
 //! - [`rows`]: projections of objects into input rows; [`rows_quota`]: quotas and usage.
 //! - [`engine`]: timely workers, inputs, progress and outputs; [`feeder`]: hands batches to
-//!   the workers, merging those that queue while they are busy.
+//!   the workers, merging those that queue while they are busy; [`inputs`]: the input
+//!   sessions of the parts that run.
 //! - [`reconcile`]: desired against observed objects into intents.
 //! - [`controllers`]: one file per controller, each with its from-scratch reference.
 //! - [`scheduler`]: the scheduler's plugins as pure functions, and its sequential reference.
@@ -15,6 +16,7 @@
 pub mod controllers;
 pub mod engine;
 pub mod feeder;
+pub mod inputs;
 pub mod reconcile;
 pub mod rows;
 pub mod rows_quota;

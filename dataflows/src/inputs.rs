@@ -1,0 +1,193 @@
+//! The engine's input sessions: where a worker puts the projections of the feed's objects.
+//!
+//! The controllers' sessions and the scheduler's exist only when that part runs, and so do
+//! their operators: a dataflow that is not built costs no progress tracking, which every
+//! revision pays across every operator there is (`deltakube scheduler` alone builds only the
+//! scheduler's; `deltakube bench churn` only the controllers').
+
+use differential_dataflow::input::{Input, InputSession};
+use differential_dataflow::VecCollection;
+use timely::dataflow::Scope;
+
+use crate::controllers::deployment::DeploymentRow;
+use crate::rows::{project, ConfigMapRow, ManagedRow, NamespaceRow, NodeRow, PodRow, ReplicaSetRow, Row, SecretRow, ServiceAccountRow, ServiceRow};
+use crate::rows_quota::{ResourceQuotaRow, UsageRow};
+use crate::scheduler::input::SchedulerInput;
+use crate::types::{Diff, ObjectKey, ProjectionError, Revision};
+
+/// Every input session of one worker.
+pub struct Inputs {
+    /// The controllers' projections, when they run.
+    pub controllers: Option<ControllerInputs>,
+    /// The scheduler's projection of nodes, pods, namespaces and workloads, when it runs.
+    pub scheduler: Option<InputSession<Revision, SchedulerInput, Diff>>,
+    /// Objects that no projection could read.
+    pub errors: InputSession<Revision, ProjectionError, Diff>,
+}
+
+/// The controllers' input sessions, one per projected kind.
+pub struct ControllerInputs {
+    namespaces: InputSession<Revision, NamespaceRow, Diff>,
+    accounts: InputSession<Revision, ServiceAccountRow, Diff>,
+    secrets: InputSession<Revision, SecretRow, Diff>,
+    configmaps: InputSession<Revision, ConfigMapRow, Diff>,
+    pods: InputSession<Revision, PodRow, Diff>,
+    services: InputSession<Revision, ServiceRow, Diff>,
+    nodes: InputSession<Revision, NodeRow, Diff>,
+    managed: InputSession<Revision, ManagedRow, Diff>,
+    workloads: InputSession<Revision, ReplicaSetRow, Diff>,
+    deployments: InputSession<Revision, DeploymentRow, Diff>,
+    quotas: InputSession<Revision, ResourceQuotaRow, Diff>,
+    /// Every namespaced object's quota usage, a second projection beside its row.
+    usage: InputSession<Revision, UsageRow, Diff>,
+}
+
+/// The collections behind [`ControllerInputs`], for the controllers to be built over.
+pub struct ControllerCollections<'s> {
+    pub namespaces: VecCollection<'s, Revision, NamespaceRow, Diff>,
+    pub accounts: VecCollection<'s, Revision, ServiceAccountRow, Diff>,
+    pub secrets: VecCollection<'s, Revision, SecretRow, Diff>,
+    pub configmaps: VecCollection<'s, Revision, ConfigMapRow, Diff>,
+    pub pods: VecCollection<'s, Revision, PodRow, Diff>,
+    pub services: VecCollection<'s, Revision, ServiceRow, Diff>,
+    pub nodes: VecCollection<'s, Revision, NodeRow, Diff>,
+    pub managed: VecCollection<'s, Revision, ManagedRow, Diff>,
+    pub workloads: VecCollection<'s, Revision, ReplicaSetRow, Diff>,
+    pub deployments: VecCollection<'s, Revision, DeploymentRow, Diff>,
+    pub quotas: VecCollection<'s, Revision, ResourceQuotaRow, Diff>,
+    pub usage: VecCollection<'s, Revision, UsageRow, Diff>,
+}
+
+impl ControllerInputs {
+    /// New sessions in `scope`, and their collections.
+    pub fn new<'s>(scope: &Scope<'s, Revision>) -> (ControllerInputs, ControllerCollections<'s>) {
+        let (namespaces_in, namespaces) = scope.new_collection();
+        let (accounts_in, accounts) = scope.new_collection();
+        let (secrets_in, secrets) = scope.new_collection();
+        let (configmaps_in, configmaps) = scope.new_collection();
+        let (pods_in, pods) = scope.new_collection();
+        let (services_in, services) = scope.new_collection();
+        let (nodes_in, nodes) = scope.new_collection();
+        let (managed_in, managed) = scope.new_collection();
+        let (workloads_in, workloads) = scope.new_collection();
+        let (deployments_in, deployments) = scope.new_collection();
+        let (quotas_in, quotas) = scope.new_collection();
+        let (usage_in, usage) = scope.new_collection();
+        let inputs = ControllerInputs {
+            namespaces: namespaces_in,
+            accounts: accounts_in,
+            secrets: secrets_in,
+            configmaps: configmaps_in,
+            pods: pods_in,
+            services: services_in,
+            nodes: nodes_in,
+            managed: managed_in,
+            workloads: workloads_in,
+            deployments: deployments_in,
+            quotas: quotas_in,
+            usage: usage_in,
+        };
+        let collections =
+            ControllerCollections { namespaces, accounts, secrets, configmaps, pods, services, nodes, managed, workloads, deployments, quotas, usage };
+        (inputs, collections)
+    }
+
+    fn update(&mut self, row: Row, diff: Diff) {
+        match row {
+            Row::Namespace(r) => self.namespaces.update(r, diff),
+            Row::ServiceAccount(r) => self.accounts.update(r, diff),
+            Row::Secret(r) => self.secrets.update(r, diff),
+            Row::ConfigMap(r) => self.configmaps.update(r, diff),
+            Row::Pod(r) => self.pods.update(r, diff),
+            Row::Service(r) => self.services.update(r, diff),
+            Row::Node(r) => self.nodes.update(r, diff),
+            Row::Managed(r) => self.managed.update(r, diff),
+            Row::ReplicaSet(r) => self.workloads.update(r, diff),
+            Row::Deployment(r) => self.deployments.update(r, diff),
+            Row::ResourceQuota(r) => self.quotas.update(r, diff),
+            Row::CountedOnly(_) => {}
+        }
+    }
+
+    /// Projects one object (or its removal, `diff` -1) into the sessions; what cannot be read
+    /// goes to `errors`.
+    fn apply(&mut self, key: &ObjectKey, value: &serde_json::Value, diff: Diff, errors: &mut InputSession<Revision, ProjectionError, Diff>) {
+        match project(key, value) {
+            Ok(row) => self.update(row, diff),
+            Err(e) => errors.update(e, diff),
+        }
+        match crate::rows_quota::usage(key, value) {
+            Ok(Some(usage)) => self.usage.update(usage, diff),
+            Ok(None) => {}
+            Err(e) => errors.update(e, diff),
+        }
+    }
+
+    fn sessions(&mut self) -> [&mut dyn Session; 12] {
+        [
+            &mut self.namespaces,
+            &mut self.accounts,
+            &mut self.secrets,
+            &mut self.configmaps,
+            &mut self.pods,
+            &mut self.services,
+            &mut self.nodes,
+            &mut self.managed,
+            &mut self.workloads,
+            &mut self.deployments,
+            &mut self.quotas,
+            &mut self.usage,
+        ]
+    }
+}
+
+/// What the engine does to every session alike, whatever its row type.
+trait Session {
+    fn advance_to(&mut self, t: Revision);
+    fn flush(&mut self);
+}
+
+impl<D: differential_dataflow::Data> Session for InputSession<Revision, D, Diff> {
+    fn advance_to(&mut self, t: Revision) {
+        InputSession::advance_to(self, t)
+    }
+    fn flush(&mut self) {
+        InputSession::flush(self)
+    }
+}
+
+impl Inputs {
+    /// Projects one object (or its removal, `diff` -1) into every running part's sessions.
+    pub fn apply(&mut self, key: &ObjectKey, value: &serde_json::Value, diff: Diff) {
+        if let Some(controllers) = &mut self.controllers {
+            controllers.apply(key, value, diff, &mut self.errors);
+        }
+        if let Some(scheduler) = &mut self.scheduler {
+            match crate::scheduler::input::project(key, value) {
+                Ok(Some(row)) => scheduler.update(row, diff),
+                Ok(None) => {}
+                Err(message) => self.errors.update(ProjectionError { key: key.clone(), message: format!("scheduler: {message}") }, diff),
+            }
+        }
+    }
+
+    pub fn advance_to(&mut self, t: Revision) {
+        self.each(|s| s.advance_to(t));
+    }
+
+    pub fn flush(&mut self) {
+        self.each(|s| s.flush());
+    }
+
+    fn each(&mut self, mut f: impl FnMut(&mut dyn Session)) {
+        if let Some(controllers) = &mut self.controllers {
+            for session in controllers.sessions() {
+                f(session);
+            }
+        }
+        if let Some(scheduler) = &mut self.scheduler {
+            f(scheduler);
+        }
+        f(&mut self.errors);
+    }
+}
