@@ -33,8 +33,12 @@ use super::views::ViewStore;
 
 /// Pods decided in one round at most.
 const MAX_BATCH: usize = 5_000;
+/// Pods decided and not yet seen settled in the feed (claims and unschedulable reports), at
+/// most. Throughput is this many pods per round trip (decision, write, store, watch, feed,
+/// dataflow, readout), so it must cover a round trip's worth of pods at the rate wanted.
+const MAX_UNSETTLED: usize = 5_000;
 /// Writes (bindings and unschedulable reports) in flight at once.
-const MAX_IN_FLIGHT: usize = 512;
+const MAX_WRITES: usize = 512;
 /// Back-off after a refused write, doubled per failure up to the ceiling.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -140,6 +144,7 @@ impl Binder {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let mut dirty = false;
+        let writes = Arc::new(tokio::sync::Semaphore::new(MAX_WRITES));
         loop {
             let first = tokio::select! {
                 message = input.recv() => Wake::Input(message),
@@ -218,16 +223,25 @@ impl Binder {
                 let key = (p.namespace.clone(), p.name.clone());
                 reporting.contains(&key) || backoff.get(&key).is_some_and(|(_, until)| *until > now)
             };
-            let room = MAX_IN_FLIGHT.saturating_sub(claims.len() + reporting.len()).min(MAX_BATCH);
+            let room = MAX_UNSETTLED.saturating_sub(claims.len() + reporting.len()).min(MAX_BATCH);
             let span = tracing::info_span!("scheduling round", revision = complete, pending = readout.pending_count());
             let _enter = span.enter();
-            let decisions = match decide_round(&self.config, &readout, claims.values(), &skip, room, &mut memo, claims_epoch) {
+            let started = Instant::now();
+            let mut decide = || decide_round(&self.config, &readout, claims.values(), &skip, room, &mut memo, claims_epoch);
+            // A round can take tens of milliseconds: on a multi-threaded runtime the worker
+            // hands its other tasks (the API server's, in process) to another thread meanwhile.
+            let decided = match tokio::runtime::Handle::current().runtime_flavor() {
+                tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(decide),
+                _ => decide(),
+            };
+            let decisions = match decided {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::warn!(revision = complete, error = %e, "scheduler readout incomplete");
                     continue;
                 }
             };
+            tracing::debug!(claims = claims.len(), decided = decisions.len(), ms = started.elapsed().as_secs_f64() * 1e3, "round decided");
             shown.update(&self.views, &departures, &decisions);
             for BatchDecision { pod, decision, .. } in decisions {
                 let key = (pod.namespace.clone(), pod.name.clone());
@@ -235,8 +249,9 @@ impl Binder {
                     Outcome::Bound { node } => {
                         tracing::debug!(ns = %key.0, pod = %key.1, node = %node, "pod bound");
                         claims.insert(key.clone(), Claim { pod: pod.clone(), node: node.clone() });
-                        let (binder, done) = (self.clone(), done_tx.clone());
+                        let (binder, done, writes) = (self.clone(), done_tx.clone(), writes.clone());
                         tokio::spawn(async move {
+                            let _permit = writes.acquire_owned().await;
                             let result = binder.bind(&key, &pod.uid, &node).await;
                             let refused = match &result {
                                 Ok(()) => false,
@@ -257,8 +272,9 @@ impl Binder {
                         }
                         reported.insert(key.clone(), (pod.uid.clone(), message.clone()));
                         reporting.insert(key.clone());
-                        let (binder, done) = (self.clone(), done_tx.clone());
+                        let (binder, done, writes) = (self.clone(), done_tx.clone(), writes.clone());
                         tokio::spawn(async move {
+                            let _permit = writes.acquire_owned().await;
                             let result = binder.report_unschedulable(&key, &pod.uid, &message).await;
                             if let Err((code, error)) = &result {
                                 tracing::warn!(ns = %key.0, pod = %key.1, code, error = %error, "reporting an unschedulable pod failed");

@@ -278,11 +278,11 @@ pub fn decide_round<'c>(
     };
     // A class that is gone takes its remembered decision (every node's verdict) with it.
     memo.unschedulable.retain(|class, _| readout.has_class(*class));
-    let mut busy: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
-    for claim in in_flight {
-        busy.insert((&claim.pod.namespace, &claim.pod.name));
-        round.claim(&claim.pod, &claim.node);
-    }
+    let in_flight: Vec<&Claim> = in_flight.into_iter().collect();
+    let busy: std::collections::HashSet<(&str, &str)> = in_flight.iter().map(|c| (c.pod.namespace.as_str(), c.pod.name.as_str())).collect();
+    // The claims are added when the first pod is to be decided: a round in which every
+    // pending pod has its binding in flight costs no copy of the claimed nodes.
+    let mut unapplied = Some(in_flight);
     let mut out = Vec::new();
     for (priority, class, pod) in readout.queue_iter() {
         if out.len() >= limit {
@@ -290,6 +290,9 @@ pub fn decide_round<'c>(
         }
         if busy.contains(&(pod.namespace.as_str(), pod.name.as_str())) || skip(pod) {
             continue;
+        }
+        for claim in unapplied.take().into_iter().flatten() {
+            round.claim(&claim.pod, &claim.node);
         }
         let decision = if round.node_local(pod) {
             let stamp = (readout.class_changed(class), claims_epoch);
