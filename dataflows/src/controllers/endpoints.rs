@@ -82,15 +82,38 @@ pub struct PodMember {
 }
 
 impl PodMember {
-    fn into_parts(self) -> (Vec<EndpointPort>, Address, bool) {
-        (self.ports, self.address, self.ready)
+    fn parts(&self) -> (&[EndpointPort], &Address, bool) {
+        (&self.ports, &self.address, self.ready)
     }
 }
 
-/// Groups addresses by identical port lists, as upstream's `RepackSubsets`, in a canonical order.
-pub fn repack(members: impl IntoIterator<Item = (Vec<EndpointPort>, Address, bool)>) -> Vec<Subset> {
-    let mut groups: BTreeMap<Vec<EndpointPort>, (BTreeSet<Address>, BTreeSet<Address>)> = BTreeMap::new();
-    for (mut ports, address, ready) in members {
+/// The pod's member, when it is listed.
+fn pod_member(service: &ServiceRow, pod: &PodRow) -> Option<Arc<PodMember>> {
+    match member(service, pod)? {
+        Member::Pod(m) => Some(m),
+        Member::Service { .. } => None,
+    }
+}
+
+/// One subset as it is written, borrowing its addresses and ports from the members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubsetRef<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<&'a Address>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_ready_addresses: Vec<&'a Address>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<&'a EndpointPort>,
+}
+
+/// Groups addresses by identical port lists, as upstream's `RepackSubsets`, in a canonical
+/// order. Nothing is copied: the subsets point into the members.
+pub fn repack<'a>(members: impl IntoIterator<Item = (&'a [EndpointPort], &'a Address, bool)>) -> Vec<SubsetRef<'a>> {
+    type Group<'a> = (BTreeSet<&'a Address>, BTreeSet<&'a Address>);
+    let mut groups: BTreeMap<Vec<&'a EndpointPort>, Group<'a>> = BTreeMap::new();
+    for (ports, address, ready) in members {
+        let mut ports: Vec<&EndpointPort> = ports.iter().collect();
         ports.sort();
         ports.dedup();
         let entry = groups.entry(ports).or_default();
@@ -102,41 +125,52 @@ pub fn repack(members: impl IntoIterator<Item = (Vec<EndpointPort>, Address, boo
     }
     groups
         .into_iter()
-        .map(|(ports, (ready, not_ready))| Subset { addresses: ready.into_iter().collect(), not_ready_addresses: not_ready.into_iter().collect(), ports })
+        .map(|(ports, (ready, not_ready))| SubsetRef { addresses: ready.into_iter().collect(), not_ready_addresses: not_ready.into_iter().collect(), ports })
         .collect()
 }
 
+/// An Endpoints object's managed content as it is serialized: `{"metadata": {"labels"},
+/// "subsets"}`, written straight to text (no `serde_json::Value` in between).
+#[derive(Serialize)]
+struct ContentDoc<'a> {
+    metadata: LabelsDoc<'a>,
+    subsets: &'a [SubsetRef<'a>],
+}
+
+#[derive(Serialize)]
+struct LabelsDoc<'a> {
+    labels: BTreeMap<&'a str, &'a str>,
+}
+
 /// The managed content of an Endpoints object: labels and subsets, canonical.
-pub fn content(labels: &[(String, String)], headless: bool, subsets: &[Subset]) -> Text {
-    let mut l: BTreeMap<String, String> = labels.iter().cloned().collect();
-    l.insert(MANAGED_BY.into(), CONTROLLER_NAME.into());
+pub fn content(labels: &[(String, String)], headless: bool, subsets: &[SubsetRef<'_>]) -> Text {
+    let mut l: BTreeMap<&str, &str> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    l.insert(MANAGED_BY, CONTROLLER_NAME);
     if headless {
-        l.insert("service.kubernetes.io/headless".into(), String::new());
+        l.insert("service.kubernetes.io/headless", "");
     }
-    serde_json::json!({"metadata": {"labels": l}, "subsets": subsets}).to_string().into()
+    serialize(&ContentDoc { metadata: LabelsDoc { labels: l }, subsets })
+}
+
+/// Canonical JSON text of a content document.
+fn serialize(doc: &ContentDoc<'_>) -> Text {
+    serde_json::to_string(doc).expect("a content document serializes").into()
 }
 
 /// The canonical content of an existing Endpoints object, comparable with [`content`].
 pub fn observed_content(v: &Value) -> Text {
-    let labels: Vec<(String, String)> = v
+    let labels: BTreeMap<&str, &str> = v
         .pointer("/metadata/labels")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .map(|m| m.iter().map(|(k, v)| (k.as_str(), v.as_str().unwrap_or_default())).collect())
         .unwrap_or_default();
     let subsets: Vec<Subset> = v.get("subsets").and_then(|s| serde_json::from_value(s.clone()).ok()).unwrap_or_default();
-    let mut members = Vec::new();
-    for s in subsets {
-        for a in s.addresses {
-            members.push((s.ports.clone(), a, true));
-        }
-        for a in s.not_ready_addresses {
-            members.push((s.ports.clone(), a, false));
-        }
-    }
-    let subsets = repack(members);
+    let members = subsets.iter().flat_map(|s| {
+        let ready = s.addresses.iter().map(|a| (s.ports.as_slice(), a, true));
+        ready.chain(s.not_ready_addresses.iter().map(|a| (s.ports.as_slice(), a, false)))
+    });
     // The labels already carry what `content` adds; pass them through unchanged.
-    let l: BTreeMap<String, String> = labels.into_iter().collect();
-    serde_json::json!({"metadata": {"labels": l}, "subsets": subsets}).to_string().into()
+    serialize(&ContentDoc { metadata: LabelsDoc { labels }, subsets: &repack(members) })
 }
 
 /// The pod's contribution to the service's Endpoints, as upstream's `ShouldPodBeInEndpoints`
@@ -168,7 +202,7 @@ fn assemble(members: &[&Member]) -> Option<Text> {
     for m in members {
         match m {
             Member::Service { labels, headless } => service = Some((labels, *headless)),
-            Member::Pod(m) => pods.push((m.ports.clone(), m.address.clone(), m.ready)),
+            Member::Pod(m) => pods.push(m.parts()),
         }
     }
     let (labels, headless) = service?;
@@ -220,11 +254,8 @@ pub fn recompute(services: &[ServiceRow], pods: &[PodRow]) -> BTreeMap<ObjectKey
             continue;
         };
         let candidates = index.get(&(s.namespace.as_str(), k.as_str(), v.as_str())).map(Vec::as_slice).unwrap_or(&[]);
-        let members = candidates.iter().filter(|p| selects(s, p)).filter_map(|p| match member(s, p)? {
-            Member::Pod(m) => Some(Arc::unwrap_or_clone(m).into_parts()),
-            Member::Service { .. } => None,
-        });
-        out.insert(service_key(s), content(&s.labels, s.headless, &repack(members)));
+        let members: Vec<Arc<PodMember>> = candidates.iter().filter(|p| selects(s, p)).filter_map(|p| pod_member(s, p)).collect();
+        out.insert(service_key(s), content(&s.labels, s.headless, &repack(members.iter().map(|m| m.parts()))));
     }
     out
 }
@@ -235,13 +266,8 @@ pub fn reference(services: &[ServiceRow], pods: &[PodRow], existing: &[ManagedRo
     let mut selecting = BTreeSet::new();
     for s in services.iter().filter(|s| s.selector.is_some()) {
         selecting.insert(service_key(s));
-        let members: Vec<(Vec<EndpointPort>, Address, bool)> = selected_by(s, pods)
-            .filter_map(|p| match member(s, p)? {
-                Member::Pod(m) => Some(Arc::unwrap_or_clone(m).into_parts()),
-                Member::Service { .. } => None,
-            })
-            .collect();
-        desired.insert((service_key(s), content(&s.labels, s.headless, &repack(members))));
+        let members: Vec<Arc<PodMember>> = selected_by(s, pods).filter_map(|p| pod_member(s, p)).collect();
+        desired.insert((service_key(s), content(&s.labels, s.headless, &repack(members.iter().map(|m| m.parts())))));
     }
     let observed: BTreeSet<(ObjectKey, Text)> = existing
         .iter()
@@ -251,4 +277,40 @@ pub fn reference(services: &[ServiceRow], pods: &[PodRow], existing: &[ManagedRo
     let mut intents = BTreeSet::new();
     reconcile_reference(&desired, &observed, true, &mut intents);
     (desired, intents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(ip: &str, hostname: Option<&str>) -> Address {
+        Address {
+            ip: ip.into(),
+            hostname: hostname.map(str::to_string),
+            node_name: Some("n1".into()),
+            target_ref: Some(TargetRef { kind: "Pod".into(), namespace: "ns".into(), name: format!("p-{ip}"), uid: format!("u-{ip}") }),
+        }
+    }
+
+    #[test]
+    fn content_is_written_straight_and_reads_back_the_same() {
+        let http = vec![EndpointPort { name: "http".into(), port: 8080, protocol: "TCP".into() }];
+        let both = vec![EndpointPort { name: "b".into(), port: 2, protocol: "UDP".into() }, EndpointPort { name: "a".into(), port: 1, protocol: "TCP".into() }];
+        let (a, b, c) = (address("10.0.0.2", Some("web-0")), address("10.0.0.1", None), address("10.0.0.3", None));
+        let members = [(http.as_slice(), &a, true), (http.as_slice(), &b, false), (both.as_slice(), &c, true)];
+        let text = content(&[("team".into(), "x".into())], true, &repack(members));
+        let reference = |ip: &str| serde_json::json!({"ip": ip, "nodeName": "n1", "targetRef": {"kind": "Pod", "namespace": "ns", "name": format!("p-{ip}"), "uid": format!("u-{ip}")}});
+        let mut named = reference("10.0.0.2");
+        named.as_object_mut().unwrap().shift_insert(1, "hostname".into(), "web-0".into());
+        let expected = serde_json::json!({
+            "metadata": {"labels": {MANAGED_BY: CONTROLLER_NAME, "service.kubernetes.io/headless": "", "team": "x"}},
+            "subsets": [
+                {"addresses": [reference("10.0.0.3")], "ports": [{"name": "a", "port": 1, "protocol": "TCP"}, {"name": "b", "port": 2, "protocol": "UDP"}]},
+                {"addresses": [named], "notReadyAddresses": [reference("10.0.0.1")], "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]},
+            ],
+        });
+        assert_eq!(&*text, expected.to_string(), "field order and canonical order as the API server stores them");
+        let stored: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(observed_content(&stored), text, "what the controller writes, it reads back as its own: no patch follows");
+    }
 }

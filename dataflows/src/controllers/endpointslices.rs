@@ -19,8 +19,8 @@
 //!   deleted gets no new slices.
 //!
 //! ```text
-//! selected (service, pod) pairs ─ map(candidate endpoint) ─ key by node ─┬─ join(nodes: zone) ─────────────┐
-//!                                                                        └─ antijoin(nodes) ─ publishNotReady ┤
+//! selected (service, pod) pairs ─ map(candidate endpoint) ─ key by node ─┬─ join(nodes: zone) ──────────────────┐
+//!                                                                        └─ less those met ─ publishNotReady ───┤
 //! services(receiving slices) ─ marker ────────────────────────────────────────────────────────────────────────┴─ reduce per service
 //!   ─▶ desired slices (endpointslices view) ─┐
 //! slices(managed, of a Service that is gone or receives slices) ─▶ observed ┴─ reconcile(Delete) ─ no creates for deleting Services ─▶ intents
@@ -47,6 +47,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::endpoints::tcp;
+use super::join_key;
 use super::selection::{find_port, hostname, node_name, selected_by, TargetRef};
 use super::token::suffix;
 use crate::reconcile::{reconcile, reconcile_reference, Orphans};
@@ -131,6 +132,13 @@ pub struct Candidate {
     pub without_node: bool,
 }
 
+impl Candidate {
+    /// The name of the pod's Node ("" when unscheduled).
+    fn node(&self) -> &str {
+        self.endpoint.node_name.as_deref().unwrap_or_default()
+    }
+}
+
 /// Whether the controller writes slices for the Service (`syncService`'s early returns).
 pub fn receives_slices(s: &ServiceRow) -> bool {
     s.selector.is_some() && s.type_ != "ExternalName"
@@ -189,29 +197,52 @@ pub fn candidate(service: &ServiceRow, pod: &PodRow) -> Option<Candidate> {
     Some(Candidate { service: service_key(service), ports, endpoint, without_node: service.publish_not_ready })
 }
 
-fn labels(service: &ServiceMeta) -> BTreeMap<String, String> {
-    let mut l: BTreeMap<String, String> = service.labels.iter().filter(|(k, _)| ![SERVICE_NAME, MANAGED_BY, HEADLESS].contains(&k.as_str())).cloned().collect();
+fn labels(service: &ServiceMeta) -> BTreeMap<&str, &str> {
+    let mut l: BTreeMap<&str, &str> =
+        service.labels.iter().filter(|(k, _)| ![SERVICE_NAME, MANAGED_BY, HEADLESS].contains(&k.as_str())).map(|(k, v)| (k.as_str(), v.as_str())).collect();
     if service.headless {
-        l.insert(HEADLESS.into(), String::new());
+        l.insert(HEADLESS, "");
     }
-    l.insert(SERVICE_NAME.into(), service.name.clone());
-    l.insert(MANAGED_BY.into(), CONTROLLER_NAME.into());
+    l.insert(SERVICE_NAME, &service.name);
+    l.insert(MANAGED_BY, CONTROLLER_NAME);
     l
 }
 
-fn content(service: &ServiceMeta, ports: &[SlicePort], endpoints: &[Endpoint]) -> Text {
-    let owner = OwnerRef {
-        api_version: "v1".into(),
-        kind: "Service".into(),
-        name: service.name.clone(),
-        uid: service.uid.clone(),
-        controller: true,
-        block_owner_deletion: true,
-    };
-    json!({"metadata": {"labels": labels(service), "ownerReferences": [owner.to_json()]},
-           "addressType": ADDRESS_TYPE, "endpoints": endpoints, "ports": ports})
-    .to_string()
-    .into()
+/// A slice's managed content as it is serialized, in the field order of `discovery.k8s.io/v1`
+/// and of [`observed_content`], written straight to text (no `serde_json::Value` in between).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SliceDoc<'a> {
+    metadata: SliceMetadata<'a>,
+    address_type: &'static str,
+    endpoints: &'a [&'a Endpoint],
+    ports: &'a [SlicePort],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SliceMetadata<'a> {
+    labels: BTreeMap<&'a str, &'a str>,
+    owner_references: [ServiceOwner<'a>; 1],
+}
+
+/// The ownerReference to the Service (controller, blockOwnerDeletion), as
+/// [`OwnerRef::to_json`] writes one.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ServiceOwner<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    name: &'a str,
+    uid: &'a str,
+    controller: bool,
+    block_owner_deletion: bool,
+}
+
+fn content(service: &ServiceMeta, ports: &[SlicePort], endpoints: &[&Endpoint]) -> Text {
+    let owner = ServiceOwner { api_version: "v1", kind: "Service", name: &service.name, uid: &service.uid, controller: true, block_owner_deletion: true };
+    let doc = SliceDoc { metadata: SliceMetadata { labels: labels(service), owner_references: [owner] }, address_type: ADDRESS_TYPE, endpoints, ports };
+    serde_json::to_string(&doc).expect("a slice serializes").into()
 }
 
 /// The canonical content of an existing slice, comparable with what [`assemble`] makes.
@@ -240,20 +271,20 @@ pub fn observed_content(v: &Value) -> Text {
 
 /// A Service's slices: endpoints grouped by ports, sorted, cut into slices of
 /// [`MAX_ENDPOINTS`], each under its deterministic name; a placeholder when there are none.
-pub fn assemble(service: &ServiceMeta, endpoints: impl IntoIterator<Item = (Vec<SlicePort>, Endpoint)>) -> Vec<(ObjectKey, Text)> {
-    let mut groups: BTreeMap<Vec<SlicePort>, BTreeSet<Endpoint>> = BTreeMap::new();
+pub fn assemble<'a>(service: &ServiceMeta, endpoints: impl IntoIterator<Item = (&'a [SlicePort], &'a Endpoint)>) -> Vec<(ObjectKey, Text)> {
+    let mut groups: BTreeMap<&[SlicePort], BTreeSet<&Endpoint>> = BTreeMap::new();
     for (ports, endpoint) in endpoints {
         groups.entry(ports).or_default().insert(endpoint);
     }
     if groups.is_empty() {
-        groups.insert(vec![], BTreeSet::new());
+        groups.insert(&[], BTreeSet::new());
     }
     let mut names = BTreeSet::new();
     let mut out = Vec::new();
     for (ports, endpoints) in groups {
-        let endpoints: Vec<Endpoint> = endpoints.into_iter().collect();
-        let chunks: Vec<&[Endpoint]> = if endpoints.is_empty() { vec![&[]] } else { endpoints.chunks(MAX_ENDPOINTS).collect() };
-        let ports_text = json!(ports).to_string();
+        let endpoints: Vec<&Endpoint> = endpoints.into_iter().collect();
+        let chunks: Vec<&[&Endpoint]> = if endpoints.is_empty() { vec![&[]] } else { endpoints.chunks(MAX_ENDPOINTS).collect() };
+        let ports_text = serde_json::to_string(ports).expect("ports serialize");
         for (index, chunk) in chunks.into_iter().enumerate() {
             // Five characters rarely collide; when they do, the later slice rehashes.
             let name = (0..)
@@ -261,7 +292,7 @@ pub fn assemble(service: &ServiceMeta, endpoints: impl IntoIterator<Item = (Vec<
                 .find(|n| !names.contains(n))
                 .expect("an unused name");
             names.insert(name.clone());
-            out.push((ObjectKey::new(Kind::EndpointSlice, service.namespace.clone(), name), content(service, &ports, chunk)));
+            out.push((ObjectKey::new(Kind::EndpointSlice, service.namespace.clone(), name), content(service, ports, chunk)));
         }
     }
     out
@@ -276,14 +307,16 @@ pub fn endpoint_slices<'s>(
     nodes: VecCollection<'s, Revision, NodeRow, Diff>,
     existing: VecCollection<'s, Revision, ManagedRow, Diff>,
 ) -> (VecCollection<'s, Revision, (ObjectKey, Text), Diff>, VecCollection<'s, Revision, Intent, Diff>) {
-    let by_node = selected.flat_map(|(service, pod)| candidate(&service, &pod)).map(|c| (c.endpoint.node_name.clone().unwrap_or_default(), Arc::new(c)));
-    let zones = nodes.map(|n| (n.name, n.zone));
-    let on_nodes = by_node.clone().join_map(zones.clone(), |_, c, zone| {
-        let mut c = Candidate::clone(c);
-        c.endpoint.zone = zone.clone();
+    let by_node = selected.flat_map(|(service, pod)| candidate(&service, &pod)).map(|c| (join_key(&c.node()), Arc::new(c)));
+    let zones = nodes.map(|n| (join_key(&n.name), (n.name, n.zone)));
+    // The candidates that met their Node: by the hash of its name ([`join_key`]), then by name.
+    let met = by_node.clone().join_map(zones, |_, c, (name, zone)| (c.node() == name).then(|| (c.clone(), zone.clone()))).flat_map(|met| met);
+    let on_nodes = met.clone().map(|(c, zone)| {
+        let mut c = Candidate::clone(&c);
+        c.endpoint.zone = zone;
         Arc::new(c)
     });
-    let nodeless = by_node.antijoin(zones.map(|(name, _)| name)).map(|(_, c)| c).filter(|c| c.without_node);
+    let nodeless = by_node.map(|(_, c)| c).concat(met.map(|(c, _)| c).negate()).filter(|c| c.without_node);
     let members = on_nodes.concat(nodeless).map(|c| (c.service.clone(), Member::Endpoint(c)));
     let receiving = services.clone().filter(receives_slices);
     let markers = receiving.map(|s| (service_key(&s), Member::Service(meta(&s))));
@@ -295,7 +328,7 @@ pub fn endpoint_slices<'s>(
             for (member, _) in input.iter().filter(|(_, d)| *d > 0) {
                 match member {
                     Member::Service(m) => service = Some(m),
-                    Member::Endpoint(c) => endpoints.push((c.ports.clone(), c.endpoint.clone())),
+                    Member::Endpoint(c) => endpoints.push((c.ports.as_slice(), &c.endpoint)),
                 }
             }
             if let Some(service) = service {
@@ -324,15 +357,18 @@ pub fn reference(services: &[ServiceRow], pods: &[PodRow], nodes: &[NodeRow], ex
     let mut desired = BTreeSet::new();
     let mut blocked = BTreeSet::new();
     for s in services.iter().filter(|s| receives_slices(s)) {
-        let endpoints = selected_by(s, pods).filter_map(|p| candidate(s, p)).filter_map(|mut c| {
-            match zones.get(c.endpoint.node_name.as_deref().unwrap_or_default()) {
-                Some(zone) => c.endpoint.zone = (*zone).clone(),
-                None if c.without_node => {}
-                None => return None,
-            }
-            Some((c.ports, c.endpoint))
-        });
-        for slice in assemble(&meta(s), endpoints) {
+        let candidates: Vec<Candidate> = selected_by(s, pods)
+            .filter_map(|p| candidate(s, p))
+            .filter_map(|mut c| {
+                match zones.get(c.endpoint.node_name.as_deref().unwrap_or_default()) {
+                    Some(zone) => c.endpoint.zone = (*zone).clone(),
+                    None if c.without_node => {}
+                    None => return None,
+                }
+                Some(c)
+            })
+            .collect();
+        for slice in assemble(&meta(s), candidates.iter().map(|c| (c.ports.as_slice(), &c.endpoint))) {
             if s.deleting {
                 blocked.insert(slice.0.clone());
             }
@@ -435,6 +471,21 @@ mod tests {
         assert_eq!(slice["endpoints"][0]["zone"], "z1");
         assert_eq!(slice["endpoints"][0]["nodeName"], "n1");
         assert_eq!(slice["endpoints"][0]["targetRef"], json!({"kind": "Pod", "namespace": "ns", "name": "web-001", "uid": "pod-uid-1"}));
+    }
+
+    #[test]
+    fn a_slice_is_written_straight_and_reads_back_the_same() {
+        let mut headless = service();
+        headless.headless = true;
+        let mut unready = pod(2, "n2");
+        unready.ready = false;
+        let (desired, _) = reference(&[headless], &[pod(1, "n1"), unready, pod(3, "n1")], &[node("n1", Some("z1")), node("n2", None)], &[]);
+        let (_, text) = desired.into_iter().next().unwrap();
+        let stored: Value = serde_json::from_str(&text).unwrap();
+        let keys: Vec<&String> = stored.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["metadata", "addressType", "endpoints", "ports"]);
+        assert_eq!(stored["metadata"]["labels"][HEADLESS], "");
+        assert_eq!(observed_content(&stored), text, "what the controller writes, it reads back as its own: no patch follows");
     }
 
     #[test]

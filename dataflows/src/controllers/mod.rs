@@ -4,7 +4,7 @@
 //!
 //! Shared parts: [`selection`] (the pods each Service selects, for Endpoints and
 //! EndpointSlices), [`pool`] (lowest-free allocation, for node IPAM and load balancers) and
-//! [`cidr`] (their IPv4 pool configurations).
+//! [`cidr`] (their IPv4 pool configurations), and [`join_key`].
 
 pub mod cidr;
 pub mod deployment;
@@ -20,3 +20,20 @@ pub mod resourcequota;
 pub mod selection;
 pub mod serviceaccount;
 pub mod token;
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+/// A join key: the hash of what must be equal (a label in a namespace, a uid, a Node name).
+///
+/// The largest arrangements hold every pod under such keys; a `u64` leaves them no strings to
+/// copy when batches merge or to free when they are dropped, which otherwise stalls a worker
+/// for tens of milliseconds whenever the merges of big batches complete. A join on hashes is
+/// exact only with a check of the strings themselves after it, and each pod must be keyed
+/// once per distinct hash; every caller does both. `DefaultHasher::new()` has fixed keys, so
+/// every worker and process hashes alike.
+pub fn join_key(value: &impl Hash) -> u64 {
+    let mut h = DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}

@@ -2,10 +2,10 @@
 //! through `ownerReferences`, as upstream's replica set controller.
 //!
 //! ```text
-//! workloads ─ key by uid ─────────────┐
-//! pods ─ key by controller owner uid ─┴─ join ─▶ Owned ──────────┐
-//! workloads(not deleting) ─ key by (ns, first label) ─┐           │
-//! orphan pods ─ key by each (ns, label) ──────────────┴─ join ─ filter(selector) ─▶ Orphan ─┤
+//! workloads ─ key by hash(uid) ─────────────┐
+//! pods ─ key by hash(controller owner uid) ─┴─ join ─ filter(uid) ─▶ Owned ──────────┐
+//! workloads(not deleting) ─ key by hash(ns, first label) ─┐                           │
+//! orphan pods ─ key by each hash(ns, label) ──────────────┴─ join ─ filter(ns, selector) ─▶ Orphan ─┤
 //! workloads ─────────────────────────────────────────────────────▶ Workload ─────────────────┴─ reduce per workload ─▶ intents
 //! ```
 //! Per workload: owned pods whose labels stopped matching are released; matching orphans are
@@ -15,11 +15,13 @@
 //! ready, then newest). Status is written through the status subresource.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::controllers::join_key;
 use crate::controllers::token::suffix;
 use crate::rows::{OwnerRef, PodRow, ReplicaSetRow};
 use crate::types::{Diff, Intent, Kind, ObjectKey, Revision};
@@ -56,9 +58,10 @@ impl PodSummary {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Member {
-    Workload(ReplicaSetRow),
-    Owned(PodSummary),
-    Orphan(PodSummary),
+    /// Each shared, so that the reduce's arrangement copies a pointer when it merges.
+    Workload(Arc<ReplicaSetRow>),
+    Owned(Arc<PodSummary>),
+    Orphan(Arc<PodSummary>),
 }
 
 fn status_content(replicas: i64, fully_labeled: i64, ready: i64, available: i64, generation: i64) -> String {
@@ -179,29 +182,41 @@ pub fn replicasets<'s>(
     workloads: VecCollection<'s, Revision, ReplicaSetRow, Diff>,
     pods: VecCollection<'s, Revision, PodRow, Diff>,
 ) -> VecCollection<'s, Revision, Intent, Diff> {
-    let by_uid = workloads.clone().map(|w| (w.uid.clone(), w));
+    // Joins meet on hashes of the uid and of the labels ([`join_key`]); each match is then
+    // checked on the strings themselves, which keeps it exact.
+    let by_uid = workloads.clone().map(|w| (join_key(&w.uid), w));
     let owned_pods = pods.clone().flat_map(|p| {
         let c = p.controller()?;
-        matches!(c.kind.as_str(), "ReplicaSet" | "ReplicationController").then(|| (c.uid.clone(), PodSummary::of(&p)))
+        matches!(c.kind.as_str(), "ReplicaSet" | "ReplicationController").then(|| (join_key(&c.uid), Arc::new(PodSummary::of(&p))))
     });
-    let owned = by_uid.join_map(owned_pods, |_, w, p| (workload_key(w), Member::Owned(p.clone())));
+    let owned = by_uid
+        .join_map(owned_pods, |_, w, p| {
+            let controlled = p.owners.iter().find(|o| o.controller).is_some_and(|c| c.uid == w.uid);
+            controlled.then(|| (workload_key(w), Member::Owned(p.clone())))
+        })
+        .flat_map(|owned| owned);
 
     // Orphans are matched by label: each workload on one of its labels (or on its namespace
     // alone when it selects by expressions only), each orphan on all of its labels.
     let seeking = workloads.clone().filter(|w| !w.deleting).map(|w| {
         let (k, v) = w.selector.match_labels.first().cloned().unwrap_or_default();
-        ((w.namespace.clone(), k, v), w)
+        (join_key(&(&w.namespace, k, v)), w)
     });
     let orphan_pods = pods.filter(|p| p.controller().is_none() && p.is_active()).flat_map(|p| {
-        let mut keys: Vec<((String, String, String), PodSummary)> =
-            p.labels.iter().map(|(k, v)| ((p.namespace.clone(), k.clone(), v.clone()), PodSummary::of(&p))).collect();
-        keys.push(((p.namespace.clone(), String::new(), String::new()), PodSummary::of(&p)));
-        keys
+        let p = Arc::new(p);
+        let mut keys: Vec<u64> = p.labels.iter().map(|(k, v)| join_key(&(&p.namespace, k, v))).collect();
+        keys.push(join_key(&(&p.namespace, "", "")));
+        // Once per key, so that no pod meets a workload twice even if two of its keys collide.
+        keys.sort_unstable();
+        keys.dedup();
+        keys.into_iter().map(|key| (key, p.clone())).collect::<Vec<_>>()
     });
     let orphans = seeking
-        .join_map(orphan_pods, |_, w, p| (w.clone(), p.clone()))
-        .flat_map(|(w, p)| w.selector.matches(&p.labels).then(|| (workload_key(&w), Member::Orphan(p))));
-    let markers = workloads.map(|w| (workload_key(&w), Member::Workload(w)));
+        .join_map(orphan_pods, |_, w, p| {
+            (w.namespace == p.namespace && w.selector.matches(&p.labels)).then(|| (workload_key(w), Member::Orphan(Arc::new(PodSummary::of(p)))))
+        })
+        .flat_map(|orphan| orphan);
+    let markers = workloads.map(|w| (workload_key(&w), Member::Workload(Arc::new(w))));
 
     markers
         .concat(owned)
@@ -215,8 +230,8 @@ pub fn replicasets<'s>(
                 }
                 match m {
                     Member::Workload(w) => workload = Some(w),
-                    Member::Owned(p) => owned.push(p),
-                    Member::Orphan(p) => orphans.push(p),
+                    Member::Owned(p) => owned.push(&**p),
+                    Member::Orphan(p) => orphans.push(&**p),
                 }
             }
             if let Some(w) = workload {

@@ -6,8 +6,8 @@
 //! `targetRef` both put on a listed pod.
 //!
 //! ```text
-//! services(selector) ─ key by (ns, first selector label) ─┐
-//! pods ─ flat_map(each label → (ns, label)) ──────────────┴─ join ─ filter(selector ⊆ labels) ─▶ (service, pod)
+//! services(selector) ─ key by hash(ns, first selector label) ─┐
+//! pods ─ flat_map(each label → hash(ns, label)) ──────────────┴─ join ─ filter(selector ⊆ labels) ─▶ (service, pod)
 //! ```
 //! A pod change touches only the services whose selectors it matches.
 
@@ -16,6 +16,7 @@ use std::sync::Arc;
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
 
+use super::join_key;
 use crate::rows::{PodRow, ServicePortRow, ServiceRow, TargetPort};
 use crate::types::{Diff, Revision};
 
@@ -55,14 +56,24 @@ pub fn selected<'s>(
     pods: VecCollection<'s, Revision, PodRow, Diff>,
 ) -> VecCollection<'s, Revision, (Arc<ServiceRow>, Arc<PodRow>), Diff> {
     let by_first_label = services.flat_map(|s| {
-        let (k, v) = s.selector.as_ref()?.first()?.clone();
-        Some(((s.namespace.clone(), k, v), Arc::new(s)))
+        let (k, v) = s.selector.as_ref()?.first()?;
+        Some((label_key(&s.namespace, k, v), Arc::new(s)))
     });
     let pods_by_label = pods.flat_map(|p| {
         let p = Arc::new(p);
-        p.labels.iter().map(|(k, v)| ((p.namespace.clone(), k.clone(), v.clone()), p.clone())).collect::<Vec<_>>()
+        let mut keys: Vec<u64> = p.labels.iter().map(|(k, v)| label_key(&p.namespace, k, v)).collect();
+        // Once per key, so that no pod meets a service twice even if two of its labels collide.
+        keys.sort_unstable();
+        keys.dedup();
+        keys.into_iter().map(|key| (key, p.clone())).collect::<Vec<_>>()
     });
     by_first_label.join_map(pods_by_label, |_, service, pod| (service.clone(), pod.clone())).filter(|(service, pod)| selects(service, pod))
+}
+
+/// The join key of a label in a namespace (see [`join_key`]). A collision only brings a pod
+/// to a service that does not select it, which the [`selects`] filter after the join drops.
+fn label_key(namespace: &str, key: &str, value: &str) -> u64 {
+    join_key(&(namespace, key, value))
 }
 
 /// The reference form of [`selected`]: the pods the service selects, by a scan.
