@@ -6,7 +6,8 @@
 //!   would be), with the outputs checked identical;
 //! - **latency under churn** ([`super::churn_latency`]): a steady rate of pod readiness
 //!   flips, deletes and creates, per controller (Endpoints, EndpointSlices, ResourceQuota) and
-//!   until every output is out (p50/p99);
+//!   until every output is out (p50/p99), in rounds (`--rounds`, 3 by default), reported as
+//!   the medians over the rounds;
 //! - **memory**: resident memory grown by the load, against the raw JSON size of the objects.
 //!
 //! The engine is fed directly (no API server), which isolates the dataflow's cost. The Nodes
@@ -44,9 +45,13 @@ pub struct ChurnBenchFlags {
     /// Pod changes per second during the churn phase.
     #[arg(long, env = "DELTAKUBE_BENCH_RATE", default_value_t = 1000)]
     pub rate: u64,
-    /// Seconds of churn.
+    /// Seconds of churn in each round.
     #[arg(long, env = "DELTAKUBE_BENCH_SECONDS", default_value_t = 10)]
     pub seconds: u64,
+    /// Rounds of churn, one after the other; the figures reported are the medians over the
+    /// rounds (a tail percentile of one round moves with a single stall).
+    #[arg(long, env = "DELTAKUBE_BENCH_ROUNDS", default_value_t = 3)]
+    pub rounds: usize,
     /// Readiness flips measured one at a time.
     #[arg(long, env = "DELTAKUBE_BENCH_FLIPS", default_value_t = 30)]
     pub flips: usize,
@@ -255,14 +260,31 @@ pub fn run(flags: ChurnBenchFlags) -> anyhow::Result<()> {
     println!("one revision without changes: {:.3} ms", empty * 1e3);
     results.insert("empty_revision_ms".into(), json!(empty * 1e3));
 
-    // 3. Latency under a steady rate of pod changes, per controller.
-    let state = churn_latency::ChurnState { pods: &pods, services: flags.services, current: &mut current, quota: QUOTA };
-    let mut latencies = churn_latency::run(&engine, &rx, &mut progress, &mut revision, state, flags.rate, flags.seconds)?;
-    println!("latency under {} changes/s for {} s (8 readiness flips, 1 delete, 1 create in 10), feed to output:", flags.rate, flags.seconds);
+    // 3. Latency under a steady rate of pod changes, per controller, in rounds.
+    println!(
+        "latency under {} changes/s, {} round(s) of {} s (8 readiness flips, 1 delete, 1 create in 10), feed to output:",
+        flags.rate, flags.rounds, flags.seconds
+    );
     results.insert("churn_rate_per_s".into(), json!(flags.rate));
-    for (name, p50, p99, samples) in latencies.summary() {
-        println!("  {name:<14} p50 {p50:>8.2} ms   p99 {p99:>8.2} ms   ({samples} changes)");
+    let mut rounds: Vec<Vec<(&'static str, f64, f64, usize)>> = Vec::new();
+    for round in 1..=flags.rounds.max(1) {
+        let state = churn_latency::ChurnState { pods: &pods, services: flags.services, current: &mut current, quota: QUOTA };
+        let mut latencies = churn_latency::run(&engine, &rx, &mut progress, &mut revision, state, flags.rate, flags.seconds)?;
+        println!("  round {round}:");
+        let summary = latencies.summary();
+        for (name, p50, p99, samples) in &summary {
+            println!("    {name:<14} p50 {p50:>8.2} ms   p99 {p99:>8.2} ms   ({samples} changes)");
+        }
+        rounds.push(summary);
+    }
+    println!("  median over the rounds:");
+    for (i, (name, _, _, _)) in rounds[0].clone().into_iter().enumerate() {
+        let mut p50s: Vec<f64> = rounds.iter().map(|r| r[i].1).collect();
+        let mut p99s: Vec<f64> = rounds.iter().map(|r| r[i].2).collect();
         let field = name.replace(' ', "_");
+        results.insert(format!("churn_latency_{field}_p99_ms_rounds"), json!(p99s));
+        let (p50, p99) = (median(&mut p50s), median(&mut p99s));
+        println!("    {name:<14} p50 {p50:>8.2} ms   p99 {p99:>8.2} ms");
         results.insert(format!("churn_latency_{field}_p50_ms"), json!(p50));
         results.insert(format!("churn_latency_{field}_p99_ms"), json!(p99));
     }
