@@ -278,7 +278,7 @@ pub fn run(flags: ChurnBenchFlags) -> anyhow::Result<()> {
         rounds.push(summary);
     }
     println!("  median over the rounds:");
-    for (i, (name, _, _, _)) in rounds[0].clone().into_iter().enumerate() {
+    for (i, name) in rounds[0].iter().map(|r| r.0).enumerate() {
         let mut p50s: Vec<f64> = rounds.iter().map(|r| r[i].1).collect();
         let mut p99s: Vec<f64> = rounds.iter().map(|r| r[i].2).collect();
         let field = name.replace(' ', "_");

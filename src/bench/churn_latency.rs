@@ -49,6 +49,25 @@ impl Latencies {
     }
 }
 
+/// Per target, the changes waiting for an answer: (revision, sent).
+type Waiting = HashMap<Target, Vec<(Revision, Instant)>>;
+
+impl Latencies {
+    /// Records, at `now`, the target's waiting changes whose revision `settles`, and stops
+    /// waiting for them.
+    fn settle(&mut self, waiting: &mut Waiting, target: &Target, now: Instant, settles: impl Fn(Revision) -> bool) {
+        let Some(list) = waiting.get_mut(target) else { return };
+        let samples = self.per_controller.entry(target.0).or_default();
+        list.retain(|(at, sent)| {
+            let settled = settles(*at);
+            if settled {
+                samples.push(now.duration_since(*sent).as_secs_f64());
+            }
+            !settled
+        });
+    }
+}
+
 /// The intent's controller and object, in the terms of [`Target`].
 fn answered(intent: &Intent) -> Option<Target> {
     let key = intent.key();
@@ -85,8 +104,7 @@ pub fn run(
     let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
     let total = (rate * seconds) as usize;
     let mut latencies = Latencies::default();
-    // Per target, the changes waiting for an answer: (revision, sent).
-    let mut waiting: HashMap<Target, Vec<(Revision, Instant)>> = HashMap::new();
+    let mut waiting: Waiting = HashMap::new();
     // Per revision, when it was sent and what it waits on.
     let mut sent: HashMap<Revision, (Instant, Vec<Target>)> = HashMap::new();
     let mut done_through = *revision;
@@ -99,15 +117,7 @@ pub fn run(
         match rx.try_recv() {
             Ok(EngineOutput::Intent { intent, revision: r, diff }) if diff > 0 => {
                 if let Some(target) = answered(&intent) {
-                    if let Some(list) = waiting.get_mut(&target) {
-                        list.retain(|(at, t)| {
-                            let answers = *at <= r;
-                            if answers {
-                                latencies.per_controller.entry(target.0).or_default().push(now.duration_since(*t).as_secs_f64());
-                            }
-                            !answers
-                        });
-                    }
+                    latencies.settle(&mut waiting, &target, now, |at| at <= r);
                 }
                 continue;
             }
@@ -120,15 +130,7 @@ pub fn run(
                     latencies.all_outputs.push(now.duration_since(t).as_secs_f64());
                     // What got no intent was cancelled out by a merged change.
                     for target in targets {
-                        if let Some(list) = waiting.get_mut(&target) {
-                            list.retain(|(at, t)| {
-                                let unanswered = *at == done_through;
-                                if unanswered {
-                                    latencies.per_controller.entry(target.0).or_default().push(now.duration_since(*t).as_secs_f64());
-                                }
-                                !unanswered
-                            });
-                        }
+                        latencies.settle(&mut waiting, &target, now, |at| at == done_through);
                     }
                 }
                 if n == total && done_through >= *revision {

@@ -4,7 +4,7 @@
 //!
 //! Shared parts: [`selection`] (the pods each Service selects, for Endpoints and
 //! EndpointSlices), [`pool`] (lowest-free allocation, for node IPAM and load balancers) and
-//! [`cidr`] (their IPv4 pool configurations), and [`join_key`].
+//! [`cidr`] (their IPv4 pool configurations), and [`join_key`] with [`keyed_once`].
 
 pub mod cidr;
 pub mod deployment;
@@ -36,4 +36,13 @@ pub fn join_key(value: &impl Hash) -> u64 {
     let mut h = DefaultHasher::new();
     value.hash(&mut h);
     h.finish()
+}
+
+/// `value` under each of `keys` once: equal hashes (two labels that collide) give one row, so
+/// a join on [`join_key`]s never meets the same pair twice.
+pub fn keyed_once<T: Clone>(keys: impl IntoIterator<Item = u64>, value: T) -> Vec<(u64, T)> {
+    let mut keys: Vec<u64> = keys.into_iter().collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter().map(|key| (key, value.clone())).collect()
 }

@@ -21,8 +21,8 @@ use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::controllers::join_key;
 use crate::controllers::token::suffix;
+use crate::controllers::{join_key, keyed_once};
 use crate::rows::{OwnerRef, PodRow, ReplicaSetRow};
 use crate::types::{Diff, Intent, Kind, ObjectKey, Revision};
 
@@ -53,6 +53,11 @@ impl PodSummary {
             labels: p.labels.clone(),
             owners: p.owners.clone(),
         }
+    }
+
+    /// The controller among the pod's owners, as [`PodRow::controller`].
+    pub fn controller(&self) -> Option<&OwnerRef> {
+        self.owners.iter().find(|o| o.controller)
     }
 }
 
@@ -191,7 +196,7 @@ pub fn replicasets<'s>(
     });
     let owned = by_uid
         .join_map(owned_pods, |_, w, p| {
-            let controlled = p.owners.iter().find(|o| o.controller).is_some_and(|c| c.uid == w.uid);
+            let controlled = p.controller().is_some_and(|c| c.uid == w.uid);
             controlled.then(|| (workload_key(w), Member::Owned(p.clone())))
         })
         .flat_map(|owned| owned);
@@ -203,13 +208,8 @@ pub fn replicasets<'s>(
         (join_key(&(&w.namespace, k, v)), w)
     });
     let orphan_pods = pods.filter(|p| p.controller().is_none() && p.is_active()).flat_map(|p| {
-        let p = Arc::new(p);
-        let mut keys: Vec<u64> = p.labels.iter().map(|(k, v)| join_key(&(&p.namespace, k, v))).collect();
-        keys.push(join_key(&(&p.namespace, "", "")));
-        // Once per key, so that no pod meets a workload twice even if two of its keys collide.
-        keys.sort_unstable();
-        keys.dedup();
-        keys.into_iter().map(|key| (key, p.clone())).collect::<Vec<_>>()
+        let keys: Vec<u64> = p.labels.iter().map(|(k, v)| join_key(&(&p.namespace, k, v))).chain([join_key(&(&p.namespace, "", ""))]).collect();
+        keyed_once(keys, Arc::new(p))
     });
     let orphans = seeking
         .join_map(orphan_pods, |_, w, p| {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
 
-use super::join_key;
+use super::{join_key, keyed_once};
 use crate::rows::{PodRow, ServicePortRow, ServiceRow, TargetPort};
 use crate::types::{Diff, Revision};
 
@@ -60,12 +60,8 @@ pub fn selected<'s>(
         Some((label_key(&s.namespace, k, v), Arc::new(s)))
     });
     let pods_by_label = pods.flat_map(|p| {
-        let p = Arc::new(p);
-        let mut keys: Vec<u64> = p.labels.iter().map(|(k, v)| label_key(&p.namespace, k, v)).collect();
-        // Once per key, so that no pod meets a service twice even if two of its labels collide.
-        keys.sort_unstable();
-        keys.dedup();
-        keys.into_iter().map(|key| (key, p.clone())).collect::<Vec<_>>()
+        let keys: Vec<u64> = p.labels.iter().map(|(k, v)| label_key(&p.namespace, k, v)).collect();
+        keyed_once(keys, Arc::new(p))
     });
     by_first_label.join_map(pods_by_label, |_, service, pod| (service.clone(), pod.clone())).filter(|(service, pod)| selects(service, pod))
 }
