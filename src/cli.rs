@@ -10,6 +10,8 @@ use deltakube_api::apiserver::{self, ApiServerConfig, StoreConfig};
 use deltakube_dataflows::controllers::cidr::{AddressPool, Ipv4Cidr, NodeCidrs};
 use deltakube_dataflows::engine::ControllerConfig;
 
+use crate::controllers::views_registration;
+
 #[derive(Parser, Debug)]
 #[command(name = "deltakube", version, about = "A Kubernetes control plane built on incremental dataflow")]
 pub struct Command {
@@ -76,10 +78,11 @@ pub struct SchedulerFlags {
     /// Dataflow worker threads.
     #[arg(long, env = "DELTAKUBE_WORKERS", default_value_t = 2)]
     pub workers: usize,
-    /// Where to serve `/views` (with the explain-why views) and `/metrics` over plain HTTP
-    /// (loopback); none by default.
-    #[arg(long)]
-    pub views_address: Option<SocketAddr>,
+    /// Where to serve `/views` (with the explain-why views) and `/metrics` over plain HTTP;
+    /// port 0 picks a free one. The address is registered with the API server, which serves
+    /// `/views` through it (endpoints `kube-system/deltakube-views`).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub views_address: SocketAddr,
 }
 
 /// Flags of `controllers`: where the API server is, and the controllers' own flags.
@@ -102,10 +105,11 @@ pub struct ControllersFlags {
     /// per line; without it the controllers run in this process alone.
     #[arg(long)]
     pub hosts: Option<PathBuf>,
-    /// Where to serve `/views` and `/metrics` over plain HTTP (loopback); none by default.
-    /// (In `up` they are served through the API server instead.)
-    #[arg(long)]
-    pub views_address: Option<SocketAddr>,
+    /// Where to serve `/views` and `/metrics` over plain HTTP; port 0 picks a free one. The
+    /// address is registered with the API server, which serves `/views` through it (endpoints
+    /// `kube-system/deltakube-views`; in `up` the views are in the API server's process).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub views_address: SocketAddr,
     /// Holds every feed batch back this long before the dataflows see it (e.g. `300ms`): a
     /// lagging feed, for testing that expectations never let a write happen twice.
     #[arg(long, default_value = "0", value_parser = parse_interval, hide = true)]
@@ -252,13 +256,17 @@ async fn run_controllers(flags: ControllersFlags) -> anyhow::Result<()> {
     let config = EngineConfig { workers, cluster: flags.cluster()?, controllers: flags.controllers.config(root_ca.clone())?, coalesce: true };
     let views = std::sync::Arc::new(ViewStore::new(workers));
     let metrics = std::sync::Arc::new(Metrics::new());
-    serve_views(flags.views_address, &views, &metrics).await?;
+    let views_at = serve_views(flags.views_address, &views, &metrics).await?;
     let write_back = WriteBack { api: Api::Remote(Box::new(client.clone())), tokens: Some(tokens), root_ca };
     println!("controllers following {} (process {})", credentials.server, flags.process);
-    tokio::select! {
-        result = crate::controllers::run_remote(client, config, write_back, views, metrics, flags.debug_feed_delay) => result,
+    let process = format!("controllers-{}", flags.process);
+    views_registration::keep_registered(client.clone(), process.clone(), views_at);
+    let result = tokio::select! {
+        result = crate::controllers::run_remote(client.clone(), config, write_back, views, metrics, flags.debug_feed_delay) => result,
         _ = wait_for_shutdown() => Ok(()),
-    }
+    };
+    withdraw_views(&client, &process).await;
+    result
 }
 
 /// `deltakube scheduler`: the scheduler alone over HTTPS (the controllers' inputs stay empty).
@@ -278,27 +286,43 @@ async fn run_scheduler(flags: SchedulerFlags) -> anyhow::Result<()> {
     let config = EngineConfig { workers: flags.workers, cluster: None, controllers, coalesce: true };
     let views = std::sync::Arc::new(ViewStore::new(flags.workers));
     let metrics = std::sync::Arc::new(Metrics::new());
-    serve_views(flags.views_address, &views, &metrics).await?;
+    let views_at = serve_views(flags.views_address, &views, &metrics).await?;
     let write_back = WriteBack { api: Api::Remote(Box::new(client.clone())), tokens: None, root_ca: String::new() };
     println!("scheduler following {}", credentials.server);
-    tokio::select! {
-        result = crate::controllers::run_remote(client, config, write_back, views, metrics, std::time::Duration::ZERO) => result,
+    views_registration::keep_registered(client.clone(), SCHEDULER_PROCESS.into(), views_at);
+    let result = tokio::select! {
+        result = crate::controllers::run_remote(client.clone(), config, write_back, views, metrics, std::time::Duration::ZERO) => result,
         _ = wait_for_shutdown() => Ok(()),
-    }
+    };
+    withdraw_views(&client, SCHEDULER_PROCESS).await;
+    result
 }
 
-/// Serves `/views` and `/metrics` over plain HTTP at `--views-address`, if given.
+/// The name `deltakube scheduler` registers its views under.
+const SCHEDULER_PROCESS: &str = "scheduler";
+
+/// Serves `/views` and `/metrics` over plain HTTP at `--views-address`; returns the address
+/// others reach them at.
 async fn serve_views(
-    address: Option<SocketAddr>,
+    address: SocketAddr,
     views: &std::sync::Arc<crate::controllers::views::ViewStore>,
     metrics: &std::sync::Arc<crate::controllers::metrics::Metrics>,
-) -> anyhow::Result<()> {
-    let Some(address) = address else { return Ok(()) };
+) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding --views-address {address}"))?;
+    let bound = views_registration::advertised(listener.local_addr().with_context(|| format!("binding --views-address {address}"))?);
     let router = crate::controllers::views_http::router(views.clone(), metrics.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
-    println!("views and metrics at http://{address}/views");
-    Ok(())
+    println!("views and metrics at http://{bound}/views");
+    Ok(bound)
+}
+
+/// Takes this process's views out of the API server's `/views` at shutdown; a failure only
+/// leaves an entry that answers 503 until the process registers again.
+async fn withdraw_views(client: &crate::client::ApiClient, process: &str) {
+    let withdrawn = tokio::time::timeout(std::time::Duration::from_secs(5), views_registration::set(client, process, None)).await;
+    if !matches!(withdrawn, Ok(Ok(()))) {
+        tracing::warn!(process, "could not withdraw the views from the API server");
+    }
 }
 
 async fn wait_for_shutdown() {

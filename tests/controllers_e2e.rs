@@ -153,7 +153,9 @@ fn services_and_endpoints(k: &Kubectl) {
     assert_eq!(view["rows"][0]["value"]["metadata"]["labels"]["tier"], "edge", "{view}");
     let views: Value = serde_json::from_str(&k.ok(&["get", "--raw", "/views"])).unwrap();
     let names: Vec<&str> = views["views"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
-    for want in ["endpoints", "endpointslices", "pod-cidrs", "load-balancer-ips", "controller-errors", "intents", "pods-per-node"] {
+    for want in
+        ["endpoints", "endpointslices", "pod-cidrs", "load-balancer-ips", "controller-errors", "intents", "pods-per-node", "replica-diffs", "quota-usage"]
+    {
         assert!(names.contains(&want), "{names:?}");
     }
 
@@ -296,6 +298,11 @@ fn replica_sets(k: &Kubectl) {
     let survivor = owned_pods(k, "rs", "web")[0].clone();
     set_pod_status(k, "rs", &survivor, "10.3.0.1", true);
     assert!(eventually(Duration::from_secs(10), || k.ok(&["-n", "rs", "get", "rs", "web", "-o", "jsonpath={.status.readyReplicas}"]) == "1"));
+    // The replica diff of the ReplicaSet, as a view at least as new as the readiness write.
+    let rv = k.ok(&["-n", "rs", "get", "pod", &survivor, "-o", "jsonpath={.metadata.resourceVersion}"]);
+    let diff: Value = serde_json::from_str(&k.ok(&["get", "--raw", &format!("/views/replica-diffs?namespace=rs&name=web&atLeastRevision={rv}")])).unwrap();
+    let want = json!({"desired": 1, "actual": 1, "ready": 1, "toCreate": 0, "toDelete": 0, "toAdopt": 0, "toRelease": 0});
+    assert_eq!(diff["rows"][0]["value"], want, "{diff}");
 
     // Changing a pod's labels releases it, and a replacement is created.
     k.ok(&["-n", "rs", "label", "pod", &survivor, "app=released", "--overwrite"]);

@@ -44,8 +44,17 @@ fn remote_controllers_do_the_work_and_restart_without_duplicates() {
     assert!(eventually(Duration::from_secs(20), || count(&k, "remote", "pods") >= 5), "log:\n{}", controllers.log());
     controllers.kill();
     let before = count(&k, "remote", "pods");
+    // The killed process's views are unreachable, and the API server says so.
+    let gone = k.run(&["get", "--raw", "/views"]);
+    assert!(!gone.ok && gone.stderr.contains("controllers-0") && gone.stderr.contains("did not answer"), "{}", gone.stderr);
     controllers.launch();
     assert!(eventually(Duration::from_secs(30), || count(&k, "remote", "pods") == 40), "pods: {}; log:\n{}", count(&k, "remote", "pods"), controllers.log());
+    // The views, through the API server: the Deployment's ReplicaSet has all its replicas.
+    let diff = || -> serde_json::Value {
+        let out = k.ok(&["get", "--raw", "/views/replica-diffs?namespace=remote"]);
+        serde_json::from_str(&out).unwrap_or_default()
+    };
+    assert!(eventually(Duration::from_secs(10), || diff()["rows"][0]["value"]["actual"] == 40), "{}", diff());
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(count(&k, "remote", "pods"), 40, "the restarted controllers overshot (killed at {before} pods)");
     assert_eq!(count(&k, "remote", "replicasets"), 1);
@@ -79,6 +88,40 @@ fn two_controller_processes_share_one_dataflow_over_loopback() {
     // Keys are partitioned over the two processes' workers: both wrote, neither repeated.
     assert!(first.counter(UPDATES) > 0.0 && second.counter(UPDATES) > 0.0, "updates: {} and {}", first.counter(UPDATES), second.counter(UPDATES));
     assert_eq!(first.counter(REDUNDANT) + second.counter(REDUNDANT), 0.0, "{}", logs());
+
+    // Both processes registered their views; the API server merges what each holds.
+    let registered = k.ok(&["-n", "kube-system", "get", "endpoints", "deltakube-views", "-o", "jsonpath={.subsets[*].addresses[*].hostname}"]);
+    assert_eq!(registered, "controllers-0 controllers-1");
+    let listing: serde_json::Value = serde_json::from_str(&k.ok(&["get", "--raw", "/views"])).unwrap();
+    let diffs = listing["views"].as_array().unwrap().iter().find(|v| v["name"] == "replica-diffs").cloned().unwrap_or_default();
+    assert!(diffs["rows"].as_u64().unwrap_or(0) >= 1, "{listing}");
+    let snapshot = || -> serde_json::Value { serde_json::from_str(&k.ok(&["get", "--raw", "/views/replica-diffs?namespace=shared-0"])).unwrap() };
+    assert!(eventually(Duration::from_secs(10), || snapshot()["rows"][0]["value"]["actual"] == 12), "{}", snapshot());
+    assert_eq!(snapshot()["rows"].as_array().unwrap().len(), 1, "{}", snapshot());
+
+    // A stream of deltas through the API server interleaves both processes' lines whole.
+    let stream = std::thread::spawn({
+        let (ca, cert, key) = cluster.admin_pems();
+        let url = format!("https://127.0.0.1:{}/views/replica-diffs?watch=true", cluster.port);
+        move || {
+            let out = std::process::Command::new("curl")
+                .args(["-sS", "-N", "--max-time", "6", "--cacert"])
+                .arg(ca)
+                .arg("--cert")
+                .arg(cert)
+                .arg("--key")
+                .arg(key)
+                .arg(url)
+                .output()
+                .expect("curl is installed");
+            String::from_utf8_lossy(&out.stdout).to_string()
+        }
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    k.ok(&["-n", "shared-0", "scale", "deployment", "web", "--replicas=14"]);
+    let streamed = stream.join().unwrap();
+    let deltas: Vec<serde_json::Value> = streamed.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}"))).collect();
+    assert!(deltas.iter().any(|d| d["value"]["desired"] == 14 && d["diff"] == 1), "{streamed}");
 }
 
 #[test]

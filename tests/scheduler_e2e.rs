@@ -119,11 +119,11 @@ fn the_scheduler_places_and_explains_in_deltakube_up() {
 fn the_scheduler_runs_alone_against_an_api_server() {
     let cluster = Cluster::start_apiserver(Backend::Embedded);
     let k = cluster.kubectl("1.33");
-    let views_port = support::free_port();
     let log = cluster.dir.path().join("scheduler.log");
     let file = std::fs::File::create(&log).unwrap();
+    // Its views are on a free port of its own choosing, registered with the API server.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deltakube"))
-        .args(["scheduler", "--kubeconfig", &cluster.kubeconfig.display().to_string(), "--views-address", &format!("127.0.0.1:{views_port}")])
+        .args(["scheduler", "--kubeconfig", &cluster.kubeconfig.display().to_string()])
         .stdout(file.try_clone().unwrap())
         .stderr(file)
         .spawn()
@@ -131,9 +131,18 @@ fn the_scheduler_runs_alone_against_an_api_server() {
     k.ok_stdin(&["apply", "-f", "-"], NODES);
     k.ok_stdin(&["apply", "-f", "-"], &pod("alone", "2", ""));
     let placed = bound(&k, "alone");
-    let _ = child.kill();
+    let scores = k.run(&["get", "--raw", "/views/scheduler-scores?namespace=default&name=alone"]);
+    // Stopped the way a service manager stops it, it takes its views out of the API server.
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
-    assert_eq!(placed.as_deref(), Some("big"), "log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(placed.as_deref(), Some("big"), "log:\n{log}");
+    let scores: serde_json::Value = serde_json::from_str(&scores.stdout).unwrap_or_else(|_| panic!("{}\nlog:\n{log}", scores.stderr));
+    assert_eq!(scores["rows"][0]["value"]["outcome"]["node"], "big", "{scores}");
+    let left = k.ok(&["-n", "kube-system", "get", "endpoints", "deltakube-views", "-o", "jsonpath={.subsets}"]);
+    assert_eq!(left, "", "the scheduler's entry is withdrawn; log:\n{log}");
+    let none = k.run(&["get", "--raw", "/views"]);
+    assert!(!none.ok && none.stderr.contains("no views are registered"), "{}", none.stderr);
 }
 
 /// PriorityClasses as a user meets them: the system classes exist, `kubectl create

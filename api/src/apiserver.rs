@@ -108,8 +108,9 @@ pub fn served_kinds() -> Vec<ServedKind> {
 }
 
 /// Starts the API server and returns once it accepts connections. `extra` routes (the
-/// controllers' views) are served behind the same authentication, with RBAC deciding on
-/// their paths as non-resource URLs.
+/// in-process controllers' views) are served behind the same authentication, with RBAC
+/// deciding on their paths as non-resource URLs; without them, `/views` is forwarded to the
+/// views that controller processes registered ([`crate::views_proxy`]).
 pub async fn start(config: ApiServerConfig, extra: Option<axum::Router>) -> Result<RunningApiServer, StartError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| StartError::Io(config.data_dir.clone(), e))?;
     let host = config.advertise.rsplit_once(':').map_or(config.advertise.as_str(), |(h, _)| h).to_string();
@@ -136,10 +137,9 @@ pub async fn start(config: ApiServerConfig, extra: Option<axum::Router>) -> Resu
         advertise_address: config.advertise.clone(),
     });
     let internal_router = router(state);
-    let mut app = internal_router.clone();
-    if let Some(extra) = extra {
-        app = app.merge(extra.route_layer(middleware::from_fn_with_state(authorizer, authorize_path)));
-    }
+    // Without the controllers in-process, `/views` goes to the processes that registered theirs.
+    let extra = extra.unwrap_or_else(|| crate::views_proxy::router(cache.clone()));
+    let app = internal_router.clone().merge(extra.route_layer(middleware::from_fn_with_state(authorizer, authorize_path)));
     let app = app.layer(middleware::from_fn_with_state(authenticator, authenticate));
     let listener = tokio::net::TcpListener::bind(config.bind).await.map_err(|e| StartError::Listen(config.bind, e))?;
     let address = listener.local_addr().map_err(|e| StartError::Listen(config.bind, e))?;

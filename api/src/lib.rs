@@ -25,3 +25,4 @@ pub mod server;
 pub mod store;
 pub mod table;
 pub mod validation;
+pub mod views_proxy;

@@ -94,6 +94,7 @@ pub const VIEWS: &[&str] = &[
     "load-balancer-ips",
     "pods-per-node",
     "quota-usage",
+    "replica-diffs",
     "controller-errors",
     "projection-errors",
     "intents",
@@ -173,7 +174,7 @@ fn build_controllers(inputs: ControllerCollections<'_>, config: &ControllerConfi
     let (desired_slices, slice_intents) = controllers::endpointslices::endpoint_slices(services.clone(), selected, nodes.clone(), managed);
     let (pod_cidrs, ipam_intents, ipam_errors) = controllers::nodeipam::node_ipam(config.node_cidrs, nodes);
     let (balancer_ips, balancer_intents, balancer_errors) = controllers::loadbalancer::load_balancers(config.load_balancer_pool, services);
-    let replica_intents = controllers::replicaset::replicasets(workloads.clone(), pods.clone());
+    let (replica_diffs, replica_intents) = controllers::replicaset::replicasets(workloads.clone(), pods.clone());
     let deployment_intents = controllers::deployment::deployments(deployments.clone(), workloads.clone());
     let owners = workloads.clone().map(|w| controllers::gc::owner_of_workload(&w)).concat(deployments.map(|d| controllers::gc::owner_of_deployment(&d)));
     let dependents = pods.clone().map(|p| controllers::gc::dependent_pod(&p)).concat(workloads.map(|w| controllers::gc::dependent_workload(&w)));
@@ -213,6 +214,7 @@ fn build_controllers(inputs: ControllerCollections<'_>, config: &ControllerConfi
     send_view("controller-errors", controller_errors, out.clone()).probe_with(probe);
     let per_node = pods.map(|p| p.node).count().map(|(node, n)| (node, n.to_string()));
     send_view("pods-per-node", per_node, out.clone()).probe_with(probe);
+    send_view("replica-diffs", replica_diffs.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(probe);
     send_view("quota-usage", quota_status.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(probe);
 }
 

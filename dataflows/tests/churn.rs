@@ -471,7 +471,8 @@ fn reference(objects: &BTreeMap<ObjectKey, Value>) -> (BTreeSet<Intent>, Views) 
     }
     let mut intents = serviceaccount::reference(&namespaces, &accounts);
     intents.extend(namespace::reference(&namespaces));
-    intents.extend(replicaset::reference(&workloads, &pods));
+    let (replica_diffs, replica_intents) = replicaset::reference(&workloads, &pods);
+    intents.extend(replica_intents);
     intents.extend(deployment::reference(&deployments, &workloads));
     let owners: Vec<gc::Owner> = workloads.iter().map(gc::owner_of_workload).chain(deployments.iter().map(gc::owner_of_deployment)).collect();
     let dependents: Vec<gc::Dependent> = pods.iter().map(gc::dependent_pod).chain(workloads.iter().map(gc::dependent_workload)).collect();
@@ -495,6 +496,7 @@ fn reference(objects: &BTreeMap<ObjectKey, Value>) -> (BTreeSet<Intent>, Views) 
         ("load-balancer-ips", view(balancer_ips)),
         ("controller-errors", errors),
         ("quota-usage", quota_view),
+        ("replica-diffs", view(replica_diffs)),
     ]);
     (intents, views)
 }

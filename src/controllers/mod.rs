@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod remote_feed;
 pub mod views;
 pub mod views_http;
+pub mod views_registration;
 pub mod writer;
 
 use std::sync::Arc;

@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use crate::controllers::token::suffix;
 use crate::controllers::{join_key, keyed_once};
 use crate::rows::{OwnerRef, PodRow, ReplicaSetRow};
-use crate::types::{Diff, Intent, Kind, ObjectKey, Revision};
+use crate::types::{Diff, Intent, Kind, ObjectKey, Revision, Text};
 
 /// What a reduce per workload sees of one pod.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -135,58 +135,96 @@ fn deletion_rank(p: &PodSummary) -> (bool, u8, bool, std::cmp::Reverse<String>, 
     (!p.node.is_empty(), phase, p.ready, std::cmp::Reverse(p.created.clone()), p.name.clone())
 }
 
-/// The intents for one workload given its members. Shared by the dataflow and the reference:
-/// what differs between them is how members are found, which is what the churn test checks.
-pub fn decide(w: &ReplicaSetRow, owned: &[&PodSummary], orphans: &[&PodSummary]) -> Vec<Intent> {
+/// One workload's replica diff, the `replica-diffs` view: how many replicas it wants, how
+/// many active pods match it (and how many of those are ready), and what this round of the
+/// controller does about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaDiff {
+    pub desired: i64,
+    pub actual: i64,
+    pub ready: i64,
+    pub to_create: i64,
+    pub to_delete: i64,
+    pub to_adopt: i64,
+    pub to_release: i64,
+}
+
+impl ReplicaDiff {
+    pub fn to_text(&self) -> Text {
+        serde_json::to_string(self).unwrap_or_default().into()
+    }
+}
+
+/// What the controller decides for one workload: its diff and the intents that close it.
+pub struct Decision {
+    pub diff: ReplicaDiff,
+    pub intents: Vec<Intent>,
+}
+
+/// The decision for one workload given its members. Shared by the dataflow and the
+/// reference: what differs between them is how members are found, which is what the churn
+/// test checks. A workload being deleted is the garbage collector's: it gets its diff, with
+/// nothing to do.
+pub fn decide(w: &ReplicaSetRow, owned: &[&PodSummary], orphans: &[&PodSummary]) -> Decision {
     let mut out = Vec::new();
-    if w.deleting {
-        // A workload being deleted is the garbage collector's.
-        return out;
-    }
     let pod_key = |name: &str| ObjectKey::new(Kind::Pod, w.namespace.clone(), name);
-    let mut matching: Vec<&PodSummary> = Vec::new();
-    for p in owned {
-        if w.selector.matches(&p.labels) {
-            matching.push(p);
-        } else {
-            // Its labels no longer match: release it.
-            let rest: Vec<OwnerRef> = p.owners.iter().filter(|o| o.uid != w.uid).cloned().collect();
-            out.push(Intent::Patch { key: pod_key(&p.name), patch: owners_patch(&rest).into() });
-        }
+    let (matching, released): (Vec<&PodSummary>, Vec<&PodSummary>) = owned.iter().copied().partition(|p| w.selector.matches(&p.labels));
+    let mut active: Vec<&PodSummary> = matching.iter().copied().filter(|p| p.active).collect();
+    let ready = active.iter().filter(|p| p.ready).count() as i64;
+    let mut diff = ReplicaDiff { desired: w.replicas, actual: active.len() as i64, ready, ..ReplicaDiff::default() };
+    if w.deleting {
+        return Decision { diff, intents: out };
     }
+    for p in &released {
+        // Its labels no longer match: release it.
+        let rest: Vec<OwnerRef> = p.owners.iter().filter(|o| o.uid != w.uid).cloned().collect();
+        out.push(Intent::Patch { key: pod_key(&p.name), patch: owners_patch(&rest).into() });
+    }
+    diff.to_release = released.len() as i64;
     for p in orphans.iter().filter(|p| p.active) {
         let mut owners = p.owners.clone();
         owners.push(controller_ref(w));
         out.push(Intent::Patch { key: pod_key(&p.name), patch: owners_patch(&owners).into() });
+        diff.to_adopt += 1;
     }
-    let mut active: Vec<&PodSummary> = matching.iter().copied().filter(|p| p.active).collect();
-    let missing = w.replicas - active.len() as i64;
+    let missing = w.replicas - diff.actual;
     if missing > 0 {
         let taken: BTreeSet<&str> = owned.iter().map(|p| p.name.as_str()).collect();
         let names = (0..).map(|i| pod_name(w, i)).filter(|n| !taken.contains(n.as_str())).take(missing as usize);
         for name in names {
             out.push(Intent::Create { key: pod_key(&name), body: pod_body(w, &name).into() });
         }
+        diff.to_create = missing;
     } else if missing < 0 {
         active.sort_by_key(|p| deletion_rank(p));
         for p in active.iter().take((-missing) as usize) {
             out.push(Intent::Delete { key: pod_key(&p.name) });
         }
+        diff.to_delete = -missing;
     }
-    let active_count = matching.iter().filter(|p| p.active).count() as i64;
-    let ready = matching.iter().filter(|p| p.active && p.ready).count() as i64;
-    let status = status_content(active_count, active_count, ready, ready, w.generation);
+    let status = status_content(diff.actual, diff.actual, diff.ready, diff.ready, w.generation);
     if status != w.status {
         out.push(Intent::PatchStatus { key: workload_key(w), patch: status.into() });
     }
-    out
+    Decision { diff, intents: out }
 }
 
-/// The dataflow: intents of every ReplicaSet and ReplicationController.
+/// A row of the decide reduce's output: the workload's diff, or one of its intents. Rows
+/// apart, so that a change of the diff leaves the unchanged intents where they are.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+enum Outcome {
+    Diff(Text),
+    Intent(Intent),
+}
+
+/// The dataflow: the replica diff (the `replica-diffs` view) and the intents of every
+/// ReplicaSet and ReplicationController.
+#[allow(clippy::type_complexity)]
 pub fn replicasets<'s>(
     workloads: VecCollection<'s, Revision, ReplicaSetRow, Diff>,
     pods: VecCollection<'s, Revision, PodRow, Diff>,
-) -> VecCollection<'s, Revision, Intent, Diff> {
+) -> (VecCollection<'s, Revision, (ObjectKey, Text), Diff>, VecCollection<'s, Revision, Intent, Diff>) {
     // Joins meet on hashes of the uid and of the labels ([`join_key`]); each match is then
     // checked on the strings themselves, which keeps it exact.
     let by_uid = workloads.clone().map(|w| (join_key(&w.uid), w));
@@ -218,10 +256,8 @@ pub fn replicasets<'s>(
         .flat_map(|orphan| orphan);
     let markers = workloads.map(|w| (workload_key(&w), Member::Workload(Arc::new(w))));
 
-    markers
-        .concat(owned)
-        .concat(orphans)
-        .reduce_named("replicaset-decide", |_key, input: &[(&Member, Diff)], output: &mut Vec<(Intent, Diff)>| {
+    let decided =
+        markers.concat(owned).concat(orphans).reduce_named("replicaset-decide", |_key, input: &[(&Member, Diff)], output: &mut Vec<(Outcome, Diff)>| {
             let mut workload = None;
             let (mut owned, mut orphans) = (Vec::new(), Vec::new());
             for (m, d) in input {
@@ -235,16 +271,25 @@ pub fn replicasets<'s>(
                 }
             }
             if let Some(w) = workload {
-                for intent in decide(w, &owned, &orphans) {
-                    output.push((intent, 1));
-                }
+                let Decision { diff, intents } = decide(w, &owned, &orphans);
+                output.push((Outcome::Diff(diff.to_text()), 1));
+                output.extend(intents.into_iter().map(|i| (Outcome::Intent(i), 1)));
             }
-        })
-        .map(|(_, intent)| intent)
+        });
+    let diffs = decided.clone().flat_map(|(key, outcome)| match outcome {
+        Outcome::Diff(diff) => Some((key, diff)),
+        Outcome::Intent(_) => None,
+    });
+    let intents = decided.flat_map(|(_, outcome)| match outcome {
+        Outcome::Intent(intent) => Some(intent),
+        Outcome::Diff(_) => None,
+    });
+    (diffs, intents)
 }
 
-/// The reference: the same intents, from scratch over a snapshot.
-pub fn reference(workloads: &[ReplicaSetRow], pods: &[PodRow]) -> BTreeSet<Intent> {
+/// The reference: the same diffs and intents, from scratch over a snapshot.
+pub fn reference(workloads: &[ReplicaSetRow], pods: &[PodRow]) -> (BTreeSet<(ObjectKey, Text)>, BTreeSet<Intent>) {
+    let mut diffs = BTreeSet::new();
     let mut out = BTreeSet::new();
     for w in workloads {
         let summaries: Vec<PodSummary> = pods.iter().filter(|p| p.namespace == w.namespace).map(PodSummary::of).collect();
@@ -254,9 +299,11 @@ pub fn reference(workloads: &[ReplicaSetRow], pods: &[PodRow]) -> BTreeSet<Inten
             .collect();
         let orphans: Vec<&PodSummary> =
             summaries.iter().filter(|p| !w.deleting && p.active && !p.owners.iter().any(|o| o.controller) && w.selector.matches(&p.labels)).collect();
-        out.extend(decide(w, &owned, &orphans));
+        let Decision { diff, intents } = decide(w, &owned, &orphans);
+        diffs.insert((workload_key(w), diff.to_text()));
+        out.extend(intents);
     }
-    out
+    (diffs, out)
 }
 
 #[cfg(test)]
@@ -319,7 +366,7 @@ mod tests {
             pod("unscheduled", "", "Pending", false, "2026-01-01T00:00:00Z"),
         ];
         let refs: Vec<&PodSummary> = pods.iter().collect();
-        let order = |keep: i64| deleted(&decide(&workload(keep), &refs, &[]));
+        let order = |keep: i64| deleted(&decide(&workload(keep), &refs, &[]).intents);
         assert_eq!(order(4), vec!["unscheduled"]);
         assert_eq!(order(2), vec!["unscheduled", "pending", "running-not-ready"]);
         assert_eq!(order(1), vec!["unscheduled", "pending", "running-not-ready", "running-ready-new"]);
@@ -329,7 +376,8 @@ mod tests {
     fn creates_use_stable_names_that_skip_taken_ones() {
         let w = workload(3);
         let first = pod(&pod_name(&w, 0), "n1", "Running", true, "t");
-        let intents = decide(&w, &[&first], &[]);
+        let Decision { diff, intents } = decide(&w, &[&first], &[]);
+        assert_eq!(diff, ReplicaDiff { desired: 3, actual: 1, ready: 1, to_create: 2, ..ReplicaDiff::default() });
         let created: Vec<String> = intents
             .iter()
             .filter_map(|i| match i {
@@ -338,7 +386,7 @@ mod tests {
             })
             .collect();
         assert_eq!(created, vec![pod_name(&w, 1), pod_name(&w, 2)]);
-        assert_eq!(decide(&w, &[&first], &[]), intents, "deterministic");
+        assert_eq!(decide(&w, &[&first], &[]).intents, intents, "deterministic");
     }
 
     #[test]
@@ -348,7 +396,9 @@ mod tests {
         moved.labels = vec![("app".into(), "other".into())];
         let mut orphan = pod("orphan", "n1", "Running", true, "t");
         orphan.owners.clear();
-        let intents = decide(&w, &[&moved], &[&orphan]);
+        let Decision { diff, intents } = decide(&w, &[&moved], &[&orphan]);
+        // The adopted orphan counts from the next round on, once its owner is written.
+        assert_eq!(diff, ReplicaDiff { desired: 1, actual: 0, to_create: 1, to_adopt: 1, to_release: 1, ..ReplicaDiff::default() });
         assert!(intents.contains(&Intent::Patch { key: ObjectKey::new(Kind::Pod, "ns", "moved"), patch: owners_patch(&[]).into() }));
         assert!(intents.iter().any(|i| matches!(i, Intent::Patch { key, patch } if key.name == "orphan" && patch.contains("rs-uid"))));
     }
