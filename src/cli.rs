@@ -67,6 +67,10 @@ pub struct ControllerFlags {
     /// pods to a scheduler run elsewhere (e.g. `deltakube scheduler`).
     #[arg(long, env = "DELTAKUBE_SCHEDULE", default_value_t = true, action = clap::ArgAction::Set)]
     pub schedule: bool,
+    /// The scheduler's `KubeSchedulerConfiguration` file (kubescheduler.config.k8s.io/v1), as
+    /// kube-scheduler's `--config`: plugins, weights, scoring strategy.
+    #[arg(long, env = "DELTAKUBE_SCHEDULER_CONFIG")]
+    pub scheduler_config: Option<PathBuf>,
 }
 
 /// Flags of `scheduler`: where the API server is, as kube-scheduler's `--kubeconfig`.
@@ -75,6 +79,10 @@ pub struct SchedulerFlags {
     /// The kubeconfig whose current context reaches the API server.
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: PathBuf,
+    /// The `KubeSchedulerConfiguration` file (kubescheduler.config.k8s.io/v1): plugins,
+    /// weights, scoring strategy; upstream's defaults without it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Dataflow worker threads.
     #[arg(long, env = "DELTAKUBE_WORKERS", default_value_t = 2)]
     pub workers: usize,
@@ -155,7 +163,7 @@ impl ControllerFlags {
             // Upstream refuses to start the same way.
             (true, None) => anyhow::bail!("--allocate-node-cidrs needs --cluster-cidr"),
         };
-        let scheduler = self.schedule.then(deltakube_dataflows::scheduler::config::SchedulerConfig::default);
+        let scheduler = if self.schedule { Some(scheduler_config(self.scheduler_config.as_deref())?) } else { None };
         Ok(ControllerConfig { root_ca, node_cidrs, load_balancer_pool: self.load_balancer_ip_range, scheduler, run_controllers: true })
     }
 }
@@ -274,15 +282,11 @@ async fn run_scheduler(flags: SchedulerFlags) -> anyhow::Result<()> {
     use crate::controllers::{api::Api, metrics::Metrics, views::ViewStore, WriteBack};
     use deltakube_dataflows::engine::EngineConfig;
 
+    let scheduler = scheduler_config(flags.config.as_deref())?;
     let credentials = crate::client::kubeconfig::load(&flags.kubeconfig)?;
     let client = crate::client::ApiClient::new(&credentials, true)?;
-    let controllers = ControllerConfig {
-        root_ca: String::new(),
-        node_cidrs: None,
-        load_balancer_pool: None,
-        scheduler: Some(deltakube_dataflows::scheduler::config::SchedulerConfig::default()),
-        run_controllers: false,
-    };
+    let controllers =
+        ControllerConfig { root_ca: String::new(), node_cidrs: None, load_balancer_pool: None, scheduler: Some(scheduler), run_controllers: false };
     let config = EngineConfig { workers: flags.workers, cluster: None, controllers, coalesce: true };
     let views = std::sync::Arc::new(ViewStore::new(flags.workers));
     let metrics = std::sync::Arc::new(Metrics::new());
@@ -296,6 +300,17 @@ async fn run_scheduler(flags: SchedulerFlags) -> anyhow::Result<()> {
     };
     withdraw_views(&client, SCHEDULER_PROCESS).await;
     result
+}
+
+/// The scheduler's profile: read from a `KubeSchedulerConfiguration` file, or upstream's
+/// defaults. What the file names and deltakube does not run is logged.
+fn scheduler_config(path: Option<&std::path::Path>) -> anyhow::Result<deltakube_dataflows::scheduler::config::SchedulerConfig> {
+    let Some(path) = path else { return Ok(Default::default()) };
+    let file = deltakube_dataflows::scheduler::config_file::load(path).map_err(anyhow::Error::msg)?;
+    for ignored in &file.ignored {
+        tracing::warn!(config = %path.display(), "ignored: {ignored}");
+    }
+    Ok(file.config)
 }
 
 /// The name `deltakube scheduler` registers its views under.

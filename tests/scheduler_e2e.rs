@@ -72,6 +72,9 @@ fn scheduling(cluster: &Cluster, k: &Kubectl) {
     assert_eq!(bound(k, "heavy").as_deref(), Some("big"), "heavy");
     let conditions = k.ok(&["get", "pod", "heavy", "-o", "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].status}"]);
     assert_eq!(conditions.trim(), "True");
+    // Upstream's default profile (LeastAllocated) sends half a cpu to the emptier node.
+    k.ok_stdin(&["apply", "-f", "-"], &pod("spread", "500m", ""));
+    assert_eq!(bound(k, "spread").as_deref(), Some("big"), "spread");
 
     // Twenty cpus fit nowhere: the event reads as upstream's.
     k.ok_stdin(&["apply", "-f", "-"], &pod("huge", "20", ""));
@@ -113,6 +116,60 @@ fn the_scheduler_places_and_explains_in_deltakube_up() {
     let cluster = Cluster::start(Backend::Embedded);
     let k = cluster.kubectl("1.33");
     scheduling(&cluster, &k);
+}
+
+/// The profile a user gives as kube-scheduler's `--config` (here `up --scheduler-config`):
+/// MostAllocated packs a pod onto the fuller node where the default spreads it to the emptier
+/// one, the re-weighted and disabled plugins show in the scores view, and a mistaken file stops
+/// the scheduler with the field it is about.
+#[test]
+fn a_scheduler_configuration_file_sets_the_profile() {
+    let files = tempfile::tempdir().unwrap();
+    let config = files.path().join("scheduler.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+profiles:
+- schedulerName: default-scheduler
+  plugins:
+    multiPoint:
+      enabled: [{name: NodeResourcesFit, weight: 5}]
+      disabled: [{name: NodeResourcesBalancedAllocation}, {name: VolumeBinding}]
+  pluginConfig:
+  - name: NodeResourcesFit
+    args:
+      scoringStrategy:
+        type: MostAllocated
+        resources: [{name: cpu, weight: 1}, {name: memory, weight: 1}]
+",
+    )
+    .unwrap();
+    let cluster = Cluster::start_with(Backend::Embedded, &["--scheduler-config", &config.display().to_string()]);
+    let k = cluster.kubectl("1.33");
+    k.ok_stdin(&["apply", "-f", "-"], NODES);
+    k.ok_stdin(&["apply", "-f", "-"], &pod("packed", "500m", ""));
+    assert_eq!(bound(&k, "packed").as_deref(), Some("small"), "MostAllocated packs onto the node with one cpu");
+    let scores: Value = serde_json::from_str(&k.ok(&["get", "--raw", "/views/scheduler-scores?namespace=default&name=packed"])).unwrap();
+    let plugins = scores["rows"][0]["value"]["nodes"][0]["plugins"].as_array().cloned().unwrap_or_default();
+    let weight = |name: &str| plugins.iter().find(|p| p["plugin"] == name).map(|p| p["weight"].clone());
+    assert_eq!(weight("NodeResourcesFit"), Some(serde_json::json!(5)), "{scores}");
+    assert_eq!(weight("TaintToleration"), Some(serde_json::json!(3)), "{scores}");
+    assert_eq!(weight("NodeResourcesBalancedAllocation"), None, "{scores}");
+
+    let mistaken = files.path().join("mistaken.yaml");
+    std::fs::write(
+        &mistaken,
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n- plugins: {score: {enabled: [{name: NodePorts}]}}\n",
+    )
+    .unwrap();
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_deltakube"))
+        .args(["scheduler", "--kubeconfig", &cluster.kubeconfig.display().to_string(), "--config", &mistaken.display().to_string()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "a mistaken configuration must stop the scheduler");
+    assert!(stderr.contains("mistaken.yaml") && stderr.contains("plugin \"NodePorts\" does not extend score plugin"), "{stderr}");
 }
 
 #[test]

@@ -221,3 +221,31 @@ fn ranked_placements_equal_the_reference() {
         assert!(ranked > 50, "seed {seed}: only {ranked} pods were placed from a ranking with MostAllocated");
     }
 }
+
+/// A profile read from a `KubeSchedulerConfiguration`: TaintToleration's filter off with its
+/// score kept, InterPodAffinity's and PodTopologySpread's scores off with their filters kept,
+/// weights changed, MostAllocated over cpu weighted 3. The dataflow still equals the reference.
+#[test]
+fn scheduler_dataflow_equals_reference_with_a_configuration_file() {
+    let text = "apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+profiles:
+- schedulerName: default-scheduler
+  plugins:
+    filter:
+      disabled: [{name: TaintToleration}]
+    score:
+      disabled: [{name: InterPodAffinity}, {name: PodTopologySpread}]
+      enabled: [{name: ImageLocality, weight: 4}, {name: NodeAffinity, weight: 7}]
+  pluginConfig:
+  - name: NodeResourcesFit
+    args:
+      scoringStrategy:
+        type: MostAllocated
+        resources: [{name: cpu, weight: 3}, {name: memory, weight: 1}]
+";
+    let config = deltakube_dataflows::scheduler::config_file::parse(text).unwrap().config;
+    for seed in seeds() {
+        run(world::World::new(seed), seed, 2, 200, &config);
+    }
+}

@@ -159,7 +159,7 @@ impl<'a> Round<'a> {
         {
             return false;
         }
-        if self.config.enabled(Plugin::NodeAffinity) && !matches!(node_affinity::pre_filter(pod), PreFilter::Skip | PreFilter::AllNodes) {
+        if self.config.filters(Plugin::NodeAffinity) && !matches!(node_affinity::pre_filter(pod), PreFilter::Skip | PreFilter::AllNodes) {
             return false;
         }
         let workloads = &self.snapshot().workloads;

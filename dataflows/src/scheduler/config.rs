@@ -12,11 +12,12 @@
 //! | NodeResourcesBalancedAllocation | 1 (cpu 1, memory 1) |
 //! | ImageLocality | 1 |
 //!
-//! NodeUnschedulable, NodeName and NodePorts only filter. Plugins can be disabled and weights
-//! changed, as a profile's `plugins.multiPoint` does, and NodeResourcesFit can score with
-//! MostAllocated.
+//! NodeUnschedulable, NodeName and NodePorts only filter. A plugin's filter and its score are
+//! enabled apart, as a profile's `plugins.filter` and `plugins.score` do, weights change, and
+//! NodeResourcesFit can score with MostAllocated; [`super::config_file`] reads all of it from
+//! a `KubeSchedulerConfiguration`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -93,11 +94,14 @@ pub enum ConfigError {
 /// The largest plugin weight accepted: with every plugin at it, totals stay far from overflow.
 pub const MAX_PLUGIN_WEIGHT: i64 = 1_000_000;
 
-/// A scheduling profile: enabled plugins with their weights, and the plugins' arguments.
+/// A scheduling profile: the plugins that filter, those that score with their weights, and
+/// the plugins' arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchedulerConfig {
-    /// Enabled plugins and their score weights (filter-only plugins carry 0).
-    pub plugins: BTreeMap<Plugin, i64>,
+    /// Plugins whose filter (with its pre-filter) runs.
+    pub filters: BTreeSet<Plugin>,
+    /// Plugins whose score runs, with their weights.
+    pub scores: BTreeMap<Plugin, i64>,
     pub fit: NodeResourcesFitArgs,
     pub balanced_allocation_resources: Vec<ResourceWeight>,
     pub inter_pod_affinity: InterPodAffinityArgs,
@@ -106,14 +110,9 @@ pub struct SchedulerConfig {
 
 impl Default for SchedulerConfig {
     fn default() -> SchedulerConfig {
-        let weight = |p: Plugin| match p {
-            Plugin::TaintToleration => 3,
-            Plugin::NodeAffinity | Plugin::PodTopologySpread | Plugin::InterPodAffinity => 2,
-            Plugin::NodeResourcesFit | Plugin::NodeResourcesBalancedAllocation | Plugin::ImageLocality => 1,
-            Plugin::NodeUnschedulable | Plugin::NodeName | Plugin::NodePorts => 0,
-        };
         SchedulerConfig {
-            plugins: Plugin::ALL.into_iter().map(|p| (p, weight(p))).collect(),
+            filters: Plugin::ALL.into_iter().filter(|p| p.filters()).collect(),
+            scores: Plugin::ALL.into_iter().filter(|p| p.scores()).map(|p| (p, default_weight(p))).collect(),
             fit: NodeResourcesFitArgs {
                 strategy: ScoringStrategy::LeastAllocated,
                 resources: default_resource_weights(),
@@ -127,23 +126,46 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// Upstream's default score weight of a plugin (`getDefaultPlugins`); 0 for filter-only ones.
+pub fn default_weight(plugin: Plugin) -> i64 {
+    match plugin {
+        Plugin::TaintToleration => 3,
+        Plugin::NodeAffinity | Plugin::PodTopologySpread | Plugin::InterPodAffinity => 2,
+        Plugin::NodeResourcesFit | Plugin::NodeResourcesBalancedAllocation | Plugin::ImageLocality => 1,
+        Plugin::NodeUnschedulable | Plugin::NodeName | Plugin::NodePorts => 0,
+    }
+}
+
 impl SchedulerConfig {
-    pub fn enabled(&self, plugin: Plugin) -> bool {
-        self.plugins.contains_key(&plugin)
+    /// Whether the plugin's filter runs.
+    pub fn filters(&self, plugin: Plugin) -> bool {
+        self.filters.contains(&plugin)
     }
 
-    /// The plugin's score weight; 0 when disabled.
+    /// Whether the plugin's score runs.
+    pub fn scores(&self, plugin: Plugin) -> bool {
+        self.scores.contains_key(&plugin)
+    }
+
+    /// The plugin's score weight; 0 when it does not score.
     pub fn weight(&self, plugin: Plugin) -> i64 {
-        self.plugins.get(&plugin).copied().unwrap_or(0)
+        self.scores.get(&plugin).copied().unwrap_or(0)
     }
 
+    /// The plugins that score, in upstream's order.
+    pub fn scoring(&self) -> impl Iterator<Item = Plugin> + '_ {
+        Plugin::ALL.into_iter().filter(|p| self.scores(*p))
+    }
+
+    /// Neither the plugin's filter nor its score runs.
     pub fn disable(mut self, plugin: Plugin) -> SchedulerConfig {
-        self.plugins.remove(&plugin);
+        self.filters.remove(&plugin);
+        self.scores.remove(&plugin);
         self
     }
 
     pub fn with_weight(mut self, plugin: Plugin, weight: i64) -> SchedulerConfig {
-        self.plugins.insert(plugin, weight);
+        self.scores.insert(plugin, weight);
         self
     }
 
@@ -160,8 +182,8 @@ impl SchedulerConfig {
                 return Err(ConfigError::ResourceWeight(r.name.clone()));
             }
         }
-        for (p, w) in &self.plugins {
-            if p.scores() && !(1..=MAX_PLUGIN_WEIGHT).contains(w) {
+        for (p, w) in &self.scores {
+            if !(1..=MAX_PLUGIN_WEIGHT).contains(w) {
                 return Err(ConfigError::PluginWeight(p.name()));
             }
         }
@@ -196,6 +218,6 @@ mod tests {
             assert_eq!(c.validate(), Err(ConfigError::ResourceWeight("memory".into())));
         }
         assert!(SchedulerConfig::default().with_weight(Plugin::ImageLocality, 0).validate().is_err());
-        assert!(!SchedulerConfig::default().disable(Plugin::ImageLocality).enabled(Plugin::ImageLocality));
+        assert!(!SchedulerConfig::default().disable(Plugin::ImageLocality).scores(Plugin::ImageLocality));
     }
 }

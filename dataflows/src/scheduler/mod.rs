@@ -29,6 +29,7 @@
 pub mod balanced_allocation;
 pub mod batch;
 pub mod config;
+pub mod config_file;
 pub mod dataflow;
 pub mod explain;
 pub mod framework;

@@ -71,7 +71,7 @@ pub struct PairEval {
 
 /// The node-local filters' verdict alone (the binder re-checks claimed nodes with it).
 pub fn local_filter(config: &SchedulerConfig, pod: &PodRow, info: &NodeInfo) -> FilterResult {
-    NODE_LOCAL_FILTERS.into_iter().filter(|p| config.enabled(*p)).try_for_each(|p| match p {
+    NODE_LOCAL_FILTERS.into_iter().filter(|p| config.filters(*p)).try_for_each(|p| match p {
         Plugin::NodeUnschedulable => node_unschedulable::filter(pod, &info.node),
         Plugin::NodeName => node_name::filter(pod, &info.node),
         Plugin::TaintToleration => taint_toleration::filter(pod, &info.node),

@@ -110,7 +110,7 @@ pub struct Ranking {
 impl Ranking {
     /// Ranks the nodes of `snapshot` from their evaluations (one per node, in order) for `pod`.
     pub fn new(config: &SchedulerConfig, snapshot: &ClusterSnapshot, pod: &PodRow, evals: Vec<PairEval>, image_counts: &BTreeMap<String, i64>) -> Ranking {
-        let images = if config.enabled(Plugin::ImageLocality) {
+        let images = if config.scores(Plugin::ImageLocality) {
             let total = snapshot.nodes.len() as i64;
             snapshot.nodes.iter().map(|n| image_locality::score(pod, &n.node, image_counts, total)).collect()
         } else {
@@ -154,7 +154,7 @@ impl Ranking {
     }
 
     fn scoring(config: &SchedulerConfig) -> impl Iterator<Item = Plugin> + '_ {
-        Plugin::ALL.into_iter().filter(|p| p.scores() && config.enabled(*p))
+        config.scoring()
     }
 
     fn total(&self, config: &SchedulerConfig, i: usize) -> i64 {

@@ -117,10 +117,10 @@ struct FilterStates {
 
 /// The verdict of the cluster-wide filters, which upstream runs after the node-local ones.
 fn cluster_filter(config: &SchedulerConfig, states: &FilterStates, pod: &PodRow, info: &NodeInfo) -> FilterResult {
-    if config.enabled(Plugin::PodTopologySpread) {
+    if config.filters(Plugin::PodTopologySpread) {
         states.spread.as_ref().map_or(Ok(()), |s| s.filter(pod, &info.node))?;
     }
-    if config.enabled(Plugin::InterPodAffinity) {
+    if config.filters(Plugin::InterPodAffinity) {
         states.affinity.as_ref().map_or(Ok(()), |s| s.filter(pod, &info.node))?;
     }
     Ok(())
@@ -200,7 +200,7 @@ pub fn decide(config: &SchedulerConfig, snapshot: &ClusterSnapshot, pod: &PodRow
     }
 
     let mut candidates: Option<std::collections::BTreeSet<String>> = None;
-    if config.enabled(Plugin::NodeAffinity) {
+    if config.filters(Plugin::NodeAffinity) {
         match node_affinity::pre_filter(pod) {
             PreFilter::Reject(message) => {
                 let (filters, fit) = rejected_by_pre_filter(snapshot, Plugin::NodeAffinity, message);
@@ -216,8 +216,8 @@ pub fn decide(config: &SchedulerConfig, snapshot: &ClusterSnapshot, pod: &PodRow
     }
 
     let states = FilterStates {
-        spread: config.enabled(Plugin::PodTopologySpread).then(|| SpreadFilterState::compute(pod, snapshot, &config.spread_defaulting)).flatten(),
-        affinity: config.enabled(Plugin::InterPodAffinity).then(|| AffinityFilterState::compute(pod, snapshot)).flatten(),
+        spread: config.filters(Plugin::PodTopologySpread).then(|| SpreadFilterState::compute(pod, snapshot, &config.spread_defaulting)).flatten(),
+        affinity: config.filters(Plugin::InterPodAffinity).then(|| AffinityFilterState::compute(pod, snapshot)).flatten(),
     };
     let mut fit = FitError { num_all_nodes: snapshot.nodes.len(), ..FitError::default() };
     let mut filters = Vec::with_capacity(snapshot.nodes.len());
@@ -253,7 +253,7 @@ pub fn decide(config: &SchedulerConfig, snapshot: &ClusterSnapshot, pod: &PodRow
     }
 
     let mut scores: Vec<NodeScore> = feasible.iter().map(|i| NodeScore { node: i.name().to_string(), plugins: vec![], total: 0 }).collect();
-    for plugin in Plugin::ALL.into_iter().filter(|p| p.scores() && config.enabled(*p)) {
+    for plugin in config.scoring() {
         let weight = config.weight(plugin);
         let (raw, normalized) = plugin_scores(plugin, config, snapshot, pod, &feasible, &evals);
         for (s, (raw, normalized)) in scores.iter_mut().zip(raw.into_iter().zip(normalized)) {
