@@ -268,12 +268,12 @@ async fn run_controllers(flags: ControllersFlags) -> anyhow::Result<()> {
     let write_back = WriteBack { api: Api::Remote(Box::new(client.clone())), tokens: Some(tokens), root_ca };
     println!("controllers following {} (process {})", credentials.server, flags.process);
     let process = format!("controllers-{}", flags.process);
-    views_registration::keep_registered(client.clone(), process.clone(), views_at);
+    let registration = views_registration::keep_registered(client.clone(), process.clone(), views_at);
     let result = tokio::select! {
         result = crate::controllers::run_remote(client.clone(), config, write_back, views, metrics, flags.debug_feed_delay) => result,
         _ = wait_for_shutdown() => Ok(()),
     };
-    withdraw_views(&client, &process).await;
+    withdraw_views(&client, &process, registration).await;
     result
 }
 
@@ -293,12 +293,12 @@ async fn run_scheduler(flags: SchedulerFlags) -> anyhow::Result<()> {
     let views_at = serve_views(flags.views_address, &views, &metrics).await?;
     let write_back = WriteBack { api: Api::Remote(Box::new(client.clone())), tokens: None, root_ca: String::new() };
     println!("scheduler following {}", credentials.server);
-    views_registration::keep_registered(client.clone(), SCHEDULER_PROCESS.into(), views_at);
+    let registration = views_registration::keep_registered(client.clone(), SCHEDULER_PROCESS.into(), views_at);
     let result = tokio::select! {
         result = crate::controllers::run_remote(client.clone(), config, write_back, views, metrics, std::time::Duration::ZERO) => result,
         _ = wait_for_shutdown() => Ok(()),
     };
-    withdraw_views(&client, SCHEDULER_PROCESS).await;
+    withdraw_views(&client, SCHEDULER_PROCESS, registration).await;
     result
 }
 
@@ -331,9 +331,12 @@ async fn serve_views(
     Ok(bound)
 }
 
-/// Takes this process's views out of the API server's `/views` at shutdown; a failure only
-/// leaves an entry that answers 503 until the process registers again.
-async fn withdraw_views(client: &crate::client::ApiClient, process: &str) {
+/// Takes this process's views out of the API server's `/views` at shutdown, once the task
+/// that renews them has stopped; a failure only leaves an entry that answers 503 until it
+/// goes stale.
+async fn withdraw_views(client: &crate::client::ApiClient, process: &str, registration: tokio::task::JoinHandle<()>) {
+    registration.abort();
+    let _ = registration.await;
     let withdrawn = tokio::time::timeout(std::time::Duration::from_secs(5), views_registration::set(client, process, None)).await;
     if !matches!(withdrawn, Ok(Ok(()))) {
         tracing::warn!(process, "could not withdraw the views from the API server");

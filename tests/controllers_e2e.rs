@@ -301,7 +301,7 @@ fn replica_sets(k: &Kubectl) {
     // The replica diff of the ReplicaSet, as a view at least as new as the readiness write.
     let rv = k.ok(&["-n", "rs", "get", "pod", &survivor, "-o", "jsonpath={.metadata.resourceVersion}"]);
     let diff: Value = serde_json::from_str(&k.ok(&["get", "--raw", &format!("/views/replica-diffs?namespace=rs&name=web&atLeastRevision={rv}")])).unwrap();
-    let want = json!({"desired": 1, "actual": 1, "ready": 1, "toCreate": 0, "toDelete": 0, "toAdopt": 0, "toRelease": 0});
+    let want = json!({"kind": "ReplicaSet", "desired": 1, "actual": 1, "ready": 1, "toCreate": 0, "toDelete": 0, "toAdopt": 0, "toRelease": 0});
     assert_eq!(diff["rows"][0]["value"], want, "{diff}");
 
     // Changing a pod's labels releases it, and a replacement is created.

@@ -12,6 +12,7 @@
 //! 503 naming it, as the aggregator does, rather than serve a partial view.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -35,6 +36,14 @@ pub const NAMESPACE: &str = "kube-system";
 pub const NAME: &str = "deltakube-views";
 /// The name of the port views register under.
 pub const PORT_NAME: &str = "http";
+/// The annotation a process renews with the time, for its entry (`<prefix><hostname>`).
+pub const RENEWED_ANNOTATION_PREFIX: &str = "deltakube.io/views-renewed-";
+/// An entry not renewed for this long is a process that is gone: it is left out.
+pub const STALE_AFTER: Duration = Duration::from_secs(90);
+/// How long a views server may take to connect.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a views server may take to answer: the longest `atLeastRevision` wait, and more.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// One registered views server: the process that registered it and its `host:port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,8 +53,13 @@ pub struct Backend {
 }
 
 /// The views servers an Endpoints object lists: each subset's addresses on its `http` port,
-/// in name order.
-pub fn backends(endpoints: &Value) -> Vec<Backend> {
+/// in name order, less those whose renewal (if annotated) is older than [`STALE_AFTER`] at
+/// `now`.
+pub fn backends(endpoints: &Value, now: jiff::Timestamp) -> Vec<Backend> {
+    let stale = |name: &str| {
+        let renewed = endpoints["metadata"]["annotations"][format!("{RENEWED_ANNOTATION_PREFIX}{name}")].as_str();
+        renewed.and_then(|t| t.parse::<jiff::Timestamp>().ok()).is_some_and(|t| now.duration_since(t).unsigned_abs() > STALE_AFTER && t < now)
+    };
     let mut out = Vec::new();
     for subset in endpoints["subsets"].as_array().into_iter().flatten() {
         let ports = subset["ports"].as_array().into_iter().flatten().filter(|p| p["name"].as_str().unwrap_or(PORT_NAME) == PORT_NAME);
@@ -58,6 +72,7 @@ pub fn backends(endpoints: &Value) -> Vec<Backend> {
             }
         }
     }
+    out.retain(|b| !stale(&b.name));
     out.sort_by(|a, b| (&a.name, &a.address).cmp(&(&b.name, &b.address)));
     out
 }
@@ -69,7 +84,9 @@ struct Proxy {
 
 /// `/views` and `/views/<name>`, forwarded to the registered views servers.
 pub fn router(cache: Arc<WatchCache>) -> Router {
-    let client = Client::builder(TokioExecutor::new()).build_http();
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    let client = Client::builder(TokioExecutor::new()).build(connector);
     let proxy = Arc::new(Proxy { cache, client });
     Router::new().route("/views", get(forward)).route("/views/{name}", get(forward)).with_state(proxy)
 }
@@ -88,7 +105,7 @@ fn unavailable(message: String) -> ApiError {
 async fn forward_inner(proxy: &Proxy, request: Request) -> Result<Response, ApiError> {
     let target = request.uri().path_and_query().map_or("/views", |pq| pq.as_str()).to_string();
     let registered = proxy.cache.get(&format!("/registry/endpoints/{NAMESPACE}/{NAME}"));
-    let backends = registered.map(|e| backends(&e.value)).unwrap_or_default();
+    let backends = registered.map(|e| backends(&e.value, jiff::Timestamp::now())).unwrap_or_default();
     if backends.is_empty() {
         return Err(unavailable(format!(
             "no views are registered: the controllers run in no process this API server knows of (`deltakube controllers` and `deltakube scheduler` register theirs in endpoints {NAMESPACE}/{NAME})"
@@ -98,7 +115,11 @@ async fn forward_inner(proxy: &Proxy, request: Request) -> Result<Response, ApiE
     let requests = backends.iter().map(|b| async move {
         let uri = format!("http://{}{target}", b.address);
         let request = http::Request::get(uri).body(Empty::new()).map_err(ApiError::internal)?;
-        proxy.client.request(request).await.map_err(|e| unavailable(format!("the views of {} at {} did not answer: {e}", b.name, b.address)))
+        let silent = |e: String| unavailable(format!("the views of {} at {} did not answer: {e}", b.name, b.address));
+        match tokio::time::timeout(ANSWER_TIMEOUT, proxy.client.request(request)).await {
+            Ok(answer) => answer.map_err(|e| silent(e.to_string())),
+            Err(_) => Err(silent(format!("no answer in {} s", ANSWER_TIMEOUT.as_secs()))),
+        }
     });
     let mut responses = futures::future::try_join_all(requests).await?;
     if responses.len() == 1 {
@@ -119,14 +140,24 @@ async fn forward_inner(proxy: &Proxy, request: Request) -> Result<Response, ApiE
     }
     let watching = request.uri().query().is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
     if watching {
-        let streams = responses.into_iter().map(|r| lines(BodyStream::new(r.into_body()).filter_map(|f| async move { f.ok()?.into_data().ok() })));
-        let mut out = Response::new(Body::from_stream(futures::stream::select_all(streams.map(Box::pin)).map(Ok::<_, std::convert::Infallible>)));
+        // The merged stream ends as soon as one process's does (it restarted, say): the
+        // client re-reads a snapshot rather than miss that process's deltas.
+        let streams = responses.into_iter().map(|r| {
+            let chunks =
+                BodyStream::new(r.into_body()).take_while(|f| futures::future::ready(f.is_ok())).filter_map(|f| async move { f.ok()?.into_data().ok() });
+            Box::pin(lines(chunks).map(Some).chain(futures::stream::once(async { None })))
+        });
+        let merged = futures::stream::select_all(streams).take_while(|line| futures::future::ready(line.is_some())).filter_map(futures::future::ready);
+        let mut out = Response::new(Body::from_stream(merged.map(Ok::<_, std::convert::Infallible>)));
         out.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         return Ok(out);
     }
     let mut documents = Vec::new();
     for (response, backend) in responses.into_iter().zip(&backends) {
-        let body = response.into_body().collect().await.map_err(|e| unavailable(format!("the views of {} broke off: {e}", backend.name)))?.to_bytes();
+        let body = match tokio::time::timeout(ANSWER_TIMEOUT, response.into_body().collect()).await {
+            Ok(body) => body.map_err(|e| unavailable(format!("the views of {} broke off: {e}", backend.name)))?.to_bytes(),
+            Err(_) => return Err(unavailable(format!("the views of {} did not finish in {} s", backend.name, ANSWER_TIMEOUT.as_secs()))),
+        };
         let document: Value =
             serde_json::from_slice(&body).map_err(|e| unavailable(format!("the views of {} answered with something other than JSON: {e}", backend.name)))?;
         documents.push(document);
@@ -141,21 +172,18 @@ fn json_response(status: StatusCode, body: Bytes) -> Response {
 }
 
 /// A byte stream cut at newlines: each item one whole line with its newline, so that lines
-/// of several streams interleave without tearing.
+/// of several streams interleave without tearing. A last line without its newline was cut off
+/// and is dropped.
 fn lines(chunks: impl Stream<Item = Bytes> + Send + 'static) -> impl Stream<Item = Bytes> + Send + 'static {
-    futures::stream::unfold((Box::pin(chunks), BytesMut::new(), false), |(mut chunks, mut buffer, mut ended)| async move {
+    // The state: the chunks, what is buffered, and how much of it has been searched.
+    futures::stream::unfold((Box::pin(chunks), BytesMut::new(), 0), |(mut chunks, mut buffer, mut searched)| async move {
         loop {
-            if let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-                let line = buffer.split_to(end + 1).freeze();
-                return Some((line, (chunks, buffer, ended)));
+            if let Some(end) = buffer[searched..].iter().position(|b| *b == b'\n') {
+                let line = buffer.split_to(searched + end + 1).freeze();
+                return Some((line, (chunks, buffer, 0)));
             }
-            if ended {
-                return (!buffer.is_empty()).then(|| (buffer.split().freeze(), (chunks, BytesMut::new(), true)));
-            }
-            match chunks.next().await {
-                Some(chunk) => buffer.extend_from_slice(&chunk),
-                None => ended = true,
-            }
+            searched = buffer.len();
+            buffer.extend_from_slice(&chunks.next().await?);
         }
     })
 }
@@ -200,10 +228,29 @@ mod tests {
             {"addresses": [{"ip": "127.0.0.1", "hostname": "scheduler"}], "ports": [{"name": "http", "port": 4001, "protocol": "TCP"}]},
             {"addresses": [{"ip": "127.0.0.1", "hostname": "controllers-1"}, {"ip": "::1"}], "ports": [{"name": "http", "port": 4000}, {"name": "other", "port": 9}]},
         ]});
-        let got: Vec<(String, String)> = backends(&endpoints).into_iter().map(|b| (b.name, b.address)).collect();
+        let now = jiff::Timestamp::now();
+        let got: Vec<(String, String)> = backends(&endpoints, now).into_iter().map(|b| (b.name, b.address)).collect();
         let want = [("::1", "[::1]:4000"), ("controllers-1", "127.0.0.1:4000"), ("scheduler", "127.0.0.1:4001")];
         assert_eq!(got, want.map(|(n, a)| (n.to_string(), a.to_string())));
-        assert!(backends(&json!({})).is_empty());
+        assert!(backends(&json!({}), now).is_empty());
+    }
+
+    #[test]
+    fn entries_not_renewed_for_long_are_left_out() {
+        let now: jiff::Timestamp = "2026-11-30T12:00:00Z".parse().unwrap();
+        let endpoints = json!({
+            "metadata": {"annotations": {
+                "deltakube.io/views-renewed-old": "2026-11-30T11:58:00Z",
+                "deltakube.io/views-renewed-fresh": "2026-11-30T11:59:50Z",
+            }},
+            "subsets": [
+                {"addresses": [{"ip": "127.0.0.1", "hostname": "old"}], "ports": [{"name": "http", "port": 1}]},
+                {"addresses": [{"ip": "127.0.0.1", "hostname": "fresh"}], "ports": [{"name": "http", "port": 2}]},
+                {"addresses": [{"ip": "127.0.0.1", "hostname": "unannotated"}], "ports": [{"name": "http", "port": 3}]},
+            ],
+        });
+        let names: Vec<String> = backends(&endpoints, now).into_iter().map(|b| b.name).collect();
+        assert_eq!(names, ["fresh", "unannotated"]);
     }
 
     #[test]
@@ -228,7 +275,7 @@ mod tests {
 
     #[tokio::test]
     async fn streams_are_cut_into_whole_lines() {
-        let chunks = futures::stream::iter(["{\"a\":", "1}\n{\"b\"", ":2}\n{\"c\":3}\n"].map(|s: &'static str| Bytes::from_static(s.as_bytes())));
+        let chunks = futures::stream::iter(["{\"a\":", "1}\n{\"b\"", ":2}\n{\"c\":3}\n{\"torn"].map(|s: &'static str| Bytes::from_static(s.as_bytes())));
         let got: Vec<Bytes> = lines(chunks).collect().await;
         assert_eq!(got, ["{\"a\":1}\n", "{\"b\":2}\n", "{\"c\":3}\n"].map(|s: &'static str| Bytes::from_static(s.as_bytes())));
     }

@@ -2,14 +2,15 @@
 //! reachable through the API server: it adds the address it serves them at to the Endpoints
 //! object `kube-system/deltakube-views`, as one subset whose address carries the process's
 //! name as `hostname`, and the API server forwards `/views` there
-//! ([`deltakube_api::views_proxy`]). The entry is re-asserted periodically (the object may be
-//! deleted, or the API server's store replaced) and withdrawn at shutdown.
+//! ([`deltakube_api::views_proxy`]). The entry is renewed every 30 s with the time in an
+//! annotation (the API server leaves out entries not renewed for 90 s: a process killed for
+//! good), re-created if the object went away, and withdrawn at shutdown.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use deltakube_api::views_proxy::{NAME, NAMESPACE, PORT_NAME};
+use deltakube_api::views_proxy::{NAME, NAMESPACE, PORT_NAME, RENEWED_ANNOTATION_PREFIX};
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -34,9 +35,23 @@ pub fn advertised(bound: SocketAddr) -> SocketAddr {
     }
 }
 
-/// `endpoints` with `process`'s entry set to `address` (or removed, for `None`); whether that
-/// changed anything.
-pub fn with_entry(endpoints: &mut Value, process: &str, address: Option<SocketAddr>) -> bool {
+/// `endpoints` with `process`'s entry set to `address`, renewed at `now` (or removed, for
+/// `None`); whether that changed anything.
+pub fn with_entry(endpoints: &mut Value, process: &str, address: Option<SocketAddr>, now: jiff::Timestamp) -> bool {
+    let renewed = format!("{RENEWED_ANNOTATION_PREFIX}{process}");
+    let annotations_before = endpoints["metadata"]["annotations"].clone();
+    let mut annotations = annotations_before.as_object().cloned().unwrap_or_default();
+    match address {
+        Some(_) => annotations.insert(renewed, Value::String(now.to_string())),
+        None => annotations.remove(&renewed),
+    };
+    if annotations.is_empty() {
+        if let Some(metadata) = endpoints["metadata"].as_object_mut() {
+            metadata.remove("annotations");
+        }
+    } else {
+        endpoints["metadata"]["annotations"] = Value::Object(annotations);
+    }
     let before = endpoints["subsets"].clone();
     let mut subsets: Vec<Value> = before.as_array().cloned().unwrap_or_default();
     subsets.retain(|s| !s["addresses"].as_array().into_iter().flatten().any(|a| a["hostname"] == process));
@@ -53,7 +68,7 @@ pub fn with_entry(endpoints: &mut Value, process: &str, address: Option<SocketAd
         Some(fields) if after.is_null() => drop(fields.remove("subsets")),
         _ => endpoints["subsets"] = after.clone(),
     }
-    after != before
+    after != before || endpoints["metadata"]["annotations"] != annotations_before
 }
 
 /// Sets (or, with `None`, withdraws) `process`'s entry, retrying conflicts.
@@ -70,7 +85,7 @@ pub async fn set(client: &ApiClient, process: &str, address: Option<SocketAddr>)
             ),
             other => anyhow::bail!("reading endpoints {NAMESPACE}/{NAME}: {other}: {}", String::from_utf8_lossy(&body)),
         };
-        if !with_entry(&mut endpoints, process, address) && method == Method::PUT {
+        if !with_entry(&mut endpoints, process, address, jiff::Timestamp::now()) && method == Method::PUT {
             return Ok(());
         }
         let (status, body) = client.send(method, &target, Some(endpoints.to_string().into())).await?;
@@ -84,8 +99,8 @@ pub async fn set(client: &ApiClient, process: &str, address: Option<SocketAddr>)
 }
 
 /// Registers `process`'s views at `address` now and every [`REASSERT_EVERY`] after; failures
-/// are logged and retried at the next turn.
-pub fn keep_registered(client: ApiClient, process: String, address: SocketAddr) {
+/// are logged and retried at the next turn. Abort the task before withdrawing the entry.
+pub fn keep_registered(client: ApiClient, process: String, address: SocketAddr) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(REASSERT_EVERY);
         loop {
@@ -94,7 +109,7 @@ pub fn keep_registered(client: ApiClient, process: String, address: SocketAddr) 
                 tracing::warn!(error = %format!("{e:#}"), "registering the views with the API server");
             }
         }
-    });
+    })
 }
 
 #[cfg(test)]
@@ -104,16 +119,22 @@ mod tests {
     #[test]
     fn each_process_has_one_entry_in_name_order() {
         let mut endpoints = json!({"metadata": {"name": NAME}});
-        assert!(with_entry(&mut endpoints, "scheduler", Some("127.0.0.1:4001".parse().unwrap())));
-        assert!(with_entry(&mut endpoints, "controllers-0", Some("127.0.0.1:4000".parse().unwrap())));
-        assert!(!with_entry(&mut endpoints, "controllers-0", Some("127.0.0.1:4000".parse().unwrap())), "already there");
-        assert!(with_entry(&mut endpoints, "controllers-0", Some("127.0.0.1:4002".parse().unwrap())), "moved");
-        let backends = deltakube_api::views_proxy::backends(&endpoints);
+        let t0: jiff::Timestamp = "2026-11-30T12:00:00Z".parse().unwrap();
+        let t1: jiff::Timestamp = "2026-11-30T12:00:30Z".parse().unwrap();
+        assert!(with_entry(&mut endpoints, "scheduler", Some("127.0.0.1:4001".parse().unwrap()), t0));
+        assert!(with_entry(&mut endpoints, "controllers-0", Some("127.0.0.1:4000".parse().unwrap()), t0));
+        assert!(!with_entry(&mut endpoints, "controllers-0", Some("127.0.0.1:4000".parse().unwrap()), t0), "already there");
+        assert!(with_entry(&mut endpoints, "controllers-0", Some("127.0.0.1:4000".parse().unwrap()), t1), "renewed");
+        assert_eq!(endpoints["metadata"]["annotations"]["deltakube.io/views-renewed-controllers-0"], "2026-11-30T12:00:30Z");
+        assert!(with_entry(&mut endpoints, "controllers-0", Some("127.0.0.1:4002".parse().unwrap()), t1), "moved");
+        let backends = deltakube_api::views_proxy::backends(&endpoints, t1);
         let got: Vec<(&str, &str)> = backends.iter().map(|b| (b.name.as_str(), b.address.as_str())).collect();
         assert_eq!(got, [("controllers-0", "127.0.0.1:4002"), ("scheduler", "127.0.0.1:4001")]);
-        assert!(with_entry(&mut endpoints, "scheduler", None));
-        assert!(!with_entry(&mut endpoints, "scheduler", None));
-        assert_eq!(deltakube_api::views_proxy::backends(&endpoints).len(), 1);
+        assert!(with_entry(&mut endpoints, "scheduler", None, t1));
+        assert!(!with_entry(&mut endpoints, "scheduler", None, t1));
+        assert_eq!(deltakube_api::views_proxy::backends(&endpoints, t1).len(), 1);
+        assert!(with_entry(&mut endpoints, "controllers-0", None, t1));
+        assert_eq!(endpoints, json!({"metadata": {"name": NAME}}), "nothing is left behind");
     }
 
     #[test]

@@ -136,11 +136,14 @@ fn deletion_rank(p: &PodSummary) -> (bool, u8, bool, std::cmp::Reverse<String>, 
 }
 
 /// One workload's replica diff, the `replica-diffs` view: how many replicas it wants, how
-/// many active pods match it (and how many of those are ready), and what this round of the
+/// many active pods it has (those it owns that match, and the orphans it adopts, as upstream
+/// counts the pods it claims; and how many of those are ready), and what this round of the
 /// controller does about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicaDiff {
+    /// `ReplicaSet` or `ReplicationController`, which share the view's `namespace/name` keys.
+    pub kind: &'static str,
     pub desired: i64,
     pub actual: i64,
     pub ready: i64,
@@ -171,8 +174,12 @@ pub fn decide(w: &ReplicaSetRow, owned: &[&PodSummary], orphans: &[&PodSummary])
     let pod_key = |name: &str| ObjectKey::new(Kind::Pod, w.namespace.clone(), name);
     let (matching, released): (Vec<&PodSummary>, Vec<&PodSummary>) = owned.iter().copied().partition(|p| w.selector.matches(&p.labels));
     let mut active: Vec<&PodSummary> = matching.iter().copied().filter(|p| p.active).collect();
-    let ready = active.iter().filter(|p| p.ready).count() as i64;
-    let mut diff = ReplicaDiff { desired: w.replicas, actual: active.len() as i64, ready, ..ReplicaDiff::default() };
+    // Orphans are claimed before replicas are counted, as upstream's ClaimPods does, so that
+    // adopting one never comes with creating another.
+    let adopting: Vec<&PodSummary> = orphans.iter().copied().filter(|p| p.active).collect();
+    let ready = active.iter().chain(&adopting).filter(|p| p.ready).count() as i64;
+    let actual = (active.len() + adopting.len()) as i64;
+    let mut diff = ReplicaDiff { kind: w.kind.kind_name(), desired: w.replicas, actual, ready, ..ReplicaDiff::default() };
     if w.deleting {
         return Decision { diff, intents: out };
     }
@@ -182,12 +189,12 @@ pub fn decide(w: &ReplicaSetRow, owned: &[&PodSummary], orphans: &[&PodSummary])
         out.push(Intent::Patch { key: pod_key(&p.name), patch: owners_patch(&rest).into() });
     }
     diff.to_release = released.len() as i64;
-    for p in orphans.iter().filter(|p| p.active) {
+    for p in &adopting {
         let mut owners = p.owners.clone();
         owners.push(controller_ref(w));
         out.push(Intent::Patch { key: pod_key(&p.name), patch: owners_patch(&owners).into() });
-        diff.to_adopt += 1;
     }
+    diff.to_adopt = adopting.len() as i64;
     let missing = w.replicas - diff.actual;
     if missing > 0 {
         let taken: BTreeSet<&str> = owned.iter().map(|p| p.name.as_str()).collect();
@@ -197,11 +204,14 @@ pub fn decide(w: &ReplicaSetRow, owned: &[&PodSummary], orphans: &[&PodSummary])
         }
         diff.to_create = missing;
     } else if missing < 0 {
+        // Only pods already owned are deleted; one being adopted is, if still surplus, once
+        // its owner reference is written (one write per pod per round).
         active.sort_by_key(|p| deletion_rank(p));
-        for p in active.iter().take((-missing) as usize) {
+        let surplus = active.len().min((-missing) as usize);
+        for p in &active[..surplus] {
             out.push(Intent::Delete { key: pod_key(&p.name) });
         }
-        diff.to_delete = -missing;
+        diff.to_delete = surplus as i64;
     }
     let status = status_content(diff.actual, diff.actual, diff.ready, diff.ready, w.generation);
     if status != w.status {
@@ -377,7 +387,7 @@ mod tests {
         let w = workload(3);
         let first = pod(&pod_name(&w, 0), "n1", "Running", true, "t");
         let Decision { diff, intents } = decide(&w, &[&first], &[]);
-        assert_eq!(diff, ReplicaDiff { desired: 3, actual: 1, ready: 1, to_create: 2, ..ReplicaDiff::default() });
+        assert_eq!(diff, ReplicaDiff { kind: "ReplicaSet", desired: 3, actual: 1, ready: 1, to_create: 2, ..ReplicaDiff::default() });
         let created: Vec<String> = intents
             .iter()
             .filter_map(|i| match i {
@@ -397,8 +407,9 @@ mod tests {
         let mut orphan = pod("orphan", "n1", "Running", true, "t");
         orphan.owners.clear();
         let Decision { diff, intents } = decide(&w, &[&moved], &[&orphan]);
-        // The adopted orphan counts from the next round on, once its owner is written.
-        assert_eq!(diff, ReplicaDiff { desired: 1, actual: 0, to_create: 1, to_adopt: 1, to_release: 1, ..ReplicaDiff::default() });
+        // The orphan is adopted and counted: nothing is created beside it.
+        assert_eq!(diff, ReplicaDiff { kind: "ReplicaSet", desired: 1, actual: 1, ready: 1, to_adopt: 1, to_release: 1, ..ReplicaDiff::default() });
+        assert!(!intents.iter().any(|i| matches!(i, Intent::Create { .. })), "{intents:?}");
         assert!(intents.contains(&Intent::Patch { key: ObjectKey::new(Kind::Pod, "ns", "moved"), patch: owners_patch(&[]).into() }));
         assert!(intents.iter().any(|i| matches!(i, Intent::Patch { key, patch } if key.name == "orphan" && patch.contains("rs-uid"))));
     }

@@ -12,16 +12,21 @@
 //!   NodeResourcesBalancedAllocation (`resources`), InterPodAffinity and PodTopologySpread
 //!   (`defaultingType`, `defaultConstraints`).
 //!
-//! Decoding is strict, as upstream's: an unknown field, an unknown plugin or a plugin named at
-//! an extension point it does not have is an error. Upstream's plugins that deltakube does not
-//! run (volumes, dynamic resources, preemption, the queue sort and binder it has built in) may
-//! be named; they are reported back as ignored. One profile, for `default-scheduler`, is run.
+//! Decoding is strict, as upstream's: an unknown field, an unknown plugin enabled, a plugin
+//! enabled twice or at an extension point it does not have is an error. Upstream's plugins
+//! that deltakube does not run (volumes, dynamic resources, preemption, the queue sort and
+//! binder it has built in) may be named, and any name disabled; settings deltakube does not
+//! honour (`parallelism`, `percentageOfNodesToScore`: every feasible node is scored, back-off,
+//! leader election, the client connection) are accepted. All of these are reported back as
+//! ignored. A plugin's pre-filter runs with its filter and its pre-score with its score, so
+//! `preFilter` and `preScore` entries are reported as ignored too. One profile, for
+//! `default-scheduler`, is run.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::config::{default_weight, DefaultSpreadConstraint, ResourceWeight, SchedulerConfig, ScoringStrategy, SpreadDefaulting};
+use super::config::{default_resource_weights, default_weight, DefaultSpreadConstraint, ResourceWeight, SchedulerConfig, ScoringStrategy, SpreadDefaulting};
 use super::framework::Plugin;
 
 pub const API_VERSION: &str = "kubescheduler.config.k8s.io/v1";
@@ -41,12 +46,12 @@ const NOT_RUN: &[&str] = &[
     "VolumeZone",
 ];
 
-/// The top-level fields upstream's v1 configuration has that deltakube accepts and leaves to
-/// its own defaults (connections, leader election, queue back-off, profiling).
-const ACCEPTED_TOP_LEVEL: &[&str] = &[
-    "apiVersion",
-    "kind",
-    "profiles",
+/// The top-level fields of upstream's v1 configuration that deltakube reads.
+const READ_TOP_LEVEL: &[&str] = &["apiVersion", "kind", "profiles", "extenders"];
+
+/// The top-level fields of upstream's v1 configuration that deltakube accepts and does not
+/// honour (connections, leader election, queue back-off, profiling, node sampling).
+const NOT_HONOURED_TOP_LEVEL: &[&str] = &[
     "parallelism",
     "leaderElection",
     "clientConnection",
@@ -55,10 +60,7 @@ const ACCEPTED_TOP_LEVEL: &[&str] = &[
     "podMaxBackoffSeconds",
     "enableProfiling",
     "enableContentionProfiling",
-    "healthzBindAddress",
-    "metricsBindAddress",
     "delayCacheUntilActive",
-    "extenders",
 ];
 
 /// The extension points of a profile's `plugins`.
@@ -86,11 +88,12 @@ pub fn parse(text: &str) -> Result<ConfigFile, String> {
     if api_version != API_VERSION || kind != KIND {
         return Err(format!("the scheduler configuration must be apiVersion {API_VERSION}, kind {KIND}; got apiVersion {api_version:?}, kind {kind:?}"));
     }
-    strict(&document, "", ACCEPTED_TOP_LEVEL)?;
+    strict(&document, "", &[READ_TOP_LEVEL, NOT_HONOURED_TOP_LEVEL].concat())?;
     if object.get("extenders").and_then(Value::as_array).is_some_and(|e| !e.is_empty()) {
         return Err(error("extenders: scheduler extenders are not supported by deltakube"));
     }
-    let mut ignored = Vec::new();
+    let mut ignored: Vec<String> =
+        NOT_HONOURED_TOP_LEVEL.iter().filter(|f| object.contains_key(**f)).map(|f| format!("{f} (not honoured by deltakube)")).collect();
     let profiles = object.get("profiles").and_then(Value::as_array).cloned().unwrap_or_default();
     let config = match profiles.as_slice() {
         [] => SchedulerConfig::default(),
@@ -113,14 +116,24 @@ fn strict(value: &Value, path: &str, known: &[&str]) -> Result<(), String> {
 }
 
 fn read_profile(profile: &Value, ignored: &mut Vec<String>) -> Result<SchedulerConfig, String> {
-    strict(profile, "profiles[0].", &["schedulerName", "plugins", "pluginConfig"])?;
+    strict(profile, "profiles[0].", &["schedulerName", "plugins", "pluginConfig", "percentageOfNodesToScore"])?;
+    if profile.get("percentageOfNodesToScore").is_some() {
+        ignored.push("profiles[0].percentageOfNodesToScore (not honoured by deltakube: every feasible node is scored)".into());
+    }
     let name = profile["schedulerName"].as_str().unwrap_or(crate::scheduler::rows_pod::DEFAULT_SCHEDULER_NAME);
     if name != crate::scheduler::rows_pod::DEFAULT_SCHEDULER_NAME {
         return Err(format!("profiles[0].schedulerName: deltakube schedules the pods of default-scheduler only; got {name:?}"));
     }
     let mut config = plugins(&profile["plugins"], ignored)?;
+    let mut configured = BTreeSet::new();
     for (i, entry) in profile["pluginConfig"].as_array().into_iter().flatten().enumerate() {
-        plugin_args(&mut config, entry, &format!("profiles[0].pluginConfig[{i}]"), ignored)?;
+        let path = format!("profiles[0].pluginConfig[{i}]");
+        if let Some(name) = entry["name"].as_str() {
+            if !configured.insert(name.to_string()) {
+                return Err(format!("{path}.name: Duplicate value: {name:?}"));
+            }
+        }
+        plugin_args(&mut config, entry, &path, ignored)?;
     }
     Ok(config)
 }
@@ -140,6 +153,9 @@ fn plugin_set(value: &Value, path: &str) -> Result<PluginSet, String> {
             let at = format!("{path}.{list}[{i}]");
             strict(plugin, &format!("{at}."), &["name", "weight"])?;
             let name = plugin["name"].as_str().filter(|n| !n.is_empty()).ok_or_else(|| format!("{at}.name: Required value"))?;
+            if into_enabled && (name == "*" || set.enabled.iter().any(|(n, _)| n == name)) {
+                return Err(format!("{at}.name: Invalid value: {name:?}: a plugin is enabled once, and by its name"));
+            }
             if into_enabled {
                 let weight = match &plugin["weight"] {
                     Value::Null => 0,
@@ -179,19 +195,38 @@ fn merge(defaults: Vec<(String, i64)>, custom: &PluginSet) -> Vec<(String, i64)>
     merged
 }
 
+/// Notes `what` in `ignored` once.
+fn note(ignored: &mut Vec<String>, what: String) {
+    if !ignored.contains(&what) {
+        ignored.push(what);
+    }
+}
+
 /// A plugin name: one deltakube runs, or one upstream has and deltakube does not run (`None`,
 /// noted in `ignored`).
 fn known(name: &str, path: &str, ignored: &mut Vec<String>) -> Result<Option<Plugin>, String> {
     if let Some(p) = Plugin::from_name(name) {
         return Ok(Some(p));
     }
-    if name == "*" || NOT_RUN.contains(&name) {
-        if name != "*" && !ignored.iter().any(|i| i.starts_with(&format!("plugin {name}"))) {
-            ignored.push(format!("plugin {name} (not run by deltakube)"));
-        }
+    if NOT_RUN.contains(&name) {
+        note(ignored, format!("plugin {name} (not run by deltakube)"));
         return Ok(None);
     }
     Err(format!("{path}: plugin \"{name}\" does not exist"))
+}
+
+/// Whether `plugin` has the extension point `point` upstream (its `framework.*Plugin`
+/// interfaces). `multiPoint` takes any plugin.
+fn extends(plugin: Plugin, point: &str) -> bool {
+    use Plugin::*;
+    match point {
+        "multiPoint" => true,
+        "preFilter" => matches!(plugin, NodeAffinity | NodePorts | NodeResourcesFit | PodTopologySpread | InterPodAffinity),
+        "filter" => plugin.filters(),
+        "preScore" => plugin.scores() && plugin != ImageLocality,
+        "score" => plugin.scores(),
+        _ => false,
+    }
 }
 
 fn plugins(value: &Value, ignored: &mut Vec<String>) -> Result<SchedulerConfig, String> {
@@ -201,19 +236,20 @@ fn plugins(value: &Value, ignored: &mut Vec<String>) -> Result<SchedulerConfig, 
         let path = format!("profiles[0].plugins.{point}");
         let set = plugin_set(&value[*point], &path)?;
         for (name, _) in &set.enabled {
-            let plugin = known(name, &path, ignored)?;
-            let extends = match (*point, plugin) {
-                (_, None) | ("multiPoint", _) => true,
-                ("preFilter" | "filter", Some(p)) => p.filters(),
-                ("preScore" | "score", Some(p)) => p.scores(),
-                (_, Some(_)) => false,
-            };
-            if !extends {
+            let Some(plugin) = known(name, &path, ignored)? else { continue };
+            if !extends(plugin, point) {
                 return Err(format!("{path}: plugin \"{name}\" does not extend {point} plugin"));
             }
+            if matches!(*point, "preFilter" | "preScore") {
+                note(ignored, format!("plugins.{point} (a plugin's pre-filter runs with its filter, its pre-score with its score)"));
+            }
         }
-        for name in &set.disabled {
-            known(name, &path, ignored)?;
+        for name in set.disabled.iter().filter(|n| *n != "*") {
+            if Plugin::from_name(name).is_none() {
+                note(ignored, format!("plugin {name}, disabled (not run by deltakube)"));
+            } else if matches!(*point, "preFilter" | "preScore") {
+                note(ignored, format!("plugins.{point} (a plugin's pre-filter runs with its filter, its pre-score with its score)"));
+            }
         }
         sets.insert(*point, set);
     }
@@ -240,16 +276,24 @@ fn plugins(value: &Value, ignored: &mut Vec<String>) -> Result<SchedulerConfig, 
     Ok(config)
 }
 
+/// A list of resources with weights, defaulted as upstream's v1 defaults do: no list is cpu
+/// and memory, and a missing or 0 weight is 1.
 fn resources(value: &Value, path: &str) -> Result<Vec<ResourceWeight>, String> {
     let mut out = Vec::new();
     for (i, r) in value.as_array().into_iter().flatten().enumerate() {
         let at = format!("{path}[{i}]");
         strict(r, &format!("{at}."), &["name", "weight"])?;
         let name = r["name"].as_str().filter(|n| !n.is_empty()).ok_or_else(|| format!("{at}.name: Required value"))?;
-        let weight = r["weight"].as_i64().ok_or_else(|| format!("{at}.weight: must be an integer"))?;
-        out.push(ResourceWeight { name: name.to_string(), weight });
+        let weight = match &r["weight"] {
+            Value::Null => 0,
+            w => w.as_i64().ok_or_else(|| format!("{at}.weight: must be an integer"))?,
+        };
+        if out.iter().any(|o: &ResourceWeight| o.name == name) {
+            return Err(format!("{at}.name: Duplicate value: {name:?}"));
+        }
+        out.push(ResourceWeight { name: name.to_string(), weight: if weight == 0 { 1 } else { weight } });
     }
-    Ok(out)
+    Ok(if out.is_empty() { default_resource_weights() } else { out })
 }
 
 fn strings(value: &Value, path: &str) -> Result<Vec<String>, String> {
@@ -283,16 +327,19 @@ fn plugin_args(config: &mut SchedulerConfig, entry: &Value, path: &str, ignored:
                     return Err(format!("{at}.scoringStrategy.type: Unsupported value: {other:?}: supported values: \"LeastAllocated\", \"MostAllocated\""))
                 }
             };
-            if !strategy["resources"].is_null() {
-                config.fit.resources = resources(&strategy["resources"], &format!("{at}.scoringStrategy.resources"))?;
+            if strategy.get("requestedToCapacityRatio").is_some() {
+                return Err(format!("{at}.scoringStrategy.requestedToCapacityRatio: Forbidden: only valid for RequestedToCapacityRatio type"));
             }
+            config.fit.resources = resources(&strategy["resources"], &format!("{at}.scoringStrategy.resources"))?;
             config.fit.ignored_resources = strings(&args["ignoredResources"], &format!("{at}.ignoredResources"))?;
             config.fit.ignored_resource_groups = strings(&args["ignoredResourceGroups"], &format!("{at}.ignoredResourceGroups"))?;
         }
         Some(Plugin::NodeResourcesBalancedAllocation) => {
             typed(&["resources"])?;
-            if !args["resources"].is_null() {
-                config.balanced_allocation_resources = resources(&args["resources"], &format!("{at}.resources"))?;
+            config.balanced_allocation_resources = resources(&args["resources"], &format!("{at}.resources"))?;
+            // Upstream's ValidateNodeResourcesBalancedAllocationArgs: every weight is 1.
+            if let Some(r) = config.balanced_allocation_resources.iter().find(|r| r.weight != 1) {
+                return Err(format!("{at}.resources: Invalid value: {}: resource weight of {} not in valid range [1, 1]", r.weight, r.name));
             }
         }
         Some(Plugin::InterPodAffinity) => {
@@ -338,7 +385,10 @@ fn spread_constraints(value: &Value, path: &str) -> Result<Vec<DefaultSpreadCons
         let schedule_anyway = match c["whenUnsatisfiable"].as_str() {
             Some("ScheduleAnyway") => true,
             Some("DoNotSchedule") => false,
-            other => return Err(format!("{at}.whenUnsatisfiable: Unsupported value: {other:?}: supported values: \"DoNotSchedule\", \"ScheduleAnyway\"")),
+            None => return Err(format!("{at}.whenUnsatisfiable: Required value")),
+            Some(other) => {
+                return Err(format!("{at}.whenUnsatisfiable: Unsupported value: {other:?}: supported values: \"DoNotSchedule\", \"ScheduleAnyway\""))
+            }
         };
         out.push(DefaultSpreadConstraint { max_skew, topology_key: topology_key.to_string(), schedule_anyway });
     }
@@ -363,7 +413,7 @@ mod tests {
     fn no_profile_is_upstreams_default() {
         let parsed = parse(&format!("apiVersion: {API_VERSION}\nkind: {KIND}\nparallelism: 16\n")).unwrap();
         assert_eq!(parsed.config, SchedulerConfig::default());
-        assert!(parsed.ignored.is_empty());
+        assert_eq!(parsed.ignored, vec!["parallelism (not honoured by deltakube)".to_string()]);
     }
 
     // Upstream: pkg/scheduler/apis/config/v1/default_plugins_test.go, TestMergePlugins,
@@ -379,7 +429,7 @@ mod tests {
         assert!(!parsed.config.scores(Plugin::ImageLocality));
         assert_eq!(parsed.config.weight(Plugin::TaintToleration), 3, "untouched defaults keep their weights");
         assert!(parsed.config.filters(Plugin::NodeResourcesFit));
-        assert_eq!(parsed.ignored, vec!["plugin VolumeBinding (not run by deltakube)".to_string()]);
+        assert_eq!(parsed.ignored, vec!["plugin VolumeBinding, disabled (not run by deltakube)".to_string()]);
     }
 
     // Upstream: TestMergePlugins, "DisableAllPlugin" ("*" drops every default).
@@ -432,5 +482,35 @@ mod tests {
         refused(profile("  pluginConfig:\n  - name: PodTopologySpread\n    args: {defaultConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule}]}\n"), "must be empty");
         refused(format!("apiVersion: {API_VERSION}\nkind: {KIND}\nprofiles:\n- schedulerName: mine\n"), "default-scheduler only");
         refused(format!("apiVersion: {API_VERSION}\nkind: {KIND}\nprofiles: [{{}}, {{}}]\n"), "one scheduling profile");
+        refused(profile("  plugins:\n    score:\n      enabled: [{name: ImageLocality}, {name: ImageLocality, weight: 2}]\n"), "enabled once");
+        refused(profile("  plugins:\n    preScore:\n      enabled: [{name: ImageLocality}]\n"), "does not extend preScore plugin");
+        refused(
+            profile("  pluginConfig:\n  - name: NodeResourcesBalancedAllocation\n    args: {resources: [{name: cpu, weight: 2}]}\n"),
+            "not in valid range [1, 1]",
+        );
+        refused(profile("  pluginConfig:\n  - {name: InterPodAffinity}\n  - {name: InterPodAffinity}\n"), "Duplicate value");
+    }
+
+    // Upstream: pkg/scheduler/apis/config/v1/defaults_test.go, "NodeResourcesFitArgs resources
+    // empty" and "resources with zero weight": cpu and memory, and weight 1.
+    #[test]
+    fn resources_are_defaulted_as_upstream() {
+        let c = parse(&profile("  pluginConfig:\n  - name: NodeResourcesFit\n    args: {scoringStrategy: {type: MostAllocated, resources: []}}\n  - name: NodeResourcesBalancedAllocation\n    args: {resources: [{name: cpu}, {name: example.com/gpu, weight: 0}]}\n")).unwrap().config;
+        assert_eq!(c.fit.resources, default_resource_weights());
+        assert_eq!(
+            c.balanced_allocation_resources,
+            vec![ResourceWeight { name: "cpu".into(), weight: 1 }, ResourceWeight { name: "example.com/gpu".into(), weight: 1 }]
+        );
+    }
+
+    #[test]
+    fn what_is_not_run_or_honoured_is_reported() {
+        let text = format!(
+            "apiVersion: {API_VERSION}\nkind: {KIND}\npercentageOfNodesToScore: 50\nprofiles:\n- plugins:\n    preFilter:\n      disabled: [{{name: NodeAffinity}}]\n    multiPoint:\n      disabled: [{{name: EBSLimits}}]\n"
+        );
+        let parsed = parse(&text).unwrap();
+        assert_eq!(parsed.config, SchedulerConfig::default());
+        assert_eq!(parsed.ignored.len(), 3, "{:?}", parsed.ignored);
+        assert!(parsed.ignored[0].starts_with("percentageOfNodesToScore"), "{:?}", parsed.ignored);
     }
 }
