@@ -267,14 +267,8 @@ async fn run_controllers(flags: ControllersFlags) -> anyhow::Result<()> {
     let views_at = serve_views(flags.views_address, &views, &metrics).await?;
     let write_back = WriteBack { api: Api::Remote(Box::new(client.clone())), tokens: Some(tokens), root_ca };
     println!("controllers following {} (process {})", credentials.server, flags.process);
-    let process = format!("controllers-{}", flags.process);
-    let registration = views_registration::keep_registered(client.clone(), process.clone(), views_at);
-    let result = tokio::select! {
-        result = crate::controllers::run_remote(client.clone(), config, write_back, views, metrics, flags.debug_feed_delay) => result,
-        _ = wait_for_shutdown() => Ok(()),
-    };
-    withdraw_views(&client, &process, registration).await;
-    result
+    let work = crate::controllers::run_remote(client.clone(), config, write_back, views, metrics, flags.debug_feed_delay);
+    run_with_views_registered(&client, &format!("controllers-{}", flags.process), views_at, work).await
 }
 
 /// `deltakube scheduler`: the scheduler alone over HTTPS (the controllers' inputs stay empty).
@@ -293,13 +287,8 @@ async fn run_scheduler(flags: SchedulerFlags) -> anyhow::Result<()> {
     let views_at = serve_views(flags.views_address, &views, &metrics).await?;
     let write_back = WriteBack { api: Api::Remote(Box::new(client.clone())), tokens: None, root_ca: String::new() };
     println!("scheduler following {}", credentials.server);
-    let registration = views_registration::keep_registered(client.clone(), SCHEDULER_PROCESS.into(), views_at);
-    let result = tokio::select! {
-        result = crate::controllers::run_remote(client.clone(), config, write_back, views, metrics, std::time::Duration::ZERO) => result,
-        _ = wait_for_shutdown() => Ok(()),
-    };
-    withdraw_views(&client, SCHEDULER_PROCESS, registration).await;
-    result
+    let work = crate::controllers::run_remote(client.clone(), config, write_back, views, metrics, std::time::Duration::ZERO);
+    run_with_views_registered(&client, SCHEDULER_PROCESS, views_at, work).await
 }
 
 /// The scheduler's profile: read from a `KubeSchedulerConfiguration` file, or upstream's
@@ -331,16 +320,28 @@ async fn serve_views(
     Ok(bound)
 }
 
-/// Takes this process's views out of the API server's `/views` at shutdown, once the task
-/// that renews them has stopped; a failure only leaves an entry that answers 503 until it
-/// goes stale.
-async fn withdraw_views(client: &crate::client::ApiClient, process: &str, registration: tokio::task::JoinHandle<()>) {
+/// Runs `work` (a process's controllers or scheduler) with its views registered under
+/// `process`, until it ends or a signal comes. Then the views are taken out of the API
+/// server's `/views`, once the task that renews them has stopped; a failure only leaves an
+/// entry that answers 503 until it goes stale.
+async fn run_with_views_registered(
+    client: &crate::client::ApiClient,
+    process: &str,
+    views_at: SocketAddr,
+    work: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let registration = views_registration::keep_registered(client.clone(), process.to_string(), views_at);
+    let result = tokio::select! {
+        result = work => result,
+        _ = wait_for_shutdown() => Ok(()),
+    };
     registration.abort();
     let _ = registration.await;
     let withdrawn = tokio::time::timeout(std::time::Duration::from_secs(5), views_registration::set(client, process, None)).await;
     if !matches!(withdrawn, Ok(Ok(()))) {
         tracing::warn!(process, "could not withdraw the views from the API server");
     }
+    result
 }
 
 async fn wait_for_shutdown() {

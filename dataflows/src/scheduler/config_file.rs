@@ -75,14 +75,10 @@ pub struct ConfigFile {
     pub ignored: Vec<String>,
 }
 
-fn error(message: impl Into<String>) -> String {
-    message.into()
-}
-
 /// Parses and validates a configuration file's text.
 pub fn parse(text: &str) -> Result<ConfigFile, String> {
     let document: Value = serde_yaml::from_str(text).map_err(|e| format!("decoding the scheduler configuration: {e}"))?;
-    let object = document.as_object().ok_or_else(|| error("the scheduler configuration is not an object"))?;
+    let object = document.as_object().ok_or_else(|| "the scheduler configuration is not an object".to_string())?;
     let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
     let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
     if api_version != API_VERSION || kind != KIND {
@@ -90,7 +86,7 @@ pub fn parse(text: &str) -> Result<ConfigFile, String> {
     }
     strict(&document, "", &[READ_TOP_LEVEL, NOT_HONOURED_TOP_LEVEL].concat())?;
     if object.get("extenders").and_then(Value::as_array).is_some_and(|e| !e.is_empty()) {
-        return Err(error("extenders: scheduler extenders are not supported by deltakube"));
+        return Err("extenders: scheduler extenders are not supported by deltakube".into());
     }
     let mut ignored: Vec<String> =
         NOT_HONOURED_TOP_LEVEL.iter().filter(|f| object.contains_key(**f)).map(|f| format!("{f} (not honoured by deltakube)")).collect();
@@ -465,30 +461,26 @@ mod tests {
 
     #[test]
     fn mistakes_are_refused_with_their_field() {
-        let refused = |text: String, want: &str| {
+        let cases: Vec<(String, &str)> = vec![
+            (format!("apiVersion: kubescheduler.config.k8s.io/v1beta2\nkind: {KIND}\n"), "must be apiVersion kubescheduler.config.k8s.io/v1"),
+            (format!("apiVersion: {API_VERSION}\nkind: {KIND}\nprofile: []\n"), "unknown field \"profile\""),
+            (profile("  plugins:\n    score:\n      enabled: [{name: NodePorts}]\n"), "plugin \"NodePorts\" does not extend score plugin"),
+            (profile("  plugins:\n    filter:\n      enabled: [{name: Magic}]\n"), "plugin \"Magic\" does not exist"),
+            (profile("  plugins:\n    multiPoint:\n      enabled: [{name: ImageLocality, weight: -2}]\n"), "weight of plugin ImageLocality"),
+            (profile("  pluginConfig:\n  - name: NodeResourcesFit\n    args: {scoringStrategy: {type: RequestedToCapacityRatio}}\n"), "Unsupported value"),
+            (profile("  pluginConfig:\n  - name: NodeResourcesFit\n    args: {scoringStrategy: {resources: [{name: cpu, weight: 101}]}}\n"), "resource weight of cpu"),
+            (profile("  pluginConfig:\n  - name: PodTopologySpread\n    args: {defaultConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule}]}\n"), "must be empty"),
+            (format!("apiVersion: {API_VERSION}\nkind: {KIND}\nprofiles:\n- schedulerName: mine\n"), "default-scheduler only"),
+            (format!("apiVersion: {API_VERSION}\nkind: {KIND}\nprofiles: [{{}}, {{}}]\n"), "one scheduling profile"),
+            (profile("  plugins:\n    score:\n      enabled: [{name: ImageLocality}, {name: ImageLocality, weight: 2}]\n"), "enabled once"),
+            (profile("  plugins:\n    preScore:\n      enabled: [{name: ImageLocality}]\n"), "does not extend preScore plugin"),
+            (profile("  pluginConfig:\n  - name: NodeResourcesBalancedAllocation\n    args: {resources: [{name: cpu, weight: 2}]}\n"), "not in valid range [1, 1]"),
+            (profile("  pluginConfig:\n  - {name: InterPodAffinity}\n  - {name: InterPodAffinity}\n"), "Duplicate value"),
+        ];
+        for (text, want) in cases {
             let e = parse(&text).unwrap_err();
             assert!(e.contains(want), "{e:?} should say {want:?}");
-        };
-        refused(format!("apiVersion: kubescheduler.config.k8s.io/v1beta2\nkind: {KIND}\n"), "must be apiVersion kubescheduler.config.k8s.io/v1");
-        refused(format!("apiVersion: {API_VERSION}\nkind: {KIND}\nprofile: []\n"), "unknown field \"profile\"");
-        refused(profile("  plugins:\n    score:\n      enabled: [{name: NodePorts}]\n"), "plugin \"NodePorts\" does not extend score plugin");
-        refused(profile("  plugins:\n    filter:\n      enabled: [{name: Magic}]\n"), "plugin \"Magic\" does not exist");
-        refused(profile("  plugins:\n    multiPoint:\n      enabled: [{name: ImageLocality, weight: -2}]\n"), "weight of plugin ImageLocality");
-        refused(profile("  pluginConfig:\n  - name: NodeResourcesFit\n    args: {scoringStrategy: {type: RequestedToCapacityRatio}}\n"), "Unsupported value");
-        refused(
-            profile("  pluginConfig:\n  - name: NodeResourcesFit\n    args: {scoringStrategy: {resources: [{name: cpu, weight: 101}]}}\n"),
-            "resource weight of cpu",
-        );
-        refused(profile("  pluginConfig:\n  - name: PodTopologySpread\n    args: {defaultConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule}]}\n"), "must be empty");
-        refused(format!("apiVersion: {API_VERSION}\nkind: {KIND}\nprofiles:\n- schedulerName: mine\n"), "default-scheduler only");
-        refused(format!("apiVersion: {API_VERSION}\nkind: {KIND}\nprofiles: [{{}}, {{}}]\n"), "one scheduling profile");
-        refused(profile("  plugins:\n    score:\n      enabled: [{name: ImageLocality}, {name: ImageLocality, weight: 2}]\n"), "enabled once");
-        refused(profile("  plugins:\n    preScore:\n      enabled: [{name: ImageLocality}]\n"), "does not extend preScore plugin");
-        refused(
-            profile("  pluginConfig:\n  - name: NodeResourcesBalancedAllocation\n    args: {resources: [{name: cpu, weight: 2}]}\n"),
-            "not in valid range [1, 1]",
-        );
-        refused(profile("  pluginConfig:\n  - {name: InterPodAffinity}\n  - {name: InterPodAffinity}\n"), "Duplicate value");
+        }
     }
 
     // Upstream: pkg/scheduler/apis/config/v1/defaults_test.go, "NodeResourcesFitArgs resources
