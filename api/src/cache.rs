@@ -32,7 +32,8 @@ const BROADCAST_BUFFER: usize = 100_000;
 #[derive(Debug)]
 pub struct CachedObject {
     pub key: String,
-    pub value: Value,
+    /// Shared, so that in-process readers (the controllers' feed) take it without a copy.
+    pub value: Arc<Value>,
     pub json: Bytes,
     pub mod_revision: Revision,
 }
@@ -41,7 +42,7 @@ impl CachedObject {
     fn from_bytes(key: &str, bytes: &[u8], revision: Revision) -> Result<CachedObject, String> {
         let value = object::decode_at(bytes, revision).map_err(|e| e.message)?;
         let json = Bytes::from(serde_json::to_vec(&value).map_err(|e| e.to_string())?);
-        Ok(CachedObject { key: key.to_string(), value, json, mod_revision: revision })
+        Ok(CachedObject { key: key.to_string(), value: Arc::new(value), json, mod_revision: revision })
     }
 }
 
@@ -183,10 +184,10 @@ impl WatchCache {
                 }
             },
             StoreEvent::Delete { key, .. } => state.objects.remove(&key).and_then(|prev| {
-                let mut last = prev.value.clone();
+                let mut last = Value::clone(&prev.value);
                 object::meta_mut(&mut last).insert("resourceVersion".into(), Value::String(revision.to_string()));
                 let json = Bytes::from(serde_json::to_vec(&last).ok()?);
-                let object = Arc::new(CachedObject { key, value: last, json, mod_revision: revision });
+                let object = Arc::new(CachedObject { key, value: Arc::new(last), json, mod_revision: revision });
                 Some(CacheEvent { kind: EventType::Deleted, object, prev: Some(prev), revision })
             }),
         };

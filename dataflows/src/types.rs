@@ -2,6 +2,8 @@
 //! that input collections hold, and the intents that outputs carry. Keeping them here keeps
 //! differential-dataflow's API churn and the row shapes in one place.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// Dataflow time: the store revision at which a change happened.
@@ -137,9 +139,9 @@ pub struct FeedEvent {
     pub revision: Revision,
     pub key: ObjectKey,
     /// The previous state, as the feed knows it (None for a create).
-    pub old: Option<serde_json::Value>,
+    pub old: Option<Arc<serde_json::Value>>,
     /// The new state (None for a delete).
-    pub new: Option<serde_json::Value>,
+    pub new: Option<Arc<serde_json::Value>>,
 }
 
 /// What a controller wants written. Objects travel as canonical JSON strings so that rows

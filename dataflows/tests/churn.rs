@@ -544,7 +544,10 @@ fn run(seed: u64, workers: usize, steps: usize, coalesce: bool) {
             Some(v) => world.objects.insert(key.clone(), v.clone()),
             None => world.objects.remove(&key),
         };
-        engine.push(FeedBatch { revision, events: vec![FeedEvent { revision, key: key.clone(), old, new: new.clone() }] });
+        engine.push(FeedBatch {
+            revision,
+            events: vec![FeedEvent { revision, key: key.clone(), old: old.map(std::sync::Arc::new), new: new.clone().map(std::sync::Arc::new) }],
+        });
         history.push((revision, key, new));
         if coalesce && world.rng.random_bool(0.1) {
             std::thread::sleep(std::time::Duration::from_micros(world.rng.random_range(0..3000)));

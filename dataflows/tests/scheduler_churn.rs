@@ -57,7 +57,11 @@ fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config:
         let revision = step as Revision + 1;
         let (key, new) = world.step();
         let old = world.objects.get(&key).cloned();
-        let events = if old.is_none() && new.is_none() { vec![] } else { vec![FeedEvent { revision, key: key.clone(), old, new: new.clone() }] };
+        let events = if old.is_none() && new.is_none() {
+            vec![]
+        } else {
+            vec![FeedEvent { revision, key: key.clone(), old: old.map(std::sync::Arc::new), new: new.clone().map(std::sync::Arc::new) }]
+        };
         match &new {
             Some(v) => world.objects.insert(key.clone(), v.clone()),
             None => world.objects.remove(&key),

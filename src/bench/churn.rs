@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -176,7 +177,7 @@ pub fn run(flags: ChurnBenchFlags) -> anyhow::Result<()> {
     // 1. Initial load. The feed's events are built before the first reading and freed (the
     // workers drop the batch once stepped) before the second, so that the growth is what the
     // dataflows keep; the allocator returns freed pages after a short delay.
-    let events: Vec<FeedEvent> = objects.iter().map(|(k, v)| FeedEvent { revision: 1, key: k.clone(), old: None, new: Some(v.clone()) }).collect();
+    let events: Vec<FeedEvent> = objects.iter().map(|(k, v)| FeedEvent { revision: 1, key: k.clone(), old: None, new: Some(Arc::new(v.clone())) }).collect();
     std::thread::sleep(Duration::from_millis(500));
     let rss_before = rss_kib();
     let start = Instant::now();
@@ -221,7 +222,7 @@ pub fn run(flags: ChurnBenchFlags) -> anyhow::Result<()> {
         new["status"]["conditions"][0]["status"] = json!(if ready { "False" } else { "True" });
         revision += 1;
         let started = Instant::now();
-        engine.push(FeedBatch { revision, events: vec![FeedEvent { revision, key: key.clone(), old: Some(old), new: Some(new.clone()) }] });
+        engine.push(FeedBatch { revision, events: vec![FeedEvent { revision, key: key.clone(), old: Some(Arc::new(old)), new: Some(Arc::new(new.clone())) }] });
         let mut view: Option<String> = None;
         wait_for(&rx, &mut progress, revision, |o| {
             if let EngineOutput::Delta { view: "endpoints", value, diff, .. } = o {

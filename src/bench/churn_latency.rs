@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deltakube_dataflows::engine::{Engine, EngineOutput, FeedBatch};
@@ -193,5 +194,5 @@ fn change(n: usize, state: &mut ChurnState<'_>, deleted: &mut Vec<usize>, revisi
     if old.is_none() || new.is_none() {
         targets.push(("resourcequota", key.namespace.clone(), state.quota.to_string()));
     }
-    (FeedEvent { revision, key: key.clone(), old, new }, targets)
+    (FeedEvent { revision, key: key.clone(), old: old.map(Arc::new), new: new.map(Arc::new) }, targets)
 }

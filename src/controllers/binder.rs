@@ -39,6 +39,11 @@ const MAX_BATCH: usize = 5_000;
 const MAX_UNSETTLED: usize = 5_000;
 /// Writes (bindings and unschedulable reports) in flight at once.
 const MAX_WRITES: usize = 512;
+/// While pods are unsettled, a round waits until at least this many may be decided: every
+/// round adds each claim in flight to its copy of the claimed nodes, so rounds of a few pods
+/// each under a backlog of thousands of claims would spend most of their time on that copy.
+/// Below saturation there is always room, and a round runs at once.
+const MIN_ROUND: usize = 256;
 /// Back-off after a refused write, doubled per failure up to the ceiling.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -223,7 +228,12 @@ impl Binder {
                 let key = (p.namespace.clone(), p.name.clone());
                 reporting.contains(&key) || backoff.get(&key).is_some_and(|(_, until)| *until > now)
             };
-            let room = MAX_UNSETTLED.saturating_sub(claims.len() + reporting.len()).min(MAX_BATCH);
+            let unsettled = claims.len() + reporting.len();
+            let room = MAX_UNSETTLED.saturating_sub(unsettled).min(MAX_BATCH);
+            if unsettled > 0 && room < MIN_ROUND {
+                shown.update(&self.views, &departures, &[]);
+                continue;
+            }
             let span = tracing::info_span!("scheduling round", revision = complete, pending = readout.pending_count());
             let _enter = span.enter();
             let started = Instant::now();

@@ -230,11 +230,12 @@ impl Pusher {
 pub async fn follow_api(client: ApiClient, engine: Arc<Engine>, metrics: Arc<Metrics>, delay: Duration) -> anyhow::Result<()> {
     let feed = Pusher::new(engine, metrics, delay);
     let start = current_revision(&client).await.context("reading the API server's revision")?;
-    let mut known: HashMap<ObjectKey, Value> = HashMap::new();
+    let mut known: HashMap<ObjectKey, Arc<Value>> = HashMap::new();
     let mut events = Vec::new();
     for kind in Kind::ALL {
         for item in list_at(&client, *kind, start).await.with_context(|| format!("listing {}", collection(*kind)))? {
             let Some(key) = key_of(*kind, &item) else { continue };
+            let item = Arc::new(item);
             known.insert(key.clone(), item.clone());
             events.push(FeedEvent { revision: start, key, old: None, new: Some(item) });
         }
@@ -281,6 +282,7 @@ pub async fn follow_api(client: ApiClient, engine: Arc<Engine>, metrics: Arc<Met
                 .into_iter()
                 .filter_map(|(kind, event, object)| {
                     let key = key_of(kind, &object)?;
+                    let object = Arc::new(object);
                     let (old, new) = if event == "DELETED" { (known.remove(&key), None) } else { (known.insert(key.clone(), object.clone()), Some(object)) };
                     Some(FeedEvent { revision, key, old, new })
                 })

@@ -26,7 +26,7 @@ const MAX_MILLI_VALUE: i128 = (i64::MAX / 1000) as i128;
 /// The namespace's LimitRanges, by name.
 fn limit_ranges(state: &SharedState, ns: &str) -> Vec<LimitRange> {
     let (items, _) = state.cache.list(&format!("/registry/limitranges/{ns}/"), None);
-    items.iter().filter_map(|o| serde_json::from_value(o.value.clone()).ok()).collect()
+    items.iter().filter_map(|o| serde_json::from_value(Value::clone(&o.value)).ok()).collect()
 }
 
 fn items(range: &LimitRange) -> &[LimitRangeItem] {

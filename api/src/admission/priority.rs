@@ -37,7 +37,7 @@ fn name(obj: &Value) -> &str {
 /// Upstream's `getDefaultPriorityClass`: of several defaults (which only a race can leave),
 /// the lowest value.
 fn default_class(classes: &[Arc<CachedObject>]) -> Option<&Value> {
-    classes.iter().map(|c| &c.value).filter(|c| is_global_default(c)).min_by_key(|c| c.get("value").and_then(Value::as_i64).unwrap_or(0))
+    classes.iter().map(|c| &*c.value).filter(|c| is_global_default(c)).min_by_key(|c| c.get("value").and_then(Value::as_i64).unwrap_or(0))
 }
 
 pub fn admit(state: &SharedState, ctx: &Ctx, obj: &mut Value) -> ApiResult<()> {

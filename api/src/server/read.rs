@@ -70,7 +70,7 @@ pub async fn get(state: &SharedState, ctx: &Ctx) -> ApiResult<Response> {
             if rv > 0 {
                 state.cache.wait_for(rv, CACHE_WAIT).await?;
             }
-            state.cache.get(&key).map(|o| o.value.clone())
+            state.cache.get(&key).map(|o| Value::clone(&o.value))
         }
         None => match state.store.get(&key).await?.0 {
             Some(kv) => Some(object::decode(&kv)?),
@@ -203,7 +203,7 @@ async fn list_from_store(
                 break;
             }
             let json = Bytes::from(serde_json::to_vec(&value).map_err(ApiError::internal)?);
-            items.push(Arc::new(CachedObject { key: kv.key.clone(), value, json, mod_revision: kv.mod_revision }));
+            items.push(Arc::new(CachedObject { key: kv.key.clone(), value: Arc::new(value), json, mod_revision: kv.mod_revision }));
         }
         start_after = page.items.last().map(|kv| kv.key.clone());
         if cut || (limit > 0 && items.len() == limit && page.more) {
@@ -222,7 +222,7 @@ pub async fn list(state: &SharedState, ctx: &Ctx) -> ApiResult<Response> {
     check_acceptable(&ctx.headers)?;
     let listed = list_objects(state, ctx).await?;
     if wants_table(&ctx.headers) {
-        let values: Vec<Value> = listed.items.iter().map(|o| o.value.clone()).collect();
+        let values: Vec<Value> = listed.items.iter().map(|o| Value::clone(&o.value)).collect();
         let include = IncludeObject::parse(ctx.query.include_object.as_deref());
         let table = build_table(
             ctx.resource.group,

@@ -55,9 +55,9 @@ enum Source {
 /// An event before encoding: type, object, and the object's previous state if known.
 struct Change {
     kind: EventType,
-    value: Value,
+    value: Arc<Value>,
     json: Option<Bytes>,
-    prev: Option<Value>,
+    prev: Option<Arc<Value>>,
     revision: Revision,
     /// False for another resource's event (from the cache's shared broadcast): it only marks
     /// that its revision has passed.
@@ -134,15 +134,15 @@ fn from_store(event: StoreEvent) -> ApiResult<Change> {
     Ok(match event {
         StoreEvent::Put { kv, prev } => Change {
             kind: if prev.is_some() { EventType::Modified } else { EventType::Added },
-            value: object::decode(&kv)?,
+            value: Arc::new(object::decode(&kv)?),
             json: None,
-            prev: prev.as_ref().map(object::decode).transpose()?,
+            prev: prev.as_ref().map(object::decode).transpose()?.map(Arc::new),
             revision: kv.mod_revision,
             in_scope: true,
         },
         StoreEvent::Delete { revision, prev, .. } => {
             let prev = prev.ok_or_else(|| ApiError::internal("delete event without its last state"))?;
-            let last = object::decode_at(&prev.value, revision)?;
+            let last = Arc::new(object::decode_at(&prev.value, revision)?);
             Change { kind: EventType::Deleted, value: last.clone(), json: None, prev: Some(last), revision, in_scope: true }
         }
     })

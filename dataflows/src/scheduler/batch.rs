@@ -106,8 +106,8 @@ struct Round<'a> {
     readout: &'a Readout,
     /// Claimed nodes with their claims added, by index in the snapshot.
     overlay: HashMap<usize, NodeInfo>,
-    /// The claims' nodes in order, and the claimed pods as bound.
-    claim_log: Vec<(usize, PodRow)>,
+    /// The claims' nodes, in the order claimed.
+    claim_log: Vec<usize>,
     full: Option<ClusterSnapshot>,
     affinity_claims: usize,
     rankings: HashMap<(ClassId, Vec<String>), Ranking>,
@@ -125,22 +125,23 @@ impl<'a> Round<'a> {
         let Some(i) = self.snapshot().node_index(node) else { return };
         let mut bound = pod.clone();
         bound.node_name = node.to_string();
-        let snapshot = self.snapshot();
-        self.overlay.entry(i).or_insert_with(|| snapshot.nodes[i].clone()).add_pod(bound.clone());
+        self.affinity_claims += usize::from(bound.has_pod_affinity());
         if let Some(full) = &mut self.full {
             full.nodes[i].add_pod(bound.clone());
         }
-        self.affinity_claims += usize::from(bound.has_pod_affinity());
-        self.claim_log.push((i, bound));
+        let snapshot = self.snapshot();
+        self.overlay.entry(i).or_insert_with(|| snapshot.nodes[i].clone()).add_pod(bound);
+        self.claim_log.push(i);
     }
 
-    /// The snapshot with every claim, for the cluster-wide plugins.
+    /// The snapshot with every claim, for the cluster-wide plugins: each claimed node is its
+    /// overlay (the node with its claims added in order).
     fn full(&mut self) -> &ClusterSnapshot {
-        let (snapshot, log) = (self.readout.snapshot(), &self.claim_log);
+        let (snapshot, overlay) = (self.readout.snapshot(), &self.overlay);
         self.full.get_or_insert_with(|| {
             let mut full = snapshot.clone();
-            for (i, pod) in log {
-                full.nodes[*i].add_pod(pod.clone());
+            for (i, claimed) in overlay {
+                full.nodes[*i] = claimed.clone();
             }
             full
         })
@@ -195,7 +196,7 @@ impl<'a> Round<'a> {
             self.rankings.insert(key.clone(), ranking);
         }
         let ranking = self.rankings.get_mut(&key).expect("inserted above");
-        for (i, _) in &self.claim_log[ranking.seen..] {
+        for i in &self.claim_log[ranking.seen..] {
             ranking.update(self.config, *i, pair::evaluate(self.config, pod, &self.overlay[i]));
         }
         ranking.seen = self.claim_log.len();

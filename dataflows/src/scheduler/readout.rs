@@ -139,26 +139,36 @@ impl Readout {
     pub fn compact(&mut self) {
         self.compactions += 1;
         let mut left: Vec<PodName> = Vec::new();
-        let touched_nodes = self.nodes.compact();
-        for name in &touched_nodes {
-            if let Some(i) = self.snapshot.node_index(name) {
-                let old = self.snapshot.nodes.remove(i);
+        // A touched node that stays is replaced where it stands: removing and inserting would
+        // shift the whole sorted list once per binding.
+        for name in self.nodes.compact() {
+            let at = self.snapshot.node_index(&name);
+            if let Some(i) = at {
+                let old = &mut self.snapshot.nodes[i];
                 self.affinity_pods -= old.pods.iter().filter(|p| p.has_pod_affinity()).count();
-                for p in old.pods {
+                for p in std::mem::take(&mut old.pods) {
                     let key = (p.namespace, p.name);
                     self.bound.remove(&key);
                     left.push(key);
                 }
             }
-        }
-        for name in &touched_nodes {
-            let Some(info) = self.nodes.get(name) else { continue };
+            let Some(info) = self.nodes.get(&name) else {
+                if let Some(i) = at {
+                    self.snapshot.nodes.remove(i);
+                }
+                continue;
+            };
             self.affinity_pods += info.pods.iter().filter(|p| p.has_pod_affinity()).count();
             for p in &info.pods {
                 self.bound.insert((p.namespace.clone(), p.name.clone()), name.clone());
             }
-            let at = self.snapshot.nodes.partition_point(|n| n.node.name < *name);
-            self.snapshot.nodes.insert(at, info.clone());
+            match at {
+                Some(i) => self.snapshot.nodes[i] = info.clone(),
+                None => {
+                    let i = self.snapshot.nodes.partition_point(|n| n.node.name < name);
+                    self.snapshot.nodes.insert(i, info.clone());
+                }
+            }
         }
 
         if !self.priority_classes.compact().is_empty() {
