@@ -59,14 +59,47 @@ pub fn decode_at(bytes: &[u8], revision: Revision) -> ApiResult<Value> {
     Ok(value)
 }
 
-/// Serializes an object for the store, without its resourceVersion (the store revision is it).
+/// Serializes an object for the store, without its resourceVersion (the store revision is it)
+/// and selfLink. The object is written as it is, skipping those two, not copied first.
 pub fn encode(object: &Value) -> ApiResult<Bytes> {
-    let mut object = object.clone();
-    if let Some(m) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-        m.remove("selfLink");
+    serde_json::to_vec(&Stored(object)).map(Bytes::from).map_err(ApiError::internal)
+}
+
+/// Metadata fields the store never keeps.
+const NOT_STORED: [&str; 2] = ["resourceVersion", "selfLink"];
+
+/// An object as the store keeps it: every field but [`NOT_STORED`] in `metadata`.
+struct Stored<'a>(&'a Value);
+
+/// A metadata map without [`NOT_STORED`].
+struct StoredMeta<'a>(&'a Map<String, Value>);
+
+impl serde::Serialize for Stored<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Value::Object(top) = self.0 else {
+            return self.0.serialize(serializer);
+        };
+        let mut map = serializer.serialize_map(Some(top.len()))?;
+        for (k, v) in top {
+            match v {
+                Value::Object(meta) if k == "metadata" => map.serialize_entry(k, &StoredMeta(meta))?,
+                _ => map.serialize_entry(k, v)?,
+            }
+        }
+        map.end()
     }
-    serde_json::to_vec(&object).map(Bytes::from).map_err(ApiError::internal)
+}
+
+impl serde::Serialize for StoredMeta<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        for (k, v) in self.0.iter().filter(|(k, _)| !NOT_STORED.contains(&k.as_str())) {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
 }
 
 /// The resourceVersion an object carries, parsed; `Ok(None)` when unset.

@@ -32,6 +32,14 @@ use crate::scheduler::dataflow::SchedulerRow;
 use crate::scheduler::input::SchedulerInput;
 use crate::types::{ControllerError, Diff, FeedEvent, Intent, ObjectKey, ProjectionError, Revision};
 
+/// The longest a worker parks at once while the probe is behind; messages wake it sooner.
+const WAIT_PARK: Duration = Duration::from_millis(5);
+/// How long a worker waiting within a revision polls before it parks: the waits between
+/// workers exchanging one revision's data are mostly shorter, and parking there would add
+/// a wake-up to each hop; a longer wait (the peer is off its core) parks.
+/// (`DELTAKUBE_IDLE_SPIN_US` overrides it.)
+const IDLE_SPIN: Duration = Duration::from_micros(500);
+
 /// One revision's worth of changes. Batches arrive in increasing revision order.
 #[derive(Debug, Clone)]
 pub struct FeedBatch {
@@ -231,12 +239,14 @@ impl Engine {
     /// Starts the workers on their own threads; outputs go to `out`.
     pub fn start(config: EngineConfig, out: Sender<EngineOutput>) -> Result<Engine, String> {
         let local = config.workers.max(1);
+        let spin = std::env::var("DELTAKUBE_IDLE_SPIN_US").ok().and_then(|v| v.parse().ok()).map_or(IDLE_SPIN, Duration::from_micros);
+        let worker = timely::WorkerConfig::default().idle_spin(spin);
         let (timely_config, peers) = match &config.cluster {
-            None => (timely::Config::process(local), local),
+            None => (timely::Config { communication: timely::CommunicationConfig::Process(local), worker }, local),
             Some((process, addresses)) => {
                 let comm =
                     timely::CommunicationConfig::Cluster { threads: local, process: *process, addresses: addresses.clone(), report: false, zerocopy: false };
-                (timely::Config { communication: comm, worker: timely::WorkerConfig::default() }, local * addresses.len())
+                (timely::Config { communication: comm, worker }, local * addresses.len())
             }
         };
         let mut feeds = Vec::new();
@@ -340,7 +350,11 @@ fn run_worker(
         if !batches.is_empty() {
             inputs.flush();
         }
-        worker.step_while(|| probe.less_than(&next));
+        // Park, not spin, once a wait on the other workers outlasts [`IDLE_SPIN`]: on a
+        // machine with as many cores as threads that want them (the API server's, the store
+        // writer), a spinning worker takes the CPU from the very work it waits for. Messages
+        // and progress from the other workers unpark it.
+        worker.step_or_park_while(Some(WAIT_PARK), || probe.less_than(&next));
         if next > 0 && reported != Some(next - 1) && !probe.less_than(&next) {
             reported = Some(next - 1);
             let _ = out.send(EngineOutput::Progress { worker: index, revision: next - 1 });

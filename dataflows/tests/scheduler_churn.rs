@@ -178,7 +178,7 @@ fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config:
             assert!(d.pod.host_ports.iter().all(|p| !conflicts(&info.used_ports, p)), "seed {seed}: {} takes a used host port on {node}", d.pod.name);
             let mut bound = d.pod.clone();
             bound.node_name = node.clone();
-            placed.nodes[i].add_pod(bound);
+            placed.nodes[i].add_pod(std::sync::Arc::new(bound));
         }
     }
     assert!(pending_checked > steps, "seed {seed}: the churn kept too few pods pending ({pending_checked} decisions checked)");

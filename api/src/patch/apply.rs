@@ -187,15 +187,18 @@ fn encode(obj: &mut Value, mut managed: Managed) {
 }
 
 /// Fields no manager may own (upstream `stripMetaManager`).
-fn strip_set() -> FieldSet {
-    let mut s = FieldSet::new();
-    for top in ["apiVersion", "kind", "metadata"] {
-        s.insert(&[PathElement::Field(top.into())]);
-    }
-    for f in STRIPPED_META {
-        s.insert(&[PathElement::Field("metadata".into()), PathElement::Field(f.into())]);
-    }
-    s
+fn strip_set() -> &'static FieldSet {
+    static STRIPPED: std::sync::LazyLock<FieldSet> = std::sync::LazyLock::new(|| {
+        let mut s = FieldSet::new();
+        for top in ["apiVersion", "kind", "metadata"] {
+            s.insert(&[PathElement::Field(top.into())]);
+        }
+        for f in STRIPPED_META {
+            s.insert(&[PathElement::Field("metadata".into()), PathElement::Field(f.into())]);
+        }
+        s
+    });
+    &STRIPPED
 }
 
 /// Top-level fields a write to `subresource` never owns (upstream's per-strategy
@@ -210,8 +213,11 @@ fn reset_fields(ty: TypeRef<'_>, subresource: &str) -> &'static [&'static str] {
     }
 }
 
-fn ignoring(set: &FieldSet, fields: &[&str]) -> FieldSet {
-    fields.iter().fold(set.clone(), |s, f| s.without_subtree(&PathElement::Field((*f).to_owned())))
+fn ignoring(mut set: FieldSet, fields: &[&str]) -> FieldSet {
+    for f in fields {
+        set.remove_subtree(&PathElement::Field((*f).to_owned()));
+    }
+    set
 }
 
 fn without_managed_fields(v: &Value) -> Value {
@@ -295,22 +301,24 @@ pub fn record_update_subresource(kind: &str, old: Option<&Value>, new: &mut Valu
             _ => decode(old_fields).unwrap_or_default(),
         }
     };
-    let new_clean = without_managed_fields(new);
-    *new = new_clean.clone();
+    if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.shift_remove("managedFields");
+    }
+    let new_clean: &Value = new;
     let existing = old.is_some_and(|o| str_field(o, &["metadata", "uid"]).is_some_and(|u| !u.is_empty()));
     if managed.is_empty() && existing {
         return; // never tracked: stays untracked (upstream skipNonAppliedManager)
     }
     let old_clean = old.map(without_managed_fields).unwrap_or_else(|| Value::Object(Map::new()));
-    if depth_exceeds(&old_clean, MAX_DEPTH) || depth_exceeds(&new_clean, MAX_DEPTH) {
+    if depth_exceeds(&old_clean, MAX_DEPTH) || depth_exceeds(new_clean, MAX_DEPTH) {
         return;
     }
-    let api_version = str_field(&new_clean, &["apiVersion"]).or_else(|| str_field(&old_clean, &["apiVersion"])).unwrap_or_default();
+    let api_version = str_field(new_clean, &["apiVersion"]).or_else(|| str_field(&old_clean, &["apiVersion"])).unwrap_or_default();
     let manager = if manager.is_empty() { "unknown" } else { manager };
     let ty = Schema::builtin().kind(kind);
     let now = seconds_precision(now_rfc3339);
     let id = id_for(manager, "Update", api_version, subresource);
-    update_managed(&mut managed, ty, &old_clean, &new_clean, id, &now, reset_fields(ty, subresource));
+    update_managed(&mut managed, ty, &old_clean, new_clean, id, &now, reset_fields(ty, subresource));
     cap_update_managers(&mut managed);
     encode(new, managed);
 }
@@ -319,13 +327,13 @@ pub fn record_update_subresource(kind: &str, old: Option<&Value>, new: &mut Valu
 /// changes below the `ignored` top-level fields neither take nor release ownership.
 fn update_managed(managed: &mut Managed, ty: TypeRef<'_>, old: &Value, new: &Value, id: ManagerId, now: &str, ignored: &[&str]) {
     let cmp = compare(old, new, ty);
-    let changed = ignoring(&cmp.modified.union(&cmp.added), ignored);
-    let removed = ignoring(&cmp.removed, ignored);
+    let changed = ignoring(if cmp.modified.is_empty() { cmp.added } else { cmp.modified.union(&cmp.added) }, ignored);
+    let removed = ignoring(cmp.removed, ignored);
     for e in managed.iter_mut() {
         e.set = e.set.difference(&changed).difference(&removed);
     }
     managed.retain(|e| !e.set.is_empty());
-    let taken = changed.difference(&strip_set());
+    let taken = changed.difference(strip_set());
     if taken.is_empty() {
         return;
     }
@@ -426,7 +434,7 @@ fn apply_once(req: &ApplyRequest<'_>, mut managed: Managed, force: bool) -> Resu
     let strip = strip_set();
     let changed_object = merged != *live;
     if let Some(e) = find(&mut managed, id) {
-        e.set = e.set.difference(&strip);
+        e.set = e.set.difference(strip);
         if changed_object || e.time.is_none() {
             e.time = Some(now.to_owned());
         }

@@ -240,9 +240,14 @@ impl FieldSet {
     /// The set without `pe` and everything below it (top level only).
     pub fn without_subtree(&self, pe: &PathElement) -> FieldSet {
         let mut out = self.clone();
-        out.members.remove(pe);
-        out.children.remove(pe);
+        out.remove_subtree(pe);
         out
+    }
+
+    /// Removes `pe` and everything below it (top level only).
+    pub fn remove_subtree(&mut self, pe: &PathElement) {
+        self.members.remove(pe);
+        self.children.remove(pe);
     }
 
     /// Upstream `EnsureNamedFieldsAreMembers`, with every object field treated as named

@@ -135,36 +135,31 @@ pub async fn bind(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Respo
         .to_string();
     let pods = crate::resources::registry::find("", "v1", "pods").expect("pods are registered");
     let key = object::key(pods, ctx.info.namespace.as_deref(), &name);
-    for _ in 0..5 {
-        let kv = state.store.get(&key).await?.0.ok_or_else(|| ApiError::not_found("", "pods", &name))?;
-        let mut pod = object::decode(&kv)?;
-        if let Some(existing) = pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
-            return Err(ApiError::new(
-                409,
-                "Conflict",
-                format!("Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{existing}\""),
-            ));
-        }
-        if object::meta(&pod).is_some_and(|m| m.contains_key("deletionTimestamp")) {
-            return Err(ApiError::new(409, "Conflict", format!("pod {name} is being deleted, cannot be assigned to a host")));
-        }
-        // The binding's uid is a precondition (upstream's `assignPod`): a binding decided for
-        // a pod that was since deleted and recreated under its name must not place the new one.
-        let pod_uid = pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
-        if let Some(wanted) = binding.pointer("/metadata/uid").and_then(Value::as_str).filter(|u| !u.is_empty() && *u != pod_uid) {
-            return Err(ApiError::new(
-                409,
-                "Conflict",
-                format!("Operation cannot be fulfilled on pods/binding \"{name}\": Precondition failed: UID in precondition: {wanted}, UID in object meta: {pod_uid}"),
-            ));
+    for attempt in 0..5 {
+        // The first attempt starts from the watch cache's copy, as upstream's GuaranteedUpdate
+        // does from its cached object: the write compares on that copy's revision, so a stale
+        // copy only costs a retry from the store. A refusal is only ever given on the store's.
+        let cached = state.cache.get(&key).filter(|_| attempt == 0);
+        let from_cache = cached.is_some();
+        let (mut pod, revision) = match cached {
+            Some(c) => (Value::clone(&c.value), c.mod_revision),
+            None => {
+                let kv = state.store.get(&key).await?.0.ok_or_else(|| ApiError::not_found("", "pods", &name))?;
+                (object::decode(&kv)?, kv.mod_revision)
+            }
+        };
+        if let Err(refusal) = bindable(&pod, &name, &binding) {
+            if from_cache {
+                continue;
+            }
+            return Err(refusal);
         }
         pod["spec"]["nodeName"] = json!(node);
         let conditions = pod["status"].get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
         let mut conditions: Vec<Value> = conditions.into_iter().filter(|c| c.get("type") != Some(&json!("PodScheduled"))).collect();
         conditions.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": object::now_rfc3339()}));
         pod["status"]["conditions"] = json!(conditions);
-        object::meta_mut(&mut pod).remove("resourceVersion");
-        match state.store.update(&key, object::encode(&pod)?, kv.mod_revision).await {
+        match state.store.update(&key, object::encode(&pod)?, revision).await {
             Ok(_) => {
                 return Ok(json_response(
                     StatusCode::CREATED,
@@ -176,6 +171,34 @@ pub async fn bind(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Respo
         }
     }
     Err(ApiError::conflict("", "pods", &name))
+}
+
+/// Why `pod` may not be bound now, as upstream's `assignPod` refuses: it is on a node
+/// already, it is being deleted, or it is not the pod (by uid) the binding was decided for.
+fn bindable(pod: &Value, name: &str, binding: &Value) -> ApiResult<()> {
+    if let Some(existing) = pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+        return Err(ApiError::new(
+            409,
+            "Conflict",
+            format!("Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{existing}\""),
+        ));
+    }
+    if object::meta(pod).is_some_and(|m| m.contains_key("deletionTimestamp")) {
+        return Err(ApiError::new(409, "Conflict", format!("pod {name} is being deleted, cannot be assigned to a host")));
+    }
+    // The binding's uid is a precondition (upstream's `assignPod`): a binding decided for
+    // a pod that was since deleted and recreated under its name must not place the new one.
+    let pod_uid = pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
+    if let Some(wanted) = binding.pointer("/metadata/uid").and_then(Value::as_str).filter(|u| !u.is_empty() && *u != pod_uid) {
+        return Err(ApiError::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on pods/binding \"{name}\": Precondition failed: UID in precondition: {wanted}, UID in object meta: {pod_uid}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Evicts a pod: deletes it with the eviction's DeleteOptions.

@@ -209,7 +209,12 @@ pub async fn create_object(state: &SharedState, ctx: &Ctx, obj: &mut Value, mana
     let key = object::key(r, ctx.namespace(), &name);
     let bytes = object::encode(obj)?;
     match state.store.create(&key, bytes).await {
-        Ok(kv) => Ok((object::decode(&kv)?, Some(kv))),
+        Ok(kv) => {
+            // What was stored is `obj` without its resourceVersion: stamp it, not parse it back.
+            let mut created = std::mem::take(obj);
+            object::meta_mut(&mut created).insert("resourceVersion".into(), Value::String(kv.mod_revision.to_string()));
+            Ok((created, Some(kv)))
+        }
         Err(StoreError::AlreadyExists(_)) => Err(ApiError::already_exists(r.group, r.plural, &name)),
         Err(e) => Err(e.into()),
     }

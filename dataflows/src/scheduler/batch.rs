@@ -126,6 +126,7 @@ impl<'a> Round<'a> {
         let mut bound = pod.clone();
         bound.node_name = node.to_string();
         self.affinity_claims += usize::from(bound.has_pod_affinity());
+        let bound = std::sync::Arc::new(bound);
         if let Some(full) = &mut self.full {
             full.nodes[i].add_pod(bound.clone());
         }

@@ -26,6 +26,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
@@ -70,7 +71,7 @@ pub enum SchedulerRow {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 enum NodeMember {
     Node(NodeRow),
-    Pod(PodRow),
+    Pod(Arc<PodRow>),
 }
 
 fn bucket(node: &str) -> u64 {
@@ -85,7 +86,7 @@ pub fn node_infos<'s>(
     pods: VecCollection<'s, Revision, PodRow, Diff>,
 ) -> VecCollection<'s, Revision, (String, NodeInfo), Diff> {
     let nodes = nodes.map(|n| (n.name.clone(), NodeMember::Node(n)));
-    let bound = pods.filter(PodRow::occupies_node).map(|p| (p.node_name.clone(), NodeMember::Pod(p)));
+    let bound = pods.filter(PodRow::occupies_node).map(|p| (p.node_name.clone(), NodeMember::Pod(Arc::new(p))));
     nodes.concat(bound).reduce_named("scheduler-node-info", |_name, input: &[(&NodeMember, Diff)], output: &mut Vec<(NodeInfo, Diff)>| {
         let Some(node) = input.iter().find_map(|(m, d)| match m {
             NodeMember::Node(n) if *d > 0 => Some(n),

@@ -147,7 +147,7 @@ impl Readout {
                 let old = &mut self.snapshot.nodes[i];
                 self.affinity_pods -= old.pods.iter().filter(|p| p.has_pod_affinity()).count();
                 for p in std::mem::take(&mut old.pods) {
-                    let key = (p.namespace, p.name);
+                    let key = (p.namespace.clone(), p.name.clone());
                     self.bound.remove(&key);
                     left.push(key);
                 }

@@ -281,7 +281,7 @@ pub fn schedule(config: &SchedulerConfig, input: SchedulingInput) -> Vec<PodDeci
             if let Some(i) = snapshot.node_index(node) {
                 let mut bound = pod.clone();
                 bound.node_name = node.clone();
-                snapshot.nodes[i].add_pod(bound);
+                snapshot.nodes[i].add_pod(std::sync::Arc::new(bound));
             }
         }
         decisions.push(decision);

@@ -5,6 +5,7 @@
 //! the dataflow keeps the same aggregates incrementally. Either way the plugins only read.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +20,9 @@ pub struct NodeInfo {
     pub node: NodeRow,
     /// `status.allocatable` in the scheduler's integers.
     pub allocatable: Resources,
-    pub pods: Vec<PodRow>,
+    /// Shared, not copied: a node's info is rebuilt and its arrangement merged on every
+    /// binding to it, and each rebuild would otherwise copy every pod on the node.
+    pub pods: Vec<Arc<PodRow>>,
     /// Upstream's `Requested`: the sum of the pods' requests.
     pub requested: Resources,
     /// Upstream's `NonZeroRequested` cpu (millicores) and memory (bytes).
@@ -45,7 +48,7 @@ impl NodeInfo {
     }
 
     /// Upstream's `NodeInfo.AddPod`: the pod's requests, non-zero requests and host ports count.
-    pub fn add_pod(&mut self, pod: PodRow) {
+    pub fn add_pod(&mut self, pod: Arc<PodRow>) {
         self.requested.accumulate(&Resources::from_list(&pod.requests), 1);
         self.nonzero_requested.0 += pod.nonzero_cpu_memory.0;
         self.nonzero_requested.1 += pod.nonzero_cpu_memory.1;
@@ -76,7 +79,7 @@ impl ClusterSnapshot {
         bound.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         for pod in bound {
             if let Some(i) = snapshot.node_index(&pod.node_name) {
-                snapshot.nodes[i].add_pod(pod);
+                snapshot.nodes[i].add_pod(Arc::new(pod));
             }
         }
         snapshot

@@ -43,7 +43,7 @@ pub fn snapshot(nodes: Vec<NodeRow>, pods: Vec<PodRow>) -> ClusterSnapshot {
 pub fn node_info(node: NodeRow, pods: Vec<PodRow>) -> NodeInfo {
     let mut info = NodeInfo::new(node);
     for p in pods {
-        info.add_pod(p);
+        info.add_pod(std::sync::Arc::new(p));
     }
     info
 }
