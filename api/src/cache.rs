@@ -185,7 +185,7 @@ impl WatchCache {
             },
             StoreEvent::Delete { key, .. } => state.objects.remove(&key).and_then(|prev| {
                 let mut last = Value::clone(&prev.value);
-                object::meta_mut(&mut last).insert("resourceVersion".into(), Value::String(revision.to_string()));
+                object::stamp_revision(&mut last, revision);
                 let json = Bytes::from(serde_json::to_vec(&last).ok()?);
                 let object = Arc::new(CachedObject { key, value: Arc::new(last), json, mod_revision: revision });
                 Some(CacheEvent { kind: EventType::Deleted, object, prev: Some(prev), revision })

@@ -55,8 +55,13 @@ pub fn decode(kv: &KeyValue) -> ApiResult<Value> {
 
 pub fn decode_at(bytes: &[u8], revision: Revision) -> ApiResult<Value> {
     let mut value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::internal(format!("corrupt stored object: {e}")))?;
-    meta_mut(&mut value).insert("resourceVersion".into(), Value::String(revision.to_string()));
+    stamp_revision(&mut value, revision);
     Ok(value)
+}
+
+/// Sets the object's resourceVersion to `revision`, the store revision it is at.
+pub fn stamp_revision(object: &mut Value, revision: Revision) {
+    meta_mut(object).insert("resourceVersion".into(), Value::String(revision.to_string()));
 }
 
 /// Serializes an object for the store, without its resourceVersion (the store revision is it)

@@ -222,10 +222,15 @@ fn ignoring(mut set: FieldSet, fields: &[&str]) -> FieldSet {
 
 fn without_managed_fields(v: &Value) -> Value {
     let mut v = v.clone();
+    strip_managed_fields(&mut v);
+    v
+}
+
+/// Removes `metadata.managedFields`, keeping the other fields' order.
+fn strip_managed_fields(v: &mut Value) {
     if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.shift_remove("managedFields");
     }
-    v
 }
 
 fn str_field<'v>(v: &'v Value, path: &[&str]) -> Option<&'v str> {
@@ -301,9 +306,7 @@ pub fn record_update_subresource(kind: &str, old: Option<&Value>, new: &mut Valu
             _ => decode(old_fields).unwrap_or_default(),
         }
     };
-    if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.shift_remove("managedFields");
-    }
+    strip_managed_fields(new);
     let new_clean: &Value = new;
     let existing = old.is_some_and(|o| str_field(o, &["metadata", "uid"]).is_some_and(|u| !u.is_empty()));
     if managed.is_empty() && existing {

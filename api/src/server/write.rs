@@ -212,7 +212,7 @@ pub async fn create_object(state: &SharedState, ctx: &Ctx, obj: &mut Value, mana
         Ok(kv) => {
             // What was stored is `obj` without its resourceVersion: stamp it, not parse it back.
             let mut created = std::mem::take(obj);
-            object::meta_mut(&mut created).insert("resourceVersion".into(), Value::String(kv.mod_revision.to_string()));
+            object::stamp_revision(&mut created, kv.mod_revision);
             Ok((created, Some(kv)))
         }
         Err(StoreError::AlreadyExists(_)) => Err(ApiError::already_exists(r.group, r.plural, &name)),
