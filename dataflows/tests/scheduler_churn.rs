@@ -6,7 +6,9 @@
 //! queue, every node's filter verdict with its reasons, every plugin's raw and normalized
 //! score and the chosen node — on one worker and on four. The batch binder, run on each
 //! revision's readout, places pods as the sequential reference does, never over a node's
-//! capacity, ports or pod count. A failure prints its seed;
+//! capacity, ports or pod count; and so does the binder's state kept across revisions (its
+//! claims in flight, claimed nodes and rankings following every change) against a fresh
+//! round with the same claims. A failure prints its seed;
 //! `SCHED_SEED=n` replays it.
 
 #[path = "scheduler_churn/world.rs"]
@@ -16,7 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::mpsc;
 
 use deltakube_dataflows::engine::{ControllerConfig, Engine, EngineConfig, EngineOutput, FeedBatch};
-use deltakube_dataflows::scheduler::batch::decide_batch;
+use deltakube_dataflows::scheduler::batch::{decide_batch, decide_round, Claim, Standing};
 use deltakube_dataflows::scheduler::config::SchedulerConfig;
 use deltakube_dataflows::scheduler::input::{project, SchedulerInput};
 use deltakube_dataflows::scheduler::node_ports::conflicts;
@@ -87,6 +89,10 @@ fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config:
     let mut cursor = 0;
     let mut pending_checked = 0;
     let mut ranked = 0;
+    // The binder's state kept across revisions: its claims stay in flight (the test writes no
+    // bindings) until their pods leave the queue or a seeded share is released as refused.
+    let mut standing = Standing::default();
+    let mut standing_claims = 0;
     for (revision, key, new) in history {
         match new {
             Some(v) => objects.insert(key, v),
@@ -158,6 +164,27 @@ fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config:
         };
         let batch_decisions: Vec<PodDecision> = batch.iter().map(|d| d.decision.clone()).collect();
         assert!(score(&batch_decisions) >= score(&sequential), "seed {seed}: the batch scores lower than the reference at revision {revision}");
+        // A round on the standing state decides as a fresh round with the same claims in
+        // flight: its rankings and claimed nodes followed every change exactly. (It leaves out
+        // the pods already told their class's unchanged unschedulable decision.)
+        let changes = readout.take_changes();
+        standing.catch_up(config, &readout, changes);
+        let in_flight: Vec<Claim> = standing.in_flight().map(|(_, c)| c.clone()).collect();
+        standing_claims += in_flight.len();
+        let fresh = decide_batch(config, &readout, &in_flight, &|_| false, usize::MAX).unwrap_or_else(|e| panic!("seed {seed}, revision {revision}: {e}"));
+        let kept = decide_round(config, &readout, &mut standing, &|_| false, usize::MAX).unwrap_or_else(|e| panic!("seed {seed}, revision {revision}: {e}"));
+        let decided: std::collections::BTreeSet<(&str, &str)> = kept.iter().map(|d| (d.pod.namespace.as_str(), d.pod.name.as_str())).collect();
+        let (same, told): (Vec<_>, Vec<_>) = fresh.iter().partition(|d| decided.contains(&(d.pod.namespace.as_str(), d.pod.name.as_str())));
+        assert_eq!(kept.iter().collect::<Vec<_>>(), same, "seed {seed}, {workers} workers: the standing round differs from a fresh one at revision {revision}");
+        assert!(
+            told.iter().all(|d| matches!(d.decision.outcome, Outcome::Unschedulable { .. })),
+            "seed {seed}, {workers} workers: the standing round left out a pod it could place at revision {revision}"
+        );
+        let refused: Vec<_> = standing.in_flight().map(|(k, _)| k.clone()).filter(|(_, name)| (revision as usize + name.len()).is_multiple_of(4)).collect();
+        for pod in &refused {
+            standing.release(&readout, pod);
+        }
+
         let mut placed = snapshot.clone();
         for d in &batch {
             let Outcome::Bound { node } = &d.decision.outcome else { continue };
@@ -182,6 +209,7 @@ fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config:
         }
     }
     assert!(pending_checked > steps, "seed {seed}: the churn kept too few pods pending ({pending_checked} decisions checked)");
+    assert!(standing_claims > steps, "seed {seed}: too few claims stood across revisions ({standing_claims})");
     ranked
 }
 

@@ -45,8 +45,8 @@ pub struct SchedulerBenchFlags {
     /// load included) from its start to the last pod bound.
     #[arg(long)]
     pub precreate: bool,
-    /// Create pods at this steady rate (pods/s) instead of all at once, and report the
-    /// create → bound latency percentiles.
+    /// Create pods at this steady rate (pods/s) instead of all at once, from once the
+    /// scheduler has loaded the nodes, and report the create → bound latency percentiles.
     #[arg(long)]
     pub rate: Option<f64>,
     #[arg(long, env = "DELTAKUBE_BENCH_OUT", default_value = "bench-scheduler.json")]
@@ -200,8 +200,8 @@ pub async fn run(flags: SchedulerBenchFlags) -> anyhow::Result<()> {
     let bound = watch_bindings(&server, started.clone());
     let pods: Vec<Value> = (0..flags.pods).map(|i| pod(i, flags.variant)).collect();
     let path = "/api/v1/namespaces/default/pods";
+    let views = Arc::new(crate::controllers::views::ViewStore::new(flags.workers));
     let start_scheduler = || {
-        let views = Arc::new(crate::controllers::views::ViewStore::new(flags.workers));
         let metrics = Arc::new(crate::controllers::metrics::Metrics::new());
         let config = ControllerConfig {
             root_ca: String::new(),
@@ -210,7 +210,7 @@ pub async fn run(flags: SchedulerBenchFlags) -> anyhow::Result<()> {
             scheduler: Some(SchedulerConfig::default()),
             run_controllers: false,
         };
-        crate::controllers::start(&server, views, metrics, config, flags.workers)
+        crate::controllers::start(&server, views.clone(), metrics, config, flags.workers)
     };
     let (start, created) = if flags.precreate {
         let t = Instant::now();
@@ -221,6 +221,14 @@ pub async fn run(flags: SchedulerBenchFlags) -> anyhow::Result<()> {
         (start, created)
     } else {
         start_scheduler()?;
+        if flags.rate.is_some() {
+            // A steady rate is measured in the steady state: from once the scheduler has
+            // loaded the cluster (its initial list of the nodes), not during that load.
+            let loaded = server.cache.revision();
+            while views.revision() < loaded {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
         let start = Instant::now();
         create_all(&api, path, pods, flags.concurrency, flags.rate, flags.rate.map(|_| started.clone())).await?;
         (start, start.elapsed())

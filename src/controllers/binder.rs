@@ -1,14 +1,14 @@
 //! The scheduler's edge: gathers the scheduler dataflow's rows into a [`Readout`] one complete
-//! revision at a time, decides a batch of pending pods on it ([`decide_batch`]), and writes the
+//! revision at a time, decides a batch of pending pods on it ([`decide_round`]), and writes the
 //! outcome through the API server — a `pods/<name>/binding` for a placed pod; for an
 //! unschedulable one the `PodScheduled=False` condition (reason `Unschedulable`) and a
 //! `FailedScheduling` Event, as upstream's scheduler records them. It also fills the
 //! explain-why views `scheduler-filters` and `scheduler-scores`.
 //!
 //! **Claims.** A binding is a claim from the moment it is sent until the readout no longer
-//! lists its pod as pending (the feed shows it bound, or gone); every round counts the claims
-//! on their nodes, so a node is never over-committed whatever the order in which the feed and
-//! the writes arrive. Only a write refused outright (4xx other than a conflict, which may mean
+//! lists its pod as pending (the feed shows it bound, or gone); the claims and the nodes they
+//! occupy are kept across rounds ([`Standing`]), and every round counts them, so a node is
+//! never over-committed whatever the order in which the feed and the writes arrive. Only a write refused outright (4xx other than a conflict, which may mean
 //! the pod is bound already) releases its claim early; the pod then backs off.
 //!
 //! An unschedulable pod is written again only when its message changes; it stays in the
@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deltakube_dataflows::scheduler::batch::{decide_round, BatchDecision, Claim, RoundMemo};
+use deltakube_dataflows::scheduler::batch::{decide_round, BatchDecision, Standing};
 use deltakube_dataflows::scheduler::config::SchedulerConfig;
 use deltakube_dataflows::scheduler::dataflow::SchedulerRow;
 use deltakube_dataflows::scheduler::readout::{PodName, Readout};
@@ -39,11 +39,6 @@ const MAX_BATCH: usize = 5_000;
 const MAX_UNSETTLED: usize = 5_000;
 /// Writes (bindings and unschedulable reports) in flight at once.
 const MAX_WRITES: usize = 512;
-/// While pods are unsettled, a round waits until at least this many may be decided: every
-/// round adds each claim in flight to its copy of the claimed nodes, so rounds of a few pods
-/// each under a backlog of thousands of claims would spend most of their time on that copy.
-/// Below saturation there is always room, and a round runs at once.
-const MIN_ROUND: usize = 256;
 /// Back-off after a refused write, doubled per failure up to the ceiling.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -136,11 +131,8 @@ impl Binder {
         let mut readout = Readout::default();
         let mut buffered: BTreeMap<Revision, Vec<(SchedulerRow, isize)>> = BTreeMap::new();
         let mut complete: Revision = 0;
-        let mut claims: BTreeMap<PodName, Claim> = BTreeMap::new();
-        // Claims released other than by their pod being seen bound: capacity came back, so
-        // remembered unschedulable classes are decided again.
-        let mut claims_epoch: u64 = 0;
-        let mut memo = RoundMemo::default();
+        // Claims in flight, the claimed nodes and the classes' rankings, kept across rounds.
+        let mut standing = Standing::default();
         // Unschedulable reports: the pod uid and message last written per pod, and those in flight.
         let mut reported: HashMap<PodName, (String, String)> = HashMap::new();
         let mut reporting: BTreeSet<PodName> = BTreeSet::new();
@@ -185,12 +177,10 @@ impl Binder {
                                 reported.remove(&done.pod);
                             }
                             // Decide it again, so that the report is written again.
-                            memo.forget(&done.pod);
+                            standing.forget(&done.pod);
                         }
                         if done.refused {
-                            if claims.remove(&done.pod).is_some() {
-                                claims_epoch += 1;
-                            }
+                            standing.release(&readout, &done.pod);
                             let delay = backoff.get(&done.pod).map_or(FIRST_BACKOFF, |(d, _)| (*d * 2).min(MAX_BACKOFF));
                             backoff.insert(done.pod, (delay, Instant::now() + delay));
                         }
@@ -210,34 +200,24 @@ impl Binder {
             dirty = false;
             let departures = readout.take_departures();
             for pod in &departures.left_queue {
-                memo.forget(pod);
+                standing.forget(pod);
                 reported.remove(pod);
             }
-            // A claim lasts while that very pod (by uid) is pending: one replaced under its name
-            // meanwhile is a new pod, which the API server refuses the old binding for.
-            claims.retain(|k, claim| {
-                let keep = readout.pending(k).is_some_and(|(_, p)| p.uid == claim.pod.uid);
-                if !keep && readout.bound_to(k) != Some(claim.node.as_str()) {
-                    claims_epoch += 1;
-                }
-                keep
-            });
+            let changes = readout.take_changes();
+            standing.catch_up(&self.config, &readout, changes);
             backoff.retain(|k, _| readout.pending(k).is_some());
             let now = Instant::now();
-            let skip = |p: &deltakube_dataflows::scheduler::rows_pod::PodRow| {
-                let key = (p.namespace.clone(), p.name.clone());
-                reporting.contains(&key) || backoff.get(&key).is_some_and(|(_, until)| *until > now)
-            };
-            let unsettled = claims.len() + reporting.len();
+            let skip = |key: &PodName| reporting.contains(key) || backoff.get(key).is_some_and(|(_, until)| *until > now);
+            let unsettled = standing.claims() + reporting.len();
             let room = MAX_UNSETTLED.saturating_sub(unsettled).min(MAX_BATCH);
-            if unsettled > 0 && room < MIN_ROUND {
+            if room == 0 {
                 shown.update(&self.views, &departures, &[]);
                 continue;
             }
             let span = tracing::info_span!("scheduling round", revision = complete, pending = readout.pending_count());
             let _enter = span.enter();
             let started = Instant::now();
-            let mut decide = || decide_round(&self.config, &readout, claims.values(), &skip, room, &mut memo, claims_epoch);
+            let mut decide = || decide_round(&self.config, &readout, &mut standing, &skip, room);
             // A round can take tens of milliseconds: on a multi-threaded runtime the worker
             // hands its other tasks (the API server's, in process) to another thread meanwhile.
             let decided = match tokio::runtime::Handle::current().runtime_flavor() {
@@ -251,14 +231,13 @@ impl Binder {
                     continue;
                 }
             };
-            tracing::debug!(claims = claims.len(), decided = decisions.len(), ms = started.elapsed().as_secs_f64() * 1e3, "round decided");
+            tracing::debug!(claims = standing.claims(), decided = decisions.len(), ms = started.elapsed().as_secs_f64() * 1e3, "round decided");
             shown.update(&self.views, &departures, &decisions);
             for BatchDecision { pod, decision, .. } in decisions {
                 let key = (pod.namespace.clone(), pod.name.clone());
                 match decision.outcome {
                     Outcome::Bound { node } => {
                         tracing::debug!(ns = %key.0, pod = %key.1, node = %node, "pod bound");
-                        claims.insert(key.clone(), Claim { pod: pod.clone(), node: node.clone() });
                         let (binder, done, writes) = (self.clone(), done_tx.clone(), writes.clone());
                         tokio::spawn(async move {
                             let _permit = writes.acquire_owned().await;

@@ -11,9 +11,10 @@
 //!
 //! **Two ways to decide.** A pod for which every cluster-wide plugin stands aside — no pod
 //! (anti-)affinity on it or on any pod bound or claimed, no spreading of its own or by
-//! default, no PreFilter narrowing — is decided from its class's [`Ranking`]: the feasible
-//! nodes ranked once per round, each claim re-ranking only its node. This is the common case
-//! and costs `O(log n)` per pod. Any other pod is decided as the reference decides it, over a
+//! default, no PreFilter narrowing — is decided from its class's [`Ranking`](super::ranking::Ranking): the feasible
+//! nodes ranked once, then kept across rounds ([`Standing`]), each claim and each change in
+//! the readout re-ranking only its node. This is the common case and costs `O(log n)` per
+//! pod. Any other pod is decided as the reference decides it, over a
 //! copy of the snapshot with the claims added. Both give the reference's choice; the first
 //! lists the scores of the best [`MAX_SCORED_NODES`] nodes only, which is what the explain
 //! view shows, and no per-node verdicts for a pod it places.
@@ -22,11 +23,11 @@
 //! its pods are not decided again until its pairs change or a claim is released.
 //!
 //! **Never over-commit.** A binding written but not yet seen bound in the feed stays a claim
-//! (its pod is still pending in the readout): the caller keeps it until the readout no longer
-//! lists the pod as pending, or the write failed. Whatever the order in which feeds and writes
+//! (its pod is still pending in the readout): [`Standing`] keeps it until the readout no
+//! longer lists the pod as pending, or the caller says the write failed. Whatever the order in which feeds and writes
 //! arrive, a node's claims and bound pods never exceed what its filters allow.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -35,14 +36,13 @@ use super::explain::MAX_SCORED_NODES;
 use super::framework::Plugin;
 use super::message::FitError;
 use super::node_affinity::{self, PreFilter};
-use super::pair::{self, ClassId};
+use super::pair::ClassId;
 use super::pod_topology_spread::constraints_for;
-use super::ranking::Ranking;
 use super::readout::{PodName, Readout, ReadoutError};
 use super::reference::{NodeVerdict, Outcome, PodDecision};
 use super::rows::{ControllerRef, WhenUnsatisfiable};
 use super::rows_pod::PodRow;
-use super::snapshot::{ClusterSnapshot, NodeInfo};
+use super::snapshot::ClusterSnapshot;
 use crate::rows::Labels;
 
 /// A binding in flight: the pod (as pending) and the node it was sent to.
@@ -99,19 +99,14 @@ impl RoundMemo {
     }
 }
 
-/// One round's state: the readout's snapshot plus the claims made so far, kept as an overlay
-/// of the claimed nodes (a whole copy is made only if a pod needs the cluster-wide plugins).
+/// One round: the readout with the standing claims and rankings, plus what only this round
+/// needs (a whole copy of the snapshot with the claims, made only if a pod needs the
+/// cluster-wide plugins).
 struct Round<'a> {
     config: &'a SchedulerConfig,
     readout: &'a Readout,
-    /// Claimed nodes with their claims added, by index in the snapshot.
-    overlay: HashMap<usize, NodeInfo>,
-    /// The claims' nodes, in the order claimed.
-    claim_log: Vec<usize>,
+    standing: &'a mut Standing,
     full: Option<ClusterSnapshot>,
-    affinity_claims: usize,
-    rankings: HashMap<(ClassId, Vec<String>), Ranking>,
-    image_counts: Option<BTreeMap<String, i64>>,
     spreads: HashMap<(String, Labels, Option<ControllerRef>), bool>,
 }
 
@@ -122,27 +117,22 @@ impl<'a> Round<'a> {
 
     /// Adds a claim as a pod bound to its node (a claim on a node that is gone holds nothing).
     fn claim(&mut self, pod: &PodRow, node: &str) {
-        let Some(i) = self.snapshot().node_index(node) else { return };
-        let mut bound = pod.clone();
-        bound.node_name = node.to_string();
-        self.affinity_claims += usize::from(bound.has_pod_affinity());
-        let bound = std::sync::Arc::new(bound);
+        let Some(i) = self.standing.claim(self.readout.snapshot(), pod, node) else { return };
         if let Some(full) = &mut self.full {
-            full.nodes[i].add_pod(bound.clone());
+            full.nodes[i] = self.standing.overlay()[node].clone();
         }
-        let snapshot = self.snapshot();
-        self.overlay.entry(i).or_insert_with(|| snapshot.nodes[i].clone()).add_pod(bound);
-        self.claim_log.push(i);
     }
 
     /// The snapshot with every claim, for the cluster-wide plugins: each claimed node is its
     /// overlay (the node with its claims added in order).
     fn full(&mut self) -> &ClusterSnapshot {
-        let (snapshot, overlay) = (self.readout.snapshot(), &self.overlay);
+        let (snapshot, overlay) = (self.readout.snapshot(), self.standing.overlay());
         self.full.get_or_insert_with(|| {
             let mut full = snapshot.clone();
-            for (i, claimed) in overlay {
-                full.nodes[*i] = claimed.clone();
+            for (name, claimed) in overlay {
+                if let Some(i) = snapshot.node_index(name) {
+                    full.nodes[i] = claimed.clone();
+                }
             }
             full
         })
@@ -156,7 +146,7 @@ impl<'a> Round<'a> {
         if self.snapshot().nodes.is_empty()
             || !pod.constraint_errors.is_empty()
             || pod.has_pod_affinity()
-            || self.readout.pods_with_affinity() + self.affinity_claims > 0
+            || self.readout.pods_with_affinity() + self.standing.affinity_claims() > 0
             || !pod.spread_constraints.is_empty()
         {
             return false;
@@ -174,41 +164,11 @@ impl<'a> Round<'a> {
         })
     }
 
-    /// The class's ranking for pods with these images, caught up with every claim.
-    fn ranking(&mut self, class: ClassId, pod: &PodRow) -> Result<&Ranking, ReadoutError> {
-        let key = (class, pod.images.clone());
-        if !self.rankings.contains_key(&key) {
-            // The class's pairs come in node name order, as the snapshot's nodes: one pass.
-            let mut pairs = self.readout.class_pairs(class).peekable();
-            let mut evals = Vec::with_capacity(self.snapshot().nodes.len());
-            for (i, info) in self.snapshot().nodes.iter().enumerate() {
-                while pairs.next_if(|(node, _)| *node < info.name()).is_some() {}
-                let eval = match (self.overlay.get(&i), pairs.next_if(|(node, _)| *node == info.name())) {
-                    (Some(claimed), _) => pair::evaluate(self.config, pod, claimed),
-                    (None, Some((_, eval))) => eval.clone(),
-                    (None, None) => return Err(ReadoutError::MissingPair { class, node: info.name().to_string() }),
-                };
-                evals.push(eval);
-            }
-            let snapshot = self.readout.snapshot();
-            let counts = self.image_counts.get_or_insert_with(|| snapshot.image_node_counts());
-            let mut ranking = Ranking::new(self.config, snapshot, pod, evals, counts);
-            ranking.seen = self.claim_log.len();
-            self.rankings.insert(key.clone(), ranking);
-        }
-        let ranking = self.rankings.get_mut(&key).expect("inserted above");
-        for i in &self.claim_log[ranking.seen..] {
-            ranking.update(self.config, *i, pair::evaluate(self.config, pod, &self.overlay[i]));
-        }
-        ranking.seen = self.claim_log.len();
-        Ok(ranking)
-    }
-
     /// A node-local pod's decision from its class's ranking: the best node, or no node with
     /// every node's verdict (the reference's decision, with the scores of the best nodes only).
     fn decide_node_local(&mut self, class: ClassId, pod: &PodRow, priority: i32) -> Result<PodDecision, ReadoutError> {
         let (config, snapshot) = (self.config, self.snapshot());
-        let ranking = self.ranking(class, pod)?;
+        let ranking = self.standing.ranking(config, self.readout, class, pod)?;
         let decision = |outcome, filters, scores| PodDecision { namespace: pod.namespace.clone(), name: pod.name.clone(), priority, outcome, filters, scores };
         match ranking.best() {
             Some(best) => {
@@ -236,68 +196,52 @@ impl<'a> Round<'a> {
     /// Any pod's decision, as the reference makes it over the snapshot with every claim.
     fn decide_in_full(&mut self, class: ClassId, pod: &PodRow, priority: i32) -> Result<PodDecision, ReadoutError> {
         let (config, readout) = (self.config, self.readout);
-        let claimed: std::collections::HashSet<&str> = self.overlay.keys().map(|i| readout.snapshot().nodes[*i].name()).collect();
-        let full = self.full();
-        readout.decide_with_claims(config, full, class, pod, priority, &|info| claimed.contains(info.name()))
+        self.full();
+        let (full, overlay) = (self.full.as_ref().expect("made above"), self.standing.overlay());
+        readout.decide_with_claims(config, full, class, pod, priority, &|info| overlay.contains_key(info.name()))
     }
 }
 
-/// Decides up to `limit` pending pods in queue order. Pods with a claim in flight are skipped
-/// (their binding is on its way), and so are those `skip` names (backing off after a failed
-/// write); every other pod is bound or found unschedulable.
+/// Decides up to `limit` pending pods in queue order, with `in_flight` claims, from scratch
+/// (a fresh [`Standing`]; see [`decide_round`]).
 pub fn decide_batch(
     config: &SchedulerConfig,
     readout: &Readout,
     in_flight: &[Claim],
-    skip: &dyn Fn(&PodRow) -> bool,
+    skip: &dyn Fn(&PodName) -> bool,
     limit: usize,
 ) -> Result<Vec<BatchDecision>, ReadoutError> {
-    decide_round(config, readout, in_flight, skip, limit, &mut RoundMemo::default(), 0)
+    let mut standing = Standing::default();
+    for claim in in_flight {
+        standing.claim(readout.snapshot(), &claim.pod, &claim.node);
+    }
+    decide_round(config, readout, &mut standing, skip, limit)
 }
 
-/// [`decide_batch`] remembering unschedulable classes across rounds in `memo`: a pod already
-/// told its class's unchanged decision is left out. `claims_epoch` must change whenever a
-/// claim is released other than by its pod being seen bound (capacity came back).
-pub fn decide_round<'c>(
+/// Decides up to `limit` pending pods in queue order on `standing`, which must have caught up
+/// with `readout` ([`Standing::catch_up`]). Pods with a claim in flight are skipped (their
+/// binding is on its way), and so are those `skip` names (backing off after a failed write);
+/// every other pod is bound, and claimed in `standing`, or found unschedulable. A pod already
+/// told its class's unchanged unschedulable decision is left out.
+pub fn decide_round(
     config: &SchedulerConfig,
     readout: &Readout,
-    in_flight: impl IntoIterator<Item = &'c Claim>,
-    skip: &dyn Fn(&PodRow) -> bool,
+    standing: &mut Standing,
+    skip: &dyn Fn(&PodName) -> bool,
     limit: usize,
-    memo: &mut RoundMemo,
-    claims_epoch: u64,
 ) -> Result<Vec<BatchDecision>, ReadoutError> {
-    let mut round = Round {
-        config,
-        readout,
-        overlay: HashMap::new(),
-        claim_log: Vec::new(),
-        full: None,
-        affinity_claims: 0,
-        rankings: HashMap::new(),
-        image_counts: None,
-        spreads: HashMap::new(),
-    };
-    // A class that is gone takes its remembered decision (every node's verdict) with it.
-    memo.unschedulable.retain(|class, _| readout.has_class(*class));
-    let in_flight: Vec<&Claim> = in_flight.into_iter().collect();
-    let busy: std::collections::HashSet<(&str, &str)> = in_flight.iter().map(|c| (c.pod.namespace.as_str(), c.pod.name.as_str())).collect();
-    // The claims are added when the first pod is to be decided: a round in which every
-    // pending pod has its binding in flight costs no copy of the claimed nodes.
-    let mut unapplied = Some(in_flight);
+    let mut round = Round { config, readout, standing, full: None, spreads: HashMap::new() };
     let mut out = Vec::new();
-    for (priority, class, pod) in readout.queue_iter() {
+    for (key, priority, class, pod) in readout.queue_keyed() {
         if out.len() >= limit {
             break;
         }
-        if busy.contains(&(pod.namespace.as_str(), pod.name.as_str())) || skip(pod) {
+        if round.standing.is_claimed(key) || skip(key) {
             continue;
         }
-        for claim in unapplied.take().into_iter().flatten() {
-            round.claim(&claim.pod, &claim.node);
-        }
         let decision = if round.node_local(pod) {
-            let stamp = (readout.class_changed(class), claims_epoch);
+            let stamp = (readout.class_changed(class), round.standing.epoch());
+            let memo = &mut round.standing.memo;
             let known = memo.unschedulable.get(&class).filter(|m| m.stamp == stamp);
             if known.is_some_and(|m| memo.was_told(pod, m.id)) {
                 continue;
@@ -307,6 +251,7 @@ pub fn decide_round<'c>(
                 None => round.decide_node_local(class, pod, priority)?,
             };
             if matches!(decision.outcome, Outcome::Unschedulable { .. }) {
+                let memo = &mut round.standing.memo;
                 let id = match memo.unschedulable.get_mut(&class) {
                     Some(m) if m.decision.outcome == decision.outcome && m.decision.filters == decision.filters => {
                         m.stamp = stamp;
@@ -335,5 +280,8 @@ pub fn decide_round<'c>(
     Ok(out)
 }
 
+mod standing;
 #[cfg(test)]
 mod tests;
+
+pub use standing::{Standing, MAX_RANKINGS};

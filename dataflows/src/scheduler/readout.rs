@@ -51,7 +51,8 @@ pub struct Readout {
     priority_classes: Keyed<PriorityClassRow, ()>,
     /// Kept from the rows above by [`Readout::compact`].
     snapshot: ClusterSnapshot,
-    queue: BTreeSet<QueueKey>,
+    /// The queue in order, each entry with its pod's key (so that reading it copies nothing).
+    queue: BTreeMap<QueueKey, PodName>,
     queued: HashMap<PodName, QueueKey>,
     bound: HashMap<PodName, String>,
     /// Bound pods with pod (anti-)affinity terms, which every other pod's placement must consult.
@@ -63,6 +64,22 @@ pub struct Readout {
     /// [`Readout::take_departures`].
     left_queue: Vec<PodName>,
     gone: Vec<PodName>,
+    changes: Changes,
+}
+
+/// What changed since the binder last asked ([`Readout::take_changes`]): what its standing
+/// rankings and claimed nodes must look at again.
+#[derive(Debug, Default, Clone)]
+pub struct Changes {
+    /// Nodes whose info changed (their pods, their object), added or removed.
+    pub nodes: BTreeSet<String>,
+    /// Per class, the nodes whose pair changed.
+    pub pairs: HashMap<ClassId, BTreeSet<String>>,
+    /// Pending pods added, replaced or gone.
+    pub pending: BTreeSet<PodName>,
+    /// The node list or the cluster's images changed: positions in the snapshot moved, or
+    /// every node's ImageLocality score may have.
+    pub layout: bool,
 }
 
 /// What left since the binder last asked.
@@ -143,6 +160,7 @@ impl Readout {
         // shift the whole sorted list once per binding.
         for name in self.nodes.compact() {
             let at = self.snapshot.node_index(&name);
+            let images_before = at.map(|i| std::mem::take(&mut self.snapshot.nodes[i].node.images));
             if let Some(i) = at {
                 let old = &mut self.snapshot.nodes[i];
                 self.affinity_pods -= old.pods.iter().filter(|p| p.has_pod_affinity()).count();
@@ -155,9 +173,12 @@ impl Readout {
             let Some(info) = self.nodes.get(&name) else {
                 if let Some(i) = at {
                     self.snapshot.nodes.remove(i);
+                    self.changes.layout = true;
                 }
+                self.changes.nodes.insert(name);
                 continue;
             };
+            self.changes.layout |= images_before.as_ref().is_none_or(|before| *before != info.node.images);
             self.affinity_pods += info.pods.iter().filter(|p| p.has_pod_affinity()).count();
             for p in &info.pods {
                 self.bound.insert((p.namespace.clone(), p.name.clone()), name.clone());
@@ -169,6 +190,7 @@ impl Readout {
                     self.snapshot.nodes.insert(i, info.clone());
                 }
             }
+            self.changes.nodes.insert(name);
         }
 
         if !self.priority_classes.compact().is_empty() {
@@ -176,7 +198,7 @@ impl Readout {
             self.queue.clear();
             for (key, (_, pod)) in self.pending.present() {
                 let k = queue_key(resolve_priority(pod, &classes), pod);
-                self.queue.insert(k.clone());
+                self.queue.insert(k.clone(), key.clone());
                 self.queued.insert(key.clone(), k);
             }
         }
@@ -184,6 +206,7 @@ impl Readout {
         if !touched_pending.is_empty() {
             let classes = self.priority_classes();
             for key in touched_pending {
+                self.changes.pending.insert(key.clone());
                 let was = self.queued.remove(&key);
                 if let Some(k) = &was {
                     self.queue.remove(k);
@@ -191,7 +214,7 @@ impl Readout {
                 match self.pending.get(&key) {
                     Some((_, pod)) => {
                         let k = queue_key(resolve_priority(pod, &classes), pod);
-                        self.queue.insert(k.clone());
+                        self.queue.insert(k.clone(), key.clone());
                         self.queued.insert(key, k);
                     }
                     None if was.is_some() => {
@@ -203,8 +226,10 @@ impl Readout {
             }
         }
         for (class, pairs) in &mut self.pairs {
-            if !pairs.compact().is_empty() {
+            let touched = pairs.compact();
+            if !touched.is_empty() {
                 self.class_changed.insert(*class, self.compactions);
+                self.changes.pairs.entry(*class).or_default().extend(touched);
             }
         }
         self.pairs.retain(|_, pairs| !pairs.is_empty());
@@ -224,6 +249,11 @@ impl Readout {
     /// The pods that left the queue, and those that left the cluster, since the last call.
     pub fn take_departures(&mut self) -> Departures {
         Departures { left_queue: std::mem::take(&mut self.left_queue), gone: std::mem::take(&mut self.gone) }
+    }
+
+    /// What changed since the last call.
+    pub fn take_changes(&mut self) -> Changes {
+        std::mem::take(&mut self.changes)
     }
 
     /// The cluster as these rows say (nodes with their bound pods).
@@ -259,9 +289,14 @@ impl Readout {
     /// The pending pods with their priorities and classes, in upstream's queue order (as
     /// [`super::reference::queue`]).
     pub fn queue_iter(&self) -> impl Iterator<Item = (i32, ClassId, &PodRow)> {
-        self.queue.iter().filter_map(|(Reverse(priority), _, ns, name)| {
-            let (class, pod) = self.pending.get(&(ns.clone(), name.clone()))?;
-            Some((*priority, *class, pod))
+        self.queue_keyed().map(|(_, priority, class, pod)| (priority, class, pod))
+    }
+
+    /// [`Readout::queue_iter`] with each pod's key.
+    pub fn queue_keyed(&self) -> impl Iterator<Item = (&PodName, i32, ClassId, &PodRow)> {
+        self.queue.iter().filter_map(|((Reverse(priority), ..), key)| {
+            let (class, pod) = self.pending.get(key)?;
+            Some((key, *priority, *class, pod))
         })
     }
 

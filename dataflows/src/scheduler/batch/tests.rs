@@ -87,7 +87,7 @@ fn the_limit_bounds_a_round() {
 #[test]
 fn skipped_pods_are_not_decided() {
     let config = SchedulerConfig::default();
-    let batch = decide_batch(&config, &tiny_pods(&config, 3), &[], &|p| p.name == "p1", usize::MAX).unwrap();
+    let batch = decide_batch(&config, &tiny_pods(&config, 3), &[], &|(_, name)| name == "p1", usize::MAX).unwrap();
     assert_eq!(batch.iter().map(|d| d.pod.name.as_str()).collect::<Vec<_>>(), ["p0", "p2"]);
 }
 
@@ -101,20 +101,26 @@ fn an_unschedulable_class_is_decided_again_only_when_it_may_fit() {
     let big = pending("big", "2", json!({}));
     let input = SchedulingInput { nodes: vec![worker("a", "1")], pods: vec![big.clone()], ..SchedulingInput::default() };
     let mut readout = Readout::from_scratch(&config, &input);
-    let mut memo = RoundMemo::default();
-    let round = |readout: &Readout, memo: &mut RoundMemo, epoch| decide_round(&config, readout, &[], &|_| false, usize::MAX, memo, epoch).unwrap();
+    let mut standing = Standing::default();
+    let round = |readout: &Readout, standing: &mut Standing| decide_round(&config, readout, standing, &|_| false, usize::MAX).unwrap();
 
-    let first = round(&readout, &mut memo, 0);
+    let first = round(&readout, &mut standing);
     assert!(matches!(first[0].decision.outcome, Outcome::Unschedulable { .. }), "{first:?}");
-    assert!(round(&readout, &mut memo, 0).is_empty(), "nothing changed: the pod is not decided again");
-    assert!(round(&readout, &mut memo, 1).is_empty(), "a released claim left the same verdicts: nothing to tell");
+    assert!(round(&readout, &mut standing).is_empty(), "nothing changed: the pod is not decided again");
+    // A claim released (its write refused) gives capacity back: the class is decided again.
+    let other = pending("other", "1m", json!({}));
+    standing.claim(readout.snapshot(), &other, "a");
+    standing.release(&readout, &("ns".to_string(), "other".to_string()));
+    assert!(round(&readout, &mut standing).is_empty(), "a released claim left the same verdicts: nothing to tell");
 
     // A second pod of the class is told the class's decision at once.
     let twin = pending("twin", "2", json!({}));
     let class = class_id(&class_of(&big));
     readout.apply(SchedulerRow::Pending { class, pod: twin }, 1);
     readout.compact();
-    let told = round(&readout, &mut memo, 1);
+    let changes = readout.take_changes();
+    standing.catch_up(&config, &readout, changes);
+    let told = round(&readout, &mut standing);
     assert_eq!(placements(&told), vec![("twin".to_string(), first[0].decision.outcome.clone())]);
 
     // A node that fits changes the class's pairs: both pods are decided and placed.
@@ -122,7 +128,9 @@ fn an_unschedulable_class_is_decided_again_only_when_it_may_fit() {
     readout.apply(SchedulerRow::Pair { class, node: "b".into(), eval: evaluate(&config, &big, &info) }, 1);
     readout.apply(SchedulerRow::Node(info), 1);
     readout.compact();
-    let placed = round(&readout, &mut memo, 1);
+    let changes = readout.take_changes();
+    standing.catch_up(&config, &readout, changes);
+    let placed = round(&readout, &mut standing);
     assert_eq!(placements(&placed), vec![("big".to_string(), Outcome::Bound { node: "b".into() }), ("twin".to_string(), Outcome::Bound { node: "b".into() })]);
 }
 
@@ -136,14 +144,16 @@ fn a_class_that_is_gone_is_forgotten() {
     let big = pending("big", "2", json!({}));
     let input = SchedulingInput { nodes: vec![worker("a", "1")], pods: vec![big.clone()], ..SchedulingInput::default() };
     let mut readout = Readout::from_scratch(&config, &input);
-    let mut memo = RoundMemo::default();
-    decide_round(&config, &readout, &[], &|_| false, usize::MAX, &mut memo, 0).unwrap();
-    assert_eq!(memo.unschedulable.len(), 1);
+    let mut standing = Standing::default();
+    decide_round(&config, &readout, &mut standing, &|_| false, usize::MAX).unwrap();
+    assert_eq!(standing.memo.unschedulable.len(), 1);
     // The pod and its class's pairs leave.
     let class = class_id(&class_of(&big));
     readout.apply(SchedulerRow::Pending { class, pod: big.clone() }, -1);
     readout.apply(SchedulerRow::Pair { class, node: "a".into(), eval: evaluate(&config, &big, &NodeInfo::new(worker("a", "1"))) }, -1);
     readout.compact();
-    assert!(decide_round(&config, &readout, &[], &|_| false, usize::MAX, &mut memo, 0).unwrap().is_empty());
-    assert!(memo.unschedulable.is_empty(), "the gone class's decision is dropped");
+    let changes = readout.take_changes();
+    standing.catch_up(&config, &readout, changes);
+    assert!(decide_round(&config, &readout, &mut standing, &|_| false, usize::MAX).unwrap().is_empty());
+    assert!(standing.memo.unschedulable.is_empty(), "the gone class's decision is dropped");
 }
