@@ -14,7 +14,7 @@
 //!   [`balanced_allocation`], [`taint_toleration`], [`inter_pod_affinity`],
 //!   [`pod_topology_spread`] (with the default spreading by Service and controller),
 //!   [`image_locality`].
-//! - Outputs: [`message`] (the `FailedScheduling` text) and [`reference`] (pod by pod, with
+//! - Outputs: [`message`] (the `FailedScheduling` text) and [`reference`](mod@reference) (pod by pod, with
 //!   per-node verdicts and per-plugin scores for explain-why).
 //! - The incremental scheduler: [`input`] (rows from feed objects), [`pair`] (equivalence
 //!   classes and the node-local evaluation of a `(class, node)` pair), [`dataflow`] (node

@@ -6,7 +6,7 @@
 //! verdicts and scores everywhere, so the dataflow evaluates each `(class, node)` pair once,
 //! whatever the number of pods in the class. The plugins that look at the whole cluster
 //! (PodTopologySpread, InterPodAffinity, ImageLocality's spread factor) and the normalizations
-//! over feasible nodes are applied when the pairs are read out ([`super::decide`]).
+//! over feasible nodes are applied when the pairs are read out ([`super::readout::Readout::decide`]).
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};

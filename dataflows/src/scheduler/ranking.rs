@@ -1,8 +1,8 @@
-//! One class's feasible nodes ranked by weighted total, kept through a round of the batch
-//! binder: built once from the dataflow's `(class, node)` pairs, then each claim re-evaluates
-//! only the node it lands on. Picking the next pod's node is the first entry, so a round of
-//! `p` pods of one class over `n` nodes costs `O(n + p log n)` instead of the reference's
-//! `O(p × n)`.
+//! One class's feasible nodes ranked by weighted total, kept by the batch binder from round
+//! to round ([`super::batch::Standing`]): built once from the dataflow's `(class, node)`
+//! pairs, then each change (a claim, a node's pair) re-evaluates only its node. Picking the
+//! next pod's node is the first entry, so `p` pods of one class over `n` nodes cost
+//! `O(p log n)` once the ranking stands, instead of the reference's `O(p × n)`.
 //!
 //! It serves only pods for which every cluster-wide plugin stands aside (see
 //! [`super::batch`]): no pod (anti-)affinity anywhere, no spreading, no PreFilter narrowing.
@@ -103,7 +103,8 @@ pub struct Ranking {
     ranked: BTreeSet<(Reverse<i64>, usize)>,
     spread: Spread,
     norms: Norms,
-    /// How far into the round's claimed nodes this ranking has caught up.
+    /// How far into [`super::batch::Standing`]'s list of nodes whose claims changed this
+    /// ranking has caught up.
     pub seen: usize,
 }
 
