@@ -168,7 +168,7 @@ fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config:
         // flight: its rankings and claimed nodes followed every change exactly. (It leaves out
         // the pods already told their class's unchanged unschedulable decision.)
         let changes = readout.take_changes();
-        standing.catch_up(config, &readout, changes);
+        standing.catch_up(config, &readout, &changes);
         let in_flight: Vec<Claim> = standing.in_flight().map(|(_, c)| c.clone()).collect();
         standing_claims += in_flight.len();
         let fresh = decide_batch(config, &readout, &in_flight, &|_| false, usize::MAX).unwrap_or_else(|e| panic!("seed {seed}, revision {revision}: {e}"));

@@ -8,7 +8,8 @@
 //! **Claims.** A binding is a claim from the moment it is sent until the readout no longer
 //! lists its pod as pending (the feed shows it bound, or gone); the claims and the nodes they
 //! occupy are kept across rounds ([`Standing`]), and every round counts them, so a node is
-//! never over-committed whatever the order in which the feed and the writes arrive. Only a write refused outright (4xx other than a conflict, which may mean
+//! never over-committed whatever the order in which the feed and the writes arrive. Only a
+//! write refused outright (4xx other than a conflict, which may mean
 //! the pod is bound already) releases its claim early; the pod then backs off.
 //!
 //! An unschedulable pod is written again only when its message changes; it stays in the
@@ -198,20 +199,20 @@ impl Binder {
                 continue;
             }
             dirty = false;
-            let departures = readout.take_departures();
+            let changes = readout.take_changes();
+            let departures = &changes.departures;
             for pod in &departures.left_queue {
                 standing.forget(pod);
                 reported.remove(pod);
             }
-            let changes = readout.take_changes();
-            standing.catch_up(&self.config, &readout, changes);
+            standing.catch_up(&self.config, &readout, &changes);
             backoff.retain(|k, _| readout.pending(k).is_some());
             let now = Instant::now();
             let skip = |key: &PodName| reporting.contains(key) || backoff.get(key).is_some_and(|(_, until)| *until > now);
             let unsettled = standing.claims() + reporting.len();
             let room = MAX_UNSETTLED.saturating_sub(unsettled).min(MAX_BATCH);
             if room == 0 {
-                shown.update(&self.views, &departures, &[]);
+                shown.update(&self.views, departures, &[]);
                 continue;
             }
             let span = tracing::info_span!("scheduling round", revision = complete, pending = readout.pending_count());
@@ -232,7 +233,7 @@ impl Binder {
                 }
             };
             tracing::debug!(claims = standing.claims(), decided = decisions.len(), ms = started.elapsed().as_secs_f64() * 1e3, "round decided");
-            shown.update(&self.views, &departures, &decisions);
+            shown.update(&self.views, departures, &decisions);
             for BatchDecision { pod, decision, .. } in decisions {
                 let key = (pod.namespace.clone(), pod.name.clone());
                 match decision.outcome {

@@ -11,11 +11,11 @@
 //!
 //! **Two ways to decide.** A pod for which every cluster-wide plugin stands aside — no pod
 //! (anti-)affinity on it or on any pod bound or claimed, no spreading of its own or by
-//! default, no PreFilter narrowing — is decided from its class's [`Ranking`](super::ranking::Ranking): the feasible
-//! nodes ranked once, then kept across rounds ([`Standing`]), each claim and each change in
-//! the readout re-ranking only its node. This is the common case and costs `O(log n)` per
-//! pod. Any other pod is decided as the reference decides it, over a
-//! copy of the snapshot with the claims added. Both give the reference's choice; the first
+//! default, no PreFilter narrowing — is decided from its class's
+//! [`Ranking`](super::ranking::Ranking): the feasible nodes ranked once, then kept across
+//! rounds ([`Standing`]), each claim and each change in the readout re-ranking only its node.
+//! This is the common case and costs `O(log n)` per pod. Any other pod is decided as the
+//! reference decides it, over a copy of the snapshot with the claims added. Both give the reference's choice; the first
 //! lists the scores of the best [`MAX_SCORED_NODES`] nodes only, which is what the explain
 //! view shows, and no per-node verdicts for a pod it places.
 //!
@@ -24,8 +24,9 @@
 //!
 //! **Never over-commit.** A binding written but not yet seen bound in the feed stays a claim
 //! (its pod is still pending in the readout): [`Standing`] keeps it until the readout no
-//! longer lists the pod as pending, or the caller says the write failed. Whatever the order in which feeds and writes
-//! arrive, a node's claims and bound pods never exceed what its filters allow.
+//! longer lists the pod as pending, or the caller says the write failed. Whatever the order
+//! in which feeds and writes arrive, a node's claims and bound pods never exceed what its
+//! filters allow.
 
 use std::collections::HashMap;
 
@@ -284,4 +285,4 @@ mod standing;
 #[cfg(test)]
 mod tests;
 
-pub use standing::{Standing, MAX_RANKINGS};
+pub use standing::Standing;

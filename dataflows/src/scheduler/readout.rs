@@ -60,15 +60,11 @@ pub struct Readout {
     /// Per class, the revision count at which one of its pairs last changed.
     class_changed: HashMap<ClassId, u64>,
     compactions: u64,
-    /// Pods that left the queue, and pods that left the cluster, since the last
-    /// [`Readout::take_departures`].
-    left_queue: Vec<PodName>,
-    gone: Vec<PodName>,
     changes: Changes,
 }
 
 /// What changed since the binder last asked ([`Readout::take_changes`]): what its standing
-/// rankings and claimed nodes must look at again.
+/// rankings, claimed nodes, memo and explain rows must look at again.
 #[derive(Debug, Default, Clone)]
 pub struct Changes {
     /// Nodes whose info changed (their pods, their object), added or removed.
@@ -80,10 +76,12 @@ pub struct Changes {
     /// The node list or the cluster's images changed: positions in the snapshot moved, or
     /// every node's ImageLocality score may have.
     pub layout: bool,
+    /// Pods that left the queue, and pods that left the cluster.
+    pub departures: Departures,
 }
 
 /// What left since the binder last asked.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Departures {
     /// No longer pending (bound, or gone).
     pub left_queue: Vec<PodName>,
@@ -218,7 +216,7 @@ impl Readout {
                         self.queued.insert(key, k);
                     }
                     None if was.is_some() => {
-                        self.left_queue.push(key.clone());
+                        self.changes.departures.left_queue.push(key.clone());
                         left.push(key);
                     }
                     None => {}
@@ -243,12 +241,7 @@ impl Readout {
         left.sort();
         left.dedup();
         let gone = left.into_iter().filter(|k| !self.bound.contains_key(k) && !self.queued.contains_key(k));
-        self.gone.extend(gone);
-    }
-
-    /// The pods that left the queue, and those that left the cluster, since the last call.
-    pub fn take_departures(&mut self) -> Departures {
-        Departures { left_queue: std::mem::take(&mut self.left_queue), gone: std::mem::take(&mut self.gone) }
+        self.changes.departures.gone.extend(gone);
     }
 
     /// What changed since the last call.

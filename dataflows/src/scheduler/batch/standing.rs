@@ -162,7 +162,7 @@ impl Standing {
     /// Follows the readout's `changes` since the last call: settles the claims whose pods it
     /// shows bound or gone, rebuilds the overlay of every claimed node that changed, and brings
     /// every ranking up to date with the nodes, pairs and claims that changed.
-    pub fn catch_up(&mut self, config: &SchedulerConfig, readout: &Readout, changes: Changes) {
+    pub fn catch_up(&mut self, config: &SchedulerConfig, readout: &Readout, changes: &Changes) {
         let snapshot = readout.snapshot();
         // A claim lasts while that very pod (by uid) is pending: one replaced under its name
         // meanwhile is a new pod, which the API server refuses the old binding for.

@@ -119,7 +119,7 @@ fn an_unschedulable_class_is_decided_again_only_when_it_may_fit() {
     readout.apply(SchedulerRow::Pending { class, pod: twin }, 1);
     readout.compact();
     let changes = readout.take_changes();
-    standing.catch_up(&config, &readout, changes);
+    standing.catch_up(&config, &readout, &changes);
     let told = round(&readout, &mut standing);
     assert_eq!(placements(&told), vec![("twin".to_string(), first[0].decision.outcome.clone())]);
 
@@ -129,7 +129,7 @@ fn an_unschedulable_class_is_decided_again_only_when_it_may_fit() {
     readout.apply(SchedulerRow::Node(info), 1);
     readout.compact();
     let changes = readout.take_changes();
-    standing.catch_up(&config, &readout, changes);
+    standing.catch_up(&config, &readout, &changes);
     let placed = round(&readout, &mut standing);
     assert_eq!(placements(&placed), vec![("big".to_string(), Outcome::Bound { node: "b".into() }), ("twin".to_string(), Outcome::Bound { node: "b".into() })]);
 }
@@ -153,7 +153,7 @@ fn a_class_that_is_gone_is_forgotten() {
     readout.apply(SchedulerRow::Pair { class, node: "a".into(), eval: evaluate(&config, &big, &NodeInfo::new(worker("a", "1"))) }, -1);
     readout.compact();
     let changes = readout.take_changes();
-    standing.catch_up(&config, &readout, changes);
+    standing.catch_up(&config, &readout, &changes);
     assert!(decide_round(&config, &readout, &mut standing, &|_| false, usize::MAX).unwrap().is_empty());
     assert!(standing.memo.unschedulable.is_empty(), "the gone class's decision is dropped");
 }
