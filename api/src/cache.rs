@@ -9,9 +9,16 @@
 //!
 //! **Invariant:** history and broadcast are updated under the write lock, so a subscriber that
 //! takes history and subscribes under the read lock sees every event exactly once.
+//!
+//! **Written objects are not parsed back.** The write path hands the object it has just
+//! stored to [`WatchCache::offer`], with the revision it was written at; the cache takes that
+//! object for the event of exactly that key and revision instead of decoding the stored bytes.
+//! An offer that comes after its event was applied is dropped, so the cache never holds an
+//! offer it cannot match; an event with no offer is decoded as before.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,6 +30,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::object;
 use crate::store::{ListOptions, Revision, Store, StoreError, StoreEvent};
 
+/// Where the store keeps namespaces.
+const NAMESPACES: &str = "/registry/namespaces/";
 /// Events kept for watchers that resume from a recent revision.
 const HISTORY_LIMIT: usize = 100_000;
 /// Events buffered per slow watcher before it is closed (it then relists).
@@ -41,8 +50,13 @@ pub struct CachedObject {
 impl CachedObject {
     fn from_bytes(key: &str, bytes: &[u8], revision: Revision) -> Result<CachedObject, String> {
         let value = object::decode_at(bytes, revision).map_err(|e| e.message)?;
-        let json = Bytes::from(serde_json::to_vec(&value).map_err(|e| e.to_string())?);
-        Ok(CachedObject { key: key.to_string(), value: Arc::new(value), json, mod_revision: revision })
+        CachedObject::from_value(key, Arc::new(value), revision)
+    }
+
+    /// An object already parsed and stamped with `revision`.
+    fn from_value(key: &str, value: Arc<Value>, revision: Revision) -> Result<CachedObject, String> {
+        let json = Bytes::from(serde_json::to_vec(&*value).map_err(|e| e.to_string())?);
+        Ok(CachedObject { key: key.to_string(), value, json, mod_revision: revision })
     }
 }
 
@@ -86,6 +100,12 @@ struct CacheState {
 /// The shared cache.
 pub struct WatchCache {
     state: RwLock<CacheState>,
+    /// Objects the write path stored and offered, by key, with their revision; each waits for
+    /// the event of that key and revision (see the module doc).
+    offered: Mutex<HashMap<String, (Revision, Arc<Value>)>>,
+    /// The newest revision this server wrote a namespace at: admission reads namespaces from
+    /// the cache once it has applied that write (see [`WatchCache::namespace`]).
+    namespaces_written: AtomicU64,
     events: broadcast::Sender<Arc<CacheEvent>>,
     revision: watch::Sender<Revision>,
 }
@@ -103,6 +123,8 @@ impl WatchCache {
         let (revision, _) = watch::channel(0);
         let cache = Arc::new(WatchCache {
             state: RwLock::new(CacheState { objects: BTreeMap::new(), revision: 0, history: VecDeque::new(), history_floor: 0 }),
+            offered: Mutex::new(HashMap::new()),
+            namespaces_written: AtomicU64::new(0),
             events,
             revision,
         });
@@ -124,6 +146,8 @@ impl WatchCache {
             }
         }
         let mut state = self.state.write().expect("cache lock");
+        // The list stands for every event up to its revision: offers for them are moot.
+        self.offered.lock().expect("offers lock").retain(|_, (revision, _)| *revision > page.revision);
         state.objects = objects;
         state.revision = page.revision;
         state.history.clear();
@@ -167,11 +191,59 @@ impl WatchCache {
         }
     }
 
+    /// Hands the cache `value`, just written at `key` at `revision` and stamped with it (as
+    /// [`object::as_stored_at`] makes it), so that the cache need not parse the stored bytes
+    /// back when the event comes.
+    pub fn offer(&self, key: &str, revision: Revision, value: Arc<Value>) {
+        self.wrote(key, revision);
+        // Under the read lock, `apply` cannot run between this check and the insert.
+        let state = self.state.read().expect("cache lock");
+        if state.revision >= revision {
+            return;
+        }
+        self.offered.lock().expect("offers lock").insert(key.to_string(), (revision, value));
+        drop(state);
+    }
+
+    /// Records that this server wrote (or deleted) `key` at `revision`. [`WatchCache::offer`]
+    /// records its write itself.
+    pub fn wrote(&self, key: &str, revision: Revision) {
+        if key.starts_with(NAMESPACES) {
+            self.namespaces_written.fetch_max(revision, Ordering::AcqRel);
+        }
+    }
+
+    /// The namespace at `key` as the cache has it once it has applied every namespace write
+    /// this server acknowledged, so that a create right after a namespace's deletion sees it;
+    /// `None` when the cache does not have it, or does not catch up within `timeout`.
+    pub async fn namespace(&self, key: &str, timeout: Duration) -> Option<Arc<CachedObject>> {
+        let written = self.namespaces_written.load(Ordering::Acquire);
+        if self.revision() < written && self.wait_for(written, timeout).await.is_err() {
+            return None;
+        }
+        self.get(key)
+    }
+
+    /// The offered object for `key` at `revision`, if any; drops an offer for an older
+    /// revision of the key, which can no longer match.
+    fn take_offer(&self, key: &str, revision: Revision) -> Option<Arc<Value>> {
+        let mut offered = self.offered.lock().expect("offers lock");
+        match offered.get(key) {
+            Some((r, _)) if *r <= revision => offered.remove(key).filter(|(r, _)| *r == revision).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
     fn apply(&self, event: StoreEvent) {
         let revision = event.revision();
         let mut state = self.state.write().expect("cache lock");
+        // Taken under the write lock, so that no offer for this event can come after it.
+        let offered = self.take_offer(event.key(), revision);
         let cache_event = match event {
-            StoreEvent::Put { kv, .. } => match CachedObject::from_bytes(&kv.key, &kv.value, kv.mod_revision) {
+            StoreEvent::Put { kv, .. } => match offered.map_or_else(
+                || CachedObject::from_bytes(&kv.key, &kv.value, kv.mod_revision),
+                |value| CachedObject::from_value(&kv.key, value, kv.mod_revision),
+            ) {
                 Ok(o) => {
                     let object = Arc::new(o);
                     let prev = state.objects.insert(kv.key.clone(), object.clone());
@@ -265,5 +337,75 @@ impl WatchCache {
     /// The oldest revision a watch can resume from without going to the store.
     pub fn history_floor(&self) -> Revision {
         self.state.read().expect("cache lock").history_floor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::embedded::EmbeddedStore;
+
+    async fn cache() -> (tempfile::TempDir, Arc<dyn Store>, Arc<WatchCache>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.path().join("s.redb")).unwrap());
+        let cache = WatchCache::start(store.clone()).await.unwrap();
+        (dir, store, cache)
+    }
+
+    async fn applied(cache: &WatchCache, revision: Revision) {
+        cache.wait_for(revision, Duration::from_secs(5)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_offered_object_is_taken_and_equals_the_stored_one() {
+        let (_dir, store, cache) = cache().await;
+        let pod = serde_json::json!({"kind": "Pod", "metadata": {"name": "a", "namespace": "d"}, "spec": {"n": 1}});
+        // Offered before the write (at the revision it will get), so it surely precedes the event.
+        let revision = cache.revision() + 1;
+        let mut written = pod.clone();
+        object::as_stored_at(&mut written, revision);
+        let written = Arc::new(written);
+        cache.offer("/registry/pods/d/a", revision, written.clone());
+        let kv = store.create("/registry/pods/d/a", object::encode(&pod).unwrap()).await.unwrap();
+        assert_eq!(kv.mod_revision, revision);
+        applied(&cache, revision).await;
+        let cached = cache.get("/registry/pods/d/a").unwrap();
+        assert!(Arc::ptr_eq(&cached.value, &written), "the offered object is the cached one");
+        assert_eq!(*cached.value, object::decode(&kv).unwrap());
+        assert_eq!(serde_json::from_slice::<Value>(&cached.json).unwrap(), *cached.value);
+        assert!(cache.offered.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_late_or_stale_offer_is_never_kept_or_taken() {
+        let (_dir, store, cache) = cache().await;
+        let pod = serde_json::json!({"kind": "Pod", "metadata": {"name": "a"}});
+        let kv = store.create("/registry/pods/d/a", object::encode(&pod).unwrap()).await.unwrap();
+        applied(&cache, kv.mod_revision).await;
+        // After its event: dropped.
+        cache.offer("/registry/pods/d/a", kv.mod_revision, Arc::new(serde_json::json!({"wrong": true})));
+        assert!(cache.offered.lock().unwrap().is_empty());
+        // An offer for an older revision of the key is not taken for a newer event: dropped.
+        cache.offered.lock().unwrap().insert("/registry/pods/d/a".into(), (kv.mod_revision, Arc::new(serde_json::json!({"wrong": true}))));
+        let next = store.update("/registry/pods/d/a", object::encode(&pod).unwrap(), kv.mod_revision).await.unwrap();
+        applied(&cache, next.mod_revision).await;
+        assert_eq!(*cache.get("/registry/pods/d/a").unwrap().value, object::decode(&next).unwrap());
+        assert!(cache.offered.lock().unwrap().is_empty());
+        // An offer for a newer revision of the key waits past an older event.
+        cache.offered.lock().unwrap().insert("/registry/pods/d/a".into(), (next.mod_revision + 2, Arc::new(serde_json::json!({"later": true}))));
+        let third = store.update("/registry/pods/d/a", object::encode(&pod).unwrap(), next.mod_revision).await.unwrap();
+        applied(&cache, third.mod_revision).await;
+        assert_eq!(*cache.get("/registry/pods/d/a").unwrap().value, object::decode(&third).unwrap());
+        assert_eq!(cache.offered.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_namespace_read_waits_for_this_servers_own_namespace_write() {
+        let (_dir, store, cache) = cache().await;
+        let ns = serde_json::json!({"kind": "Namespace", "metadata": {"name": "n"}});
+        let kv = store.create("/registry/namespaces/n", object::encode(&ns).unwrap()).await.unwrap();
+        cache.wrote("/registry/namespaces/n", kv.mod_revision);
+        let got = cache.namespace("/registry/namespaces/n", Duration::from_secs(5)).await.expect("seen once the cache applied the write");
+        assert_eq!(got.mod_revision, kv.mod_revision);
     }
 }

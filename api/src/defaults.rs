@@ -8,7 +8,7 @@ use crate::object;
 use crate::resources::registry::ResourceDescriptor;
 
 fn set_if_absent(obj: &mut Value, pointer: &str, value: Value) {
-    if obj.pointer(pointer).is_some() {
+    if crate::object::at(obj, pointer).is_some() {
         return;
     }
     let mut parts: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();

@@ -1,6 +1,7 @@
 //! Projection rows: the few fields of each object that the controllers read, and the
 //! projection from JSON. A malformed object becomes a [`ProjectionError`], never a panic.
 
+use deltakube_api::object::at;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -67,7 +68,7 @@ impl OwnerRef {
 
 pub(crate) fn owner_refs(v: &Value) -> Result<Vec<OwnerRef>, String> {
     let mut out = Vec::new();
-    for r in v.pointer("/metadata/ownerReferences").and_then(Value::as_array).into_iter().flatten() {
+    for r in at(v, "/metadata/ownerReferences").and_then(Value::as_array).into_iter().flatten() {
         let field = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| format!("ownerReference without {k}"));
         out.push(OwnerRef {
             api_version: field("apiVersion")?,
@@ -257,7 +258,7 @@ pub struct ManagedRow {
 }
 
 pub(crate) fn s(v: &Value, pointer: &str) -> String {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_string()
+    at(v, pointer).and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
 pub(crate) fn labels(v: Option<&Value>) -> Result<Labels, String> {
@@ -280,12 +281,12 @@ pub(crate) fn labels(v: Option<&Value>) -> Result<Labels, String> {
 pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
 fn label<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
-    v.pointer("/metadata/labels").and_then(|l| l.get(key)).and_then(Value::as_str)
+    at(v, "/metadata/labels").and_then(|l| l.get(key)).and_then(Value::as_str)
 }
 
 /// The string `field` of every entry of the array at `pointer` ("" where it is missing).
 fn strings_at(v: &Value, pointer: &str, field: &str) -> Vec<String> {
-    v.pointer(pointer).and_then(Value::as_array).into_iter().flatten().map(|e| e.get(field).and_then(Value::as_str).unwrap_or_default().to_string()).collect()
+    at(v, pointer).and_then(Value::as_array).into_iter().flatten().map(|e| e.get(field).and_then(Value::as_str).unwrap_or_default().to_string()).collect()
 }
 
 fn pod_ips(v: &Value) -> Vec<String> {
@@ -297,7 +298,7 @@ fn pod_ips(v: &Value) -> Vec<String> {
 }
 
 pub(crate) fn terminating(v: &Value) -> bool {
-    v.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null())
+    at(v, "/metadata/deletionTimestamp").is_some_and(|t| !t.is_null())
 }
 
 /// Every projection an object yields: one row of its kind.
@@ -336,12 +337,12 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
         Kind::Namespace => Row::Namespace(NamespaceRow {
             name,
             uid,
-            active: !terminating(v) && v.pointer("/status/phase").and_then(Value::as_str) != Some("Terminating"),
-            awaiting_purge: terminating(v) && v.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| f.iter().any(|x| x == "kubernetes")),
+            active: !terminating(v) && at(v, "/status/phase").and_then(Value::as_str) != Some("Terminating"),
+            awaiting_purge: terminating(v) && at(v, "/spec/finalizers").and_then(Value::as_array).is_some_and(|f| f.iter().any(|x| x == "kubernetes")),
         }),
         Kind::ServiceAccount => Row::ServiceAccount(ServiceAccountRow { namespace: ns, name, uid }),
         Kind::Secret => {
-            let ann = |k: &str| v.pointer("/metadata/annotations").and_then(|a| a.get(k)).and_then(Value::as_str).map(str::to_string);
+            let ann = |k: &str| at(v, "/metadata/annotations").and_then(|a| a.get(k)).and_then(Value::as_str).map(str::to_string);
             let service_account = match (ann("kubernetes.io/service-account.name"), ann("kubernetes.io/service-account.uid")) {
                 (Some(n), Some(u)) => Some((n, u)),
                 (Some(n), None) => Some((n, String::new())),
@@ -352,7 +353,7 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 name,
                 type_: s(v, "/type"),
                 service_account,
-                has_token: v.pointer("/data/token").and_then(Value::as_str).is_some_and(|t| !t.is_empty()),
+                has_token: at(v, "/data/token").and_then(Value::as_str).is_some_and(|t| !t.is_empty()),
             })
         }
         Kind::ConfigMap => {
@@ -369,7 +370,7 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 .into_iter()
                 .flatten()
                 .filter(|c| c.get("restartPolicy").and_then(Value::as_str) == Some("Always"));
-            for c in v.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten().chain(sidecars) {
+            for c in at(v, "/spec/containers").and_then(Value::as_array).into_iter().flatten().chain(sidecars) {
                 for p in c.get("ports").and_then(Value::as_array).into_iter().flatten() {
                     let number = p.get("containerPort").and_then(Value::as_i64).ok_or("containerPort is not a number")?;
                     ports.push((
@@ -389,7 +390,7 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 namespace: ns,
                 name,
                 uid,
-                labels: labels(v.pointer("/metadata/labels"))?,
+                labels: labels(at(v, "/metadata/labels"))?,
                 node: s(v, "/spec/nodeName"),
                 ip: s(v, "/status/podIP"),
                 ips: pod_ips(v),
@@ -404,12 +405,12 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
             })
         }
         Kind::Service => {
-            let selector = match v.pointer("/spec/selector") {
+            let selector = match at(v, "/spec/selector") {
                 None | Some(Value::Null) => None,
                 sel => Some(labels(sel)?).filter(|l| !l.is_empty()),
             };
             let mut ports = Vec::new();
-            for p in v.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten() {
+            for p in at(v, "/spec/ports").and_then(Value::as_array).into_iter().flatten() {
                 let port = p.get("port").and_then(Value::as_i64).ok_or("service port is not a number")?;
                 let target = match p.get("targetPort") {
                     Some(Value::Number(n)) => TargetPort::Number(n.as_i64().ok_or("targetPort is not an integer")?),
@@ -431,13 +432,13 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 namespace: ns,
                 name,
                 uid,
-                labels: labels(v.pointer("/metadata/labels"))?,
+                labels: labels(at(v, "/metadata/labels"))?,
                 selector,
                 ports,
-                headless: v.pointer("/spec/clusterIP").and_then(Value::as_str) == Some("None"),
-                publish_not_ready: v.pointer("/spec/publishNotReadyAddresses").and_then(Value::as_bool).unwrap_or(false),
-                type_: v.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string(),
-                load_balancer_class: v.pointer("/spec/loadBalancerClass").and_then(Value::as_str).map(str::to_string),
+                headless: at(v, "/spec/clusterIP").and_then(Value::as_str) == Some("None"),
+                publish_not_ready: at(v, "/spec/publishNotReadyAddresses").and_then(Value::as_bool).unwrap_or(false),
+                type_: at(v, "/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string(),
+                load_balancer_class: at(v, "/spec/loadBalancerClass").and_then(Value::as_str).map(str::to_string),
                 load_balancer_ip: s(v, "/spec/loadBalancerIP"),
                 ingress: strings_at(v, "/status/loadBalancer/ingress", "ip"),
                 deleting: terminating(v),
@@ -445,7 +446,7 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
         }
         Kind::Node => {
             let mut pod_cidrs: Vec<String> =
-                v.pointer("/spec/podCIDRs").and_then(Value::as_array).into_iter().flatten().map(|c| c.as_str().unwrap_or_default().to_string()).collect();
+                at(v, "/spec/podCIDRs").and_then(Value::as_array).into_iter().flatten().map(|c| c.as_str().unwrap_or_default().to_string()).collect();
             if pod_cidrs.is_empty() && !s(v, "/spec/podCIDR").is_empty() {
                 pod_cidrs.push(s(v, "/spec/podCIDR"));
             }
@@ -469,10 +470,10 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
             namespace: ns,
             name,
             uid,
-            replicas: v.pointer("/spec/replicas").map_or(Ok(1), |r| r.as_i64().ok_or("spec.replicas is not an integer"))?,
-            selector: selector(v.pointer("/spec/selector"), key.kind == Kind::ReplicationController)?,
-            template: v.pointer("/spec/template").map(Value::to_string).unwrap_or_default(),
-            generation: v.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0),
+            replicas: at(v, "/spec/replicas").map_or(Ok(1), |r| r.as_i64().ok_or("spec.replicas is not an integer"))?,
+            selector: selector(at(v, "/spec/selector"), key.kind == Kind::ReplicationController)?,
+            template: at(v, "/spec/template").map(Value::to_string).unwrap_or_default(),
+            generation: at(v, "/metadata/generation").and_then(Value::as_i64).unwrap_or(0),
             deleting: terminating(v),
             finalizers: v
                 .pointer("/metadata/finalizers")
@@ -480,14 +481,14 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
                 .unwrap_or_default(),
             status: crate::controllers::replicaset::observed_status(v),
-            labels: labels(v.pointer("/metadata/labels"))?,
-            annotations: labels(v.pointer("/metadata/annotations"))?,
+            labels: labels(at(v, "/metadata/labels"))?,
+            annotations: labels(at(v, "/metadata/annotations"))?,
             owners: owner_refs(v)?,
             created: s(v, "/metadata/creationTimestamp"),
             status_counts: (
-                v.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0),
-                v.pointer("/status/readyReplicas").and_then(Value::as_i64).unwrap_or(0),
-                v.pointer("/status/availableReplicas").and_then(Value::as_i64).unwrap_or(0),
+                at(v, "/status/replicas").and_then(Value::as_i64).unwrap_or(0),
+                at(v, "/status/readyReplicas").and_then(Value::as_i64).unwrap_or(0),
+                at(v, "/status/availableReplicas").and_then(Value::as_i64).unwrap_or(0),
             ),
         }),
         Kind::Deployment => Row::Deployment(crate::controllers::deployment::project(key, v)?),

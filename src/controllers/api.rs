@@ -42,7 +42,14 @@ impl Api {
 
     /// Sends one request; returns the status and the body as JSON (null when it is not JSON).
     pub async fn call(&self, method: &str, path: &str, body: String, content_type: &str) -> Result<(u16, Value), String> {
-        let (status, bytes) = match self {
+        let (status, bytes) = self.call_raw(method, path, body, content_type).await?;
+        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    }
+
+    /// [`Api::call`] with the response body as it came, for a caller that reads it only on
+    /// failure.
+    pub async fn call_raw(&self, method: &str, path: &str, body: String, content_type: &str) -> Result<(u16, bytes::Bytes), String> {
+        Ok(match self {
             Api::InProcess { router, user } => {
                 let request = http::Request::builder()
                     .method(method)
@@ -61,7 +68,6 @@ impl Api {
                 let (status, bytes) = client.send_as(method, path, body, content_type).await.map_err(|e| format!("{e:#}"))?;
                 (status.as_u16(), bytes)
             }
-        };
-        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+        })
     }
 }

@@ -23,16 +23,22 @@ pub struct Shown {
 }
 
 fn set(views: &ViewStore, view: &'static str, rows: &mut BTreeMap<(String, String), String>, pod: &(String, String), value: Option<String>) {
-    let key = format!("{}/{}", pod.0, pod.1);
-    let old = rows.get(pod).cloned();
-    if old == value {
-        return;
-    }
-    views.replace(view, &key, old.as_deref(), value.as_deref());
-    match value {
-        Some(v) => rows.insert(pod.clone(), v),
-        None => rows.remove(pod),
+    let old = match value {
+        Some(v) => match rows.get_mut(pod) {
+            Some(shown) if *shown == v => return,
+            Some(shown) => Some(std::mem::replace(shown, v)),
+            None => {
+                rows.insert(pod.clone(), v);
+                None
+            }
+        },
+        None => match rows.remove(pod) {
+            Some(shown) => Some(shown),
+            None => return,
+        },
     };
+    let new = rows.get(pod).map(String::as_str);
+    views.replace(view, &format!("{}/{}", pod.0, pod.1), old.as_deref(), new);
 }
 
 impl Shown {

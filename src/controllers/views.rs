@@ -94,18 +94,22 @@ impl ViewStore {
     /// Replaces one row of a view that an edge computes (not the engine) at once, at the
     /// current revision: `old` goes, `new` comes.
     pub fn replace(&self, view: &'static str, key: &str, old: Option<&str>, new: Option<&str>) {
+        let streamed = self.deltas.receiver_count() > 0;
         let mut state = self.state.lock().expect("views lock");
         let revision = state.complete;
         let rows = state.rows.entry(view).or_default();
         let mut deltas = Vec::new();
         if let Some(old) = old {
-            if rows.remove(&(key.to_string(), old.to_string())).is_some() {
-                deltas.push(ViewDelta { view, revision, key: key.to_string(), value: old.to_string(), diff: -1 });
+            let row = (key.to_string(), old.to_string());
+            if rows.remove(&row).is_some() && streamed {
+                deltas.push(ViewDelta { view, revision, key: row.0, value: row.1, diff: -1 });
             }
         }
         if let Some(new) = new {
             rows.insert((key.to_string(), new.to_string()), 1);
-            deltas.push(ViewDelta { view, revision, key: key.to_string(), value: new.to_string(), diff: 1 });
+            if streamed {
+                deltas.push(ViewDelta { view, revision, key: key.to_string(), value: new.to_string(), diff: 1 });
+            }
         }
         drop(state);
         for d in deltas {

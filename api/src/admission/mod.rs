@@ -40,14 +40,15 @@ pub async fn admit_create(state: &SharedState, ctx: &Ctx, obj: &mut Value) -> Ap
 }
 
 /// Where quantities sit in the kinds admission measures.
-fn quantity_fields(group: &str, plural: &str, obj: &Value) -> Vec<Value> {
-    let at = |p: &str| obj.pointer(p).cloned().unwrap_or(Value::Null);
-    let each = |p: &str, fields: &[&str]| -> Vec<Value> {
-        obj.pointer(p)
+fn quantity_fields<'a>(group: &str, plural: &str, obj: &'a Value) -> Vec<&'a Value> {
+    const NULL: &Value = &Value::Null;
+    let at = |p: &str| object::at(obj, p).unwrap_or(NULL);
+    let each = |p: &str, fields: &[&str]| -> Vec<&'a Value> {
+        object::at(obj, p)
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .flat_map(|item| fields.iter().map(|f| item.pointer(f).cloned().unwrap_or(Value::Null)).collect::<Vec<_>>())
+            .flat_map(|item| fields.iter().map(|f| object::at(item, f).unwrap_or(NULL)).collect::<Vec<_>>())
             .collect()
     };
     match (group, plural) {
@@ -89,11 +90,16 @@ async fn namespace_lifecycle(state: &SharedState, ctx: &Ctx, obj: &Value) -> Api
         return Ok(());
     };
     let key = format!("/registry/namespaces/{ns}");
-    // The store, not the cache: a namespace created just before must be seen.
-    let namespace = match state.store.get(&key).await?.0 {
-        Some(kv) => object::decode(&kv)?,
-        None if IMMORTAL_NAMESPACES.contains(&ns) => return Ok(()),
-        None => return Err(ApiError::not_found("", "namespaces", ns)),
+    // The watch cache first, as upstream's lister, once it has applied this server's own
+    // namespace writes; a namespace the cache does not have (created through another server
+    // just before) is looked up in the store, as upstream's live lookup.
+    let namespace = match state.cache.namespace(&key, std::time::Duration::from_secs(1)).await {
+        Some(cached) => cached.value.clone(),
+        None => match state.store.get(&key).await?.0 {
+            Some(kv) => std::sync::Arc::new(object::decode(&kv)?),
+            None if IMMORTAL_NAMESPACES.contains(&ns) => return Ok(()),
+            None => return Err(ApiError::not_found("", "namespaces", ns)),
+        },
     };
     let terminating = namespace.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
         || object::meta(&namespace).is_some_and(|m| m.contains_key("deletionTimestamp"));

@@ -92,7 +92,7 @@ pub fn scopes(quota: &Value) -> Vec<Scope> {
         .filter_map(Value::as_str)
         .map(|s| Scope { scope: s.to_string(), operator: "Exists".into(), values: vec![] })
         .collect();
-    for e in quota.pointer("/spec/scopeSelector/matchExpressions").and_then(Value::as_array).into_iter().flatten() {
+    for e in crate::object::at(quota, "/spec/scopeSelector/matchExpressions").and_then(Value::as_array).into_iter().flatten() {
         let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
         let values = e.get("values").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
         out.push(Scope { scope: field("scopeName"), operator: field("operator"), values });
@@ -155,7 +155,7 @@ pub fn count_name(group: &str, plural: &str) -> String {
 
 fn parse_list(v: &Value, pointer: &str) -> Result<List, String> {
     let mut out = List::new();
-    for (k, q) in v.pointer(pointer).and_then(Value::as_object).into_iter().flatten() {
+    for (k, q) in crate::object::at(v, pointer).and_then(Value::as_object).into_iter().flatten() {
         let text = q.as_str().map(str::to_string).unwrap_or_else(|| q.to_string());
         let quantity = Quantity::parse(&text).map_err(|e| format!("{pointer}/{k}: {text:?}: {e}"))?;
         out.insert(k.clone(), quantity);
@@ -257,7 +257,7 @@ pub fn pod_compute_usage(requests: &List, limits: &List, out: &mut List) {
 
 /// Upstream's `ComputePodQOS` (or `status.qosClass` when set) is BestEffort.
 fn best_effort(v: &Value) -> Result<bool, String> {
-    if let Some(class) = v.pointer("/status/qosClass").and_then(Value::as_str).filter(|c| !c.is_empty()) {
+    if let Some(class) = crate::object::at(v, "/status/qosClass").and_then(Value::as_str).filter(|c| !c.is_empty()) {
         return Ok(class == "BestEffort");
     }
     let spec = v.get("spec").cloned().unwrap_or(Value::Null);
@@ -278,7 +278,7 @@ fn cross_namespace_affinity(spec: &Value) -> bool {
         term.get("namespaces").and_then(Value::as_array).is_some_and(|n| !n.is_empty()) || term.get("namespaceSelector").is_some_and(|s| !s.is_null())
     };
     ["podAffinity", "podAntiAffinity"].iter().any(|kind| {
-        let Some(a) = spec.pointer(&format!("/affinity/{kind}")) else {
+        let Some(a) = crate::object::at(spec, &format!("/affinity/{kind}")) else {
             return false;
         };
         let required = a.get("requiredDuringSchedulingIgnoredDuringExecution").and_then(Value::as_array).into_iter().flatten().any(cross);
@@ -296,8 +296,8 @@ fn cross_namespace_affinity(spec: &Value) -> bool {
 /// `QuotaV1Pod`, which keeps charging a deleted pod until its grace period has run out; the
 /// controller takes no clock, so both sides stop at deletion).
 fn charged(v: &Value) -> bool {
-    let phase = v.pointer("/status/phase").and_then(Value::as_str).unwrap_or_default();
-    let deleting = v.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null());
+    let phase = crate::object::at(v, "/status/phase").and_then(Value::as_str).unwrap_or_default();
+    let deleting = crate::object::at(v, "/metadata/deletionTimestamp").is_some_and(|t| !t.is_null());
     !matches!(phase, "Succeeded" | "Failed") && !deleting
 }
 
@@ -317,12 +317,12 @@ pub fn class_of(evaluator: Evaluator, v: &Value) -> Result<ScopeClass, String> {
 }
 
 fn service_usage(v: &Value, out: &mut List) {
-    let ports = v.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+    let ports = crate::object::at(v, "/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
     let count = |n: usize| Quantity::units(n as i64);
     out.insert("services".into(), count(1));
-    let (node_ports, balancers) = match v.pointer("/spec/type").and_then(Value::as_str) {
+    let (node_ports, balancers) = match crate::object::at(v, "/spec/type").and_then(Value::as_str) {
         Some("NodePort") => (ports.len(), 0),
-        Some("LoadBalancer") if v.pointer("/spec/allocateLoadBalancerNodePorts") == Some(&Value::Bool(false)) => {
+        Some("LoadBalancer") if crate::object::at(v, "/spec/allocateLoadBalancerNodePorts") == Some(&Value::Bool(false)) => {
             (ports.iter().filter(|p| p.get("nodePort").and_then(Value::as_i64).unwrap_or(0) != 0).count(), 1)
         }
         Some("LoadBalancer") => (ports.len(), 1),
@@ -339,9 +339,9 @@ fn round_up_to_units(q: Quantity) -> Quantity {
 
 fn claim_usage(v: &Value, out: &mut List) -> Result<(), String> {
     out.insert("persistentvolumeclaims".into(), Quantity::units(1));
-    let class = match v.pointer("/metadata/annotations/volume.beta.kubernetes.io~1storage-class").and_then(Value::as_str) {
+    let class = match crate::object::at(v, "/metadata/annotations/volume.beta.kubernetes.io~1storage-class").and_then(Value::as_str) {
         Some(c) => c.to_string(),
-        None => v.pointer("/spec/storageClassName").and_then(Value::as_str).unwrap_or_default().to_string(),
+        None => crate::object::at(v, "/spec/storageClassName").and_then(Value::as_str).unwrap_or_default().to_string(),
     };
     if !class.is_empty() {
         out.insert(format!("{class}{STORAGE_CLASS_SUFFIX}persistentvolumeclaims"), Quantity::units(1));

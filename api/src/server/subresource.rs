@@ -160,7 +160,9 @@ pub async fn bind(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Respo
         conditions.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": object::now_rfc3339()}));
         pod["status"]["conditions"] = json!(conditions);
         match state.store.update(&key, object::encode(&pod)?, revision).await {
-            Ok(_) => {
+            Ok(kv) => {
+                object::as_stored_at(&mut pod, kv.mod_revision);
+                state.cache.offer(&key, kv.mod_revision, std::sync::Arc::new(pod));
                 return Ok(json_response(
                     StatusCode::CREATED,
                     &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),

@@ -1,6 +1,8 @@
 //! Writes: create, update, patch (all four types), delete and deletecollection, through
 //! validation, admission and optimistic concurrency on the store's mod-revision.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -153,7 +155,13 @@ pub async fn create(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Res
 
 /// Stamps system metadata on a new object and writes it (or, with dryRun, only checks it).
 /// Returns the object as stored and its key-value (None under dryRun).
-pub async fn create_object(state: &SharedState, ctx: &Ctx, obj: &mut Value, manager: &str, applied_by: Option<&Value>) -> ApiResult<(Value, Option<KeyValue>)> {
+pub async fn create_object(
+    state: &SharedState,
+    ctx: &Ctx,
+    obj: &mut Value,
+    manager: &str,
+    applied_by: Option<&Value>,
+) -> ApiResult<(Arc<Value>, Option<KeyValue>)> {
     let r = ctx.resource;
     obj["apiVersion"] = json!(r.api_version());
     obj["kind"] = json!(r.kind);
@@ -203,16 +211,18 @@ pub async fn create_object(state: &SharedState, ctx: &Ctx, obj: &mut Value, mana
         patch::record_update(r.kind, None, obj, manager, &now);
     }
     if ctx.query.dry_run {
-        return Ok((obj.clone(), None));
+        return Ok((Arc::new(obj.clone()), None));
     }
     let name = object::name(obj).unwrap_or_default().to_string();
     let key = object::key(r, ctx.namespace(), &name);
     let bytes = object::encode(obj)?;
     match state.store.create(&key, bytes).await {
         Ok(kv) => {
-            // What was stored is `obj` without its resourceVersion: stamp it, not parse it back.
+            // What was stored is `obj`: stamp it, not parse it back, and hand it to the cache.
             let mut created = std::mem::take(obj);
-            object::stamp_revision(&mut created, kv.mod_revision);
+            object::as_stored_at(&mut created, kv.mod_revision);
+            let created = Arc::new(created);
+            state.cache.offer(&key, kv.mod_revision, created.clone());
             Ok((created, Some(kv)))
         }
         Err(StoreError::AlreadyExists(_)) => Err(ApiError::already_exists(r.group, r.plural, &name)),
@@ -267,7 +277,7 @@ pub async fn write_update(
     target: Target,
     manager: &str,
     applied: bool,
-) -> ApiResult<(Value, StatusCode)> {
+) -> ApiResult<(Arc<Value>, StatusCode)> {
     let r = ctx.resource;
     new["apiVersion"] = json!(r.api_version());
     new["kind"] = json!(r.kind);
@@ -342,20 +352,25 @@ pub async fn write_update(
     let finalizers_left =
         non_empty(object::meta(&new).and_then(|m| m.get("finalizers"))) || (r.kind == "Namespace" && non_empty(new.pointer("/spec/finalizers")));
     if ctx.query.dry_run {
-        return Ok((new, StatusCode::OK));
+        return Ok((Arc::new(new), StatusCode::OK));
     }
     if deleting && !finalizers_left {
         let (_, rev) = state.store.delete(key, Some(expected)).await.map_err(|e| map_write_error(ctx, e))?;
+        state.cache.wrote(key, rev);
         let mut gone = new;
         object::meta_mut(&mut gone).insert("resourceVersion".into(), json!(rev.to_string()));
-        return Ok((gone, StatusCode::OK));
+        return Ok((Arc::new(gone), StatusCode::OK));
     }
     if new == *old {
         // A no-op write keeps the object as it is, with no new revision, as upstream.
-        return Ok((old.clone(), StatusCode::OK));
+        return Ok((Arc::new(old.clone()), StatusCode::OK));
     }
     let kv = state.store.update(key, object::encode(&new)?, expected).await.map_err(|e| map_write_error(ctx, e))?;
-    Ok((object::decode(&kv)?, StatusCode::OK))
+    // What was stored is `new`: stamp it, not parse it back, and hand it to the cache.
+    object::as_stored_at(&mut new, kv.mod_revision);
+    let written = Arc::new(new);
+    state.cache.offer(key, kv.mod_revision, written.clone());
+    Ok((written, StatusCode::OK))
 }
 
 fn map_write_error(ctx: &Ctx, e: StoreError) -> ApiError {
@@ -554,6 +569,7 @@ pub async fn delete_one(state: &SharedState, ctx: &Ctx, name: &str, options: &De
             }
             match state.store.delete(&key, Some(kv.mod_revision)).await {
                 Ok((_, rev)) => {
+                    state.cache.wrote(&key, rev);
                     let mut gone = old;
                     object::meta_mut(&mut gone).insert("resourceVersion".into(), json!(rev.to_string()));
                     return Ok((gone, StatusCode::OK));
@@ -586,7 +602,11 @@ pub async fn delete_one(state: &SharedState, ctx: &Ctx, name: &str, options: &De
             return Ok((old, StatusCode::OK));
         }
         match state.store.update(&key, object::encode(&marked)?, kv.mod_revision).await {
-            Ok(kv) => return Ok((object::decode(&kv)?, StatusCode::OK)),
+            Ok(kv) => {
+                object::as_stored_at(&mut marked, kv.mod_revision);
+                state.cache.offer(&key, kv.mod_revision, Arc::new(marked.clone()));
+                return Ok((marked, StatusCode::OK));
+            }
             Err(StoreError::Conflict { .. }) if attempt < PATCH_RETRIES => continue,
             Err(e) => return Err(map_write_error(ctx, e)),
         }

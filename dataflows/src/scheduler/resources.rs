@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use deltakube_api::object::at;
 use deltakube_api::quota::quantity::Quantity;
 use deltakube_api::quota::usage::{aggregate, List};
 use serde::{Deserialize, Serialize};
@@ -117,7 +118,7 @@ pub(crate) fn parse_list(v: Option<&Value>, what: &str) -> Result<ResourceList, 
 /// Upstream's `PodRequests` over a pod spec.
 pub fn pod_requests(spec: &Value) -> Result<ResourceList, String> {
     let mut requests = aggregate(spec, "requests")?;
-    let pod_level = parse_list(spec.pointer("/resources/requests"), "spec.resources.requests")?;
+    let pod_level = parse_list(at(spec, "/resources/requests"), "spec.resources.requests")?;
     for (name, q) in pod_level.into_iter().filter(|(n, _)| is_pod_level_resource(n)) {
         requests.insert(name, q);
     }
@@ -131,13 +132,18 @@ pub fn pod_requests(spec: &Value) -> Result<ResourceList, String> {
 /// cpu or memory request counts upstream's default, unless the pod sets that resource at pod
 /// level (`getNonMissingContainerRequests`).
 pub fn pod_nonzero_requests(spec: &Value, requests: &ResourceList) -> Result<(i64, i64), String> {
-    let pod_level_set = spec.pointer("/resources/requests").and_then(Value::as_object).is_some_and(|m| m.keys().any(|k| is_pod_level_resource(k)));
+    let pod_level_set = at(spec, "/resources/requests").and_then(Value::as_object).is_some_and(|m| m.keys().any(|k| is_pod_level_resource(k)));
     let defaults: Vec<(&str, String)> = [(CPU, format!("{DEFAULT_MILLI_CPU_REQUEST}m")), (MEMORY, DEFAULT_MEMORY_REQUEST.to_string())]
         .into_iter()
         .filter(|(name, _)| !pod_level_set || !requests.contains_key(*name))
         .collect();
-    let effective = if defaults.is_empty() {
-        requests.clone()
+    let names_every_default =
+        |c: &Value| at(c, "/resources/requests").and_then(Value::as_object).is_some_and(|r| defaults.iter().all(|(n, _)| r.contains_key(*n)));
+    let nothing_missing =
+        ["containers", "initContainers"].iter().all(|f| spec.get(*f).and_then(Value::as_array).is_none_or(|cs| cs.iter().all(names_every_default)));
+    let units = if defaults.is_empty() || nothing_missing {
+        // No container lacks a default: the defaulted spec is the spec.
+        Resources::from_list(requests)
     } else {
         let mut defaulted = spec.clone();
         for field in ["containers", "initContainers"] {
@@ -145,9 +151,8 @@ pub fn pod_nonzero_requests(spec: &Value, requests: &ResourceList) -> Result<(i6
                 apply_missing_requests(c, &defaults);
             }
         }
-        pod_requests(&defaulted)?
+        Resources::from_list(&pod_requests(&defaulted)?)
     };
-    let units = Resources::from_list(&effective);
     Ok((units.milli_cpu, units.memory))
 }
 

@@ -5,6 +5,7 @@
 //!
 //! The pod projection lives in [`super::rows_pod`].
 
+use deltakube_api::object::at;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -205,28 +206,28 @@ pub struct ControllerRef {
 /// Projects a Node.
 pub fn project_node(v: &Value) -> Result<NodeRow, String> {
     let mut taints = Vec::new();
-    for t in v.pointer("/spec/taints").and_then(Value::as_array).into_iter().flatten() {
+    for t in at(v, "/spec/taints").and_then(Value::as_array).into_iter().flatten() {
         let field = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
         taints.push(Taint { key: field("key"), value: field("value"), effect: field("effect") });
     }
     let mut conditions: Vec<(String, String)> =
-        v.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten().map(|c| (s(c, "/type"), s(c, "/status"))).collect();
+        at(v, "/status/conditions").and_then(Value::as_array).into_iter().flatten().map(|c| (s(c, "/type"), s(c, "/status"))).collect();
     conditions.sort();
     let mut images = Vec::new();
-    for i in v.pointer("/status/images").and_then(Value::as_array).into_iter().flatten() {
+    for i in at(v, "/status/images").and_then(Value::as_array).into_iter().flatten() {
         let names = super::selectors::string_list(i.get("names"))?;
         images.push(NodeImage { names, size_bytes: i.get("sizeBytes").and_then(Value::as_i64).unwrap_or(0) });
     }
-    let allocatable = parse_list(v.pointer("/status/allocatable"), "status.allocatable")?;
+    let allocatable = parse_list(at(v, "/status/allocatable"), "status.allocatable")?;
     let condition_taints = condition_taints(&conditions, &taints);
     Ok(NodeRow {
         name: s(v, "/metadata/name"),
-        labels: labels(v.pointer("/metadata/labels"))?,
+        labels: labels(at(v, "/metadata/labels"))?,
         taints,
         condition_taints,
         allocatable,
         conditions,
-        unschedulable: v.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false),
+        unschedulable: at(v, "/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false),
         images,
     })
 }
@@ -234,11 +235,11 @@ pub fn project_node(v: &Value) -> Result<NodeRow, String> {
 /// Projects a Service, ReplicationController, ReplicaSet or StatefulSet.
 pub fn project_workload(kind: WorkloadKind, v: &Value) -> Result<WorkloadRow, String> {
     let (selector_map, selector) = match kind {
-        WorkloadKind::Service | WorkloadKind::ReplicationController => match v.pointer("/spec/selector") {
+        WorkloadKind::Service | WorkloadKind::ReplicationController => match at(v, "/spec/selector") {
             None | Some(Value::Null) => (None, LabelSelector::Nothing),
             some => (Some(labels(some)?), LabelSelector::Nothing),
         },
-        WorkloadKind::ReplicaSet | WorkloadKind::StatefulSet => (None, LabelSelector::from_json(v.pointer("/spec/selector"))?),
+        WorkloadKind::ReplicaSet | WorkloadKind::StatefulSet => (None, LabelSelector::from_json(at(v, "/spec/selector"))?),
     };
     Ok(WorkloadRow { kind, namespace: s(v, "/metadata/namespace"), name: s(v, "/metadata/name"), selector_map, selector })
 }
@@ -255,7 +256,7 @@ pub fn project_priority_class(v: &Value) -> Result<PriorityClassRow, String> {
 
 /// Projects a Namespace's labels.
 pub fn project_namespace_labels(v: &Value) -> Result<NamespaceLabelsRow, String> {
-    Ok(NamespaceLabelsRow { name: s(v, "/metadata/name"), labels: labels(v.pointer("/metadata/labels"))? })
+    Ok(NamespaceLabelsRow { name: s(v, "/metadata/name"), labels: labels(at(v, "/metadata/labels"))? })
 }
 
 #[cfg(test)]

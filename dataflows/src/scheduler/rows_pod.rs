@@ -8,6 +8,7 @@
 //! does, so a bound pod with a bad term still counts on its node while a pending one is
 //! unschedulable with the parse error as its message.
 
+use deltakube_api::object::at;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -118,13 +119,13 @@ pub fn project_pod(v: &Value) -> Result<PodRow, String> {
     let null = Value::Null;
     let spec = v.get("spec").unwrap_or(&null);
     let pod_namespace = s(v, "/metadata/namespace");
-    let pod_labels = labels(v.pointer("/metadata/labels"))?;
+    let pod_labels = labels(at(v, "/metadata/labels"))?;
     let requests = pod_requests(spec)?;
     let nonzero_cpu_memory = pod_nonzero_requests(spec, &requests)?;
     let mut errors = Vec::new();
     let affinity = spec.get("affinity").unwrap_or(&null);
-    let required = |pointer: &str| pod_affinity_terms(affinity.pointer(pointer), &pod_namespace, &pod_labels);
-    let preferred = |pointer: &str| weighted_affinity_terms(affinity.pointer(pointer), &pod_namespace, &pod_labels);
+    let required = |pointer: &str| pod_affinity_terms(at(affinity, pointer), &pod_namespace, &pod_labels);
+    let preferred = |pointer: &str| weighted_affinity_terms(at(affinity, pointer), &pod_namespace, &pod_labels);
     let required_affinity = kept(required("/podAffinity/requiredDuringSchedulingIgnoredDuringExecution"), "requiredAffinityTerms", &mut errors);
     let required_anti_affinity = kept(required("/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution"), "requiredAntiAffinityTerms", &mut errors);
     let preferred_affinity = kept(preferred("/podAffinity/preferredDuringSchedulingIgnoredDuringExecution"), "preferredAffinityTerms", &mut errors);
@@ -206,7 +207,7 @@ fn tolerations(spec: &Value) -> Vec<Toleration> {
 }
 
 fn controller(v: &Value) -> Option<ControllerRef> {
-    let r = v.pointer("/metadata/ownerReferences")?.as_array()?.iter().find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))?;
+    let r = at(v, "/metadata/ownerReferences")?.as_array()?.iter().find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))?;
     Some(ControllerRef { api_version: s(r, "/apiVersion"), kind: s(r, "/kind"), name: s(r, "/name") })
 }
 
@@ -218,7 +219,7 @@ fn images(spec: &Value) -> Vec<String> {
         }
     }
     for vol in spec.get("volumes").and_then(Value::as_array).into_iter().flatten() {
-        if let Some(reference) = vol.pointer("/image/reference").and_then(Value::as_str) {
+        if let Some(reference) = at(vol, "/image/reference").and_then(Value::as_str) {
             out.push(normalized_image_name(reference));
         }
     }
