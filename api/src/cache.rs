@@ -10,15 +10,16 @@
 //! **Invariant:** history and broadcast are updated under the write lock, so a subscriber that
 //! takes history and subscribes under the read lock sees every event exactly once.
 //!
-//! **Written objects are not parsed back.** The write path hands the object it has just
-//! stored to [`WatchCache::offer`], with the revision it was written at; the cache takes that
-//! object for the event of exactly that key and revision instead of decoding the stored bytes.
-//! An offer that comes after its event was applied is dropped, so the cache never holds an
-//! offer it cannot match; an event with no offer is decoded as before.
+//! **Written objects are not parsed back.** Before it writes, the write path hands the cache
+//! the object with the exact bytes it is about to store ([`WatchCache::offer`]). When the
+//! event of that key comes with those bytes, the cache stamps the offered object with the
+//! event's revision instead of decoding the bytes; any other event of the key drops the
+//! offer. Matching on the bytes, not on timing, makes an offer right whatever the order of
+//! writes, replies and events.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -37,27 +38,46 @@ const HISTORY_LIMIT: usize = 100_000;
 /// Events buffered per slow watcher before it is closed (it then relists).
 const BROADCAST_BUFFER: usize = 100_000;
 
-/// An object as the cache holds it: parsed, and serialized with its resourceVersion.
+/// An object as the cache holds it: parsed, and serialized with its resourceVersion once
+/// something sends it.
 #[derive(Debug)]
 pub struct CachedObject {
     pub key: String,
     /// Shared, so that in-process readers (the controllers' feed) take it without a copy.
     pub value: Arc<Value>,
-    pub json: Bytes,
+    json: OnceLock<Bytes>,
     pub mod_revision: Revision,
 }
 
 impl CachedObject {
     fn from_bytes(key: &str, bytes: &[u8], revision: Revision) -> Result<CachedObject, String> {
         let value = object::decode_at(bytes, revision).map_err(|e| e.message)?;
-        CachedObject::from_value(key, Arc::new(value), revision)
+        Ok(CachedObject::from_value(key.to_string(), Arc::new(value), revision))
     }
 
     /// An object already parsed and stamped with `revision`.
-    fn from_value(key: &str, value: Arc<Value>, revision: Revision) -> Result<CachedObject, String> {
-        let json = Bytes::from(serde_json::to_vec(&*value).map_err(|e| e.to_string())?);
-        Ok(CachedObject { key: key.to_string(), value, json, mod_revision: revision })
+    pub fn from_value(key: String, value: Arc<Value>, revision: Revision) -> CachedObject {
+        CachedObject { key, value, json: OnceLock::new(), mod_revision: revision }
     }
+
+    /// The object as JSON, serialized on first use: most objects are only read in process
+    /// (by the controllers' feed), and those sent are serialized once for every watcher.
+    pub fn json(&self) -> &Bytes {
+        self.json.get_or_init(|| Bytes::from(serde_json::to_vec(&*self.value).expect("a JSON value serializes")))
+    }
+}
+
+/// An object about to be written: the bytes it is stored as, and itself, parsed.
+struct Offer {
+    bytes: Bytes,
+    value: Value,
+}
+
+/// A store event as the cache applies it: the object put (`None` if it did not decode), or
+/// the key deleted.
+enum Change {
+    Put(Option<CachedObject>),
+    Delete(String),
 }
 
 /// The type of a watch event, as the watch API names it.
@@ -100,9 +120,8 @@ struct CacheState {
 /// The shared cache.
 pub struct WatchCache {
     state: RwLock<CacheState>,
-    /// Objects the write path stored and offered, by key, with their revision; each waits for
-    /// the event of that key and revision (see the module doc).
-    offered: Mutex<HashMap<String, (Revision, Arc<Value>)>>,
+    /// Objects the write path is storing, by key, with the bytes it stores (see the module doc).
+    offered: Mutex<HashMap<String, Offer>>,
     /// The newest revision this server wrote a namespace at: admission reads namespaces from
     /// the cache once it has applied that write (see [`WatchCache::namespace`]).
     namespaces_written: AtomicU64,
@@ -146,8 +165,8 @@ impl WatchCache {
             }
         }
         let mut state = self.state.write().expect("cache lock");
-        // The list stands for every event up to its revision: offers for them are moot.
-        self.offered.lock().expect("offers lock").retain(|_, (revision, _)| *revision > page.revision);
+        // The list may stand for the events the offers wait for.
+        self.offered.lock().expect("offers lock").clear();
         state.objects = objects;
         state.revision = page.revision;
         state.history.clear();
@@ -191,22 +210,23 @@ impl WatchCache {
         }
     }
 
-    /// Hands the cache `value`, just written at `key` at `revision` and stamped with it (as
-    /// [`object::as_stored_at`] makes it), so that the cache need not parse the stored bytes
-    /// back when the event comes.
-    pub fn offer(&self, key: &str, revision: Revision, value: Arc<Value>) {
-        self.wrote(key, revision);
-        // Under the read lock, `apply` cannot run between this check and the insert.
-        let state = self.state.read().expect("cache lock");
-        if state.revision >= revision {
-            return;
-        }
-        self.offered.lock().expect("offers lock").insert(key.to_string(), (revision, value));
-        drop(state);
+    /// Hands the cache `value`, which is about to be stored at `key` as `bytes` (its
+    /// [`object::encode`]), so that the cache need not parse the bytes back when the event
+    /// comes. The last offer for a key stands.
+    pub fn offer(&self, key: &str, bytes: &Bytes, value: Value) {
+        let offer = Offer { bytes: bytes.clone(), value };
+        self.offered.lock().expect("offers lock").insert(key.to_string(), offer);
     }
 
-    /// Records that this server wrote (or deleted) `key` at `revision`. [`WatchCache::offer`]
-    /// records its write itself.
+    /// Withdraws an offer whose write failed.
+    pub fn withdraw(&self, key: &str, bytes: &Bytes) {
+        let mut offered = self.offered.lock().expect("offers lock");
+        if offered.get(key).is_some_and(|o| o.bytes == *bytes) {
+            offered.remove(key);
+        }
+    }
+
+    /// Records that this server wrote (or deleted) `key` at `revision`.
     pub fn wrote(&self, key: &str, revision: Revision) {
         if key.starts_with(NAMESPACES) {
             self.namespaces_written.fetch_max(revision, Ordering::AcqRel);
@@ -224,43 +244,47 @@ impl WatchCache {
         self.get(key)
     }
 
-    /// The offered object for `key` at `revision`, if any; drops an offer for an older
-    /// revision of the key, which can no longer match.
-    fn take_offer(&self, key: &str, revision: Revision) -> Option<Arc<Value>> {
-        let mut offered = self.offered.lock().expect("offers lock");
-        match offered.get(key) {
-            Some((r, _)) if *r <= revision => offered.remove(key).filter(|(r, _)| *r == revision).map(|(_, v)| v),
-            _ => None,
-        }
+    /// The offered object for an event of `key`, stamped with `revision`, when it was
+    /// offered with the event's `bytes`; any offer for the key goes.
+    fn take_offer(&self, key: &str, bytes: Option<&Bytes>, revision: Revision) -> Option<Value> {
+        let offer = self.offered.lock().expect("offers lock").remove(key)?;
+        bytes.filter(|b| **b == offer.bytes)?;
+        let mut value = offer.value;
+        object::as_stored_at(&mut value, revision);
+        Some(value)
     }
 
     fn apply(&self, event: StoreEvent) {
         let revision = event.revision();
+        // A put is parsed (or taken from its offer) before the lock: readers wait only for
+        // the map and history updates.
+        let change = match event {
+            StoreEvent::Put { kv, .. } => {
+                let parsed = match self.take_offer(&kv.key, Some(&kv.value), revision) {
+                    Some(value) => Ok(CachedObject::from_value(kv.key.clone(), Arc::new(value), kv.mod_revision)),
+                    None => CachedObject::from_bytes(&kv.key, &kv.value, kv.mod_revision),
+                };
+                Change::Put(parsed.map_err(|e| tracing::warn!(key = %kv.key, error = %e, "skipping undecodable object")).ok())
+            }
+            StoreEvent::Delete { key, .. } => {
+                self.take_offer(&key, None, revision);
+                Change::Delete(key)
+            }
+        };
         let mut state = self.state.write().expect("cache lock");
-        // Taken under the write lock, so that no offer for this event can come after it.
-        let offered = self.take_offer(event.key(), revision);
-        let cache_event = match event {
-            StoreEvent::Put { kv, .. } => match offered.map_or_else(
-                || CachedObject::from_bytes(&kv.key, &kv.value, kv.mod_revision),
-                |value| CachedObject::from_value(&kv.key, value, kv.mod_revision),
-            ) {
-                Ok(o) => {
-                    let object = Arc::new(o);
-                    let prev = state.objects.insert(kv.key.clone(), object.clone());
-                    let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
-                    Some(CacheEvent { kind, object, prev, revision })
-                }
-                Err(e) => {
-                    tracing::warn!(key = %kv.key, error = %e, "skipping undecodable object");
-                    None
-                }
-            },
-            StoreEvent::Delete { key, .. } => state.objects.remove(&key).and_then(|prev| {
+        let cache_event = match change {
+            Change::Put(Some(o)) => {
+                let object = Arc::new(o);
+                let prev = state.objects.insert(object.key.clone(), object.clone());
+                let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
+                Some(CacheEvent { kind, object, prev, revision })
+            }
+            Change::Put(None) => None,
+            Change::Delete(key) => state.objects.remove(&key).map(|prev| {
                 let mut last = Value::clone(&prev.value);
                 object::stamp_revision(&mut last, revision);
-                let json = Bytes::from(serde_json::to_vec(&last).ok()?);
-                let object = Arc::new(CachedObject { key, value: Arc::new(last), json, mod_revision: revision });
-                Some(CacheEvent { kind: EventType::Deleted, object, prev: Some(prev), revision })
+                let object = Arc::new(CachedObject::from_value(key, Arc::new(last), revision));
+                CacheEvent { kind: EventType::Deleted, object, prev: Some(prev), revision }
             }),
         };
         state.revision = revision;
@@ -356,47 +380,52 @@ mod tests {
         cache.wait_for(revision, Duration::from_secs(5)).await.unwrap();
     }
 
+    fn pod(n: i64) -> Value {
+        serde_json::json!({"kind": "Pod", "metadata": {"name": "a", "namespace": "d", "resourceVersion": "3", "selfLink": "/x"}, "spec": {"n": n}})
+    }
+
     #[tokio::test]
-    async fn an_offered_object_is_taken_and_equals_the_stored_one() {
+    async fn an_offered_object_is_taken_stamped_and_equals_the_stored_one() {
         let (_dir, store, cache) = cache().await;
-        let pod = serde_json::json!({"kind": "Pod", "metadata": {"name": "a", "namespace": "d"}, "spec": {"n": 1}});
-        // Offered before the write (at the revision it will get), so it surely precedes the event.
-        let revision = cache.revision() + 1;
-        let mut written = pod.clone();
-        object::as_stored_at(&mut written, revision);
-        let written = Arc::new(written);
-        cache.offer("/registry/pods/d/a", revision, written.clone());
-        let kv = store.create("/registry/pods/d/a", object::encode(&pod).unwrap()).await.unwrap();
-        assert_eq!(kv.mod_revision, revision);
-        applied(&cache, revision).await;
+        let bytes = object::encode(&pod(1)).unwrap();
+        // A marker the stored bytes do not have: seen only if the offer was taken.
+        let mut offered = pod(1);
+        offered["status"] = serde_json::json!({"marker": true});
+        cache.offer("/registry/pods/d/a", &bytes, offered);
+        let kv = store.create("/registry/pods/d/a", bytes).await.unwrap();
+        applied(&cache, kv.mod_revision).await;
         let cached = cache.get("/registry/pods/d/a").unwrap();
-        assert!(Arc::ptr_eq(&cached.value, &written), "the offered object is the cached one");
-        assert_eq!(*cached.value, object::decode(&kv).unwrap());
-        assert_eq!(serde_json::from_slice::<Value>(&cached.json).unwrap(), *cached.value);
+        assert_eq!(cached.value["status"]["marker"], true, "the offer was taken");
+        let mut expected = object::decode(&kv).unwrap();
+        expected["status"] = serde_json::json!({"marker": true});
+        assert_eq!(*cached.value, expected, "stamped as the stored bytes decode");
+        assert_eq!(serde_json::from_slice::<Value>(cached.json()).unwrap(), *cached.value);
         assert!(cache.offered.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
-    async fn a_late_or_stale_offer_is_never_kept_or_taken() {
+    async fn an_offer_is_taken_only_for_its_bytes_and_any_event_of_the_key_ends_it() {
         let (_dir, store, cache) = cache().await;
-        let pod = serde_json::json!({"kind": "Pod", "metadata": {"name": "a"}});
-        let kv = store.create("/registry/pods/d/a", object::encode(&pod).unwrap()).await.unwrap();
+        let kv = store.create("/registry/pods/d/a", object::encode(&pod(1)).unwrap()).await.unwrap();
         applied(&cache, kv.mod_revision).await;
-        // After its event: dropped.
-        cache.offer("/registry/pods/d/a", kv.mod_revision, Arc::new(serde_json::json!({"wrong": true})));
-        assert!(cache.offered.lock().unwrap().is_empty());
-        // An offer for an older revision of the key is not taken for a newer event: dropped.
-        cache.offered.lock().unwrap().insert("/registry/pods/d/a".into(), (kv.mod_revision, Arc::new(serde_json::json!({"wrong": true}))));
-        let next = store.update("/registry/pods/d/a", object::encode(&pod).unwrap(), kv.mod_revision).await.unwrap();
+        // Offered for other bytes than the write's: the event is decoded, and the offer goes.
+        let mut wrong = pod(2);
+        wrong["status"] = serde_json::json!({"marker": true});
+        cache.offer("/registry/pods/d/a", &object::encode(&pod(2)).unwrap(), wrong.clone());
+        let next = store.update("/registry/pods/d/a", object::encode(&pod(3)).unwrap(), kv.mod_revision).await.unwrap();
         applied(&cache, next.mod_revision).await;
         assert_eq!(*cache.get("/registry/pods/d/a").unwrap().value, object::decode(&next).unwrap());
         assert!(cache.offered.lock().unwrap().is_empty());
-        // An offer for a newer revision of the key waits past an older event.
-        cache.offered.lock().unwrap().insert("/registry/pods/d/a".into(), (next.mod_revision + 2, Arc::new(serde_json::json!({"later": true}))));
-        let third = store.update("/registry/pods/d/a", object::encode(&pod).unwrap(), next.mod_revision).await.unwrap();
-        applied(&cache, third.mod_revision).await;
-        assert_eq!(*cache.get("/registry/pods/d/a").unwrap().value, object::decode(&third).unwrap());
-        assert_eq!(cache.offered.lock().unwrap().len(), 1);
+        // A withdrawn offer is gone; a delete ends an offer too.
+        let bytes = object::encode(&pod(4)).unwrap();
+        cache.offer("/registry/pods/d/a", &bytes, wrong.clone());
+        cache.withdraw("/registry/pods/d/a", &bytes);
+        assert!(cache.offered.lock().unwrap().is_empty());
+        cache.offer("/registry/pods/d/a", &bytes, wrong);
+        let (_, gone) = store.delete("/registry/pods/d/a", None).await.unwrap();
+        applied(&cache, gone).await;
+        assert!(cache.get("/registry/pods/d/a").is_none());
+        assert!(cache.offered.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -138,7 +138,6 @@ impl Binder {
         let mut reported: HashMap<PodName, (String, String)> = HashMap::new();
         let mut reporting: BTreeSet<PodName> = BTreeSet::new();
         let mut backoff: HashMap<PodName, (Duration, Instant)> = HashMap::new();
-        let mut shown = explain::Shown::default();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let mut dirty = false;
@@ -212,7 +211,7 @@ impl Binder {
             let unsettled = standing.claims() + reporting.len();
             let room = MAX_UNSETTLED.saturating_sub(unsettled).min(MAX_BATCH);
             if room == 0 {
-                shown.update(&self.views, departures, &[]);
+                explain::show(&self.views, departures, &[]);
                 continue;
             }
             let span = tracing::info_span!("scheduling round", revision = complete, pending = readout.pending_count());
@@ -233,11 +232,15 @@ impl Binder {
                 }
             };
             tracing::debug!(claims = standing.claims(), decided = decisions.len(), ms = started.elapsed().as_secs_f64() * 1e3, "round decided");
-            shown.update(&self.views, departures, &decisions);
-            for BatchDecision { pod, decision, .. } in decisions {
+            // Shared with the explain rows, which render them only when read.
+            let decisions: Vec<_> = decisions.into_iter().map(|BatchDecision { pod, decision, .. }| (pod, Arc::new(decision))).collect();
+            let shown: Vec<_> = decisions.iter().map(|(pod, d)| ((pod.namespace.clone(), pod.name.clone()), d.clone())).collect();
+            explain::show(&self.views, departures, &shown);
+            for (pod, decision) in decisions {
                 let key = (pod.namespace.clone(), pod.name.clone());
-                match decision.outcome {
+                match &decision.outcome {
                     Outcome::Bound { node } => {
+                        let node = node.clone();
                         tracing::debug!(ns = %key.0, pod = %key.1, node = %node, "pod bound");
                         let (binder, done, writes) = (self.clone(), done_tx.clone(), writes.clone());
                         tokio::spawn(async move {
@@ -257,6 +260,7 @@ impl Binder {
                         });
                     }
                     Outcome::Unschedulable { message, .. } => {
+                        let message = message.clone();
                         if reported.get(&key).is_some_and(|(uid, m)| *uid == pod.uid && *m == message) {
                             continue;
                         }

@@ -3,8 +3,8 @@
 //! their revision, so a snapshot is exactly the view "at R". Served over HTTP by
 //! [`super::views_http`].
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use deltakube_dataflows::engine::VIEWS;
 use deltakube_dataflows::types::{Diff, Revision};
@@ -20,8 +20,14 @@ pub struct ViewDelta {
     pub diff: Diff,
 }
 
+/// A row an edge keeps unrendered: its text is made only when someone reads it (a snapshot,
+/// or a stream open when it changes), so that rows nobody reads cost no text.
+pub type LazyRow = Arc<dyn Fn() -> String + Send + Sync>;
+
 struct State {
     rows: BTreeMap<&'static str, BTreeMap<(String, String), Diff>>,
+    /// Rows that edges set with [`ViewStore::set_lazy`], by view and key.
+    lazy: HashMap<&'static str, BTreeMap<String, LazyRow>>,
     pending: VecDeque<ViewDelta>,
     progress: Vec<Revision>,
     complete: Revision,
@@ -44,7 +50,7 @@ impl ViewStore {
             rows.insert(*v, BTreeMap::new());
         }
         ViewStore {
-            state: Mutex::new(State { rows, pending: VecDeque::new(), progress: vec![0; workers.max(1)], complete: 0 }),
+            state: Mutex::new(State { rows, lazy: HashMap::new(), pending: VecDeque::new(), progress: vec![0; workers.max(1)], complete: 0 }),
             revision: watch::channel(0).0,
             deltas: broadcast::channel(STREAM_BUFFER).0,
         }
@@ -91,29 +97,25 @@ impl ViewStore {
         self.revision.send_replace(complete);
     }
 
-    /// Replaces one row of a view that an edge computes (not the engine) at once, at the
-    /// current revision: `old` goes, `new` comes.
-    pub fn replace(&self, view: &'static str, key: &str, old: Option<&str>, new: Option<&str>) {
-        let streamed = self.deltas.receiver_count() > 0;
+    /// Sets (or with `None` removes) the row of `key` in a view an edge computes, at the
+    /// current revision, kept unrendered (see [`LazyRow`]).
+    pub fn set_lazy(&self, view: &'static str, key: &str, row: Option<LazyRow>) {
         let mut state = self.state.lock().expect("views lock");
         let revision = state.complete;
-        let rows = state.rows.entry(view).or_default();
-        let mut deltas = Vec::new();
-        if let Some(old) = old {
-            let row = (key.to_string(), old.to_string());
-            if rows.remove(&row).is_some() && streamed {
-                deltas.push(ViewDelta { view, revision, key: row.0, value: row.1, diff: -1 });
-            }
-        }
-        if let Some(new) = new {
-            rows.insert((key.to_string(), new.to_string()), 1);
-            if streamed {
-                deltas.push(ViewDelta { view, revision, key: key.to_string(), value: new.to_string(), diff: 1 });
-            }
-        }
+        let rows = state.lazy.entry(view).or_default();
+        let old = match &row {
+            Some(new) => rows.insert(key.to_string(), new.clone()),
+            None => rows.remove(key),
+        };
         drop(state);
-        for d in deltas {
-            let _ = self.deltas.send(d);
+        if self.deltas.receiver_count() == 0 {
+            return;
+        }
+        let changes = [(old, -1), (row, 1)];
+        for (row, diff) in changes {
+            if let Some(row) = row {
+                let _ = self.deltas.send(ViewDelta { view, revision, key: key.to_string(), value: row(), diff });
+            }
         }
     }
 
@@ -132,14 +134,24 @@ impl ViewStore {
     pub fn snapshot(&self, view: &str, filter: impl Fn(&str) -> bool) -> Option<(Revision, Vec<(String, String)>)> {
         let state = self.state.lock().expect("views lock");
         let rows = state.rows.get(view)?;
-        let out = rows.keys().filter(|(k, _)| filter(k)).cloned().collect();
-        Some((state.complete, out))
+        let mut out: Vec<(String, String)> = rows.keys().filter(|(k, _)| filter(k)).cloned().collect();
+        let lazy: Vec<(String, LazyRow)> =
+            state.lazy.get(view).into_iter().flatten().filter(|(k, _)| filter(k)).map(|(k, row)| (k.clone(), row.clone())).collect();
+        let complete = state.complete;
+        drop(state);
+        // Rendered outside the lock.
+        if !lazy.is_empty() {
+            out.extend(lazy.into_iter().map(|(k, row)| (k, row())));
+            out.sort();
+        }
+        Some((complete, out))
     }
 
     /// Every view with its row count.
     pub fn list(&self) -> (Revision, Vec<(&'static str, usize)>) {
         let state = self.state.lock().expect("views lock");
-        (state.complete, state.rows.iter().map(|(k, v)| (*k, v.len())).collect())
+        let lazy = |view: &str| state.lazy.get(view).map_or(0, BTreeMap::len);
+        (state.complete, state.rows.iter().map(|(k, v)| (*k, v.len() + lazy(k))).collect())
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<ViewDelta> {

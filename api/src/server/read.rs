@@ -202,8 +202,7 @@ async fn list_from_store(
                 cut = true;
                 break;
             }
-            let json = Bytes::from(serde_json::to_vec(&value).map_err(ApiError::internal)?);
-            items.push(Arc::new(CachedObject { key: kv.key.clone(), value: Arc::new(value), json, mod_revision: kv.mod_revision }));
+            items.push(Arc::new(CachedObject::from_value(kv.key.clone(), Arc::new(value), kv.mod_revision)));
         }
         start_after = page.items.last().map(|kv| kv.key.clone());
         if cut || (limit > 0 && items.len() == limit && page.more) {
@@ -251,7 +250,7 @@ fn encode_list(ctx: &Ctx, listed: &Listed) -> Bytes {
         "metadata": metadata,
     });
     let head = serde_json::to_vec(&head).unwrap_or_default();
-    let size: usize = listed.items.iter().map(|o| o.json.len() + 1).sum();
+    let size: usize = listed.items.iter().map(|o| o.json().len() + 1).sum();
     let mut out = BytesMut::with_capacity(head.len() + size + 16);
     out.put_slice(&head[..head.len() - 1]);
     out.put_slice(b",\"items\":[");
@@ -259,7 +258,7 @@ fn encode_list(ctx: &Ctx, listed: &Listed) -> Bytes {
         if i > 0 {
             out.put_u8(b',');
         }
-        out.put_slice(&o.json);
+        out.put_slice(o.json());
     }
     out.put_slice(b"]}");
     out.freeze()

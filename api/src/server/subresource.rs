@@ -159,10 +159,16 @@ pub async fn bind(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Respo
         let mut conditions: Vec<Value> = conditions.into_iter().filter(|c| c.get("type") != Some(&json!("PodScheduled"))).collect();
         conditions.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": object::now_rfc3339()}));
         pod["status"]["conditions"] = json!(conditions);
-        match state.store.update(&key, object::encode(&pod)?, revision).await {
+        let bytes = object::encode(&pod)?;
+        // Nothing here reads the bound pod again: the cache takes it as it is.
+        state.cache.offer(&key, &bytes, pod);
+        let written = state.store.update(&key, bytes.clone(), revision).await;
+        if written.is_err() {
+            state.cache.withdraw(&key, &bytes);
+        }
+        match written {
             Ok(kv) => {
-                object::as_stored_at(&mut pod, kv.mod_revision);
-                state.cache.offer(&key, kv.mod_revision, std::sync::Arc::new(pod));
+                state.cache.wrote(&key, kv.mod_revision);
                 return Ok(json_response(
                     StatusCode::CREATED,
                     &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),

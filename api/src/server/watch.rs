@@ -23,7 +23,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::negotiate::{check_acceptable, wants_table};
 use super::read::{now_unix, parse_rv, Selectors, CACHE_WAIT};
 use super::{Ctx, SharedState};
-use crate::cache::{CacheEvent, EventType};
+use crate::cache::{CacheEvent, CachedObject, EventType};
 use crate::error::{ApiError, ApiResult};
 use crate::object;
 use crate::resources::registry::ResourceDescriptor;
@@ -56,7 +56,8 @@ enum Source {
 struct Change {
     kind: EventType,
     value: Arc<Value>,
-    json: Option<Bytes>,
+    /// The cache's object, whose JSON is serialized once for every watcher.
+    cached: Option<Arc<CachedObject>>,
     prev: Option<Arc<Value>>,
     revision: Revision,
     /// False for another resource's event (from the cache's shared broadcast): it only marks
@@ -123,7 +124,7 @@ fn from_cache(event: &CacheEvent) -> Change {
     Change {
         kind: event.kind,
         value: event.object.value.clone(),
-        json: Some(event.object.json.clone()),
+        cached: Some(event.object.clone()),
         prev: event.prev.as_ref().map(|p| p.value.clone()),
         revision: event.revision,
         in_scope: true,
@@ -135,7 +136,7 @@ fn from_store(event: StoreEvent) -> ApiResult<Change> {
         StoreEvent::Put { kv, prev } => Change {
             kind: if prev.is_some() { EventType::Modified } else { EventType::Added },
             value: Arc::new(object::decode(&kv)?),
-            json: None,
+            cached: None,
             prev: prev.as_ref().map(object::decode).transpose()?.map(Arc::new),
             revision: kv.mod_revision,
             in_scope: true,
@@ -143,7 +144,7 @@ fn from_store(event: StoreEvent) -> ApiResult<Change> {
         StoreEvent::Delete { revision, prev, .. } => {
             let prev = prev.ok_or_else(|| ApiError::internal("delete event without its last state"))?;
             let last = Arc::new(object::decode_at(&prev.value, revision)?);
-            Change { kind: EventType::Deleted, value: last.clone(), json: None, prev: Some(last), revision, in_scope: true }
+            Change { kind: EventType::Deleted, value: last.clone(), cached: None, prev: Some(last), revision, in_scope: true }
         }
     })
 }
@@ -166,7 +167,7 @@ pub async fn watch(state: &SharedState, ctx: &Ctx) -> ApiResult<Response> {
             let (items, revision, live) = state.cache.subscribe_with_state(&prefix);
             if send_initial {
                 for o in items.iter().filter(|o| selectors.matches(&o.value)) {
-                    initial.push(encoder.frame("ADDED", &o.value, Some(&o.json)));
+                    initial.push(encoder.frame("ADDED", &o.value, Some(o.json())));
                 }
                 if ctx.query.send_initial_events == Some(true) {
                     initial.push(encoder.bookmark(revision, true));
@@ -185,7 +186,7 @@ pub async fn watch(state: &SharedState, ctx: &Ctx) -> ApiResult<Response> {
                     for event in &sub.backlog {
                         last = event.revision;
                         if let Some(c) = filter(&selectors, from_cache(event)) {
-                            initial.push(encoder.frame(c.kind.as_str(), &c.value, c.json.as_ref()));
+                            initial.push(encoder.frame(c.kind.as_str(), &c.value, c.cached.as_ref().map(|o| o.json())));
                         }
                     }
                     Source::Cache { live: sub.live, last, prefix }
@@ -269,7 +270,7 @@ async fn pump(
         match change.in_scope.then(|| filter(&selectors, change)).flatten() {
             Some(c) => {
                 owed = None;
-                let frame = encoder.frame(c.kind.as_str(), &c.value, c.json.as_ref());
+                let frame = encoder.frame(c.kind.as_str(), &c.value, c.cached.as_ref().map(|o| o.json()));
                 if tx.send(frame).await.is_err() {
                     return;
                 }

@@ -1,8 +1,6 @@
 //! Writes: create, update, patch (all four types), delete and deletecollection, through
 //! validation, admission and optimistic concurrency on the store's mod-revision.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -155,13 +153,7 @@ pub async fn create(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Res
 
 /// Stamps system metadata on a new object and writes it (or, with dryRun, only checks it).
 /// Returns the object as stored and its key-value (None under dryRun).
-pub async fn create_object(
-    state: &SharedState,
-    ctx: &Ctx,
-    obj: &mut Value,
-    manager: &str,
-    applied_by: Option<&Value>,
-) -> ApiResult<(Arc<Value>, Option<KeyValue>)> {
+pub async fn create_object(state: &SharedState, ctx: &Ctx, obj: &mut Value, manager: &str, applied_by: Option<&Value>) -> ApiResult<(Value, Option<KeyValue>)> {
     let r = ctx.resource;
     obj["apiVersion"] = json!(r.api_version());
     obj["kind"] = json!(r.kind);
@@ -211,22 +203,27 @@ pub async fn create_object(
         patch::record_update(r.kind, None, obj, manager, &now);
     }
     if ctx.query.dry_run {
-        return Ok((Arc::new(obj.clone()), None));
+        return Ok((obj.clone(), None));
     }
     let name = object::name(obj).unwrap_or_default().to_string();
     let key = object::key(r, ctx.namespace(), &name);
     let bytes = object::encode(obj)?;
-    match state.store.create(&key, bytes).await {
+    state.cache.offer(&key, &bytes, obj.clone());
+    match state.store.create(&key, bytes.clone()).await {
         Ok(kv) => {
-            // What was stored is `obj`: stamp it, not parse it back, and hand it to the cache.
+            state.cache.wrote(&key, kv.mod_revision);
+            // What was stored is `obj`: stamp it, not parse it back.
             let mut created = std::mem::take(obj);
             object::as_stored_at(&mut created, kv.mod_revision);
-            let created = Arc::new(created);
-            state.cache.offer(&key, kv.mod_revision, created.clone());
             Ok((created, Some(kv)))
         }
-        Err(StoreError::AlreadyExists(_)) => Err(ApiError::already_exists(r.group, r.plural, &name)),
-        Err(e) => Err(e.into()),
+        Err(e) => {
+            state.cache.withdraw(&key, &bytes);
+            match e {
+                StoreError::AlreadyExists(_) => Err(ApiError::already_exists(r.group, r.plural, &name)),
+                e => Err(e.into()),
+            }
+        }
     }
 }
 
@@ -277,7 +274,7 @@ pub async fn write_update(
     target: Target,
     manager: &str,
     applied: bool,
-) -> ApiResult<(Arc<Value>, StatusCode)> {
+) -> ApiResult<(Value, StatusCode)> {
     let r = ctx.resource;
     new["apiVersion"] = json!(r.api_version());
     new["kind"] = json!(r.kind);
@@ -352,25 +349,29 @@ pub async fn write_update(
     let finalizers_left =
         non_empty(object::meta(&new).and_then(|m| m.get("finalizers"))) || (r.kind == "Namespace" && non_empty(new.pointer("/spec/finalizers")));
     if ctx.query.dry_run {
-        return Ok((Arc::new(new), StatusCode::OK));
+        return Ok((new, StatusCode::OK));
     }
     if deleting && !finalizers_left {
         let (_, rev) = state.store.delete(key, Some(expected)).await.map_err(|e| map_write_error(ctx, e))?;
         state.cache.wrote(key, rev);
         let mut gone = new;
         object::meta_mut(&mut gone).insert("resourceVersion".into(), json!(rev.to_string()));
-        return Ok((Arc::new(gone), StatusCode::OK));
+        return Ok((gone, StatusCode::OK));
     }
     if new == *old {
         // A no-op write keeps the object as it is, with no new revision, as upstream.
-        return Ok((Arc::new(old.clone()), StatusCode::OK));
+        return Ok((old.clone(), StatusCode::OK));
     }
-    let kv = state.store.update(key, object::encode(&new)?, expected).await.map_err(|e| map_write_error(ctx, e))?;
-    // What was stored is `new`: stamp it, not parse it back, and hand it to the cache.
+    let bytes = object::encode(&new)?;
+    state.cache.offer(key, &bytes, new.clone());
+    let kv = state.store.update(key, bytes.clone(), expected).await.map_err(|e| {
+        state.cache.withdraw(key, &bytes);
+        map_write_error(ctx, e)
+    })?;
+    state.cache.wrote(key, kv.mod_revision);
+    // What was stored is `new`: stamp it, not parse it back.
     object::as_stored_at(&mut new, kv.mod_revision);
-    let written = Arc::new(new);
-    state.cache.offer(key, kv.mod_revision, written.clone());
-    Ok((written, StatusCode::OK))
+    Ok((new, StatusCode::OK))
 }
 
 fn map_write_error(ctx: &Ctx, e: StoreError) -> ApiError {
@@ -601,14 +602,21 @@ pub async fn delete_one(state: &SharedState, ctx: &Ctx, name: &str, options: &De
         if options.dry_run || marked == old {
             return Ok((old, StatusCode::OK));
         }
-        match state.store.update(&key, object::encode(&marked)?, kv.mod_revision).await {
+        let bytes = object::encode(&marked)?;
+        state.cache.offer(&key, &bytes, marked.clone());
+        match state.store.update(&key, bytes.clone(), kv.mod_revision).await {
             Ok(kv) => {
+                state.cache.wrote(&key, kv.mod_revision);
                 object::as_stored_at(&mut marked, kv.mod_revision);
-                state.cache.offer(&key, kv.mod_revision, Arc::new(marked.clone()));
                 return Ok((marked, StatusCode::OK));
             }
-            Err(StoreError::Conflict { .. }) if attempt < PATCH_RETRIES => continue,
-            Err(e) => return Err(map_write_error(ctx, e)),
+            Err(e) => {
+                state.cache.withdraw(&key, &bytes);
+                match e {
+                    StoreError::Conflict { .. } if attempt < PATCH_RETRIES => continue,
+                    e => return Err(map_write_error(ctx, e)),
+                }
+            }
         }
     }
 }
