@@ -158,3 +158,39 @@ impl ViewStore {
         self.deltas.subscribe()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn counted(text: &'static str, renders: &Arc<AtomicUsize>) -> LazyRow {
+        let renders = renders.clone();
+        Arc::new(move || {
+            renders.fetch_add(1, Ordering::SeqCst);
+            text.to_string()
+        })
+    }
+
+    #[test]
+    fn lazy_rows_render_only_when_read_and_stream_as_text_rows_do() {
+        let views = ViewStore::new(1);
+        let renders = Arc::new(AtomicUsize::new(0));
+        views.set_lazy("scheduler-scores", "ns/a", Some(counted("{\"a\":1}", &renders)));
+        views.set_lazy("scheduler-scores", "ns/b", Some(counted("{\"b\":1}", &renders)));
+        assert_eq!(renders.load(Ordering::SeqCst), 0, "nothing read, nothing rendered");
+        assert!(views.list().1.contains(&("scheduler-scores", 2)));
+        let (_, rows) = views.snapshot("scheduler-scores", |k| k == "ns/b").unwrap();
+        assert_eq!(rows, vec![("ns/b".to_string(), "{\"b\":1}".to_string())]);
+        assert_eq!(renders.load(Ordering::SeqCst), 1, "only the row read");
+
+        let mut stream = views.subscribe();
+        views.set_lazy("scheduler-scores", "ns/a", Some(counted("{\"a\":2}", &renders)));
+        views.set_lazy("scheduler-scores", "ns/b", None);
+        let deltas: Vec<(String, String, Diff)> = std::iter::from_fn(|| stream.try_recv().ok()).map(|d| (d.key, d.value, d.diff)).collect();
+        assert_eq!(deltas, vec![("ns/a".into(), "{\"a\":1}".into(), -1), ("ns/a".into(), "{\"a\":2}".into(), 1), ("ns/b".into(), "{\"b\":1}".into(), -1)]);
+        let (_, rows) = views.snapshot("scheduler-scores", |_| true).unwrap();
+        assert_eq!(rows, vec![("ns/a".to_string(), "{\"a\":2}".to_string())]);
+    }
+}
