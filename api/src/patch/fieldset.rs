@@ -169,7 +169,11 @@ impl FieldSet {
             [last] => {
                 self.members.insert(last.clone());
             }
-            [first, rest @ ..] => self.children.entry(first.clone()).or_default().insert(rest),
+            // The element is cloned only when its child set is new.
+            [first, rest @ ..] => match self.children.get_mut(first) {
+                Some(child) => child.insert(rest),
+                None => self.children.entry(first.clone()).or_default().insert(rest),
+            },
         }
     }
 
@@ -293,13 +297,26 @@ impl FieldSet {
         if include_self && !self.is_empty() {
             out.insert(".".into(), Value::Object(Map::new()));
         }
-        let mut keys: BTreeSet<&PathElement> = self.members.iter().collect();
-        keys.extend(self.children.iter().filter(|(_, c)| !c.is_empty()).map(|(pe, _)| pe));
-        for pe in keys {
-            let value = match self.children.get(pe).filter(|c| !c.is_empty()) {
-                Some(child) => child.emit(self.members.contains(pe)),
-                None => Map::new(),
+        // Members and non-empty children, both sorted, merged in order.
+        let mut members = self.members.iter().peekable();
+        let mut children = self.children.iter().filter(|(_, c)| !c.is_empty()).peekable();
+        loop {
+            let (pe, child) = match (members.peek(), children.peek()) {
+                (None, None) => break,
+                (Some(m), Some((c, _))) if m < c => (members.next().expect("peeked"), None),
+                (Some(_), None) => (members.next().expect("peeked"), None),
+                (Some(m), Some((c, _))) if m == c => {
+                    members.next();
+                    let (pe, child) = children.next().expect("peeked");
+                    out.insert(pe.serialize(), Value::Object(child.emit(true)));
+                    continue;
+                }
+                _ => {
+                    let (pe, child) = children.next().expect("peeked");
+                    (pe, Some(child))
+                }
             };
+            let value = child.map_or_else(Map::new, |c| c.emit(false));
             out.insert(pe.serialize(), Value::Object(value));
         }
         out
