@@ -33,6 +33,8 @@ use crate::store::{ListOptions, Revision, Store, StoreError, StoreEvent};
 
 /// Where the store keeps namespaces.
 const NAMESPACES: &str = "/registry/namespaces/";
+/// Offers waiting for their events, at most (see [`WatchCache::offer`]).
+const MAX_OFFERS: usize = 16_384;
 /// Events kept for watchers that resume from a recent revision.
 const HISTORY_LIMIT: usize = 100_000;
 /// Events buffered per slow watcher before it is closed (it then relists).
@@ -215,7 +217,14 @@ impl WatchCache {
     /// comes. The last offer for a key stands.
     pub fn offer(&self, key: &str, bytes: &Bytes, value: Value) {
         let offer = Offer { bytes: bytes.clone(), value };
-        self.offered.lock().expect("offers lock").insert(key.to_string(), offer);
+        let mut offered = self.offered.lock().expect("offers lock");
+        // An offer whose write never happened (its request was cancelled before the store
+        // took it) waits for the key's next event; this bounds how many can wait. Offers are
+        // only a saving, so dropping them all is safe.
+        if offered.len() >= MAX_OFFERS {
+            offered.clear();
+        }
+        offered.insert(key.to_string(), offer);
     }
 
     /// Withdraws an offer whose write failed.
