@@ -29,7 +29,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::error::{ApiError, ApiResult};
 use crate::object;
-use crate::store::{ListOptions, Revision, Store, StoreError, StoreEvent};
+use crate::store::{KeyValue, ListOptions, Revision, Store, StoreError, StoreEvent};
 
 /// Where the store keeps namespaces.
 const NAMESPACES: &str = "/registry/namespaces/";
@@ -215,7 +215,7 @@ impl WatchCache {
     /// Hands the cache `value`, which is about to be stored at `key` as `bytes` (its
     /// [`object::encode`]), so that the cache need not parse the bytes back when the event
     /// comes. The last offer for a key stands.
-    pub fn offer(&self, key: &str, bytes: &Bytes, value: Value) {
+    fn offer(&self, key: &str, bytes: &Bytes, value: Value) {
         let offer = Offer { bytes: bytes.clone(), value };
         let mut offered = self.offered.lock().expect("offers lock");
         // An offer whose write never happened (its request was cancelled before the store
@@ -227,8 +227,27 @@ impl WatchCache {
         offered.insert(key.to_string(), offer);
     }
 
+    /// Runs `write`, the store's create or update of `bytes` at `key`, with `value` offered
+    /// for it: the one way the write path stores an object. The offer is withdrawn if the
+    /// write fails, and the write recorded ([`WatchCache::wrote`]) if it succeeds.
+    pub async fn write_offered(
+        &self,
+        key: &str,
+        bytes: &Bytes,
+        value: Value,
+        write: impl std::future::Future<Output = Result<KeyValue, StoreError>>,
+    ) -> Result<KeyValue, StoreError> {
+        self.offer(key, bytes, value);
+        let written = write.await;
+        match &written {
+            Ok(kv) => self.wrote(key, kv.mod_revision),
+            Err(_) => self.withdraw(key, bytes),
+        }
+        written
+    }
+
     /// Withdraws an offer whose write failed.
-    pub fn withdraw(&self, key: &str, bytes: &Bytes) {
+    fn withdraw(&self, key: &str, bytes: &Bytes) {
         let mut offered = self.offered.lock().expect("offers lock");
         if offered.get(key).is_some_and(|o| o.bytes == *bytes) {
             offered.remove(key);

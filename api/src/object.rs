@@ -91,7 +91,9 @@ pub fn stamp_revision(object: &mut Value, revision: Revision) {
 /// stamped. Only the order of metadata fields may differ from the decoded copy.
 pub fn as_stored_at(object: &mut Value, revision: Revision) {
     if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("selfLink");
+        for field in NOT_STORED {
+            meta.remove(field);
+        }
     }
     stamp_revision(object, revision);
 }

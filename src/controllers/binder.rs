@@ -211,7 +211,7 @@ impl Binder {
             let unsettled = standing.claims() + reporting.len();
             let room = MAX_UNSETTLED.saturating_sub(unsettled).min(MAX_BATCH);
             if room == 0 {
-                explain::show(&self.views, departures, &[]);
+                explain::show(&self.views, departures, []);
                 continue;
             }
             let span = tracing::info_span!("scheduling round", revision = complete, pending = readout.pending_count());
@@ -234,8 +234,7 @@ impl Binder {
             tracing::debug!(claims = standing.claims(), decided = decisions.len(), ms = started.elapsed().as_secs_f64() * 1e3, "round decided");
             // Shared with the explain rows, which render them only when read.
             let decisions: Vec<_> = decisions.into_iter().map(|BatchDecision { pod, decision, .. }| (pod, Arc::new(decision))).collect();
-            let shown: Vec<_> = decisions.iter().map(|(pod, d)| ((pod.namespace.clone(), pod.name.clone()), d.clone())).collect();
-            explain::show(&self.views, departures, &shown);
+            explain::show(&self.views, departures, decisions.iter().map(|(_, d)| d));
             for (pod, decision) in decisions {
                 let key = (pod.namespace.clone(), pod.name.clone());
                 match &decision.outcome {

@@ -25,15 +25,15 @@ fn key(pod: &(String, String)) -> String {
 ///
 /// Rows keep the decision and render it when read: a row is set per placed pod, and most are
 /// never read.
-pub fn show(views: &ViewStore, departures: &Departures, decisions: &[((String, String), Arc<PodDecision>)]) {
+pub fn show<'a>(views: &ViewStore, departures: &Departures, decisions: impl IntoIterator<Item = &'a Arc<PodDecision>>) {
     for pod in &departures.left_queue {
         views.set_lazy(FILTERS_VIEW, &key(pod), None);
     }
     for pod in &departures.gone {
         views.set_lazy(SCORES_VIEW, &key(pod), None);
     }
-    for (pod, d) in decisions {
-        let key = key(pod);
+    for d in decisions {
+        let key = format!("{}/{}", d.namespace, d.name);
         if !d.filters.is_empty() || matches!(d.outcome, Outcome::Unschedulable { .. }) {
             let d = d.clone();
             let row: LazyRow = Arc::new(move || explain::filters(&d).to_string());

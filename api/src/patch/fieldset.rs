@@ -298,26 +298,16 @@ impl FieldSet {
             out.insert(".".into(), Value::Object(Map::new()));
         }
         // Members and non-empty children, both sorted, merged in order.
-        let mut members = self.members.iter().peekable();
         let mut children = self.children.iter().filter(|(_, c)| !c.is_empty()).peekable();
-        loop {
-            let (pe, child) = match (members.peek(), children.peek()) {
-                (None, None) => break,
-                (Some(m), Some((c, _))) if m < c => (members.next().expect("peeked"), None),
-                (Some(_), None) => (members.next().expect("peeked"), None),
-                (Some(m), Some((c, _))) if m == c => {
-                    members.next();
-                    let (pe, child) = children.next().expect("peeked");
-                    out.insert(pe.serialize(), Value::Object(child.emit(true)));
-                    continue;
-                }
-                _ => {
-                    let (pe, child) = children.next().expect("peeked");
-                    (pe, Some(child))
-                }
-            };
-            let value = child.map_or_else(Map::new, |c| c.emit(false));
-            out.insert(pe.serialize(), Value::Object(value));
+        for member in &self.members {
+            while let Some((pe, child)) = children.next_if(|(pe, _)| *pe < member) {
+                out.insert(pe.serialize(), Value::Object(child.emit(false)));
+            }
+            let below = children.next_if(|(pe, _)| *pe == member).map_or_else(Map::new, |(_, child)| child.emit(true));
+            out.insert(member.serialize(), Value::Object(below));
+        }
+        for (pe, child) in children {
+            out.insert(pe.serialize(), Value::Object(child.emit(false)));
         }
         out
     }

@@ -161,14 +161,8 @@ pub async fn bind(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Respo
         pod["status"]["conditions"] = json!(conditions);
         let bytes = object::encode(&pod)?;
         // Nothing here reads the bound pod again: the cache takes it as it is.
-        state.cache.offer(&key, &bytes, pod);
-        let written = state.store.update(&key, bytes.clone(), revision).await;
-        if written.is_err() {
-            state.cache.withdraw(&key, &bytes);
-        }
-        match written {
-            Ok(kv) => {
-                state.cache.wrote(&key, kv.mod_revision);
+        match state.cache.write_offered(&key, &bytes, pod, state.store.update(&key, bytes.clone(), revision)).await {
+            Ok(_) => {
                 return Ok(json_response(
                     StatusCode::CREATED,
                     &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),

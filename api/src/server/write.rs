@@ -208,22 +208,15 @@ pub async fn create_object(state: &SharedState, ctx: &Ctx, obj: &mut Value, mana
     let name = object::name(obj).unwrap_or_default().to_string();
     let key = object::key(r, ctx.namespace(), &name);
     let bytes = object::encode(obj)?;
-    state.cache.offer(&key, &bytes, obj.clone());
-    match state.store.create(&key, bytes.clone()).await {
+    match state.cache.write_offered(&key, &bytes, obj.clone(), state.store.create(&key, bytes.clone())).await {
         Ok(kv) => {
-            state.cache.wrote(&key, kv.mod_revision);
             // What was stored is `obj`: stamp it, not parse it back.
             let mut created = std::mem::take(obj);
             object::as_stored_at(&mut created, kv.mod_revision);
             Ok((created, Some(kv)))
         }
-        Err(e) => {
-            state.cache.withdraw(&key, &bytes);
-            match e {
-                StoreError::AlreadyExists(_) => Err(ApiError::already_exists(r.group, r.plural, &name)),
-                e => Err(e.into()),
-            }
-        }
+        Err(StoreError::AlreadyExists(_)) => Err(ApiError::already_exists(r.group, r.plural, &name)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -363,12 +356,8 @@ pub async fn write_update(
         return Ok((old.clone(), StatusCode::OK));
     }
     let bytes = object::encode(&new)?;
-    state.cache.offer(key, &bytes, new.clone());
-    let kv = state.store.update(key, bytes.clone(), expected).await.map_err(|e| {
-        state.cache.withdraw(key, &bytes);
-        map_write_error(ctx, e)
-    })?;
-    state.cache.wrote(key, kv.mod_revision);
+    let kv =
+        state.cache.write_offered(key, &bytes, new.clone(), state.store.update(key, bytes.clone(), expected)).await.map_err(|e| map_write_error(ctx, e))?;
     // What was stored is `new`: stamp it, not parse it back.
     object::as_stored_at(&mut new, kv.mod_revision);
     Ok((new, StatusCode::OK))
@@ -603,20 +592,13 @@ pub async fn delete_one(state: &SharedState, ctx: &Ctx, name: &str, options: &De
             return Ok((old, StatusCode::OK));
         }
         let bytes = object::encode(&marked)?;
-        state.cache.offer(&key, &bytes, marked.clone());
-        match state.store.update(&key, bytes.clone(), kv.mod_revision).await {
+        match state.cache.write_offered(&key, &bytes, marked.clone(), state.store.update(&key, bytes.clone(), kv.mod_revision)).await {
             Ok(kv) => {
-                state.cache.wrote(&key, kv.mod_revision);
                 object::as_stored_at(&mut marked, kv.mod_revision);
                 return Ok((marked, StatusCode::OK));
             }
-            Err(e) => {
-                state.cache.withdraw(&key, &bytes);
-                match e {
-                    StoreError::Conflict { .. } if attempt < PATCH_RETRIES => continue,
-                    e => return Err(map_write_error(ctx, e)),
-                }
-            }
+            Err(StoreError::Conflict { .. }) if attempt < PATCH_RETRIES => continue,
+            Err(e) => return Err(map_write_error(ctx, e)),
         }
     }
 }
