@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::mpsc;
 
 use deltakube_dataflows::engine::{ControllerConfig, Engine, EngineConfig, EngineOutput, FeedBatch};
-use deltakube_dataflows::scheduler::batch::{decide_batch, decide_round, Claim, Standing};
+use deltakube_dataflows::scheduler::batch::{decide_batch, decide_round, BatchDecision, Claim, Standing};
 use deltakube_dataflows::scheduler::config::SchedulerConfig;
 use deltakube_dataflows::scheduler::input::{project, SchedulerInput};
 use deltakube_dataflows::scheduler::node_ports::conflicts;
@@ -49,7 +49,9 @@ fn reference_input(objects: &BTreeMap<ObjectKey, Value>) -> SchedulingInput {
 
 /// Runs the churn and checks every revision; returns how many pods the batch placed from
 /// their class's ranking (a placement without per-node verdicts).
-fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config: &SchedulerConfig) -> usize {
+/// Runs the churn; returns how many pods the batch placed from a ranking: all, and those under
+/// inter-pod affinity (their own terms, or terms of pods placed).
+fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config: &SchedulerConfig) -> (usize, usize) {
     let mut history: Vec<(Revision, ObjectKey, Option<Value>)> = Vec::new();
     let (tx, rx) = mpsc::channel();
     let controllers =
@@ -89,6 +91,7 @@ fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config:
     let mut cursor = 0;
     let mut pending_checked = 0;
     let mut ranked = 0;
+    let mut ranked_with_affinity = 0;
     // The binder's state kept across revisions: its claims stay in flight (the test writes no
     // bindings) until their pods leave the queue or a seeded share is released as refused.
     let mut standing = Standing::default();
@@ -136,7 +139,11 @@ fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config:
         // does, and each placement fits its node with the pods placed before it.
         let batch = decide_batch(config, &readout, &[], &|_| false, usize::MAX).unwrap_or_else(|e| panic!("seed {seed}, revision {revision}: {e}"));
         let sequential = schedule(config, input.clone());
-        ranked += batch.iter().filter(|d| matches!(d.decision.outcome, Outcome::Bound { .. }) && d.decision.filters.is_empty()).count();
+        let from_ranking: Vec<&BatchDecision> =
+            batch.iter().filter(|d| matches!(d.decision.outcome, Outcome::Bound { .. }) && d.decision.filters.is_empty()).collect();
+        ranked += from_ranking.len();
+        let affinity_around = input.pods.iter().any(|p| p.occupies_node() && p.has_pod_affinity());
+        ranked_with_affinity += from_ranking.iter().filter(|d| affinity_around || d.pod.has_pod_affinity()).count();
         let got: Vec<(&str, &Outcome)> = batch.iter().map(|d| (d.pod.name.as_str(), &d.decision.outcome)).collect();
         let want: Vec<(&str, &Outcome)> = sequential.iter().map(|d| (d.name.as_str(), &d.outcome)).collect();
         assert_eq!(got, want, "seed {seed}, {workers} workers: the batch differs from the sequential reference at revision {revision}");
@@ -210,7 +217,7 @@ fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config:
     }
     assert!(pending_checked > steps, "seed {seed}: the churn kept too few pods pending ({pending_checked} decisions checked)");
     assert!(standing_claims > steps, "seed {seed}: too few claims stood across revisions ({standing_claims})");
-    ranked
+    (ranked, ranked_with_affinity)
 }
 
 fn seeds() -> Vec<u64> {
@@ -223,7 +230,9 @@ fn seeds() -> Vec<u64> {
 #[test]
 fn scheduler_dataflow_equals_reference_on_one_worker() {
     for seed in seeds() {
-        run(world::World::new(seed), seed, 1, 500, &SchedulerConfig::default());
+        // Pods under inter-pod affinity are placed from their class's ranking too, most of them.
+        let (_, with_affinity) = run(world::World::new(seed), seed, 1, 500, &SchedulerConfig::default());
+        assert!(with_affinity > 500, "seed {seed}: only {with_affinity} pods under inter-pod affinity were placed from a ranking");
     }
 }
 
@@ -247,9 +256,9 @@ fn scheduler_dataflow_equals_reference_with_most_allocated() {
 #[test]
 fn ranked_placements_equal_the_reference() {
     for seed in seeds() {
-        let ranked = run(world::World::without_pod_affinity(seed), seed, 1, 400, &SchedulerConfig::default());
+        let (ranked, _) = run(world::World::without_pod_affinity(seed), seed, 1, 400, &SchedulerConfig::default());
         assert!(ranked > 100, "seed {seed}: only {ranked} pods were placed from a ranking");
-        let ranked = run(world::World::without_pod_affinity(seed), seed, 3, 200, &SchedulerConfig::default().most_allocated());
+        let (ranked, _) = run(world::World::without_pod_affinity(seed), seed, 3, 200, &SchedulerConfig::default().most_allocated());
         assert!(ranked > 50, "seed {seed}: only {ranked} pods were placed from a ranking with MostAllocated");
     }
 }

@@ -9,15 +9,21 @@
 //! would from the same state: no pick can over-commit a node, and the total score is the
 //! reference's.
 //!
-//! **Two ways to decide.** A pod for which every cluster-wide plugin stands aside — no pod
+//! **Three ways to decide.** A pod for which every cluster-wide plugin stands aside — no pod
 //! (anti-)affinity on it or on any pod bound or claimed, no spreading of its own or by
 //! default, no PreFilter narrowing — is decided from its class's
 //! [`Ranking`](super::ranking::Ranking): the feasible nodes ranked once, then kept across
 //! rounds ([`Standing`]), each claim and each change in the readout re-ranking only its node.
-//! This is the common case and costs `O(log n)` per pod. Any other pod is decided as the
-//! reference decides it, over a copy of the snapshot with the claims added. Both give the reference's choice; the first
-//! lists the scores of the best [`MAX_SCORED_NODES`] nodes only, which is what the explain
-//! view shows, and no per-node verdicts for a pod it places.
+//! This is the common case and costs `O(log n)` per pod. A pod that differs only by pod
+//! (anti-)affinity, its own or around it, is decided from the same ranking with
+//! InterPodAffinity added over the placed pods, grouped ([`PlacedIndex`](super::placed::PlacedIndex)):
+//! only the nodes in a topology pair its states count are looked at one by one
+//! ([`Ranking::decide_with_affinity`](super::ranking::Ranking::decide_with_affinity)). Any
+//! other pod, and one of those two whose filters leave no node or narrow a normalization, is
+//! decided as the reference decides it, over a copy of the snapshot with the claims added. All
+//! give the reference's choice; the first two list the scores of the best
+//! [`MAX_SCORED_NODES`] nodes only, which is what the explain view shows, and no per-node
+//! verdicts for a pod they place.
 //!
 //! An unschedulable class of the first kind is remembered across rounds ([`RoundMemo`]):
 //! its pods are not decided again until its pairs change or a claim is released.
@@ -100,6 +106,16 @@ impl RoundMemo {
     }
 }
 
+/// How a pod is decided.
+enum Way {
+    /// From its class's ranking alone.
+    NodeLocal,
+    /// From its class's ranking, with InterPodAffinity over the placed pods.
+    Affinity,
+    /// As the reference decides it, over a copy of the snapshot with the claims.
+    Full,
+}
+
 /// One round: the readout with the standing claims and rankings, plus what only this round
 /// needs (a whole copy of the snapshot with the claims, made only if a pod needs the
 /// cluster-wide plugins).
@@ -139,30 +155,32 @@ impl<'a> Round<'a> {
         })
     }
 
-    /// Whether every cluster-wide plugin stands aside for `pod`: no pod (anti-)affinity on it
-    /// or on any pod bound or claimed, no spreading (its own or by default), no PreFilter
-    /// narrowing the nodes and no term that failed to parse. Its decision then rests on its
-    /// class's node-local pairs alone.
-    fn node_local(&mut self, pod: &PodRow) -> bool {
-        if self.snapshot().nodes.is_empty()
-            || !pod.constraint_errors.is_empty()
-            || pod.has_pod_affinity()
-            || self.readout.pods_with_affinity() + self.standing.affinity_claims() > 0
-            || !pod.spread_constraints.is_empty()
-        {
-            return false;
+    /// How `pod` is decided (see the module doc): from its class's ranking when spreading
+    /// stands aside (no constraint of its own nor by default), no PreFilter narrows the nodes
+    /// and every term parsed, with InterPodAffinity added when a pod bound, claimed or this
+    /// one carries pod (anti-)affinity; else in full.
+    fn way(&mut self, pod: &PodRow) -> Way {
+        if self.snapshot().nodes.is_empty() || !pod.constraint_errors.is_empty() || !pod.spread_constraints.is_empty() {
+            return Way::Full;
         }
         if self.config.filters(Plugin::NodeAffinity) && !matches!(node_affinity::pre_filter(pod), PreFilter::Skip | PreFilter::AllNodes) {
-            return false;
+            return Way::Full;
         }
         let workloads = &self.snapshot().workloads;
-        if workloads.is_empty() {
-            return true;
-        }
         let defaulting = &self.config.spread_defaulting;
-        *self.spreads.entry((pod.namespace.clone(), pod.labels.clone(), pod.controller.clone())).or_insert_with(|| {
-            [WhenUnsatisfiable::DoNotSchedule, WhenUnsatisfiable::ScheduleAnyway].into_iter().all(|w| constraints_for(pod, w, defaulting, workloads).is_empty())
-        })
+        let spreads = !workloads.is_empty()
+            && *self.spreads.entry((pod.namespace.clone(), pod.labels.clone(), pod.controller.clone())).or_insert_with(|| {
+                [WhenUnsatisfiable::DoNotSchedule, WhenUnsatisfiable::ScheduleAnyway]
+                    .into_iter()
+                    .any(|w| !constraints_for(pod, w, defaulting, workloads).is_empty())
+            });
+        if spreads {
+            Way::Full
+        } else if pod.has_pod_affinity() || self.readout.pods_with_affinity() + self.standing.affinity_claims() > 0 {
+            Way::Affinity
+        } else {
+            Way::NodeLocal
+        }
     }
 
     /// A node-local pod's decision from its class's ranking: the best node, or no node with
@@ -191,6 +209,19 @@ impl<'a> Round<'a> {
                     .collect();
                 Ok(decision(Outcome::Unschedulable { message: fit.message(), fit_error: fit }, filters, vec![]))
             }
+        }
+    }
+
+    /// A pod's decision from its class's ranking with InterPodAffinity over the placed pods,
+    /// or in full when the ranking cannot tell (see [`Ranking::decide_with_affinity`]).
+    ///
+    /// [`Ranking::decide_with_affinity`]: super::ranking::Ranking::decide_with_affinity
+    fn decide_with_affinity(&mut self, class: ClassId, pod: &PodRow, priority: i32) -> Result<PodDecision, ReadoutError> {
+        let (config, snapshot) = (self.config, self.snapshot());
+        let (ranking, placed) = self.standing.ranking_with_placed(config, self.readout, class, pod)?;
+        match ranking.decide_with_affinity(config, snapshot, placed, pod, priority) {
+            Some(decision) => Ok(decision),
+            None => self.decide_in_full(class, pod, priority),
         }
     }
 
@@ -240,7 +271,8 @@ pub fn decide_round(
         if round.standing.is_claimed(key) || skip(key) {
             continue;
         }
-        let decision = if round.node_local(pod) {
+        let way = round.way(pod);
+        let decision = if matches!(way, Way::NodeLocal) {
             let stamp = (readout.class_changed(class), round.standing.epoch());
             let memo = &mut round.standing.memo;
             let known = memo.unschedulable.get(&class).filter(|m| m.stamp == stamp);
@@ -270,6 +302,8 @@ pub fn decide_round(
                 memo.told.entry(pod.namespace.clone()).or_default().insert(pod.name.clone(), (pod.uid.clone(), id));
             }
             decision
+        } else if matches!(way, Way::Affinity) {
+            round.decide_with_affinity(class, pod, priority)?
         } else {
             round.decide_in_full(class, pod, priority)?
         };

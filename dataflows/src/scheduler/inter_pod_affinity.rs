@@ -36,17 +36,43 @@ pub const ERR_REASON_AFFINITY: &str = "node(s) didn't match pod affinity rules";
 /// Upstream's `ErrReasonAntiAffinityRulesNotMatch`.
 pub const ERR_REASON_ANTI_AFFINITY: &str = "node(s) didn't match pod anti-affinity rules";
 
-/// Pods counted per topology pair.
-type TopologyCounts = BTreeMap<(String, String), i64>;
+/// Pods counted per topology pair: topology key, then value.
+type TopologyCounts = BTreeMap<String, BTreeMap<String, i64>>;
 
-fn count_in_domain(counts: &mut TopologyCounts, node: &NodeRow, key: &str) {
-    if let Some(value) = label_value(&node.labels, key) {
-        *counts.entry((key.to_string(), value.to_string())).or_insert(0) += 1;
+fn add_in_domain(counts: &mut TopologyCounts, node: &NodeRow, key: &str, n: i64) {
+    let Some(value) = label_value(&node.labels, key) else { return };
+    let values = match counts.get_mut(key) {
+        Some(values) => values,
+        None => counts.entry(key.to_string()).or_default(),
+    };
+    match values.get_mut(value) {
+        Some(count) => *count += n,
+        None => {
+            values.insert(value.to_string(), n);
+        }
     }
+}
+
+fn count_at(counts: &TopologyCounts, key: &str, value: &str) -> i64 {
+    counts.get(key).and_then(|values| values.get(value)).copied().unwrap_or(0)
+}
+
+/// The `(key, value)` pairs whose count is not zero.
+fn nonzero(counts: &TopologyCounts) -> impl Iterator<Item = (&str, &str)> {
+    counts.iter().flat_map(|(key, values)| values.iter().filter(|(_, n)| **n != 0).map(move |(value, _)| (key.as_str(), value.as_str())))
 }
 
 fn matches_all(terms: &[AffinityTerm], namespace: &str, labels: &Labels, ns_labels: Option<&Labels>) -> bool {
     !terms.is_empty() && terms.iter().all(|t| t.matches(namespace, labels, ns_labels))
+}
+
+/// The states below read the pods placed in the cluster as pairs of a pod and the nodes it
+/// sits on, each with how many times: one pod, one node, once for the reference
+/// ([`placed_in`]); alike pods grouped by the batch binder's index, so that terms are matched
+/// once per group.
+/// Every pod of the snapshot, once on its node.
+pub fn placed_in(snapshot: &ClusterSnapshot) -> impl Iterator<Item = (&PodRow, std::iter::Once<(&NodeRow, i64)>)> {
+    snapshot.nodes.iter().flat_map(|info| info.pods.iter().map(move |p| (&**p, std::iter::once((&info.node, 1)))))
 }
 
 /// Upstream's PreFilter state.
@@ -62,27 +88,38 @@ pub struct AffinityFilterState {
 impl AffinityFilterState {
     /// The counts for `pod`, or `None` when the filter has nothing to check (upstream's Skip).
     pub fn compute(pod: &PodRow, snapshot: &ClusterSnapshot) -> Option<AffinityFilterState> {
-        let incoming_ns_labels = snapshot.namespace_labels(&pod.namespace).cloned().unwrap_or_default();
+        Self::compute_over(pod, &snapshot.namespaces, placed_in(snapshot))
+    }
+
+    /// [`AffinityFilterState::compute`] over `placed`, with these namespaces' labels.
+    pub fn compute_over<'a, N>(
+        pod: &PodRow,
+        namespaces: &BTreeMap<String, Labels>,
+        placed: impl IntoIterator<Item = (&'a PodRow, N)>,
+    ) -> Option<AffinityFilterState>
+    where
+        N: IntoIterator<Item = (&'a NodeRow, i64)> + Clone,
+    {
+        let incoming_ns_labels = namespaces.get(&pod.namespace).cloned().unwrap_or_default();
         let mut state = AffinityFilterState {
             existing_anti_affinity: TopologyCounts::new(),
             affinity: TopologyCounts::new(),
             anti_affinity: TopologyCounts::new(),
-            matches_own_affinity: matches_all(&pod.required_affinity, &pod.namespace, &pod.labels, snapshot.namespace_labels(&pod.namespace)),
+            matches_own_affinity: matches_all(&pod.required_affinity, &pod.namespace, &pod.labels, namespaces.get(&pod.namespace)),
         };
-        for info in &snapshot.nodes {
-            for existing in &info.pods {
-                for t in existing.required_anti_affinity.iter().filter(|t| t.matches(&pod.namespace, &pod.labels, Some(&incoming_ns_labels))) {
-                    count_in_domain(&mut state.existing_anti_affinity, &info.node, &t.topology_key);
+        for (existing, nodes) in placed {
+            let existing_ns = namespaces.get(&existing.namespace);
+            let counted = |counts: &mut TopologyCounts, key: &str| nodes.clone().into_iter().for_each(|(node, n)| add_in_domain(counts, node, key, n));
+            for t in existing.required_anti_affinity.iter().filter(|t| t.matches(&pod.namespace, &pod.labels, Some(&incoming_ns_labels))) {
+                counted(&mut state.existing_anti_affinity, &t.topology_key);
+            }
+            if matches_all(&pod.required_affinity, &existing.namespace, &existing.labels, existing_ns) {
+                for t in &pod.required_affinity {
+                    counted(&mut state.affinity, &t.topology_key);
                 }
-                let existing_ns = snapshot.namespace_labels(&existing.namespace);
-                if matches_all(&pod.required_affinity, &existing.namespace, &existing.labels, existing_ns) {
-                    for t in &pod.required_affinity {
-                        count_in_domain(&mut state.affinity, &info.node, &t.topology_key);
-                    }
-                }
-                for t in pod.required_anti_affinity.iter().filter(|t| t.matches(&existing.namespace, &existing.labels, existing_ns)) {
-                    count_in_domain(&mut state.anti_affinity, &info.node, &t.topology_key);
-                }
+            }
+            for t in pod.required_anti_affinity.iter().filter(|t| t.matches(&existing.namespace, &existing.labels, existing_ns)) {
+                counted(&mut state.anti_affinity, &t.topology_key);
             }
         }
         let nothing_to_check = state.existing_anti_affinity.is_empty() && pod.required_affinity.is_empty() && pod.required_anti_affinity.is_empty();
@@ -90,7 +127,7 @@ impl AffinityFilterState {
     }
 
     fn count(counts: &TopologyCounts, node: &NodeRow, key: &str) -> Option<i64> {
-        label_value(&node.labels, key).map(|v| counts.get(&(key.to_string(), v.to_string())).copied().unwrap_or(0))
+        label_value(&node.labels, key).map(|v| count_at(counts, key, v))
     }
 
     fn satisfies_pod_affinity(&self, pod: &PodRow, node: &NodeRow) -> bool {
@@ -110,8 +147,7 @@ impl AffinityFilterState {
     }
 
     fn satisfies_existing_anti_affinity(&self, node: &NodeRow) -> bool {
-        self.existing_anti_affinity.is_empty()
-            || node.labels.iter().all(|(k, v)| self.existing_anti_affinity.get(&(k.clone(), v.clone())).copied().unwrap_or(0) <= 0)
+        self.existing_anti_affinity.is_empty() || node.labels.iter().all(|(k, v)| count_at(&self.existing_anti_affinity, k, v) <= 0)
     }
 
     pub fn filter(&self, pod: &PodRow, node: &NodeRow) -> FilterResult {
@@ -126,45 +162,74 @@ impl AffinityFilterState {
         }
         Ok(())
     }
+
+    /// The topology pairs with a pod counted in them: a node in none of them passes the filter
+    /// exactly when [`AffinityFilterState::passes_elsewhere`] says so.
+    pub fn counted_domains(&self) -> impl Iterator<Item = (&str, &str)> {
+        nonzero(&self.existing_anti_affinity).chain(nonzero(&self.affinity)).chain(nonzero(&self.anti_affinity))
+    }
+
+    /// The verdict on a node in none of [`AffinityFilterState::counted_domains`]: `Some(true)`
+    /// it passes, `Some(false)` it fails, `None` it passes if it has every topology key of
+    /// the pod's required affinity terms (the first pod of a group may land).
+    pub fn passes_elsewhere(&self, pod: &PodRow) -> Option<bool> {
+        if pod.required_affinity.is_empty() {
+            Some(true)
+        } else if self.affinity.is_empty() && self.matches_own_affinity {
+            None
+        } else {
+            Some(false)
+        }
+    }
 }
 
 /// Upstream's PreScore state: the score of each topology domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AffinityScoreState {
-    topology_score: BTreeMap<String, BTreeMap<String, i64>>,
+    topology_score: TopologyCounts,
 }
 
 impl AffinityScoreState {
     /// The domain scores for `pod`, or `None` when no term applies anywhere (upstream's Skip).
     pub fn compute(pod: &PodRow, snapshot: &ClusterSnapshot, args: &InterPodAffinityArgs) -> Option<AffinityScoreState> {
+        Self::compute_over(pod, &snapshot.namespaces, placed_in(snapshot), args)
+    }
+
+    /// [`AffinityScoreState::compute`] over `placed`, with these namespaces' labels.
+    pub fn compute_over<'a, N>(
+        pod: &PodRow,
+        namespaces: &BTreeMap<String, Labels>,
+        placed: impl IntoIterator<Item = (&'a PodRow, N)>,
+        args: &InterPodAffinityArgs,
+    ) -> Option<AffinityScoreState>
+    where
+        N: IntoIterator<Item = (&'a NodeRow, i64)> + Clone,
+    {
         let has_preferences = !pod.preferred_affinity.is_empty() || !pod.preferred_anti_affinity.is_empty();
         if args.ignore_preferred_terms_of_existing_pods && !has_preferences {
             return None;
         }
-        let incoming_ns_labels = snapshot.namespace_labels(&pod.namespace).cloned().unwrap_or_default();
-        let mut scores: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
-        let mut add = |node: &NodeRow, key: &str, weight: i64| {
-            if let Some(value) = label_value(&node.labels, key) {
-                *scores.entry(key.to_string()).or_default().entry(value.to_string()).or_insert(0) += weight;
+        let incoming_ns_labels = namespaces.get(&pod.namespace).cloned().unwrap_or_default();
+        let mut scores = TopologyCounts::new();
+        for (existing, nodes) in placed {
+            if !(has_preferences || existing.has_pod_affinity()) {
+                continue;
             }
-        };
-        for info in snapshot.nodes.iter().filter(|i| !i.node.labels.is_empty()) {
-            for existing in info.pods.iter().filter(|p| has_preferences || p.has_pod_affinity()) {
-                let existing_ns = snapshot.namespace_labels(&existing.namespace);
-                for (terms, sign) in [(&pod.preferred_affinity, 1), (&pod.preferred_anti_affinity, -1)] {
-                    for w in terms.iter().filter(|w| w.term.matches(&existing.namespace, &existing.labels, existing_ns)) {
-                        add(&info.node, &w.term.topology_key, sign * w.weight);
-                    }
+            let mut add = |key: &str, weight: i64| nodes.clone().into_iter().for_each(|(node, n)| add_in_domain(&mut scores, node, key, weight * n));
+            let existing_ns = namespaces.get(&existing.namespace);
+            for (terms, sign) in [(&pod.preferred_affinity, 1), (&pod.preferred_anti_affinity, -1)] {
+                for w in terms.iter().filter(|w| w.term.matches(&existing.namespace, &existing.labels, existing_ns)) {
+                    add(&w.term.topology_key, sign * w.weight);
                 }
-                if args.hard_pod_affinity_weight > 0 {
-                    for t in existing.required_affinity.iter().filter(|t| t.matches(&pod.namespace, &pod.labels, Some(&incoming_ns_labels))) {
-                        add(&info.node, &t.topology_key, args.hard_pod_affinity_weight);
-                    }
+            }
+            if args.hard_pod_affinity_weight > 0 {
+                for t in existing.required_affinity.iter().filter(|t| t.matches(&pod.namespace, &pod.labels, Some(&incoming_ns_labels))) {
+                    add(&t.topology_key, args.hard_pod_affinity_weight);
                 }
-                for (terms, sign) in [(&existing.preferred_affinity, 1), (&existing.preferred_anti_affinity, -1)] {
-                    for w in terms.iter().filter(|w| w.term.matches(&pod.namespace, &pod.labels, Some(&incoming_ns_labels))) {
-                        add(&info.node, &w.term.topology_key, sign * w.weight);
-                    }
+            }
+            for (terms, sign) in [(&existing.preferred_affinity, 1), (&existing.preferred_anti_affinity, -1)] {
+                for w in terms.iter().filter(|w| w.term.matches(&pod.namespace, &pod.labels, Some(&incoming_ns_labels))) {
+                    add(&w.term.topology_key, sign * w.weight);
                 }
             }
         }
@@ -175,14 +240,28 @@ impl AffinityScoreState {
     pub fn score(&self, node: &NodeRow) -> i64 {
         self.topology_score.iter().filter_map(|(key, values)| label_value(&node.labels, key).map(|v| values.get(v).copied().unwrap_or(0))).sum()
     }
+
+    /// The topology pairs whose score is not zero: a node in none of them scores 0.
+    pub fn scored_domains(&self) -> impl Iterator<Item = (&str, &str)> {
+        nonzero(&self.topology_score)
+    }
 }
 
 /// Upstream's NormalizeScore: min-max scaling to `0..=100`, all zero when every score is equal.
 pub fn normalize(scores: &mut [i64]) {
     let (Some(min), Some(max)) = (scores.iter().min().copied(), scores.iter().max().copied()) else { return };
-    let diff = max - min;
     for s in scores.iter_mut() {
-        *s = if diff > 0 { (MAX_NODE_SCORE as f64 * ((*s - min) as f64 / diff as f64)) as i64 } else { 0 };
+        *s = normalized(min, max, *s);
+    }
+}
+
+/// One raw score as [`normalize`] scales it among scores from `min` to `max`.
+pub fn normalized(min: i64, max: i64, raw: i64) -> i64 {
+    let diff = max - min;
+    if diff > 0 {
+        (MAX_NODE_SCORE as f64 * ((raw - min) as f64 / diff as f64)) as i64
+    } else {
+        0
     }
 }
 

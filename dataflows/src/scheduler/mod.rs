@@ -20,7 +20,8 @@
 //!   classes and the node-local evaluation of a `(class, node)` pair), [`dataflow`] (node
 //!   aggregates, classes and pairs, maintained), [`keyed`] and [`readout`] (its rows kept
 //!   with the snapshot and queue they imply, and decisions from them), [`ranking`] (a class's
-//!   nodes ranked for a round) and [`batch`] (a round of bindings, checked against the claims
+//!   nodes ranked for a round, InterPodAffinity added per pod), [`placed`] (the pods placed,
+//!   grouped, and the nodes of each topology pair) and [`batch`] (a round of bindings, checked against the claims
 //!   of the round and in flight); [`explain`] renders a decision for the explain-why views.
 //!
 //! **Invariant:** a plugin function reads only its arguments; the same rows give the same
@@ -45,6 +46,7 @@ pub mod node_ports;
 pub mod node_resources_fit;
 pub mod node_unschedulable;
 pub mod pair;
+pub mod placed;
 pub mod pod_topology_spread;
 pub mod ranking;
 pub mod readout;

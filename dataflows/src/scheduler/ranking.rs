@@ -4,9 +4,10 @@
 //! next pod's node is the first entry, so `p` pods of one class over `n` nodes cost
 //! `O(p log n)` once the ranking stands, instead of the reference's `O(p × n)`.
 //!
-//! It serves only pods for which every cluster-wide plugin stands aside (see
-//! [`super::batch`]): no pod (anti-)affinity anywhere, no spreading, no PreFilter narrowing.
-//! Then a node's total is the sum of node-local scores, normalized as [`super::reference`]
+//! It serves pods for which spreading and PreFilter narrowing stand aside (see
+//! [`super::batch`]). Its totals hold the node-local scores only; InterPodAffinity, when pod
+//! (anti-)affinity is about, is added per pod by [`Ranking::decide_with_affinity`] (in
+//! `ranking/affinity.rs`). A node's total is the sum of node-local scores, normalized as [`super::reference`]
 //! normalizes them over the feasible nodes: TaintToleration and NodeAffinity against their
 //! maximum, the other plugins as they are (upstream's `DefaultNormalizeScore` and
 //! `runScorePlugins`). Those maxima, and whether a plugin skips the pod, are kept as counts
@@ -70,6 +71,13 @@ impl Spread {
                 self.balanced_skips -= 1
             }
         }
+    }
+
+    /// The spread without these evaluations (nodes that turned out infeasible).
+    fn without<'a>(&self, evals: impl IntoIterator<Item = &'a PairEval>) -> Spread {
+        let mut spread = self.clone();
+        evals.into_iter().for_each(|e| spread.account(e, false));
+        spread
     }
 
     /// As the reference: the maximum starts at 0 (`DefaultNormalizeScore`), and a plugin that
@@ -136,20 +144,26 @@ impl Ranking {
 
     /// One plugin's raw and normalized score of node `i`, as [`super::reference`] gives them.
     fn plugin_score(&self, plugin: Plugin, i: usize) -> (Option<i64>, i64) {
+        self.plugin_score_with(&self.norms, plugin, i)
+    }
+
+    /// [`Ranking::plugin_score`] normalized with `norms`, over another set of feasible nodes.
+    fn plugin_score_with(&self, norms: &Norms, plugin: Plugin, i: usize) -> (Option<i64>, i64) {
         let e = &self.evals[i];
         match plugin {
-            Plugin::TaintToleration => (Some(e.taint), normalized_against(self.norms.max_taint, e.taint, true)),
+            Plugin::TaintToleration => (Some(e.taint), normalized_against(norms.max_taint, e.taint, true)),
             Plugin::NodeAffinity => match e.node_affinity {
-                Some(a) if !self.norms.affinity_skipped => (Some(a), normalized_against(self.norms.max_affinity, a, false)),
+                Some(a) if !norms.affinity_skipped => (Some(a), normalized_against(norms.max_affinity, a, false)),
                 _ => (None, 0),
             },
             Plugin::NodeResourcesFit => (Some(e.fit), e.fit),
             Plugin::NodeResourcesBalancedAllocation => match e.balanced {
-                Some(b) if !self.norms.balanced_skipped => (Some(b), b),
+                Some(b) if !norms.balanced_skipped => (Some(b), b),
                 _ => (None, 0),
             },
             Plugin::ImageLocality => (Some(self.images[i]), self.images[i]),
-            // The cluster-wide plugins stand aside for the pods a ranking serves.
+            // The cluster-wide plugins stand aside for the pods a ranking serves alone (and
+            // InterPodAffinity's score is added by `decide_with_affinity`).
             Plugin::PodTopologySpread | Plugin::InterPodAffinity | Plugin::NodeUnschedulable | Plugin::NodeName | Plugin::NodePorts => (None, 0),
         }
     }
@@ -159,7 +173,11 @@ impl Ranking {
     }
 
     fn total(&self, config: &SchedulerConfig, i: usize) -> i64 {
-        Self::scoring(config).map(|p| self.plugin_score(p, i).1 * config.weight(p)).sum()
+        self.total_with(config, &self.norms, i)
+    }
+
+    fn total_with(&self, config: &SchedulerConfig, norms: &Norms, i: usize) -> i64 {
+        Self::scoring(config).map(|p| self.plugin_score_with(norms, p, i).1 * config.weight(p)).sum()
     }
 
     /// Node `i`'s scores, as the reference lists them for the explain-why view.
@@ -208,3 +226,5 @@ impl Ranking {
         &self.evals
     }
 }
+
+mod affinity;

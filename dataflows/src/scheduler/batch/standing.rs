@@ -10,6 +10,9 @@
 //!   if claimed, else from the class's pair). A change of the node list or of the cluster's
 //!   images rebuilds them all (positions moved, or every ImageLocality score may have). At most
 //!   [`MAX_RANKINGS`] are kept; a class that leaves the queue takes its rankings along.
+//! - **The placed pods** ([`PlacedIndex`]): built when a pod under inter-pod affinity is first
+//!   decided, then each node whose info or claims changed is counted again; a change of the
+//!   node list drops it.
 //! - **Remembered unschedulable classes** ([`RoundMemo`]).
 //!
 //! The invariant, checked under seeded churn against rounds built afresh
@@ -22,6 +25,7 @@ use std::sync::Arc;
 use super::{Claim, RoundMemo};
 use crate::scheduler::config::SchedulerConfig;
 use crate::scheduler::pair::{self, ClassId, PairEval};
+use crate::scheduler::placed::PlacedIndex;
 use crate::scheduler::ranking::Ranking;
 use crate::scheduler::readout::{Changes, PodName, Readout, ReadoutError};
 use crate::scheduler::rows_pod::PodRow;
@@ -54,6 +58,8 @@ pub struct Standing {
     /// Claims whose pods carry pod (anti-)affinity terms.
     affinity_claims: usize,
     rankings: HashMap<RankingKey, Kept>,
+    /// The pods bound and claimed, once a pod under inter-pod affinity needed them.
+    placed: Option<PlacedIndex>,
     /// ImageLocality's node count per image, while the layout stands.
     image_counts: Option<BTreeMap<String, i64>>,
     /// Snapshot positions whose claims changed since the rankings last caught up, in order;
@@ -116,7 +122,11 @@ impl Standing {
         self.claims.insert(key.clone(), Claim { pod: pod.clone(), node: node.to_string() });
         self.by_node.entry(node.to_string()).or_default().push((key, bound.clone()));
         let i = snapshot.node_index(node)?;
-        self.overlay.entry(node.to_string()).or_insert_with(|| snapshot.nodes[i].clone()).add_pod(bound);
+        let claimed = self.overlay.entry(node.to_string()).or_insert_with(|| snapshot.nodes[i].clone());
+        claimed.add_pod(bound);
+        if let Some(placed) = &mut self.placed {
+            placed.refresh(i, claimed);
+        }
         self.touched.push(i);
         Some(i)
     }
@@ -157,6 +167,13 @@ impl Standing {
                 self.overlay.remove(node);
             }
         }
+        self.recount(snapshot, node);
+    }
+
+    /// Counts a node's pods again in the placed index, as the overlay or the snapshot has them.
+    fn recount(&mut self, snapshot: &ClusterSnapshot, node: &str) {
+        let (Some(placed), Some(i)) = (&mut self.placed, snapshot.node_index(node)) else { return };
+        placed.refresh(i, self.overlay.get(node).unwrap_or(&snapshot.nodes[i]));
     }
 
     /// Follows the readout's `changes` since the last call: settles the claims whose pods it
@@ -164,6 +181,9 @@ impl Standing {
     /// every ranking up to date with the nodes, pairs and claims that changed.
     pub fn catch_up(&mut self, config: &SchedulerConfig, readout: &Readout, changes: &Changes) {
         let snapshot = readout.snapshot();
+        if changes.layout {
+            self.placed = None;
+        }
         // A claim lasts while that very pod (by uid) is pending: one replaced under its name
         // meanwhile is a new pod, which the API server refuses the old binding for.
         let mut changed: BTreeSet<String> = BTreeSet::new();
@@ -180,6 +200,9 @@ impl Standing {
         changed.extend(changes.nodes.iter().filter(|n| self.by_node.contains_key(*n) || self.overlay.contains_key(*n)).cloned());
         for node in &changed {
             self.rebuild(snapshot, node);
+        }
+        for node in changes.nodes.difference(&changed) {
+            self.recount(snapshot, node);
         }
         // An unclaimed node's evaluation is its pair: a change of its info shows in its pairs.
 
@@ -232,6 +255,24 @@ impl Standing {
         kept.ranking.seen = self.touched.len();
         kept.used = self.rounds;
         Ok(&self.rankings.entry(key).or_insert(kept).ranking)
+    }
+
+    /// [`Standing::ranking`], with the placed pods (built if need be) for InterPodAffinity.
+    pub(super) fn ranking_with_placed(
+        &mut self,
+        config: &SchedulerConfig,
+        readout: &Readout,
+        class: ClassId,
+        pod: &PodRow,
+    ) -> Result<(&Ranking, &PlacedIndex), ReadoutError> {
+        let snapshot = readout.snapshot();
+        if self.placed.is_none() {
+            let overlay = &self.overlay;
+            self.placed = Some(PlacedIndex::build(snapshot, |i| overlay.get(snapshot.nodes[i].name()).unwrap_or(&snapshot.nodes[i])));
+        }
+        self.ranking(config, readout, class, pod)?;
+        let ranking = &self.rankings[&(class, pod.images.clone())].ranking;
+        Ok((ranking, self.placed.as_ref().expect("built above")))
     }
 
     /// A ranking from the class's pairs, claimed nodes evaluated with their claims.
