@@ -52,6 +52,9 @@ fn reference_input(objects: &BTreeMap<ObjectKey, Value>) -> SchedulingInput {
 /// Runs the churn; returns how many pods the batch placed from a ranking: all, and those under
 /// inter-pod affinity (their own terms, or terms of pods placed).
 fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config: &SchedulerConfig) -> (usize, usize) {
+    // Classes linger past their last pending pod for a seeded number of revisions (none, a
+    // few, many), so that the churn both keeps and drops them.
+    let config = &SchedulerConfig { class_linger_revisions: [0, 8, 40][seed as usize % 3], ..config.clone() };
     let mut history: Vec<(Revision, ObjectKey, Option<Value>)> = Vec::new();
     let (tx, rx) = mpsc::channel();
     let controllers =
@@ -96,6 +99,7 @@ fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config:
     // bindings) until their pods leave the queue or a seeded share is released as refused.
     let mut standing = Standing::default();
     let mut standing_claims = 0;
+    let mut recent_pending: std::collections::VecDeque<(Revision, Vec<deltakube_dataflows::scheduler::rows_pod::PodRow>)> = Default::default();
     for (revision, key, new) in history {
         match new {
             Some(v) => objects.insert(key, v),
@@ -108,7 +112,15 @@ fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config:
         }
         readout.compact();
         let input = reference_input(&objects);
-        let scratch = Readout::from_scratch(config, &input);
+        // The pods pending at each revision from `class_linger_revisions` before this one to
+        // this one: their classes are the ones whose pairs stand (a class pending last at
+        // revision r stands until r + class_linger_revisions).
+        recent_pending.push_back((revision, input.pods.iter().filter(|p| p.awaits_default_scheduler()).cloned().collect::<Vec<_>>()));
+        while recent_pending.front().is_some_and(|(r, _)| r + config.class_linger_revisions < revision) {
+            recent_pending.pop_front();
+        }
+        let lingering: Vec<_> = recent_pending.iter().flat_map(|(_, pods)| pods.iter().cloned()).collect();
+        let scratch = Readout::from_scratch_lingering(config, &input, &lingering);
         assert_eq!(readout.rows(), scratch.rows(), "seed {seed}, {workers} workers: the dataflow's rows differ from scratch at revision {revision}");
         let want_queue: Vec<(i32, String, String)> =
             queue(&input.pods, &input.priority_classes).into_iter().map(|(p, pod)| (p, pod.namespace, pod.name)).collect();

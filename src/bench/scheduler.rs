@@ -51,6 +51,10 @@ pub struct SchedulerBenchFlags {
     pub rate: Option<f64>,
     #[arg(long, env = "DELTAKUBE_BENCH_OUT", default_value = "bench-scheduler.json")]
     pub out: std::path::PathBuf,
+    /// With `--rate`: write each binding as a line `seconds-since-the-first-create
+    /// create-to-bound-ms` to this file, to see when the slow ones happen.
+    #[arg(long)]
+    pub latency_trace: Option<std::path::PathBuf>,
 }
 
 fn node(i: usize, variant: Variant) -> Value {
@@ -126,8 +130,8 @@ struct Bound {
     count: usize,
     first: Option<Instant>,
     last: Option<Instant>,
-    /// Create → bound, for the pods whose create start is known.
-    latencies: Vec<Duration>,
+    /// Create → bound, for the pods whose create start is known, with when each was bound.
+    latencies: Vec<(Instant, Duration)>,
 }
 
 /// Counts pods as the API server's watch cache shows them bound (a MODIFIED event that sets
@@ -157,7 +161,7 @@ fn watch_bindings(server: &apiserver::RunningApiServer, started: Started) -> Arc
             b.count += 1;
             b.first.get_or_insert(now);
             b.last = Some(now);
-            b.latencies.extend(latency);
+            b.latencies.extend(latency.map(|l| (now, l)));
         }
     });
     bound
@@ -269,7 +273,11 @@ pub async fn run(flags: SchedulerBenchFlags) -> anyhow::Result<()> {
         "seconds_to_all_bound": elapsed.as_secs_f64(), "pods_per_second": flags.pods as f64 / elapsed.as_secs_f64(),
     });
     if let Some(rate) = flags.rate {
-        let mut l = b.latencies.clone();
+        if let Some(path) = &flags.latency_trace {
+            let lines: String = b.latencies.iter().map(|(at, l)| format!("{:.4} {:.2}\n", (*at - start).as_secs_f64(), l.as_secs_f64() * 1e3)).collect();
+            std::fs::write(path, lines).with_context(|| format!("writing {}", path.display()))?;
+        }
+        let mut l: Vec<Duration> = b.latencies.iter().map(|(_, l)| *l).collect();
         l.sort();
         results["create_to_bound_ms"] =
             serde_json::json!({"rate": rate, "p50": percentile(&l, 0.5), "p90": percentile(&l, 0.9), "p99": percentile(&l, 0.99), "max": percentile(&l, 1.0)});

@@ -6,7 +6,7 @@
 //! nodes ─ key by name ─────────────────────────────┐
 //! pods ─ filter(occupies a node) ─ key by node ─────┴─ reduce per node ─▶ node infos ─┬──────────────────────▶ Node rows
 //!                                                                                     └─ key by bucket(node) ─┐
-//! pods ─ filter(awaits default-scheduler) ─┬─ map(class) ─ distinct ─ flat_map(every bucket) ──────────────────┴─ join ─ evaluate ─▶ Pair rows
+//! pods ─ filter(awaits default-scheduler) ─┬─ map(class) ─ distinct ─ linger ─ flat_map(every bucket) ────────┴─ join ─ evaluate ─▶ Pair rows
 //!                                          └──────────────────────────────────────────────────────────────────────────────────────────▶ Pending rows
 //! namespaces, workloads, priority classes ────────────────────────────────────────────────────────────────────────────────────────────▶ as they are
 //! ```
@@ -15,7 +15,10 @@
 //! - a node, or a pod bound to it, changes: its reduce (over its own pods) and its pairs with
 //!   every class; no other node's pairs move;
 //! - a pending pod of an existing class arrives or leaves: one Pending row, no pair;
-//! - a new class: one pair per node.
+//! - a new class: one pair per node. A class stays for
+//!   [`class_linger_revisions`](super::config::SchedulerConfig::class_linger_revisions) after
+//!   its last pending pod left, so that pods arriving one by one do not make and drop their
+//!   class's pairs each time.
 //!
 //! Classes reach every bucket and each node one bucket (its name's hash), so the join spreads
 //! over the workers by node without any exchange of the (class, node) product.
@@ -107,6 +110,35 @@ pub fn node_infos<'s>(
     })
 }
 
+/// The classes, each kept `revisions` past its last pending pod: a class present over the
+/// revisions `[a, b)` is present over `[a, b + revisions)`, and over the union of such spans
+/// when it comes and goes. Each retraction is moved `revisions` later (a time after the
+/// message's, as differential allows), and `distinct` merges overlapping spans.
+fn linger<'s>(classes: VecCollection<'s, Revision, (ClassId, PodRow), Diff>, revisions: Revision) -> VecCollection<'s, Revision, (ClassId, PodRow), Diff> {
+    use differential_dataflow::AsCollection;
+    use timely::dataflow::channels::pact::Pipeline;
+    use timely::dataflow::operators::generic::Operator;
+    if revisions == 0 {
+        return classes;
+    }
+    classes
+        .inner
+        .unary(Pipeline, "ClassLinger", move |_, _| {
+            move |input, output| {
+                input.for_each(|time, data| {
+                    for (_, at, diff) in data.iter_mut() {
+                        if *diff < 0 {
+                            *at = at.saturating_add(revisions);
+                        }
+                    }
+                    output.session(&time).give_container(data);
+                })
+            }
+        })
+        .as_collection()
+        .distinct()
+}
+
 /// The scheduler's rows from its inputs (see the module doc for the graph).
 pub fn scheduler<'s>(config: SchedulerConfig, inputs: VecCollection<'s, Revision, SchedulerInput, Diff>) -> VecCollection<'s, Revision, SchedulerRow, Diff> {
     let nodes = inputs.clone().flat_map(|i| if let SchedulerInput::Node(n) = i { Some(n) } else { None });
@@ -123,7 +155,7 @@ pub fn scheduler<'s>(config: SchedulerConfig, inputs: VecCollection<'s, Revision
         let signature = class_of(&p);
         (class_id(&signature), signature, p)
     });
-    let classes = pending.clone().map(|(id, signature, _)| (id, signature)).distinct();
+    let classes = linger(pending.clone().map(|(id, signature, _)| (id, signature)).distinct(), config.class_linger_revisions);
     let classes_per_bucket = classes.flat_map(|c| (0..NODE_BUCKETS).map(move |b| (b, c.clone())));
     let nodes_per_bucket = infos.clone().map(|(name, info)| (bucket(&name), info));
     let pairs = classes_per_bucket.join_map(nodes_per_bucket, move |_bucket, (id, signature), info| SchedulerRow::Pair {

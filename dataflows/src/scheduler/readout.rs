@@ -97,6 +97,13 @@ impl Readout {
     /// The rows the dataflow maintains, computed from scratch over one snapshot of inputs
     /// (the dataflow's reference, and a readout for tests).
     pub fn from_scratch(config: &SchedulerConfig, input: &SchedulingInput) -> Readout {
+        Self::from_scratch_lingering(config, input, &[])
+    }
+
+    /// [`Readout::from_scratch`] where the classes of `lingering` pods (pending at some revision
+    /// from [`class_linger_revisions`](SchedulerConfig::class_linger_revisions) before this one
+    /// on) keep their pairs too.
+    pub fn from_scratch_lingering(config: &SchedulerConfig, input: &SchedulingInput, lingering: &[PodRow]) -> Readout {
         let mut readout = Readout::default();
         let snapshot = ClusterSnapshot::new(input.nodes.clone(), input.pods.clone(), vec![], vec![]);
         for info in &snapshot.nodes {
@@ -108,6 +115,10 @@ impl Readout {
             let class = class_id(&signature);
             classes.insert(class, signature);
             readout.apply(SchedulerRow::Pending { class, pod: pod.clone() }, 1);
+        }
+        for pod in lingering {
+            let signature = class_of(pod);
+            classes.insert(class_id(&signature), signature);
         }
         for (class, signature) in &classes {
             for info in &snapshot.nodes {
