@@ -151,8 +151,7 @@ fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config:
         // does, and each placement fits its node with the pods placed before it.
         let batch = decide_batch(config, &readout, &[], &|_| false, usize::MAX).unwrap_or_else(|e| panic!("seed {seed}, revision {revision}: {e}"));
         let sequential = schedule(config, input.clone());
-        let from_ranking: Vec<&BatchDecision> =
-            batch.iter().filter(|d| matches!(d.decision.outcome, Outcome::Bound { .. }) && d.decision.filters.is_empty()).collect();
+        let from_ranking: Vec<&BatchDecision> = batch.iter().filter(|d| matches!(d.decision.outcome, Outcome::Bound { .. }) && d.ranked).collect();
         ranked += from_ranking.len();
         let affinity_around = input.pods.iter().any(|p| p.occupies_node() && p.has_pod_affinity());
         ranked_with_affinity += from_ranking.iter().filter(|d| affinity_around || d.pod.has_pod_affinity()).count();

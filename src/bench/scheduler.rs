@@ -6,7 +6,9 @@
 //!
 //! Variants (`--variant`): `basic` (plain pods on plain nodes), `affinity-taints` (every
 //! third node tainted, pods with a required node affinity on zones and a toleration), and
-//! `anti-affinity` (pods with a required anti-affinity on hostname within a small group).
+//! `anti-affinity` (pods with a required anti-affinity on hostname within a small group), and
+//! `spread` (each group selected by a Service, so upstream's default spreading over hostname
+//! and zone scores every pod, as for any Deployment's).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +27,7 @@ pub enum Variant {
     Basic,
     AffinityTaints,
     AntiAffinity,
+    Spread,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -74,7 +77,7 @@ fn pod(i: usize, variant: Variant) -> Value {
         "metadata": {"name": format!("pod-{i}"), "namespace": "default", "labels": {"group": format!("g-{}", i % 100)}},
         "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10", "resources": {"requests": {"cpu": "100m", "memory": "500Mi"}}}]}});
     match variant {
-        Variant::Basic => {}
+        Variant::Basic | Variant::Spread => {}
         Variant::AffinityTaints => {
             p["spec"]["tolerations"] = json!([{"key": "dedicated", "operator": "Equal", "value": "batch", "effect": "NoSchedule"}]);
             p["spec"]["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
@@ -200,6 +203,15 @@ pub async fn run(flags: SchedulerBenchFlags) -> anyhow::Result<()> {
     let api = Arc::new(Api::in_process(server.internal_router.clone()));
     let nodes: Vec<Value> = (0..flags.nodes).map(|i| node(i, flags.variant)).collect();
     create_all(&api, "/api/v1/nodes", nodes, flags.concurrency, None, None).await?;
+    if matches!(flags.variant, Variant::Spread) {
+        let services = (0..100)
+            .map(|g| {
+                json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": format!("g-{g}"), "namespace": "default"},
+                            "spec": {"selector": {"group": format!("g-{g}")}, "ports": [{"port": 80}]}})
+            })
+            .collect();
+        create_all(&api, "/api/v1/namespaces/default/services", services, flags.concurrency, None, None).await?;
+    }
 
     let started: Started = Started::default();
     let bound = watch_bindings(&server, started.clone());

@@ -21,9 +21,9 @@
 //! ([`Ranking::decide_with_affinity`](super::ranking::Ranking::decide_with_affinity)). Any
 //! other pod, and one of those two whose filters leave no node or narrow a normalization, is
 //! decided as the reference decides it, over a copy of the snapshot with the claims added. All
-//! give the reference's choice; the first two list the scores of the best
+//! give the reference's choice, and for a pod they place list the scores of the best
 //! [`MAX_SCORED_NODES`] nodes only, which is what the explain view shows, and no per-node
-//! verdicts for a pod they place.
+//! verdicts.
 //!
 //! An unschedulable class of the first kind is remembered across rounds ([`RoundMemo`]):
 //! its pods are not decided again until its pairs change or a claim is released.
@@ -65,6 +65,8 @@ pub struct BatchDecision {
     pub class: ClassId,
     pub pod: PodRow,
     pub decision: PodDecision,
+    /// Decided from the class's ranking (not as the reference decides, over a copy).
+    pub ranked: bool,
 }
 
 /// An unschedulable class's decision, kept while nothing it rests on has changed.
@@ -216,21 +218,31 @@ impl<'a> Round<'a> {
     /// or in full when the ranking cannot tell (see [`Ranking::decide_with_affinity`]).
     ///
     /// [`Ranking::decide_with_affinity`]: super::ranking::Ranking::decide_with_affinity
-    fn decide_with_affinity(&mut self, class: ClassId, pod: &PodRow, priority: i32) -> Result<PodDecision, ReadoutError> {
+    /// Says whether the ranking decided.
+    fn decide_with_affinity(&mut self, class: ClassId, pod: &PodRow, priority: i32) -> Result<(PodDecision, bool), ReadoutError> {
         let (config, snapshot) = (self.config, self.snapshot());
         let (ranking, placed) = self.standing.ranking_with_placed(config, self.readout, class, pod)?;
         match ranking.decide_with_affinity(config, snapshot, placed, pod, priority) {
-            Some(decision) => Ok(decision),
-            None => self.decide_in_full(class, pod, priority),
+            Some(decision) => Ok((decision, true)),
+            None => Ok((self.decide_in_full(class, pod, priority)?, false)),
         }
     }
 
-    /// Any pod's decision, as the reference makes it over the snapshot with every claim.
+    /// Any pod's decision, as the reference makes it over the snapshot with every claim. A
+    /// placed pod keeps, as from a ranking, the scores of the best [`MAX_SCORED_NODES`] nodes
+    /// only and no per-node verdicts: those of every node, kept in the explain view for each
+    /// placed pod, would hold a few hundred bytes per node and pod.
     fn decide_in_full(&mut self, class: ClassId, pod: &PodRow, priority: i32) -> Result<PodDecision, ReadoutError> {
         let (config, readout) = (self.config, self.readout);
         self.full();
         let (full, overlay) = (self.full.as_ref().expect("made above"), self.standing.overlay());
-        readout.decide_with_claims(config, full, class, pod, priority, &|info| overlay.contains_key(info.name()))
+        let mut decision = readout.decide_with_claims(config, full, class, pod, priority, &|info| overlay.contains_key(info.name()))?;
+        if matches!(decision.outcome, Outcome::Bound { .. }) {
+            decision.filters = Vec::new();
+            decision.scores.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.node.cmp(&b.node)));
+            decision.scores.truncate(MAX_SCORED_NODES);
+        }
+        Ok(decision)
     }
 }
 
@@ -272,6 +284,7 @@ pub fn decide_round(
             continue;
         }
         let way = round.way(pod);
+        let mut ranked = !matches!(way, Way::Full);
         let decision = if matches!(way, Way::NodeLocal) {
             let stamp = (readout.class_changed(class), round.standing.epoch());
             let memo = &mut round.standing.memo;
@@ -303,14 +316,16 @@ pub fn decide_round(
             }
             decision
         } else if matches!(way, Way::Affinity) {
-            round.decide_with_affinity(class, pod, priority)?
+            let (decision, from_ranking) = round.decide_with_affinity(class, pod, priority)?;
+            ranked = from_ranking;
+            decision
         } else {
             round.decide_in_full(class, pod, priority)?
         };
         if let Outcome::Bound { node } = &decision.outcome {
             round.claim(pod, node);
         }
-        out.push(BatchDecision { class, pod: pod.clone(), decision });
+        out.push(BatchDecision { class, pod: pod.clone(), decision, ranked });
     }
     Ok(out)
 }
