@@ -30,6 +30,7 @@ use tokio::sync::mpsc;
 
 use super::api::Api;
 use super::explain;
+use super::metrics::Metrics;
 use super::views::ViewStore;
 
 /// Pods decided in one round at most.
@@ -82,11 +83,12 @@ pub struct Binder {
     api: Api,
     config: SchedulerConfig,
     views: Arc<ViewStore>,
+    metrics: Arc<Metrics>,
 }
 
 impl Binder {
-    pub fn new(api: Api, config: SchedulerConfig, views: Arc<ViewStore>) -> Binder {
-        Binder { api, config, views }
+    pub fn new(api: Api, config: SchedulerConfig, views: Arc<ViewStore>, metrics: Arc<Metrics>) -> Binder {
+        Binder { api, config, views, metrics }
     }
 
     async fn bind(&self, pod: &PodName, uid: &str, node: &str) -> Result<(), (u16, String)> {
@@ -205,6 +207,7 @@ impl Binder {
                 reported.remove(pod);
             }
             standing.catch_up(&self.config, &readout, &changes);
+            self.metrics.scheduler_caught_up(complete);
             backoff.retain(|k, _| readout.pending(k).is_some());
             let now = Instant::now();
             let skip = |key: &PodName| reporting.contains(key) || backoff.get(key).is_some_and(|(_, until)| *until > now);

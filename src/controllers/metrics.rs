@@ -39,6 +39,7 @@ pub struct Metrics {
     redundant: Family<ControllerLabel, Counter>,
     feed_revision: Gauge,
     complete_revision: Gauge,
+    scheduler_revision: Gauge,
     feed_events: Counter,
     pushed: Mutex<BTreeMap<Revision, Instant>>,
 }
@@ -71,6 +72,7 @@ impl Metrics {
         let redundant = Family::<ControllerLabel, Counter>::default();
         let feed_revision = Gauge::default();
         let complete_revision = Gauge::default();
+        let scheduler_revision = Gauge::default();
         let feed_events = Counter::default();
         registry.register("controller_reconcile_latency_seconds", "From a change entering the feed to the write answering it being confirmed", latency.clone());
         registry.register("controller_updates", "Writes the controllers made", updates.clone());
@@ -82,8 +84,24 @@ impl Metrics {
         );
         registry.register("dataflow_feed_revision", "Newest store revision fed to the dataflows", feed_revision.clone());
         registry.register("dataflow_complete_revision", "Revision every dataflow worker has finished", complete_revision.clone());
+        registry.register(
+            "scheduler_readout_revision",
+            "Revision the scheduler's binder has read the dataflow's rows through and caught its standing rankings up with",
+            scheduler_revision.clone(),
+        );
         registry.register("dataflow_feed_events", "Object changes fed to the dataflows", feed_events.clone());
-        Metrics { registry, latency, updates, errors, redundant, feed_revision, complete_revision, feed_events, pushed: Mutex::new(BTreeMap::new()) }
+        Metrics {
+            registry,
+            latency,
+            updates,
+            errors,
+            redundant,
+            feed_revision,
+            complete_revision,
+            scheduler_revision,
+            feed_events,
+            pushed: Mutex::new(BTreeMap::new()),
+        }
     }
 
     /// The feed pushed `revision` with `events` changes.
@@ -99,6 +117,16 @@ impl Metrics {
 
     pub fn complete(&self, revision: Revision) {
         self.complete_revision.set(revision as i64);
+    }
+
+    /// The scheduler's binder has read the rows through `revision` and caught up with them.
+    pub fn scheduler_caught_up(&self, revision: Revision) {
+        self.scheduler_revision.set(revision as i64);
+    }
+
+    /// The revision the scheduler's binder has caught up with (0 before it has).
+    pub fn scheduler_revision(&self) -> Revision {
+        self.scheduler_revision.get().max(0) as Revision
     }
 
     /// A write answering an intent born at `revision` was confirmed.

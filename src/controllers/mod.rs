@@ -42,7 +42,7 @@ fn launch(config: EngineConfig, write_back: WriteBack, views: Arc<ViewStore>, me
     let (writer_tx, writer_rx) = tokio::sync::mpsc::unbounded_channel();
     let binder_tx = scheduler.map(|scheduler| {
         let (binder_tx, binder_rx) = tokio::sync::mpsc::unbounded_channel();
-        let binder = Arc::new(binder::Binder::new(write_back.api.as_scheduler(), scheduler, views.clone()));
+        let binder = Arc::new(binder::Binder::new(write_back.api.as_scheduler(), scheduler, views.clone(), metrics.clone()));
         tokio::spawn(binder.run(binder_rx));
         binder_tx
     });

@@ -172,7 +172,8 @@ impl Standing {
 
     /// Counts a node's pods again in the placed index, as the overlay or the snapshot has them.
     fn recount(&mut self, snapshot: &ClusterSnapshot, node: &str) {
-        let (Some(placed), Some(i)) = (&mut self.placed, snapshot.node_index(node)) else { return };
+        let Some(placed) = &mut self.placed else { return };
+        let Some(i) = snapshot.node_index(node) else { return };
         placed.refresh(i, self.overlay.get(node).unwrap_or(&snapshot.nodes[i]));
     }
 
