@@ -276,6 +276,24 @@ pub fn decide_round(
 ) -> Result<Vec<BatchDecision>, ReadoutError> {
     let mut round = Round { config, readout, standing, full: None, spreads: HashMap::new() };
     let mut out = Vec::new();
+    let decided = decide_each(&mut round, skip, limit, &mut out);
+    if decided.is_err() {
+        // The caller sends none of this round's bindings and reports: their claims go, and
+        // the pods told an unschedulable decision are told again next time.
+        for d in &out {
+            let key = (d.pod.namespace.clone(), d.pod.name.clone());
+            match d.decision.outcome {
+                Outcome::Bound { .. } => round.standing.release(readout, &key),
+                Outcome::Unschedulable { .. } => round.standing.forget(&key),
+            }
+        }
+    }
+    decided.map(|()| out)
+}
+
+/// [`decide_round`]'s loop: decisions go into `out` as they are made.
+fn decide_each(round: &mut Round, skip: &dyn Fn(&PodName) -> bool, limit: usize, out: &mut Vec<BatchDecision>) -> Result<(), ReadoutError> {
+    let readout = round.readout;
     for (key, priority, class, pod) in readout.queue_keyed() {
         if out.len() >= limit {
             break;
@@ -327,7 +345,7 @@ pub fn decide_round(
         }
         out.push(BatchDecision { class, pod: pod.clone(), decision, ranked });
     }
-    Ok(out)
+    Ok(())
 }
 
 mod standing;

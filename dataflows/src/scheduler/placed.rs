@@ -143,6 +143,11 @@ impl PlacedIndex {
         self.groups.iter().filter(|g| !g.nodes.is_empty()).map(move |g| (&*g.pod, GroupNodes { snapshot, nodes: &g.nodes }))
     }
 
+    /// How many node positions the index has (the snapshot's node count when it was built).
+    pub fn node_count(&self) -> usize {
+        self.on_node.len()
+    }
+
     /// The node positions in a topology pair.
     pub fn domain(&self, key: &str, value: &str) -> &[usize] {
         self.domains.get(key).and_then(|values| values.get(value)).map_or(&[], Vec::as_slice)

@@ -171,8 +171,11 @@ impl Standing {
     }
 
     /// Counts a node's pods again in the placed index, as the overlay or the snapshot has them.
+    /// A release between two catch-ups may see a snapshot whose node list changed since the
+    /// index was built: positions moved, and the next catch-up drops the index, so it is left
+    /// as it is until then.
     fn recount(&mut self, snapshot: &ClusterSnapshot, node: &str) {
-        let Some(placed) = &mut self.placed else { return };
+        let Some(placed) = self.placed.as_mut().filter(|p| p.node_count() == snapshot.nodes.len()) else { return };
         let Some(i) = snapshot.node_index(node) else { return };
         placed.refresh(i, self.overlay.get(node).unwrap_or(&snapshot.nodes[i]));
     }

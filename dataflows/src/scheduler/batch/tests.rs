@@ -157,3 +157,57 @@ fn a_class_that_is_gone_is_forgotten() {
     assert!(decide_round(&config, &readout, &mut standing, &|_| false, usize::MAX).unwrap().is_empty());
     assert!(standing.memo.unschedulable.is_empty(), "the gone class's decision is dropped");
 }
+
+/// A round that fails part way (its readout lacks a pair) sends nothing, so it keeps no claim.
+#[test]
+fn a_failed_round_keeps_no_claims() {
+    use crate::scheduler::dataflow::SchedulerRow;
+    use crate::scheduler::pair::{class_id, class_of, evaluate};
+
+    let config = SchedulerConfig::default();
+    let input = SchedulingInput { nodes: vec![worker("a", "2"), worker("b", "2")], pods: vec![pending("p0", "100m", json!({}))], ..SchedulingInput::default() };
+    let mut readout = Readout::from_scratch(&config, &input);
+    // A pod of a new class whose pair with node b has not arrived.
+    let late = pending("q-late", "300m", json!({}));
+    let class = class_id(&class_of(&late));
+    readout.apply(SchedulerRow::Pending { class, pod: late.clone() }, 1);
+    readout.apply(SchedulerRow::Pair { class, node: "a".into(), eval: evaluate(&config, &late, &readout.snapshot().nodes[0]) }, 1);
+    readout.compact();
+    let mut standing = Standing::default();
+    let failed = decide_round(&config, &readout, &mut standing, &|_| false, usize::MAX);
+    assert!(matches!(failed, Err(ReadoutError::MissingPair { .. })), "{failed:?}");
+    assert_eq!(standing.claims(), 0, "p0's claim went with the round");
+}
+
+/// A binding refused after the node list changed, before the binder caught up with it, leaves
+/// the placed-pod index for the catch-up to drop (its positions moved).
+#[test]
+fn a_release_across_a_layout_change_waits_for_the_catch_up() {
+    use crate::scheduler::dataflow::SchedulerRow;
+    use crate::scheduler::pair::{class_id, class_of, evaluate};
+    use crate::scheduler::snapshot::NodeInfo;
+
+    let config = SchedulerConfig::default();
+    let anti = json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname"}]}});
+    let mut web = pending("web", "100m", json!({}));
+    web = pod(json!({"metadata": {"namespace": "ns", "name": web.name, "creationTimestamp": "2026-01-01T00:00:00Z", "labels": {"app": "web"}},
+                     "spec": {"affinity": anti, "containers": [{"image": "app", "resources": {"requests": {"cpu": "100m"}}}]}}));
+    let input = SchedulingInput { nodes: vec![worker("n1", "2"), worker("n9", "4")], pods: vec![web.clone()], ..SchedulingInput::default() };
+    let mut readout = Readout::from_scratch(&config, &input);
+    let mut standing = Standing::default();
+    let placed = decide_round(&config, &readout, &mut standing, &|_| false, usize::MAX).unwrap();
+    assert!(placed[0].ranked, "decided from the ranking, with the placed-pod index");
+    assert_eq!(placed[0].decision.outcome, Outcome::Bound { node: "n9".into() });
+
+    // Node n5 arrives (n9 moves to position 2), and the binding to n9 is refused.
+    let info = NodeInfo::new(worker("n5", "1"));
+    readout.apply(SchedulerRow::Pair { class: class_id(&class_of(&web)), node: "n5".into(), eval: evaluate(&config, &web, &info) }, 1);
+    readout.apply(SchedulerRow::Node(info), 1);
+    readout.compact();
+    standing.release(&readout, &("ns".to_string(), "web".to_string()));
+    let changes = readout.take_changes();
+    standing.catch_up(&config, &readout, &changes);
+    let again = decide_round(&config, &readout, &mut standing, &|_| false, usize::MAX).unwrap();
+    assert_eq!(again[0].decision.outcome, Outcome::Bound { node: "n9".into() });
+}
