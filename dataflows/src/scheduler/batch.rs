@@ -46,7 +46,7 @@ use super::node_affinity::{self, PreFilter};
 use super::pair::ClassId;
 use super::pod_topology_spread::constraints_for;
 use super::readout::{PodName, Readout, ReadoutError};
-use super::reference::{NodeVerdict, Outcome, PodDecision};
+use super::reference::{NodeScore, NodeVerdict, Outcome, PodDecision};
 use super::rows::{ControllerRef, WhenUnsatisfiable};
 use super::rows_pod::PodRow;
 use super::snapshot::ClusterSnapshot;
@@ -214,11 +214,45 @@ impl<'a> Round<'a> {
         }
     }
 
+    /// A node-local pod's decision, or the one its class was told while nothing it rests on
+    /// changed ([`RoundMemo`]); `None` when this pod was told it already.
+    fn decide_remembered(&mut self, class: ClassId, pod: &PodRow, priority: i32) -> Result<Option<PodDecision>, ReadoutError> {
+        let stamp = (self.readout.class_changed(class), self.standing.epoch());
+        let memo = &self.standing.memo;
+        let known = memo.unschedulable.get(&class).filter(|m| m.stamp == stamp);
+        if known.is_some_and(|m| memo.was_told(pod, m.id)) {
+            return Ok(None);
+        }
+        let decision = match known {
+            Some(m) => PodDecision { namespace: pod.namespace.clone(), name: pod.name.clone(), priority, ..m.decision.clone() },
+            None => self.decide_node_local(class, pod, priority)?,
+        };
+        if matches!(decision.outcome, Outcome::Unschedulable { .. }) {
+            let memo = &mut self.standing.memo;
+            let id = match memo.unschedulable.get_mut(&class) {
+                Some(m) if m.decision.outcome == decision.outcome && m.decision.filters == decision.filters => {
+                    m.stamp = stamp;
+                    m.id
+                }
+                _ => {
+                    memo.next_id += 1;
+                    memo.unschedulable.insert(class, Unschedulable { stamp, id: memo.next_id, decision: decision.clone() });
+                    memo.next_id
+                }
+            };
+            if memo.was_told(pod, id) {
+                return Ok(None);
+            }
+            memo.told.entry(pod.namespace.clone()).or_default().insert(pod.name.clone(), (pod.uid.clone(), id));
+        }
+        Ok(Some(decision))
+    }
+
     /// A pod's decision from its class's ranking with InterPodAffinity over the placed pods,
-    /// or in full when the ranking cannot tell (see [`Ranking::decide_with_affinity`]).
+    /// or in full when the ranking cannot tell (see [`Ranking::decide_with_affinity`]); with
+    /// whether the ranking decided.
     ///
     /// [`Ranking::decide_with_affinity`]: super::ranking::Ranking::decide_with_affinity
-    /// Says whether the ranking decided.
     fn decide_with_affinity(&mut self, class: ClassId, pod: &PodRow, priority: i32) -> Result<(PodDecision, bool), ReadoutError> {
         let (config, snapshot) = (self.config, self.snapshot());
         let (ranking, placed) = self.standing.ranking_with_placed(config, self.readout, class, pod)?;
@@ -239,7 +273,7 @@ impl<'a> Round<'a> {
         let mut decision = readout.decide_with_claims(config, full, class, pod, priority, &|info| overlay.contains_key(info.name()))?;
         if matches!(decision.outcome, Outcome::Bound { .. }) {
             decision.filters = Vec::new();
-            decision.scores.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.node.cmp(&b.node)));
+            decision.scores.sort_by(NodeScore::best_first);
             decision.scores.truncate(MAX_SCORED_NODES);
         }
         Ok(decision)
@@ -301,44 +335,13 @@ fn decide_each(round: &mut Round, skip: &dyn Fn(&PodName) -> bool, limit: usize,
         if round.standing.is_claimed(key) || skip(key) {
             continue;
         }
-        let way = round.way(pod);
-        let mut ranked = !matches!(way, Way::Full);
-        let decision = if matches!(way, Way::NodeLocal) {
-            let stamp = (readout.class_changed(class), round.standing.epoch());
-            let memo = &mut round.standing.memo;
-            let known = memo.unschedulable.get(&class).filter(|m| m.stamp == stamp);
-            if known.is_some_and(|m| memo.was_told(pod, m.id)) {
-                continue;
-            }
-            let decision = match known {
-                Some(m) => PodDecision { namespace: pod.namespace.clone(), name: pod.name.clone(), priority, ..m.decision.clone() },
-                None => round.decide_node_local(class, pod, priority)?,
-            };
-            if matches!(decision.outcome, Outcome::Unschedulable { .. }) {
-                let memo = &mut round.standing.memo;
-                let id = match memo.unschedulable.get_mut(&class) {
-                    Some(m) if m.decision.outcome == decision.outcome && m.decision.filters == decision.filters => {
-                        m.stamp = stamp;
-                        m.id
-                    }
-                    _ => {
-                        memo.next_id += 1;
-                        memo.unschedulable.insert(class, Unschedulable { stamp, id: memo.next_id, decision: decision.clone() });
-                        memo.next_id
-                    }
-                };
-                if memo.was_told(pod, id) {
-                    continue;
-                }
-                memo.told.entry(pod.namespace.clone()).or_default().insert(pod.name.clone(), (pod.uid.clone(), id));
-            }
-            decision
-        } else if matches!(way, Way::Affinity) {
-            let (decision, from_ranking) = round.decide_with_affinity(class, pod, priority)?;
-            ranked = from_ranking;
-            decision
-        } else {
-            round.decide_in_full(class, pod, priority)?
+        let (decision, ranked) = match round.way(pod) {
+            Way::NodeLocal => match round.decide_remembered(class, pod, priority)? {
+                Some(decision) => (decision, true),
+                None => continue,
+            },
+            Way::Affinity => round.decide_with_affinity(class, pod, priority)?,
+            Way::Full => (round.decide_in_full(class, pod, priority)?, false),
         };
         if let Outcome::Bound { node } = &decision.outcome {
             round.claim(pod, node);

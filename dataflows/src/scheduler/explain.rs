@@ -16,7 +16,7 @@ pub const MAX_LISTED_NODES: usize = 200;
 /// Feasible nodes a scores row lists, best first, at most.
 pub const MAX_SCORED_NODES: usize = 20;
 
-use super::reference::{Outcome, PodDecision};
+use super::reference::{NodeScore, Outcome, PodDecision};
 
 fn outcome(decision: &PodDecision) -> Value {
     match &decision.outcome {
@@ -78,7 +78,7 @@ struct PluginView {
 
 fn scores_row(decision: &PodDecision) -> ScoresRow<'_> {
     let mut ranked: Vec<_> = decision.scores.iter().collect();
-    ranked.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.node.cmp(&b.node)));
+    ranked.sort_by(|a, b| NodeScore::best_first(a, b));
     let nodes = ranked
         .into_iter()
         .take(MAX_SCORED_NODES)

@@ -71,6 +71,13 @@ pub struct NodeScore {
     pub total: i64,
 }
 
+impl NodeScore {
+    /// Best first: the highest total, then the lowest name (the reference's choice).
+    pub fn best_first(a: &NodeScore, b: &NodeScore) -> std::cmp::Ordering {
+        b.total.cmp(&a.total).then_with(|| a.node.cmp(&b.node))
+    }
+}
+
 /// Where a pod goes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Outcome {
