@@ -5,6 +5,8 @@
 //! revision pays across every operator there is (`deltakube scheduler` alone builds only the
 //! scheduler's; `deltakube bench churn` only the controllers').
 
+use std::sync::Arc;
+
 use differential_dataflow::input::{Input, InputSession};
 use differential_dataflow::VecCollection;
 use timely::dataflow::Scope;
@@ -31,7 +33,8 @@ pub struct ControllerInputs {
     accounts: InputSession<Revision, ServiceAccountRow, Diff>,
     secrets: InputSession<Revision, SecretRow, Diff>,
     configmaps: InputSession<Revision, ConfigMapRow, Diff>,
-    pods: InputSession<Revision, PodRow, Diff>,
+    /// Shared: every controller that reads a pod holds this one row, never a copy.
+    pods: InputSession<Revision, Arc<PodRow>, Diff>,
     services: InputSession<Revision, ServiceRow, Diff>,
     nodes: InputSession<Revision, NodeRow, Diff>,
     managed: InputSession<Revision, ManagedRow, Diff>,
@@ -48,7 +51,7 @@ pub struct ControllerCollections<'s> {
     pub accounts: VecCollection<'s, Revision, ServiceAccountRow, Diff>,
     pub secrets: VecCollection<'s, Revision, SecretRow, Diff>,
     pub configmaps: VecCollection<'s, Revision, ConfigMapRow, Diff>,
-    pub pods: VecCollection<'s, Revision, PodRow, Diff>,
+    pub pods: VecCollection<'s, Revision, Arc<PodRow>, Diff>,
     pub services: VecCollection<'s, Revision, ServiceRow, Diff>,
     pub nodes: VecCollection<'s, Revision, NodeRow, Diff>,
     pub managed: VecCollection<'s, Revision, ManagedRow, Diff>,
@@ -98,7 +101,7 @@ impl ControllerInputs {
             Row::ServiceAccount(r) => self.accounts.update(r, diff),
             Row::Secret(r) => self.secrets.update(r, diff),
             Row::ConfigMap(r) => self.configmaps.update(r, diff),
-            Row::Pod(r) => self.pods.update(r, diff),
+            Row::Pod(r) => self.pods.update(Arc::new(r), diff),
             Row::Service(r) => self.services.update(r, diff),
             Row::Node(r) => self.nodes.update(r, diff),
             Row::Managed(r) => self.managed.update(r, diff),

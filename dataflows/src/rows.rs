@@ -47,7 +47,7 @@ pub struct ConfigMapRow {
 }
 
 /// One `metadata.ownerReferences` entry.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct OwnerRef {
     pub api_version: String,
     pub kind: String,
@@ -158,7 +158,7 @@ pub struct ReplicaSetRow {
 /// A container port of a pod: name, number, protocol.
 pub type ContainerPort = (String, i64, String);
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PodRow {
     pub namespace: String,
     pub name: String,

@@ -3,9 +3,9 @@
 //! container port name, as upstream's endpoints controller.
 //!
 //! ```text
-//! selected (service, pod) pairs ─ map(per pod: ports, address, ready) ─┬─ reduce per service ─▶ desired Endpoints
-//! services(selector) ─ marker ─────────────────────────────────────────┘
-//! endpoints(ours or named after a selecting service) ─────────────────▶ observed ─▶ reconcile(Delete)
+//! selected (service, pod) pairs ─ filter(listed) ─┬─ reduce per service ─▶ desired Endpoints
+//! services(selector) ─ marker ────────────────────┘
+//! endpoints(ours or named after a selecting service) ─▶ observed ─▶ reconcile(Delete)
 //! ```
 //! The pairs come from [`super::selection::selected`], shared with the EndpointSlice
 //! controller; a pod change touches only the services whose selectors it matches.
@@ -63,13 +63,14 @@ pub struct Subset {
     pub ports: Vec<EndpointPort>,
 }
 
-/// What flows into the per-service reduce.
+/// What flows into the per-service reduce. Both are the inputs' own rows, shared: the
+/// reduce's arrangement holds one pointer per listed pod and copies no field of it. A pod's
+/// part ([`PodMember`]) is made from them when the Service's Endpoints are assembled.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Member {
-    /// The service itself: its labels and whether it is headless.
-    Service { labels: Vec<(String, String)>, headless: bool },
-    /// One pod, shared so that the reduce's arrangement copies a pointer when it merges.
-    Pod(Arc<PodMember>),
+    Service(Arc<ServiceRow>),
+    /// A pod the Service selects and lists.
+    Pod(Arc<PodRow>),
 }
 
 /// One pod's part of a service's Endpoints: the ports it serves, its address, and whether
@@ -84,14 +85,6 @@ pub struct PodMember {
 impl PodMember {
     fn parts(&self) -> (&[EndpointPort], &Address, bool) {
         (&self.ports, &self.address, self.ready)
-    }
-}
-
-/// The pod's member, when it is listed.
-fn pod_member(service: &ServiceRow, pod: &PodRow) -> Option<Arc<PodMember>> {
-    match member(service, pod)? {
-        Member::Pod(m) => Some(m),
-        Member::Service { .. } => None,
     }
 }
 
@@ -173,22 +166,33 @@ pub fn observed_content(v: &Value) -> Text {
     serialize(&ContentDoc { metadata: LabelsDoc { labels }, subsets: &repack(members) })
 }
 
-/// The pod's contribution to the service's Endpoints, as upstream's `ShouldPodBeInEndpoints`
-/// and `FindPort` decide it; None when the pod is not listed.
-pub fn member(service: &ServiceRow, pod: &PodRow) -> Option<Member> {
+/// Whether the service's Endpoints list the pod, as upstream's `ShouldPodBeInEndpoints` and
+/// `FindPort` decide it: [`member`] is Some exactly then.
+pub fn listed(service: &ServiceRow, pod: &PodRow) -> bool {
     if pod.ip.is_empty() || matches!(pod.phase.as_str(), "Succeeded" | "Failed") {
-        return None;
+        return false;
     }
     if pod.terminating && !service.publish_not_ready {
+        return false;
+    }
+    service.ports.iter().any(|sp| find_port(sp, pod).is_some()) || (service.ports.is_empty() && service.headless)
+}
+
+/// The pod's contribution to the service's Endpoints; None when the pod is not listed.
+pub fn member(service: &ServiceRow, pod: &PodRow) -> Option<PodMember> {
+    if !listed(service, pod) {
         return None;
     }
     let ports: Vec<EndpointPort> =
         service.ports.iter().filter_map(|sp| Some(EndpointPort { name: sp.name.clone(), port: find_port(sp, pod)?, protocol: sp.protocol.clone() })).collect();
-    if ports.is_empty() && !(service.ports.is_empty() && service.headless) {
-        return None;
-    }
     let address = Address { ip: pod.ip.clone(), hostname: hostname(service, pod), node_name: node_name(pod), target_ref: Some(TargetRef::pod(pod)) };
-    Some(Member::Pod(Arc::new(PodMember { ports, address, ready: pod.ready || service.publish_not_ready })))
+    Some(PodMember { ports, address, ready: pod.ready || service.publish_not_ready })
+}
+
+/// A service's desired content from its own row and the pods it lists.
+fn content_of<'a>(service: &ServiceRow, pods: impl IntoIterator<Item = &'a PodRow>) -> Text {
+    let members: Vec<PodMember> = pods.into_iter().filter_map(|p| member(service, p)).collect();
+    content(&service.labels, service.headless, &repack(members.iter().map(PodMember::parts)))
 }
 
 fn service_key(s: &ServiceRow) -> ObjectKey {
@@ -197,16 +201,15 @@ fn service_key(s: &ServiceRow) -> ObjectKey {
 
 /// Builds the desired content from a service's members.
 fn assemble(members: &[&Member]) -> Option<Text> {
-    let mut service = None;
-    let mut pods = Vec::new();
-    for m in members {
-        match m {
-            Member::Service { labels, headless } => service = Some((labels, *headless)),
-            Member::Pod(m) => pods.push(m.parts()),
-        }
-    }
-    let (labels, headless) = service?;
-    Some(content(labels, headless, &repack(pods)))
+    let service = members.iter().find_map(|m| match m {
+        Member::Service(s) => Some(s),
+        Member::Pod(_) => None,
+    })?;
+    let pods = members.iter().filter_map(|m| match m {
+        Member::Pod(p) => Some(&**p),
+        Member::Service(_) => None,
+    });
+    Some(content_of(service, pods))
 }
 
 /// The dataflow over the selected (service, pod) pairs: desired Endpoints per service (also
@@ -218,8 +221,8 @@ pub fn endpoints<'s>(
     existing: VecCollection<'s, Revision, ManagedRow, Diff>,
 ) -> (VecCollection<'s, Revision, (ObjectKey, Text), Diff>, VecCollection<'s, Revision, Intent, Diff>) {
     let selecting = services.filter(|s| s.selector.is_some());
-    let members = selected.flat_map(|(service, pod)| member(&service, &pod).map(|m| (service_key(&service), m)));
-    let markers = selecting.clone().map(|s| (service_key(&s), Member::Service { labels: s.labels.clone(), headless: s.headless }));
+    let members = selected.filter(|(service, pod)| listed(service, pod)).map(|(service, pod)| (service_key(&service), Member::Pod(pod)));
+    let markers = selecting.clone().map(|s| (service_key(&s), Member::Service(Arc::new(s))));
     let desired = members.concat(markers).reduce_named("endpoints-assemble", |_key, input: &[(&Member, Diff)], output: &mut Vec<(Text, Diff)>| {
         let members: Vec<&Member> = input.iter().filter(|(_, d)| *d > 0).map(|(m, _)| *m).collect();
         if let Some(c) = assemble(&members) {
@@ -254,8 +257,7 @@ pub fn recompute(services: &[ServiceRow], pods: &[PodRow]) -> BTreeMap<ObjectKey
             continue;
         };
         let candidates = index.get(&(s.namespace.as_str(), k.as_str(), v.as_str())).map(Vec::as_slice).unwrap_or(&[]);
-        let members: Vec<Arc<PodMember>> = candidates.iter().filter(|p| selects(s, p)).filter_map(|p| pod_member(s, p)).collect();
-        out.insert(service_key(s), content(&s.labels, s.headless, &repack(members.iter().map(|m| m.parts()))));
+        out.insert(service_key(s), content_of(s, candidates.iter().copied().filter(|p| selects(s, p))));
     }
     out
 }
@@ -266,8 +268,7 @@ pub fn reference(services: &[ServiceRow], pods: &[PodRow], existing: &[ManagedRo
     let mut selecting = BTreeSet::new();
     for s in services.iter().filter(|s| s.selector.is_some()) {
         selecting.insert(service_key(s));
-        let members: Vec<Arc<PodMember>> = selected_by(s, pods).filter_map(|p| pod_member(s, p)).collect();
-        desired.insert((service_key(s), content(&s.labels, s.headless, &repack(members.iter().map(|m| m.parts())))));
+        desired.insert((service_key(s), content_of(s, selected_by(s, pods))));
     }
     let observed: BTreeSet<(ObjectKey, Text)> = existing
         .iter()

@@ -19,9 +19,9 @@
 //!   deleted gets no new slices.
 //!
 //! ```text
-//! selected (service, pod) pairs ─ map(candidate endpoint) ─ key by node ─┬─ join(nodes: zone) ──────────────────┐
-//!                                                                        └─ less those met ─ publishNotReady ───┤
-//! services(receiving slices) ─ marker ────────────────────────────────────────────────────────────────────────┴─ reduce per service
+//! selected (service, pod) pairs ─ filter(listed) ─ key by node ─┬─ join(nodes: zone) ──────────────────┐
+//!                                                                └─ less those met ─ publishNotReady ───┤
+//! services(receiving slices) ─ marker ────────────────────────────────────────────────────────────────┴─ reduce per service
 //!   ─▶ desired slices (endpointslices view) ─┐
 //! slices(managed, of a Service that is gone or receives slices) ─▶ observed ┴─ reconcile(Delete) ─ no creates for deleting Services ─▶ intents
 //! ```
@@ -113,13 +113,14 @@ pub struct ServiceMeta {
     pub deleting: bool,
 }
 
-/// What flows into the per-service reduce.
+/// What flows into the per-service reduce. Both are the inputs' own rows, shared: the
+/// reduce's arrangement holds two pointers per listed pod and copies no field of it. The
+/// endpoint itself is made from them when the Service's slices are assembled.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Member {
-    Service(ServiceMeta),
-    /// A pod's endpoint, shared so that the reduce's arrangement copies a pointer when it
-    /// merges.
-    Endpoint(Arc<Candidate>),
+    Service(Arc<ServiceRow>),
+    /// A listed pod, with its Node's zone (None also when the Node does not exist).
+    Endpoint(Arc<PodRow>, Option<Arc<str>>),
 }
 
 /// A pod's endpoint before its Node is looked up.
@@ -130,13 +131,6 @@ pub struct Candidate {
     pub endpoint: Endpoint,
     /// Listed even when its Node does not exist.
     pub without_node: bool,
-}
-
-impl Candidate {
-    /// The name of the pod's Node ("" when unscheduled).
-    fn node(&self) -> &str {
-        self.endpoint.node_name.as_deref().unwrap_or_default()
-    }
 }
 
 /// Whether the controller writes slices for the Service (`syncService`'s early returns).
@@ -159,16 +153,23 @@ fn meta(s: &ServiceRow) -> ServiceMeta {
     }
 }
 
+fn ipv4_addresses(pod: &PodRow) -> impl Iterator<Item = Ipv4Addr> + '_ {
+    pod.ips.iter().filter_map(|ip| ip.parse::<Ipv4Addr>().ok())
+}
+
+/// Whether the Service lists the pod (given its Node, when that matters): not terminal, with
+/// an IPv4 address. [`candidate`] is Some exactly then.
+pub fn listed(service: &ServiceRow, pod: &PodRow) -> bool {
+    receives_slices(service) && !matches!(pod.phase.as_str(), "Succeeded" | "Failed") && ipv4_addresses(pod).next().is_some()
+}
+
 /// The pod's endpoint for the service (`podToEndpoint`, `getEndpointPorts`), or None when
 /// the pod is not listed.
 pub fn candidate(service: &ServiceRow, pod: &PodRow) -> Option<Candidate> {
-    if !receives_slices(service) || matches!(pod.phase.as_str(), "Succeeded" | "Failed") || pod.ips.is_empty() {
+    if !listed(service, pod) {
         return None;
     }
-    let addresses: Vec<String> = pod.ips.iter().filter_map(|ip| ip.parse::<Ipv4Addr>().ok()).map(|ip| ip.to_string()).collect();
-    if addresses.is_empty() {
-        return None;
-    }
+    let addresses: Vec<String> = ipv4_addresses(pod).map(|ip| ip.to_string()).collect();
     let mut ports: Vec<SlicePort> = if service.ports.is_empty() && service.headless {
         vec![]
     } else {
@@ -307,32 +308,44 @@ pub fn endpoint_slices<'s>(
     nodes: VecCollection<'s, Revision, NodeRow, Diff>,
     existing: VecCollection<'s, Revision, ManagedRow, Diff>,
 ) -> (VecCollection<'s, Revision, (ObjectKey, Text), Diff>, VecCollection<'s, Revision, Intent, Diff>) {
-    let by_node = selected.flat_map(|(service, pod)| candidate(&service, &pod)).map(|c| (join_key(&c.node()), Arc::new(c)));
-    let zones = nodes.map(|n| (join_key(&n.name), (n.name, n.zone)));
-    // The candidates that met their Node: by the hash of its name ([`join_key`]), then by name.
-    let met = by_node.clone().join_map(zones, |_, c, (name, zone)| (c.node() == name).then(|| (c.clone(), zone.clone()))).flat_map(|met| met);
-    let on_nodes = met.clone().map(|(c, zone)| {
-        let mut c = Candidate::clone(&c);
-        c.endpoint.zone = zone;
-        Arc::new(c)
-    });
-    let nodeless = by_node.map(|(_, c)| c).concat(met.map(|(c, _)| c).negate()).filter(|c| c.without_node);
-    let members = on_nodes.concat(nodeless).map(|c| (c.service.clone(), Member::Endpoint(c)));
+    // The listed pairs by the hash of their pod's Node name ([`join_key`]), then by name.
+    let by_node = selected.filter(|(service, pod)| listed(service, pod)).map(|(service, pod)| (join_key(&pod.node.as_str()), (pod, service)));
+    let zones = nodes.map(|n| (join_key(&n.name.as_str()), (n.name, n.zone.map(Arc::<str>::from))));
+    let met = by_node
+        .clone()
+        .join_map(zones, |_, (pod, service), (name, zone)| (pod.node == *name).then(|| (pod.clone(), service.clone(), zone.clone())))
+        .flat_map(|met| met);
+    let nodeless = by_node
+        .map(|(_, pair)| pair)
+        .concat(met.clone().map(|(pod, service, _)| (pod, service)).negate())
+        .filter(|(_, service)| service.publish_not_ready)
+        .map(|(pod, service)| (pod, service, None));
+    let members = met.concat(nodeless).map(|(pod, service, zone)| (service_key(&service), Member::Endpoint(pod, zone)));
     let receiving = services.clone().filter(receives_slices);
-    let markers = receiving.map(|s| (service_key(&s), Member::Service(meta(&s))));
+    let markers = receiving.map(|s| (service_key(&s), Member::Service(Arc::new(s))));
     let slices = members.concat(markers).reduce_named(
         "endpointslices-assemble",
         |_key, input: &[(&Member, Diff)], output: &mut Vec<((ObjectKey, Text, bool), Diff)>| {
             let mut service = None;
-            let mut endpoints = Vec::new();
+            let mut listed = Vec::new();
             for (member, _) in input.iter().filter(|(_, d)| *d > 0) {
                 match member {
-                    Member::Service(m) => service = Some(m),
-                    Member::Endpoint(c) => endpoints.push((c.ports.as_slice(), &c.endpoint)),
+                    Member::Service(s) => service = Some(s),
+                    Member::Endpoint(pod, zone) => listed.push((pod, zone)),
                 }
             }
             if let Some(service) = service {
-                output.extend(assemble(service, endpoints).into_iter().map(|(key, content)| ((key, content, !service.deleting), 1)));
+                let candidates: Vec<Candidate> = listed
+                    .into_iter()
+                    .filter_map(|(pod, zone)| {
+                        let mut c = candidate(service, pod)?;
+                        c.endpoint.zone = zone.as_deref().map(str::to_string);
+                        Some(c)
+                    })
+                    .collect();
+                let meta = meta(service);
+                let slices = assemble(&meta, candidates.iter().map(|c| (c.ports.as_slice(), &c.endpoint)));
+                output.extend(slices.into_iter().map(|(key, content)| ((key, content, !meta.deleting), 1)));
             }
         },
     );

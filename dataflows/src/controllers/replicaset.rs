@@ -26,47 +26,13 @@ use crate::controllers::{join_key, keyed_once};
 use crate::rows::{OwnerRef, PodRow, ReplicaSetRow};
 use crate::types::{Diff, Intent, Kind, ObjectKey, Revision, Text};
 
-/// What a reduce per workload sees of one pod.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct PodSummary {
-    pub name: String,
-    pub uid: String,
-    pub node: String,
-    pub phase: String,
-    pub ready: bool,
-    pub active: bool,
-    pub created: String,
-    pub labels: Vec<(String, String)>,
-    pub owners: Vec<OwnerRef>,
-}
-
-impl PodSummary {
-    pub fn of(p: &PodRow) -> PodSummary {
-        PodSummary {
-            name: p.name.clone(),
-            uid: p.uid.clone(),
-            node: p.node.clone(),
-            phase: p.phase.clone(),
-            ready: p.ready,
-            active: p.is_active(),
-            created: p.created.clone(),
-            labels: p.labels.clone(),
-            owners: p.owners.clone(),
-        }
-    }
-
-    /// The controller among the pod's owners, as [`PodRow::controller`].
-    pub fn controller(&self) -> Option<&OwnerRef> {
-        self.owners.iter().find(|o| o.controller)
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Member {
-    /// Each shared, so that the reduce's arrangement copies a pointer when it merges.
+    /// Each shared, so that the reduce's arrangement copies a pointer when it merges. A pod
+    /// is the input's own row: no member copies any of its fields.
     Workload(Arc<ReplicaSetRow>),
-    Owned(Arc<PodSummary>),
-    Orphan(Arc<PodSummary>),
+    Owned(Arc<PodRow>),
+    Orphan(Arc<PodRow>),
 }
 
 fn status_content(replicas: i64, fully_labeled: i64, ready: i64, available: i64, generation: i64) -> String {
@@ -125,7 +91,7 @@ fn pod_body(w: &ReplicaSetRow, name: &str) -> String {
 }
 
 /// Upstream's deletion preference: lower sorts first, so it is deleted first.
-fn deletion_rank(p: &PodSummary) -> (bool, u8, bool, std::cmp::Reverse<String>, String) {
+fn deletion_rank(p: &PodRow) -> (bool, u8, bool, std::cmp::Reverse<String>, String) {
     let phase = match p.phase.as_str() {
         "Pending" => 0,
         "Unknown" => 1,
@@ -169,14 +135,14 @@ pub struct Decision {
 /// reference: what differs between them is how members are found, which is what the churn
 /// test checks. A workload being deleted is the garbage collector's: it gets its diff, with
 /// nothing to do.
-pub fn decide(w: &ReplicaSetRow, owned: &[&PodSummary], orphans: &[&PodSummary]) -> Decision {
+pub fn decide(w: &ReplicaSetRow, owned: &[&PodRow], orphans: &[&PodRow]) -> Decision {
     let mut out = Vec::new();
     let pod_key = |name: &str| ObjectKey::new(Kind::Pod, w.namespace.clone(), name);
-    let (matching, released): (Vec<&PodSummary>, Vec<&PodSummary>) = owned.iter().copied().partition(|p| w.selector.matches(&p.labels));
-    let mut active: Vec<&PodSummary> = matching.iter().copied().filter(|p| p.active).collect();
+    let (matching, released): (Vec<&PodRow>, Vec<&PodRow>) = owned.iter().copied().partition(|p| w.selector.matches(&p.labels));
+    let mut active: Vec<&PodRow> = matching.iter().copied().filter(|p| p.is_active()).collect();
     // Orphans are claimed before replicas are counted, as upstream's ClaimPods does, so that
     // adopting one never comes with creating another.
-    let adopting: Vec<&PodSummary> = orphans.iter().copied().filter(|p| p.active).collect();
+    let adopting: Vec<&PodRow> = orphans.iter().copied().filter(|p| p.is_active()).collect();
     let ready = active.iter().chain(&adopting).filter(|p| p.ready).count() as i64;
     let actual = (active.len() + adopting.len()) as i64;
     let mut diff = ReplicaDiff { kind: w.kind.kind_name(), desired: w.replicas, actual, ready, ..ReplicaDiff::default() };
@@ -233,14 +199,14 @@ enum Outcome {
 #[allow(clippy::type_complexity)]
 pub fn replicasets<'s>(
     workloads: VecCollection<'s, Revision, ReplicaSetRow, Diff>,
-    pods: VecCollection<'s, Revision, PodRow, Diff>,
+    pods: VecCollection<'s, Revision, Arc<PodRow>, Diff>,
 ) -> (VecCollection<'s, Revision, (ObjectKey, Text), Diff>, VecCollection<'s, Revision, Intent, Diff>) {
     // Joins meet on hashes of the uid and of the labels ([`join_key`]); each match is then
     // checked on the strings themselves, which keeps it exact.
     let by_uid = workloads.clone().map(|w| (join_key(&w.uid), w));
     let owned_pods = pods.clone().flat_map(|p| {
         let c = p.controller()?;
-        matches!(c.kind.as_str(), "ReplicaSet" | "ReplicationController").then(|| (join_key(&c.uid), Arc::new(PodSummary::of(&p))))
+        matches!(c.kind.as_str(), "ReplicaSet" | "ReplicationController").then(|| (join_key(&c.uid), p.clone()))
     });
     let owned = by_uid
         .join_map(owned_pods, |_, w, p| {
@@ -257,12 +223,10 @@ pub fn replicasets<'s>(
     });
     let orphan_pods = pods.filter(|p| p.controller().is_none() && p.is_active()).flat_map(|p| {
         let keys: Vec<u64> = p.labels.iter().map(|(k, v)| join_key(&(&p.namespace, k, v))).chain([join_key(&(&p.namespace, "", ""))]).collect();
-        keyed_once(keys, Arc::new(p))
+        keyed_once(keys, p)
     });
     let orphans = seeking
-        .join_map(orphan_pods, |_, w, p| {
-            (w.namespace == p.namespace && w.selector.matches(&p.labels)).then(|| (workload_key(w), Member::Orphan(Arc::new(PodSummary::of(p)))))
-        })
+        .join_map(orphan_pods, |_, w, p| (w.namespace == p.namespace && w.selector.matches(&p.labels)).then(|| (workload_key(w), Member::Orphan(p.clone()))))
         .flat_map(|orphan| orphan);
     let markers = workloads.map(|w| (workload_key(&w), Member::Workload(Arc::new(w))));
 
@@ -302,13 +266,17 @@ pub fn reference(workloads: &[ReplicaSetRow], pods: &[PodRow]) -> (BTreeSet<(Obj
     let mut diffs = BTreeSet::new();
     let mut out = BTreeSet::new();
     for w in workloads {
-        let summaries: Vec<PodSummary> = pods.iter().filter(|p| p.namespace == w.namespace).map(PodSummary::of).collect();
-        let owned: Vec<&PodSummary> = summaries
+        let in_namespace: Vec<&PodRow> = pods.iter().filter(|p| p.namespace == w.namespace).collect();
+        let owned: Vec<&PodRow> = in_namespace
             .iter()
+            .copied()
             .filter(|p| p.owners.iter().any(|o| o.controller && o.uid == w.uid && matches!(o.kind.as_str(), "ReplicaSet" | "ReplicationController")))
             .collect();
-        let orphans: Vec<&PodSummary> =
-            summaries.iter().filter(|p| !w.deleting && p.active && !p.owners.iter().any(|o| o.controller) && w.selector.matches(&p.labels)).collect();
+        let orphans: Vec<&PodRow> = in_namespace
+            .iter()
+            .copied()
+            .filter(|p| !w.deleting && p.is_active() && !p.owners.iter().any(|o| o.controller) && w.selector.matches(&p.labels))
+            .collect();
         let Decision { diff, intents } = decide(w, &owned, &orphans);
         diffs.insert((workload_key(w), diff.to_text()));
         out.extend(intents);
@@ -342,17 +310,18 @@ mod tests {
         }
     }
 
-    fn pod(name: &str, node: &str, phase: &str, ready: bool, created: &str) -> PodSummary {
-        PodSummary {
+    fn pod(name: &str, node: &str, phase: &str, ready: bool, created: &str) -> PodRow {
+        PodRow {
+            namespace: "ns".into(),
             name: name.into(),
             uid: format!("{name}-uid"),
             node: node.into(),
             phase: phase.into(),
             ready,
-            active: true,
             created: created.into(),
             labels: vec![("app".into(), "web".into())],
             owners: vec![controller_ref(&workload(0))],
+            ..PodRow::default()
         }
     }
 
@@ -375,7 +344,7 @@ mod tests {
             pod("pending", "n1", "Pending", false, "2026-01-01T00:00:00Z"),
             pod("unscheduled", "", "Pending", false, "2026-01-01T00:00:00Z"),
         ];
-        let refs: Vec<&PodSummary> = pods.iter().collect();
+        let refs: Vec<&PodRow> = pods.iter().collect();
         let order = |keep: i64| deleted(&decide(&workload(keep), &refs, &[]).intents);
         assert_eq!(order(4), vec!["unscheduled"]);
         assert_eq!(order(2), vec!["unscheduled", "pending", "running-not-ready"]);

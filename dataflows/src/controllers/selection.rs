@@ -53,7 +53,7 @@ pub fn selects(service: &ServiceRow, pod: &PodRow) -> bool {
 /// arrange from them point to one row, so merging those arrangements copies pointers.
 pub fn selected<'s>(
     services: VecCollection<'s, Revision, ServiceRow, Diff>,
-    pods: VecCollection<'s, Revision, PodRow, Diff>,
+    pods: VecCollection<'s, Revision, Arc<PodRow>, Diff>,
 ) -> VecCollection<'s, Revision, (Arc<ServiceRow>, Arc<PodRow>), Diff> {
     let by_first_label = services.flat_map(|s| {
         let (k, v) = s.selector.as_ref()?.first()?;
@@ -61,7 +61,7 @@ pub fn selected<'s>(
     });
     let pods_by_label = pods.flat_map(|p| {
         let keys: Vec<u64> = p.labels.iter().map(|(k, v)| label_key(&p.namespace, k, v)).collect();
-        keyed_once(keys, Arc::new(p))
+        keyed_once(keys, p)
     });
     by_first_label.join_map(pods_by_label, |_, service, pod| (service.clone(), pod.clone())).filter(|(service, pod)| selects(service, pod))
 }
