@@ -220,7 +220,7 @@ fn build_controllers(inputs: ControllerCollections<'_>, config: &ControllerConfi
     send_view("load-balancer-ips", balancer_ips.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(probe);
     let controller_errors = ipam_errors.concat(balancer_errors).map(|e: ControllerError| (key_string(&e.key), format!("{}: {}", e.reason, e.message)));
     send_view("controller-errors", controller_errors, out.clone()).probe_with(probe);
-    let per_node = pods.map(|p| p.node.clone()).count().map(|(node, n)| (node, n.to_string()));
+    let per_node = pods.map(|p| p.node.to_string()).count().map(|(node, n)| (node, n.to_string()));
     send_view("pods-per-node", per_node, out.clone()).probe_with(probe);
     send_view("replica-diffs", replica_diffs.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(probe);
     send_view("quota-usage", quota_status.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(probe);

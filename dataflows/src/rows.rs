@@ -1,6 +1,7 @@
 //! Projection rows: the few fields of each object that the controllers read, and the
 //! projection from JSON. A malformed object becomes a [`ProjectionError`], never a panic.
 
+use compact_str::CompactString;
 use deltakube_api::object::at;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -9,6 +10,10 @@ use crate::types::{Kind, ObjectKey, ProjectionError, Text};
 
 /// Sorted `(key, value)` pairs of a label map or selector.
 pub type Labels = Vec<(String, String)>;
+
+/// A pod's labels, as [`Labels`]; most keys and values fit in a [`CompactString`] without an
+/// allocation.
+pub type PodLabels = Vec<(CompactString, CompactString)>;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NamespaceRow {
@@ -95,11 +100,11 @@ pub struct Selector {
 impl Selector {
     /// Whether `labels` satisfy the selector. An empty selector matches nothing here: a
     /// workload with an empty selector would own every pod, which validation refuses.
-    pub fn matches(&self, labels: &Labels) -> bool {
+    pub fn matches<K: AsRef<str>, V: AsRef<str>>(&self, labels: &[(K, V)]) -> bool {
         if self.match_labels.is_empty() && self.expressions.is_empty() {
             return false;
         }
-        let get = |k: &str| labels.iter().find(|(lk, _)| lk == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| labels.iter().find(|(lk, _)| lk.as_ref() == k).map(|(_, v)| v.as_ref());
         self.match_labels.iter().all(|(k, v)| get(k) == Some(v.as_str()))
             && self.expressions.iter().all(|(k, op, values)| match op.as_str() {
                 "In" => get(k).is_some_and(|v| values.iter().any(|x| x == v)),
@@ -156,31 +161,34 @@ pub struct ReplicaSetRow {
 }
 
 /// A container port of a pod: name, number, protocol.
-pub type ContainerPort = (String, i64, String);
+pub type ContainerPort = (CompactString, i64, CompactString);
 
+/// A pod as the controllers read it. Its text fields are [`CompactString`]s, which hold up to
+/// 24 bytes in place: a pod's names, addresses, phase and timestamp cost no allocation of
+/// their own, and the row is made once and shared by every controller (`Arc<PodRow>`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PodRow {
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
-    pub labels: Labels,
-    pub node: String,
+    pub namespace: CompactString,
+    pub name: CompactString,
+    pub uid: CompactString,
+    pub labels: PodLabels,
+    pub node: CompactString,
     /// `status.podIP`.
-    pub ip: String,
+    pub ip: CompactString,
     /// `status.podIPs`, or `[podIP]` when only the singular field is set (upstream's v1
     /// conversion fills one from the other the same way).
-    pub ips: Vec<String>,
-    pub phase: String,
+    pub ips: Vec<CompactString>,
+    pub phase: CompactString,
     /// The Ready condition is True.
     pub ready: bool,
     /// `metadata.deletionTimestamp` is set.
     pub terminating: bool,
     /// Container ports in spec order, containers first, then sidecars.
     pub ports: Vec<ContainerPort>,
-    pub hostname: String,
-    pub subdomain: String,
+    pub hostname: CompactString,
+    pub subdomain: CompactString,
     pub owners: Vec<OwnerRef>,
-    pub created: String,
+    pub created: CompactString,
 }
 
 impl PodRow {
@@ -261,14 +269,14 @@ pub(crate) fn s(v: &Value, pointer: &str) -> String {
     at(v, pointer).and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
-pub(crate) fn labels(v: Option<&Value>) -> Result<Labels, String> {
+pub(crate) fn labels<K: for<'a> From<&'a str> + Ord, V: for<'a> From<&'a str> + Ord>(v: Option<&Value>) -> Result<Vec<(K, V)>, String> {
     match v {
         None | Some(Value::Null) => Ok(vec![]),
         Some(Value::Object(m)) => {
             let mut out = Vec::with_capacity(m.len());
             for (k, v) in m {
                 let v = v.as_str().ok_or_else(|| format!("label {k:?} is not a string"))?;
-                out.push((k.clone(), v.to_string()));
+                out.push((K::from(k.as_str()), V::from(v)));
             }
             out.sort();
             Ok(out)
@@ -285,14 +293,14 @@ fn label<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
 }
 
 /// The string `field` of every entry of the array at `pointer` ("" where it is missing).
-fn strings_at(v: &Value, pointer: &str, field: &str) -> Vec<String> {
-    at(v, pointer).and_then(Value::as_array).into_iter().flatten().map(|e| e.get(field).and_then(Value::as_str).unwrap_or_default().to_string()).collect()
+fn strings_at<S: for<'a> From<&'a str>>(v: &Value, pointer: &str, field: &str) -> Vec<S> {
+    at(v, pointer).and_then(Value::as_array).into_iter().flatten().map(|e| S::from(e.get(field).and_then(Value::as_str).unwrap_or_default())).collect()
 }
 
-fn pod_ips(v: &Value) -> Vec<String> {
+fn pod_ips(v: &Value) -> Vec<CompactString> {
     let ips = strings_at(v, "/status/podIPs", "ip");
     if ips.is_empty() && !s(v, "/status/podIP").is_empty() {
-        return vec![s(v, "/status/podIP")];
+        return vec![s(v, "/status/podIP").into()];
     }
     ips
 }
@@ -374,9 +382,9 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 for p in c.get("ports").and_then(Value::as_array).into_iter().flatten() {
                     let number = p.get("containerPort").and_then(Value::as_i64).ok_or("containerPort is not a number")?;
                     ports.push((
-                        p.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+                        p.get("name").and_then(Value::as_str).unwrap_or_default().into(),
                         number,
-                        p.get("protocol").and_then(Value::as_str).unwrap_or("TCP").to_string(),
+                        p.get("protocol").and_then(Value::as_str).unwrap_or("TCP").into(),
                     ));
                 }
             }
@@ -386,22 +394,25 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 .into_iter()
                 .flatten()
                 .any(|c| c.get("type").and_then(Value::as_str) == Some("Ready") && c.get("status").and_then(Value::as_str) == Some("True"));
+            // Rows live as long as their pods: no spare capacity.
+            ports.shrink_to_fit();
+            let c = |pointer: &str| CompactString::from(at(v, pointer).and_then(Value::as_str).unwrap_or_default());
             Row::Pod(PodRow {
-                namespace: ns,
-                name,
-                uid,
+                namespace: ns.into(),
+                name: name.into(),
+                uid: uid.into(),
                 labels: labels(at(v, "/metadata/labels"))?,
-                node: s(v, "/spec/nodeName"),
-                ip: s(v, "/status/podIP"),
+                node: c("/spec/nodeName"),
+                ip: c("/status/podIP"),
                 ips: pod_ips(v),
-                phase: s(v, "/status/phase"),
+                phase: c("/status/phase"),
                 ready,
                 terminating: terminating(v),
                 ports,
-                hostname: s(v, "/spec/hostname"),
-                subdomain: s(v, "/spec/subdomain"),
+                hostname: c("/spec/hostname"),
+                subdomain: c("/spec/subdomain"),
                 owners: owner_refs(v)?,
-                created: s(v, "/metadata/creationTimestamp"),
+                created: c("/metadata/creationTimestamp"),
             })
         }
         Kind::Service => {

@@ -185,7 +185,7 @@ pub fn member(service: &ServiceRow, pod: &PodRow) -> Option<PodMember> {
     }
     let ports: Vec<EndpointPort> =
         service.ports.iter().filter_map(|sp| Some(EndpointPort { name: sp.name.clone(), port: find_port(sp, pod)?, protocol: sp.protocol.clone() })).collect();
-    let address = Address { ip: pod.ip.clone(), hostname: hostname(service, pod), node_name: node_name(pod), target_ref: Some(TargetRef::pod(pod)) };
+    let address = Address { ip: pod.ip.to_string(), hostname: hostname(service, pod), node_name: node_name(pod), target_ref: Some(TargetRef::pod(pod)) };
     Some(PodMember { ports, address, ready: pod.ready || service.publish_not_ready })
 }
 

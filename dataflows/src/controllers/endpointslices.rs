@@ -427,20 +427,20 @@ mod tests {
     fn pod(i: usize, node: &str) -> PodRow {
         PodRow {
             namespace: "ns".into(),
-            name: format!("web-{i:03}"),
-            uid: format!("pod-uid-{i}"),
+            name: format!("web-{i:03}").into(),
+            uid: format!("pod-uid-{i}").into(),
             labels: vec![("app".into(), "web".into())],
             node: node.into(),
-            ip: format!("10.1.{}.{}", i / 200, i % 200 + 1),
-            ips: vec![format!("10.1.{}.{}", i / 200, i % 200 + 1)],
+            ip: format!("10.1.{}.{}", i / 200, i % 200 + 1).into(),
+            ips: vec![format!("10.1.{}.{}", i / 200, i % 200 + 1).into()],
             phase: "Running".into(),
             ready: true,
             terminating: false,
             ports: vec![("web".into(), 8080, "TCP".into())],
-            hostname: String::new(),
-            subdomain: String::new(),
+            hostname: "".into(),
+            subdomain: "".into(),
             owners: vec![],
-            created: String::new(),
+            created: "".into(),
         }
     }
 

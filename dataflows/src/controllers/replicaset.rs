@@ -98,7 +98,7 @@ fn deletion_rank(p: &PodRow) -> (bool, u8, bool, std::cmp::Reverse<String>, Stri
         "Running" => 2,
         _ => 3,
     };
-    (!p.node.is_empty(), phase, p.ready, std::cmp::Reverse(p.created.clone()), p.name.clone())
+    (!p.node.is_empty(), phase, p.ready, std::cmp::Reverse(p.created.to_string()), p.name.to_string())
 }
 
 /// One workload's replica diff, the `replica-diffs` view: how many replicas it wants, how
@@ -314,7 +314,7 @@ mod tests {
         PodRow {
             namespace: "ns".into(),
             name: name.into(),
-            uid: format!("{name}-uid"),
+            uid: format!("{name}-uid").into(),
             node: node.into(),
             phase: phase.into(),
             ready,

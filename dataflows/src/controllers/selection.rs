@@ -31,13 +31,13 @@ pub struct TargetRef {
 
 impl TargetRef {
     pub fn pod(pod: &PodRow) -> TargetRef {
-        TargetRef { kind: "Pod".into(), namespace: pod.namespace.clone(), name: pod.name.clone(), uid: pod.uid.clone() }
+        TargetRef { kind: "Pod".into(), namespace: pod.namespace.to_string(), name: pod.name.to_string(), uid: pod.uid.to_string() }
     }
 }
 
 /// The Node the pod is bound to, if any.
 pub fn node_name(pod: &PodRow) -> Option<String> {
-    (!pod.node.is_empty()).then(|| pod.node.clone())
+    (!pod.node.is_empty()).then(|| pod.node.to_string())
 }
 
 /// Whether the service's selector selects the pod (same namespace, every selector label).
@@ -89,5 +89,5 @@ pub fn find_port(port: &ServicePortRow, pod: &PodRow) -> Option<i64> {
 /// The pod's hostname when it names itself into the service's subdomain, as upstream's
 /// `ShouldSetHostname`.
 pub fn hostname(service: &ServiceRow, pod: &PodRow) -> Option<String> {
-    (!pod.hostname.is_empty() && pod.subdomain == service.name && pod.namespace == service.namespace).then(|| pod.hostname.clone())
+    (!pod.hostname.is_empty() && pod.subdomain == service.name && pod.namespace == service.namespace).then(|| pod.hostname.to_string())
 }
