@@ -4,18 +4,13 @@ mod bench;
 mod cli;
 mod client;
 mod controllers;
+mod heap;
 
 use clap::Parser;
 
-/// mimalloc instead of glibc's malloc: the dataflows allocate and free many small rows per
-/// revision, which glibc's allocator serves several times slower (its consolidation showed as
-/// a third of the time under churn) and returns to the system less readily. Built with
-/// `no_thp`: otherwise it asks for transparent huge pages on its arenas, and each first touch
-/// of a fresh (or purged) allocator page faults in and zeroes a whole 2 MiB page — a sixth of
-/// the scheduler bench's time and a third of the churn bench's system time (BENCHMARKS.md).
-/// Unlike `MIMALLOC_ALLOW_THP=0`, this does not turn THP off for child processes.
+/// mimalloc, counting the bytes in use ([`heap`]).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: heap::CountingMiMalloc = heap::CountingMiMalloc;
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
