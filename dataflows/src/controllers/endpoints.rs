@@ -65,7 +65,9 @@ pub struct Subset {
 
 /// What flows into the per-service reduce. Both are the inputs' own rows, shared: the
 /// reduce's arrangement holds one pointer per listed pod and copies no field of it. A pod's
-/// part ([`PodMember`]) is made from them when the Service's Endpoints are assembled.
+/// part ([`PodMember`]) is made from them when the Service's Endpoints are assembled, which
+/// costs a change as many of them as its Service lists: the same order as writing the
+/// content out, which the reduce does anyway.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Member {
     Service(Arc<ServiceRow>),

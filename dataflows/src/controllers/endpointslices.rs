@@ -123,10 +123,9 @@ pub enum Member {
     Endpoint(Arc<PodRow>, Option<Arc<str>>),
 }
 
-/// A pod's endpoint before its Node is looked up.
+/// A listed pod's endpoint for one Service, made when the Service's slices are assembled.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Candidate {
-    pub service: ObjectKey,
     pub ports: Vec<SlicePort>,
     pub endpoint: Endpoint,
     /// Listed even when its Node does not exist.
@@ -157,8 +156,8 @@ fn ipv4_addresses(pod: &PodRow) -> impl Iterator<Item = Ipv4Addr> + '_ {
     pod.ips.iter().filter_map(|ip| ip.parse::<Ipv4Addr>().ok())
 }
 
-/// Whether the Service lists the pod (given its Node, when that matters): not terminal, with
-/// an IPv4 address. [`candidate`] is Some exactly then.
+/// Whether the Service lists the pod, apart from the Node condition, which the join with the
+/// Nodes applies: not terminal, with an IPv4 address. [`candidate`] is Some exactly then.
 pub fn listed(service: &ServiceRow, pod: &PodRow) -> bool {
     receives_slices(service) && !matches!(pod.phase.as_str(), "Succeeded" | "Failed") && ipv4_addresses(pod).next().is_some()
 }
@@ -195,7 +194,7 @@ pub fn candidate(service: &ServiceRow, pod: &PodRow) -> Option<Candidate> {
         target_ref: Some(TargetRef::pod(pod)),
         zone: None,
     };
-    Some(Candidate { service: service_key(service), ports, endpoint, without_node: service.publish_not_ready })
+    Some(Candidate { ports, endpoint, without_node: service.publish_not_ready })
 }
 
 fn labels(service: &ServiceMeta) -> BTreeMap<&str, &str> {

@@ -91,14 +91,14 @@ fn pod_body(w: &ReplicaSetRow, name: &str) -> String {
 }
 
 /// Upstream's deletion preference: lower sorts first, so it is deleted first.
-fn deletion_rank(p: &PodRow) -> (bool, u8, bool, std::cmp::Reverse<String>, String) {
+fn deletion_rank(p: &PodRow) -> (bool, u8, bool, std::cmp::Reverse<&str>, &str) {
     let phase = match p.phase.as_str() {
         "Pending" => 0,
         "Unknown" => 1,
         "Running" => 2,
         _ => 3,
     };
-    (!p.node.is_empty(), phase, p.ready, std::cmp::Reverse(p.created.to_string()), p.name.to_string())
+    (!p.node.is_empty(), phase, p.ready, std::cmp::Reverse(p.created.as_str()), p.name.as_str())
 }
 
 /// One workload's replica diff, the `replica-diffs` view: how many replicas it wants, how
@@ -172,7 +172,7 @@ pub fn decide(w: &ReplicaSetRow, owned: &[&PodRow], orphans: &[&PodRow]) -> Deci
     } else if missing < 0 {
         // Only pods already owned are deleted; one being adopted is, if still surplus, once
         // its owner reference is written (one write per pod per round).
-        active.sort_by_key(|p| deletion_rank(p));
+        active.sort_by(|a, b| deletion_rank(a).cmp(&deletion_rank(b)));
         let surplus = active.len().min((-missing) as usize);
         for p in &active[..surplus] {
             out.push(Intent::Delete { key: pod_key(&p.name) });
