@@ -166,10 +166,14 @@ pub type ContainerPort = (CompactString, i64, CompactString);
 /// A pod as the controllers read it. Its text fields are [`CompactString`]s, which hold up to
 /// 24 bytes in place: a pod's names, addresses, phase and timestamp cost no allocation of
 /// their own, and the row is made once and shared by every controller (`Arc<PodRow>`).
+///
+/// Rows compare field by field in this order, and every arrangement that holds pods sorts and
+/// merges them by it: the name comes first because it tells two pods of one Service (which
+/// share the namespace) apart at once.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PodRow {
-    pub namespace: CompactString,
     pub name: CompactString,
+    pub namespace: CompactString,
     pub uid: CompactString,
     pub labels: PodLabels,
     pub node: CompactString,

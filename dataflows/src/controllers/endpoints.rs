@@ -182,18 +182,19 @@ pub fn listed(service: &ServiceRow, pod: &PodRow) -> bool {
 
 /// The pod's contribution to the service's Endpoints; None when the pod is not listed.
 pub fn member(service: &ServiceRow, pod: &PodRow) -> Option<PodMember> {
-    if !listed(service, pod) {
-        return None;
-    }
+    listed(service, pod).then(|| part(service, pod))
+}
+
+/// The part of a pod the service lists ([`listed`], which this does not check again).
+fn part(service: &ServiceRow, pod: &PodRow) -> PodMember {
     let ports: Vec<EndpointPort> =
         service.ports.iter().filter_map(|sp| Some(EndpointPort { name: sp.name.clone(), port: find_port(sp, pod)?, protocol: sp.protocol.clone() })).collect();
     let address = Address { ip: pod.ip.to_string(), hostname: hostname(service, pod), node_name: node_name(pod), target_ref: Some(TargetRef::pod(pod)) };
-    Some(PodMember { ports, address, ready: pod.ready || service.publish_not_ready })
+    PodMember { ports, address, ready: pod.ready || service.publish_not_ready }
 }
 
-/// A service's desired content from its own row and the pods it lists.
-fn content_of<'a>(service: &ServiceRow, pods: impl IntoIterator<Item = &'a PodRow>) -> Text {
-    let members: Vec<PodMember> = pods.into_iter().filter_map(|p| member(service, p)).collect();
+/// A service's desired content from its own row and its pods' parts.
+fn content_of(service: &ServiceRow, members: &[PodMember]) -> Text {
     content(&service.labels, service.headless, &repack(members.iter().map(PodMember::parts)))
 }
 
@@ -207,11 +208,15 @@ fn assemble(members: &[&Member]) -> Option<Text> {
         Member::Service(s) => Some(s),
         Member::Pod(_) => None,
     })?;
-    let pods = members.iter().filter_map(|m| match m {
-        Member::Pod(p) => Some(&**p),
-        Member::Service(_) => None,
-    });
-    Some(content_of(service, pods))
+    // Every pod here was listed against this same row of the Service when it joined.
+    let parts: Vec<PodMember> = members
+        .iter()
+        .filter_map(|m| match m {
+            Member::Pod(p) => Some(part(service, p)),
+            Member::Service(_) => None,
+        })
+        .collect();
+    Some(content_of(service, &parts))
 }
 
 /// The dataflow over the selected (service, pod) pairs: desired Endpoints per service (also
@@ -259,7 +264,8 @@ pub fn recompute(services: &[ServiceRow], pods: &[PodRow]) -> BTreeMap<ObjectKey
             continue;
         };
         let candidates = index.get(&(s.namespace.as_str(), k.as_str(), v.as_str())).map(Vec::as_slice).unwrap_or(&[]);
-        out.insert(service_key(s), content_of(s, candidates.iter().copied().filter(|p| selects(s, p))));
+        let parts: Vec<PodMember> = candidates.iter().filter(|p| selects(s, p)).filter_map(|p| member(s, p)).collect();
+        out.insert(service_key(s), content_of(s, &parts));
     }
     out
 }
@@ -270,7 +276,8 @@ pub fn reference(services: &[ServiceRow], pods: &[PodRow], existing: &[ManagedRo
     let mut selecting = BTreeSet::new();
     for s in services.iter().filter(|s| s.selector.is_some()) {
         selecting.insert(service_key(s));
-        desired.insert((service_key(s), content_of(s, selected_by(s, pods))));
+        let parts: Vec<PodMember> = selected_by(s, pods).filter_map(|p| member(s, p)).collect();
+        desired.insert((service_key(s), content_of(s, &parts)));
     }
     let observed: BTreeSet<(ObjectKey, Text)> = existing
         .iter()

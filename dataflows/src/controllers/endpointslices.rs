@@ -165,9 +165,11 @@ pub fn listed(service: &ServiceRow, pod: &PodRow) -> bool {
 /// The pod's endpoint for the service (`podToEndpoint`, `getEndpointPorts`), or None when
 /// the pod is not listed.
 pub fn candidate(service: &ServiceRow, pod: &PodRow) -> Option<Candidate> {
-    if !listed(service, pod) {
-        return None;
-    }
+    listed(service, pod).then(|| endpoint_of(service, pod))
+}
+
+/// The endpoint of a pod the service lists ([`listed`], which this does not check again).
+fn endpoint_of(service: &ServiceRow, pod: &PodRow) -> Candidate {
     let addresses: Vec<String> = ipv4_addresses(pod).map(|ip| ip.to_string()).collect();
     let mut ports: Vec<SlicePort> = if service.ports.is_empty() && service.headless {
         vec![]
@@ -194,7 +196,7 @@ pub fn candidate(service: &ServiceRow, pod: &PodRow) -> Option<Candidate> {
         target_ref: Some(TargetRef::pod(pod)),
         zone: None,
     };
-    Some(Candidate { ports, endpoint, without_node: service.publish_not_ready })
+    Candidate { ports, endpoint, without_node: service.publish_not_ready }
 }
 
 fn labels(service: &ServiceMeta) -> BTreeMap<&str, &str> {
@@ -336,10 +338,11 @@ pub fn endpoint_slices<'s>(
             if let Some(service) = service {
                 let candidates: Vec<Candidate> = listed
                     .into_iter()
-                    .filter_map(|(pod, zone)| {
-                        let mut c = candidate(service, pod)?;
+                    .map(|(pod, zone)| {
+                        // Listed against this same row of the Service when it joined.
+                        let mut c = endpoint_of(service, pod);
                         c.endpoint.zone = zone.as_deref().map(str::to_string);
-                        Some(c)
+                        c
                     })
                     .collect();
                 let meta = meta(service);
