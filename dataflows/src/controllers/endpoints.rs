@@ -17,7 +17,7 @@ use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::selection::{find_port, hostname, node_name, selected_by, selects, TargetRef};
+use super::selection::{bound_node, find_port, hostname_in, selected_by, selects, TargetRef};
 use crate::reconcile::{reconcile, reconcile_reference, Orphans};
 use crate::rows::{ManagedRow, PodRow, ServiceRow};
 use crate::types::{Diff, Intent, Kind, ObjectKey, Revision, Text};
@@ -75,40 +75,73 @@ pub enum Member {
     Pod(Arc<PodRow>),
 }
 
-/// One pod's part of a service's Endpoints: the ports it serves, its address, and whether
-/// it is ready.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct PodMember {
-    pub ports: Vec<EndpointPort>,
-    pub address: Address,
+/// An [`Address`] borrowed from a pod's row and its Service's: it serializes and orders as
+/// the owned one, so a desired content made from rows equals the same content read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressRef<'a> {
+    pub ip: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_ref: Option<PodRef<'a>>,
+}
+
+/// A [`TargetRef`] to a pod, borrowed: the same fields in the same order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct PodRef<'a> {
+    pub kind: &'static str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub uid: &'a str,
+}
+
+/// An [`EndpointPort`] borrowed from a Service's port: serialized and ordered as the owned one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct EndpointPortRef<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub name: &'a str,
+    pub port: i64,
+    pub protocol: &'a str,
+}
+
+/// One pod's part of a service's Endpoints, borrowed from the rows: the ports it serves, its
+/// address, and whether it is ready. Making one allocates only its list of ports.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PodMember<'a> {
+    pub ports: Vec<EndpointPortRef<'a>>,
+    pub address: AddressRef<'a>,
     pub ready: bool,
 }
 
-impl PodMember {
-    fn parts(&self) -> (&[EndpointPort], &Address, bool) {
+impl<'a> PodMember<'a> {
+    fn parts(&self) -> (&[EndpointPortRef<'a>], &AddressRef<'a>, bool) {
         (&self.ports, &self.address, self.ready)
     }
 }
 
-/// One subset as it is written, borrowing its addresses and ports from the members.
+/// One subset as it is written, borrowing its addresses (`A`) and ports (`P`) from the
+/// members: owned ones read back from an object, or borrowed ones made from rows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SubsetRef<'a> {
+pub struct SubsetRef<'a, P, A> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub addresses: Vec<&'a Address>,
+    pub addresses: Vec<&'a A>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub not_ready_addresses: Vec<&'a Address>,
+    pub not_ready_addresses: Vec<&'a A>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub ports: Vec<&'a EndpointPort>,
+    pub ports: Vec<&'a P>,
 }
 
 /// Groups addresses by identical port lists, as upstream's `RepackSubsets`, in a canonical
 /// order. Nothing is copied: the subsets point into the members.
-pub fn repack<'a>(members: impl IntoIterator<Item = (&'a [EndpointPort], &'a Address, bool)>) -> Vec<SubsetRef<'a>> {
-    type Group<'a> = (BTreeSet<&'a Address>, BTreeSet<&'a Address>);
-    let mut groups: BTreeMap<Vec<&'a EndpointPort>, Group<'a>> = BTreeMap::new();
+pub fn repack<'a, P: Ord, A: Ord>(members: impl IntoIterator<Item = (&'a [P], &'a A, bool)>) -> Vec<SubsetRef<'a, P, A>> {
+    type Group<'a, A> = (BTreeSet<&'a A>, BTreeSet<&'a A>);
+    let mut groups: BTreeMap<Vec<&'a P>, Group<'a, A>> = BTreeMap::new();
     for (ports, address, ready) in members {
-        let mut ports: Vec<&EndpointPort> = ports.iter().collect();
+        let mut ports: Vec<&P> = ports.iter().collect();
         ports.sort();
         ports.dedup();
         let entry = groups.entry(ports).or_default();
@@ -127,9 +160,9 @@ pub fn repack<'a>(members: impl IntoIterator<Item = (&'a [EndpointPort], &'a Add
 /// An Endpoints object's managed content as it is serialized: `{"metadata": {"labels"},
 /// "subsets"}`, written straight to text (no `serde_json::Value` in between).
 #[derive(Serialize)]
-struct ContentDoc<'a> {
+struct ContentDoc<'a, P, A> {
     metadata: LabelsDoc<'a>,
-    subsets: &'a [SubsetRef<'a>],
+    subsets: &'a [SubsetRef<'a, P, A>],
 }
 
 #[derive(Serialize)]
@@ -138,7 +171,7 @@ struct LabelsDoc<'a> {
 }
 
 /// The managed content of an Endpoints object: labels and subsets, canonical.
-pub fn content(labels: &[(String, String)], headless: bool, subsets: &[SubsetRef<'_>]) -> Text {
+pub fn content<P: Serialize, A: Serialize>(labels: &[(String, String)], headless: bool, subsets: &[SubsetRef<'_, P, A>]) -> Text {
     let mut l: BTreeMap<&str, &str> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     l.insert(MANAGED_BY, CONTROLLER_NAME);
     if headless {
@@ -148,7 +181,7 @@ pub fn content(labels: &[(String, String)], headless: bool, subsets: &[SubsetRef
 }
 
 /// Canonical JSON text of a content document.
-fn serialize(doc: &ContentDoc<'_>) -> Text {
+fn serialize<P: Serialize, A: Serialize>(doc: &ContentDoc<'_, P, A>) -> Text {
     serde_json::to_string(doc).expect("a content document serializes").into()
 }
 
@@ -181,15 +214,16 @@ pub fn listed(service: &ServiceRow, pod: &PodRow) -> bool {
 }
 
 /// The pod's contribution to the service's Endpoints; None when the pod is not listed.
-pub fn member(service: &ServiceRow, pod: &PodRow) -> Option<PodMember> {
+pub fn member<'a>(service: &'a ServiceRow, pod: &'a PodRow) -> Option<PodMember<'a>> {
     listed(service, pod).then(|| part(service, pod))
 }
 
 /// The part of a pod the service lists ([`listed`], which this does not check again).
-fn part(service: &ServiceRow, pod: &PodRow) -> PodMember {
-    let ports: Vec<EndpointPort> =
-        service.ports.iter().filter_map(|sp| Some(EndpointPort { name: sp.name.clone(), port: find_port(sp, pod)?, protocol: sp.protocol.clone() })).collect();
-    let address = Address { ip: pod.ip.to_string(), hostname: hostname(service, pod), node_name: node_name(pod), target_ref: Some(TargetRef::pod(pod)) };
+fn part<'a>(service: &'a ServiceRow, pod: &'a PodRow) -> PodMember<'a> {
+    let ports: Vec<EndpointPortRef<'a>> =
+        service.ports.iter().filter_map(|sp| Some(EndpointPortRef { name: &sp.name, port: find_port(sp, pod)?, protocol: &sp.protocol })).collect();
+    let target_ref = PodRef { kind: "Pod", namespace: &pod.namespace, name: &pod.name, uid: &pod.uid };
+    let address = AddressRef { ip: &pod.ip, hostname: hostname_in(service, pod), node_name: bound_node(pod), target_ref: Some(target_ref) };
     PodMember { ports, address, ready: pod.ready || service.publish_not_ready }
 }
 
@@ -292,6 +326,7 @@ pub fn reference(services: &[ServiceRow], pods: &[PodRow], existing: &[ManagedRo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn address(ip: &str, hostname: Option<&str>) -> Address {
         Address {
@@ -322,5 +357,32 @@ mod tests {
         assert_eq!(&*text, expected.to_string(), "field order and canonical order as the API server stores them");
         let stored: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(observed_content(&stored), text, "what the controller writes, it reads back as its own: no patch follows");
+    }
+
+    #[test]
+    fn content_made_from_rows_reads_back_the_same() {
+        use crate::rows::{project, Row};
+        let service = json!({"metadata": {"name": "web", "namespace": "ns", "uid": "s1", "labels": {"team": "x"}},
+            "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}, {"port": 53, "protocol": "UDP"}]}});
+        let Ok(Row::Service(service)) = project(&ObjectKey::new(Kind::Service, "ns", "web"), &service) else { panic!("a service row") };
+        let pod = |name: &str, ip: &str, ready: &str, hostname: Option<&str>| {
+            let mut spec = json!({"nodeName": "n1", "containers": [{"name": "c", "ports": [{"name": "http", "containerPort": 8080}]}]});
+            if let Some(h) = hostname {
+                spec["hostname"] = json!(h);
+                spec["subdomain"] = json!("web");
+            }
+            let v = json!({"metadata": {"name": name, "namespace": "ns", "uid": format!("u-{name}"), "labels": {"app": "web"}}, "spec": spec,
+                "status": {"phase": "Running", "podIP": ip, "conditions": [{"type": "Ready", "status": ready}]}});
+            match project(&ObjectKey::new(Kind::Pod, "ns", name), &v) {
+                Ok(Row::Pod(p)) => p,
+                other => panic!("a pod row: {other:?}"),
+            }
+        };
+        let pods = [pod("b", "10.0.0.2", "True", Some("web-b")), pod("a", "10.0.0.1", "False", None), pod("c", "10.0.0.3", "True", None)];
+        let parts: Vec<PodMember> = pods.iter().filter_map(|p| member(&service, p)).collect();
+        let text = content_of(&service, &parts);
+        let stored: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(observed_content(&stored), text, "borrowed parts write what the owned read-back writes: no patch follows");
+        assert!(text.contains(r#""hostname":"web-b""#) && text.contains(r#""notReadyAddresses""#) && text.contains(r#""protocol":"UDP""#), "{text}");
     }
 }

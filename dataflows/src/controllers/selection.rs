@@ -37,7 +37,12 @@ impl TargetRef {
 
 /// The Node the pod is bound to, if any.
 pub fn node_name(pod: &PodRow) -> Option<String> {
-    (!pod.node.is_empty()).then(|| pod.node.to_string())
+    bound_node(pod).map(str::to_string)
+}
+
+/// [`node_name`], borrowed.
+pub fn bound_node(pod: &PodRow) -> Option<&str> {
+    (!pod.node.is_empty()).then_some(pod.node.as_str())
 }
 
 /// Whether the service's selector selects the pod (same namespace, every selector label).
@@ -89,5 +94,10 @@ pub fn find_port(port: &ServicePortRow, pod: &PodRow) -> Option<i64> {
 /// The pod's hostname when it names itself into the service's subdomain, as upstream's
 /// `ShouldSetHostname`.
 pub fn hostname(service: &ServiceRow, pod: &PodRow) -> Option<String> {
-    (!pod.hostname.is_empty() && pod.subdomain == service.name && pod.namespace == service.namespace).then(|| pod.hostname.to_string())
+    hostname_in(service, pod).map(str::to_string)
+}
+
+/// [`hostname`], borrowed.
+pub fn hostname_in<'a>(service: &ServiceRow, pod: &'a PodRow) -> Option<&'a str> {
+    (!pod.hostname.is_empty() && pod.subdomain == service.name && pod.namespace == service.namespace).then_some(pod.hostname.as_str())
 }
