@@ -1,6 +1,7 @@
 //! deltakube's controllers as incremental differential dataflows.
 //!
-//! - [`types`]: the timestamp, diff, keys, feed events and intents (the one type file).
+//! - [`types`]: the timestamp, diff, keys, feed events and intents (the one type file);
+//!   [`text`]: the shared text contents travel as, compressed when that makes it smaller.
 //! - [`rows`]: projections of objects into input rows; [`rows_quota`]: quotas and usage.
 //! - [`engine`]: timely workers, inputs, progress and outputs; [`feeder`]: hands batches to
 //!   the workers, merging those that queue while they are busy; [`inputs`]: the input
@@ -22,4 +23,5 @@ pub mod rows;
 pub mod rows_quota;
 pub mod scheduler;
 pub mod slow_operators;
+pub mod text;
 pub mod types;

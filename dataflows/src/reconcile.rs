@@ -77,10 +77,11 @@ pub fn merge_diff(from: &Value, to: &Value) -> Value {
 }
 
 /// The patch from observed to desired content, both canonical JSON.
-fn patch(observed: &str, desired: &str) -> String {
-    match (serde_json::from_str::<Value>(observed), serde_json::from_str::<Value>(desired)) {
+fn patch(observed: &Text, desired: &Text) -> String {
+    let desired = desired.to_str();
+    match (serde_json::from_str::<Value>(&observed.to_str()), serde_json::from_str::<Value>(&desired)) {
         (Ok(from), Ok(to)) => merge_diff(&from, &to).to_string(),
-        _ => desired.to_string(),
+        _ => desired.into_owned(),
     }
 }
 

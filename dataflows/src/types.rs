@@ -12,10 +12,8 @@ pub type Revision = u64;
 /// Differential-dataflow's difference type: +1 insert, -1 retract.
 pub type Diff = isize;
 
-/// Shared immutable text: canonical JSON contents, bodies and patches. A clone copies a
-/// pointer, so the arrangements that hold contents (desired, observed, intents) merge and
-/// compact without copying them, and every arrangement of one content shares one copy.
-pub type Text = std::sync::Arc<str>;
+/// Shared immutable text: canonical JSON contents, bodies and patches ([`crate::text`]).
+pub use crate::text::Text;
 
 /// Which kind of object a key names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -137,7 +137,7 @@ impl Writer {
             return self.purge_namespace(&key.name).await;
         }
         let (method, path, body, content_type) = match intent {
-            Intent::Create { body, .. } => ("POST", collection_path(key), self.complete_body(key, body), "application/json"),
+            Intent::Create { body, .. } => ("POST", collection_path(key), self.complete_body(key, &body.to_str()), "application/json"),
             Intent::Patch { patch, .. } => ("PATCH", format!("{}/{}", collection_path(key), key.name), patch.to_string(), "application/merge-patch+json"),
             Intent::PatchStatus { patch, .. } => {
                 ("PATCH", format!("{}/{}/status", collection_path(key), key.name), patch.to_string(), "application/merge-patch+json")

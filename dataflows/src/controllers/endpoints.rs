@@ -354,8 +354,8 @@ mod tests {
                 {"addresses": [named], "notReadyAddresses": [reference("10.0.0.1")], "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]},
             ],
         });
-        assert_eq!(&*text, expected.to_string(), "field order and canonical order as the API server stores them");
-        let stored: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(text.to_str(), expected.to_string(), "field order and canonical order as the API server stores them");
+        let stored: Value = serde_json::from_str(&text.to_str()).unwrap();
         assert_eq!(observed_content(&stored), text, "what the controller writes, it reads back as its own: no patch follows");
     }
 
@@ -381,8 +381,13 @@ mod tests {
         let pods = [pod("b", "10.0.0.2", "True", Some("web-b")), pod("a", "10.0.0.1", "False", None), pod("c", "10.0.0.3", "True", None)];
         let parts: Vec<PodMember> = pods.iter().filter_map(|p| member(&service, p)).collect();
         let text = content_of(&service, &parts);
-        let stored: Value = serde_json::from_str(&text).unwrap();
+        let stored: Value = serde_json::from_str(&text.to_str()).unwrap();
         assert_eq!(observed_content(&stored), text, "borrowed parts write what the owned read-back writes: no patch follows");
-        assert!(text.contains(r#""hostname":"web-b""#) && text.contains(r#""notReadyAddresses""#) && text.contains(r#""protocol":"UDP""#), "{text}");
+        assert!(
+            text.to_str().contains(r#""hostname":"web-b""#)
+                && text.to_str().contains(r#""notReadyAddresses""#)
+                && text.to_str().contains(r#""protocol":"UDP""#),
+            "{text}"
+        );
     }
 }

@@ -452,7 +452,7 @@ mod tests {
 
     fn slices(pods: &[PodRow], nodes: &[NodeRow]) -> Vec<Value> {
         let (desired, _) = reference(&[service()], pods, nodes, &[]);
-        desired.into_iter().map(|(_, c)| serde_json::from_str(&c).unwrap()).collect()
+        desired.into_iter().map(|(_, c)| serde_json::from_str(&c.to_str()).unwrap()).collect()
     }
 
     #[test]
@@ -496,7 +496,7 @@ mod tests {
         unready.ready = false;
         let (desired, _) = reference(&[headless], &[pod(1, "n1"), unready, pod(3, "n1")], &[node("n1", Some("z1")), node("n2", None)], &[]);
         let (_, text) = desired.into_iter().next().unwrap();
-        let stored: Value = serde_json::from_str(&text).unwrap();
+        let stored: Value = serde_json::from_str(&text.to_str()).unwrap();
         let keys: Vec<&String> = stored.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["metadata", "addressType", "endpoints", "ports"]);
         assert_eq!(stored["metadata"]["labels"][HEADLESS], "");

@@ -380,6 +380,6 @@ mod tests {
         assert_eq!(diff, ReplicaDiff { kind: "ReplicaSet", desired: 1, actual: 1, ready: 1, to_adopt: 1, to_release: 1, ..ReplicaDiff::default() });
         assert!(!intents.iter().any(|i| matches!(i, Intent::Create { .. })), "{intents:?}");
         assert!(intents.contains(&Intent::Patch { key: ObjectKey::new(Kind::Pod, "ns", "moved"), patch: owners_patch(&[]).into() }));
-        assert!(intents.iter().any(|i| matches!(i, Intent::Patch { key, patch } if key.name == "orphan" && patch.contains("rs-uid"))));
+        assert!(intents.iter().any(|i| matches!(i, Intent::Patch { key, patch } if key.name == "orphan" && patch.to_str().contains("rs-uid"))));
     }
 }

@@ -155,7 +155,7 @@ impl World {
         let wanted: Vec<_> = wanted.into_iter().filter(|(k, _)| k.namespace == ns).collect();
         if !wanted.is_empty() && self.rng.random_bool(0.6) {
             let (key, content) = wanted[self.rng.random_range(0..wanted.len())].clone();
-            let mut slice: Value = serde_json::from_str(&create_body(&key, &content)).unwrap();
+            let mut slice: Value = serde_json::from_str(&create_body(&key, &content.to_str())).unwrap();
             match self.rng.random_range(0..5) {
                 0 => slice["metadata"]["labels"]["extra"] = json!("x"),
                 1 => slice["endpoints"] = json!([]),
