@@ -13,7 +13,10 @@ pub type Labels = Vec<(String, String)>;
 
 /// A pod's labels, as [`Labels`]; most keys and values fit in a [`CompactString`] without an
 /// allocation.
-pub type PodLabels = Vec<(CompactString, CompactString)>;
+pub type PodLabels = Box<[(CompactString, CompactString)]>;
+
+/// A pod's addresses: one in place, as nearly every pod has (dual-stack pods spill two).
+pub type PodIps = smallvec::SmallVec<[CompactString; 1]>;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NamespaceRow {
@@ -164,8 +167,11 @@ pub struct ReplicaSetRow {
 pub type ContainerPort = (CompactString, i64, CompactString);
 
 /// A pod as the controllers read it. Its text fields are [`CompactString`]s, which hold up to
-/// 24 bytes in place: a pod's names, addresses, phase and timestamp cost no allocation of
-/// their own, and the row is made once and shared by every controller (`Arc<PodRow>`).
+/// 24 bytes in place: a pod's names, addresses and timestamp cost no allocation of their own,
+/// and the row is made once and shared by every controller (`Arc<PodRow>`). Every pod is
+/// held this way, so the row is kept small: lists are boxed slices (no spare capacity), one
+/// address sits in place, the phase is a byte, and the rarely set hostname and subdomain are
+/// boxed together.
 ///
 /// Rows compare field by field in this order, and every arrangement that holds pods sorts and
 /// merges them by it: the name comes first because it tells two pods of one Service (which
@@ -177,22 +183,51 @@ pub struct PodRow {
     pub uid: CompactString,
     pub labels: PodLabels,
     pub node: CompactString,
-    /// `status.podIP`.
-    pub ip: CompactString,
     /// `status.podIPs`, or `[podIP]` when only the singular field is set (upstream's v1
-    /// conversion fills one from the other the same way).
-    pub ips: Vec<CompactString>,
-    pub phase: CompactString,
+    /// conversion fills one from the other the same way, so the first is `status.podIP`).
+    pub ips: PodIps,
+    pub phase: PodPhase,
     /// The Ready condition is True.
     pub ready: bool,
     /// `metadata.deletionTimestamp` is set.
     pub terminating: bool,
     /// Container ports in spec order, containers first, then sidecars.
-    pub ports: Vec<ContainerPort>,
-    pub hostname: CompactString,
-    pub subdomain: CompactString,
-    pub owners: Vec<OwnerRef>,
+    pub ports: Box<[ContainerPort]>,
+    /// `spec.hostname` and `spec.subdomain`, when both are set (a pod's DNS name under a
+    /// headless Service, [`crate::controllers::selection::hostname_in`]); None otherwise.
+    pub dns_name: Option<Box<(CompactString, CompactString)>>,
+    pub owners: Box<[OwnerRef]>,
     pub created: CompactString,
+}
+
+/// `status.phase`; what the API does not define (or is unset) is `Other`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum PodPhase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Unknown,
+    #[default]
+    Other,
+}
+
+impl PodPhase {
+    pub fn parse(phase: &str) -> PodPhase {
+        match phase {
+            "Pending" => PodPhase::Pending,
+            "Running" => PodPhase::Running,
+            "Succeeded" => PodPhase::Succeeded,
+            "Failed" => PodPhase::Failed,
+            "Unknown" => PodPhase::Unknown,
+            _ => PodPhase::Other,
+        }
+    }
+
+    /// Succeeded or Failed: the pod's containers will not run again.
+    pub fn is_finished(self) -> bool {
+        matches!(self, PodPhase::Succeeded | PodPhase::Failed)
+    }
 }
 
 impl PodRow {
@@ -203,7 +238,22 @@ impl PodRow {
 
     /// Counts toward a workload's replicas: not finished and not being deleted.
     pub fn is_active(&self) -> bool {
-        !self.terminating && !matches!(self.phase.as_str(), "Succeeded" | "Failed")
+        !self.terminating && !self.phase.is_finished()
+    }
+
+    /// `status.podIP`: the first of [`PodRow::ips`], "" when there is none.
+    pub fn ip(&self) -> &str {
+        self.ips.first().map_or("", CompactString::as_str)
+    }
+
+    /// `spec.hostname` when `spec.subdomain` is set too.
+    pub fn hostname(&self) -> Option<&str> {
+        self.dns_name.as_deref().map(|(hostname, _)| hostname.as_str())
+    }
+
+    /// `spec.subdomain` when `spec.hostname` is set too.
+    pub fn subdomain(&self) -> Option<&str> {
+        self.dns_name.as_deref().map(|(_, subdomain)| subdomain.as_str())
     }
 }
 
@@ -301,12 +351,12 @@ fn strings_at<S: for<'a> From<&'a str>>(v: &Value, pointer: &str, field: &str) -
     at(v, pointer).and_then(Value::as_array).into_iter().flatten().map(|e| S::from(e.get(field).and_then(Value::as_str).unwrap_or_default())).collect()
 }
 
-fn pod_ips(v: &Value) -> Vec<CompactString> {
-    let ips = strings_at(v, "/status/podIPs", "ip");
+fn pod_ips(v: &Value) -> PodIps {
+    let ips: Vec<CompactString> = strings_at(v, "/status/podIPs", "ip");
     if ips.is_empty() && !s(v, "/status/podIP").is_empty() {
-        return vec![s(v, "/status/podIP").into()];
+        return smallvec::smallvec![s(v, "/status/podIP").into()];
     }
-    ips
+    PodIps::from_vec(ips)
 }
 
 pub(crate) fn terminating(v: &Value) -> bool {
@@ -398,24 +448,21 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 .into_iter()
                 .flatten()
                 .any(|c| c.get("type").and_then(Value::as_str) == Some("Ready") && c.get("status").and_then(Value::as_str) == Some("True"));
-            // Rows live as long as their pods: no spare capacity.
-            ports.shrink_to_fit();
             let c = |pointer: &str| CompactString::from(at(v, pointer).and_then(Value::as_str).unwrap_or_default());
+            let (hostname, subdomain) = (c("/spec/hostname"), c("/spec/subdomain"));
             Row::Pod(PodRow {
                 namespace: ns.into(),
                 name: name.into(),
                 uid: uid.into(),
-                labels: labels(at(v, "/metadata/labels"))?,
+                labels: labels(at(v, "/metadata/labels"))?.into_boxed_slice(),
                 node: c("/spec/nodeName"),
-                ip: c("/status/podIP"),
                 ips: pod_ips(v),
-                phase: c("/status/phase"),
+                phase: PodPhase::parse(&s(v, "/status/phase")),
                 ready,
                 terminating: terminating(v),
-                ports,
-                hostname: c("/spec/hostname"),
-                subdomain: c("/spec/subdomain"),
-                owners: owner_refs(v)?,
+                ports: ports.into_boxed_slice(),
+                dns_name: (!hostname.is_empty() && !subdomain.is_empty()).then(|| Box::new((hostname, subdomain))),
+                owners: owner_refs(v)?.into_boxed_slice(),
                 created: c("/metadata/creationTimestamp"),
             })
         }
@@ -511,4 +558,24 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
         // PriorityClasses are read by the scheduler alone (its own projection).
         Kind::PersistentVolumeClaim | Kind::StatefulSet | Kind::PriorityClass => Row::CountedOnly(key.clone()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pod_row_stays_small_and_keeps_a_typical_pod_in_place() {
+        // Every pod is held as one of these for as long as it exists (see the type's doc).
+        assert!(std::mem::size_of::<PodRow>() <= 216, "{} bytes", std::mem::size_of::<PodRow>());
+        let pod = serde_json::json!({
+            "metadata": {"name": "web-7d9f8c6b5-x2k4p", "namespace": "default", "labels": {"app": "web"}},
+            "spec": {"nodeName": "node-1", "hostname": "h", "subdomain": "svc", "containers": [{"name": "c", "ports": [{"containerPort": 80}]}]},
+            "status": {"phase": "Running", "podIP": "10.0.0.7"}
+        });
+        let Ok(Row::Pod(row)) = project(&ObjectKey::new(Kind::Pod, "default", "web-7d9f8c6b5-x2k4p"), &pod) else { panic!("a pod row") };
+        assert!(!row.ips.spilled());
+        assert_eq!((row.ip(), row.phase, row.hostname(), row.subdomain()), ("10.0.0.7", PodPhase::Running, Some("h"), Some("svc")));
+        assert_eq!(&*row.ports, &[("".into(), 80, "TCP".into())]);
+    }
 }

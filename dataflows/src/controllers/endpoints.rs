@@ -204,7 +204,7 @@ pub fn observed_content(v: &Value) -> Text {
 /// Whether the service's Endpoints list the pod, as upstream's `ShouldPodBeInEndpoints` and
 /// `FindPort` decide it: [`member`] is Some exactly then.
 pub fn listed(service: &ServiceRow, pod: &PodRow) -> bool {
-    if pod.ip.is_empty() || matches!(pod.phase.as_str(), "Succeeded" | "Failed") {
+    if pod.ip().is_empty() || pod.phase.is_finished() {
         return false;
     }
     if pod.terminating && !service.publish_not_ready {
@@ -223,7 +223,7 @@ fn part<'a>(service: &'a ServiceRow, pod: &'a PodRow) -> PodMember<'a> {
     let ports: Vec<EndpointPortRef<'a>> =
         service.ports.iter().filter_map(|sp| Some(EndpointPortRef { name: &sp.name, port: find_port(sp, pod)?, protocol: &sp.protocol })).collect();
     let target_ref = PodRef { kind: "Pod", namespace: &pod.namespace, name: &pod.name, uid: &pod.uid };
-    let address = AddressRef { ip: &pod.ip, hostname: hostname_in(service, pod), node_name: bound_node(pod), target_ref: Some(target_ref) };
+    let address = AddressRef { ip: pod.ip(), hostname: hostname_in(service, pod), node_name: bound_node(pod), target_ref: Some(target_ref) };
     PodMember { ports, address, ready: pod.ready || service.publish_not_ready }
 }
 

@@ -159,7 +159,7 @@ fn ipv4_addresses(pod: &PodRow) -> impl Iterator<Item = Ipv4Addr> + '_ {
 /// Whether the Service lists the pod, apart from the Node condition, which the join with the
 /// Nodes applies: not terminal, with an IPv4 address. [`candidate`] is Some exactly then.
 pub fn listed(service: &ServiceRow, pod: &PodRow) -> bool {
-    receives_slices(service) && !matches!(pod.phase.as_str(), "Succeeded" | "Failed") && ipv4_addresses(pod).next().is_some()
+    receives_slices(service) && !pod.phase.is_finished() && ipv4_addresses(pod).next().is_some()
 }
 
 /// The pod's endpoint for the service (`podToEndpoint`, `getEndpointPorts`), or None when
@@ -406,7 +406,7 @@ pub fn reference(services: &[ServiceRow], pods: &[PodRow], nodes: &[NodeRow], ex
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rows::{ServicePortRow, TargetPort};
+    use crate::rows::{PodPhase, ServicePortRow, TargetPort};
 
     fn service() -> ServiceRow {
         ServiceRow {
@@ -431,17 +431,15 @@ mod tests {
             namespace: "ns".into(),
             name: format!("web-{i:03}").into(),
             uid: format!("pod-uid-{i}").into(),
-            labels: vec![("app".into(), "web".into())],
+            labels: [("app".into(), "web".into())].into(),
             node: node.into(),
-            ip: format!("10.1.{}.{}", i / 200, i % 200 + 1).into(),
-            ips: vec![format!("10.1.{}.{}", i / 200, i % 200 + 1).into()],
-            phase: "Running".into(),
+            ips: smallvec::smallvec![format!("10.1.{}.{}", i / 200, i % 200 + 1).into()],
+            phase: PodPhase::Running,
             ready: true,
             terminating: false,
-            ports: vec![("web".into(), 8080, "TCP".into())],
-            hostname: "".into(),
-            subdomain: "".into(),
-            owners: vec![],
+            ports: [("web".into(), 8080, "TCP".into())].into(),
+            dns_name: None,
+            owners: [].into(),
             created: "".into(),
         }
     }
@@ -462,7 +460,7 @@ mod tests {
         let mut unready = pod(3, "n1");
         unready.ready = false;
         let mut v6 = pod(4, "n1");
-        v6.ips = vec!["fd00::4".into()];
+        v6.ips = smallvec::smallvec!["fd00::4".into()];
         let got = slices(&[pod(1, "n1"), terminating, unready, v6, pod(5, "gone")], &[node("n1", Some("z1"))]);
         assert_eq!(got.len(), 1);
         let slice = &got[0];

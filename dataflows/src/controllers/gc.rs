@@ -66,7 +66,7 @@ pub fn owner_of_deployment(d: &DeploymentRow) -> Owner {
 }
 
 pub fn dependent_pod(p: &PodRow) -> Dependent {
-    Dependent { key: ObjectKey::new(Kind::Pod, p.namespace.clone(), p.name.clone()), owners: p.owners.clone() }
+    Dependent { key: ObjectKey::new(Kind::Pod, p.namespace.clone(), p.name.clone()), owners: p.owners.to_vec() }
 }
 
 pub fn dependent_workload(w: &ReplicaSetRow) -> Dependent {

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 
 use crate::controllers::token::suffix;
 use crate::controllers::{join_key, keyed_once};
-use crate::rows::{OwnerRef, PodRow, ReplicaSetRow};
+use crate::rows::{OwnerRef, PodPhase, PodRow, ReplicaSetRow};
 use crate::types::{Diff, Intent, Kind, ObjectKey, Revision, Text};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -92,10 +92,10 @@ fn pod_body(w: &ReplicaSetRow, name: &str) -> String {
 
 /// Upstream's deletion preference: lower sorts first, so it is deleted first.
 fn deletion_rank(p: &PodRow) -> (bool, u8, bool, std::cmp::Reverse<&str>, &str) {
-    let phase = match p.phase.as_str() {
-        "Pending" => 0,
-        "Unknown" => 1,
-        "Running" => 2,
+    let phase = match p.phase {
+        PodPhase::Pending => 0,
+        PodPhase::Unknown => 1,
+        PodPhase::Running => 2,
         _ => 3,
     };
     (!p.node.is_empty(), phase, p.ready, std::cmp::Reverse(p.created.as_str()), p.name.as_str())
@@ -156,7 +156,7 @@ pub fn decide(w: &ReplicaSetRow, owned: &[&PodRow], orphans: &[&PodRow]) -> Deci
     }
     diff.to_release = released.len() as i64;
     for p in &adopting {
-        let mut owners = p.owners.clone();
+        let mut owners = p.owners.to_vec();
         owners.push(controller_ref(w));
         out.push(Intent::Patch { key: pod_key(&p.name), patch: owners_patch(&owners).into() });
     }
@@ -316,11 +316,11 @@ mod tests {
             name: name.into(),
             uid: format!("{name}-uid").into(),
             node: node.into(),
-            phase: phase.into(),
+            phase: PodPhase::parse(phase),
             ready,
             created: created.into(),
-            labels: vec![("app".into(), "web".into())],
-            owners: vec![controller_ref(&workload(0))],
+            labels: [("app".into(), "web".into())].into(),
+            owners: [controller_ref(&workload(0))].into(),
             ..PodRow::default()
         }
     }
@@ -372,9 +372,9 @@ mod tests {
     fn relabelled_pods_are_released_and_matching_orphans_adopted() {
         let w = workload(1);
         let mut moved = pod("moved", "n1", "Running", true, "t");
-        moved.labels = vec![("app".into(), "other".into())];
+        moved.labels = [("app".into(), "other".into())].into();
         let mut orphan = pod("orphan", "n1", "Running", true, "t");
-        orphan.owners.clear();
+        orphan.owners = [].into();
         let Decision { diff, intents } = decide(&w, &[&moved], &[&orphan]);
         // The orphan is adopted and counted: nothing is created beside it.
         assert_eq!(diff, ReplicaDiff { kind: "ReplicaSet", desired: 1, actual: 1, ready: 1, to_adopt: 1, to_release: 1, ..ReplicaDiff::default() });

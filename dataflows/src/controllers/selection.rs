@@ -99,5 +99,6 @@ pub fn hostname(service: &ServiceRow, pod: &PodRow) -> Option<String> {
 
 /// [`hostname`], borrowed.
 pub fn hostname_in<'a>(service: &ServiceRow, pod: &'a PodRow) -> Option<&'a str> {
-    (!pod.hostname.is_empty() && pod.subdomain == service.name && pod.namespace == service.namespace).then_some(pod.hostname.as_str())
+    let (hostname, subdomain) = pod.dns_name.as_deref()?;
+    (*subdomain == service.name && pod.namespace == service.namespace).then_some(hostname.as_str())
 }
