@@ -183,8 +183,8 @@ pub struct PodRow {
     pub uid: CompactString,
     pub labels: PodLabels,
     pub node: CompactString,
-    /// `status.podIPs`, or `[podIP]` when only the singular field is set (upstream's v1
-    /// conversion fills one from the other the same way, so the first is `status.podIP`).
+    /// `status.podIPs` as upstream's v1 conversion leaves it (see `pod_ips`): the first is
+    /// `status.podIP`.
     pub ips: PodIps,
     pub phase: PodPhase,
     /// The Ready condition is True.
@@ -193,8 +193,9 @@ pub struct PodRow {
     pub terminating: bool,
     /// Container ports in spec order, containers first, then sidecars.
     pub ports: Box<[ContainerPort]>,
-    /// `spec.hostname` and `spec.subdomain`, when both are set (a pod's DNS name under a
-    /// headless Service, [`crate::controllers::selection::hostname_in`]); None otherwise.
+    /// `spec.hostname` and `spec.subdomain`, when both are set (a pod's DNS name under the
+    /// Service its subdomain names, [`crate::controllers::selection::hostname_in`]); None
+    /// otherwise.
     pub dns_name: Option<Box<(CompactString, CompactString)>>,
     pub owners: Box<[OwnerRef]>,
     pub created: CompactString,
@@ -347,16 +348,22 @@ fn label<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
 }
 
 /// The string `field` of every entry of the array at `pointer` ("" where it is missing).
-fn strings_at<S: for<'a> From<&'a str>>(v: &Value, pointer: &str, field: &str) -> Vec<S> {
+fn strings_at<S: for<'a> From<&'a str>, C: FromIterator<S>>(v: &Value, pointer: &str, field: &str) -> C {
     at(v, pointer).and_then(Value::as_array).into_iter().flatten().map(|e| S::from(e.get(field).and_then(Value::as_str).unwrap_or_default())).collect()
 }
 
+/// `status.podIPs` as upstream's v1 → internal conversion leaves it: `[podIP]` when only
+/// `podIP` is set, or when both are and `podIP` is not the first of `podIPs` (`podIP` is
+/// authoritative then). So the first is always `podIP`. Collected straight into the row's
+/// list, so that one address stays in place.
 fn pod_ips(v: &Value) -> PodIps {
-    let ips: Vec<CompactString> = strings_at(v, "/status/podIPs", "ip");
-    if ips.is_empty() && !s(v, "/status/podIP").is_empty() {
-        return smallvec::smallvec![s(v, "/status/podIP").into()];
+    let ip = at(v, "/status/podIP").and_then(Value::as_str).unwrap_or_default();
+    let ips: PodIps = strings_at(v, "/status/podIPs", "ip");
+    match ips.first() {
+        _ if ip.is_empty() => ips,
+        Some(first) if first == ip => ips,
+        _ => smallvec::smallvec![ip.into()],
     }
-    PodIps::from_vec(ips)
 }
 
 pub(crate) fn terminating(v: &Value) -> bool {
@@ -571,11 +578,28 @@ mod tests {
         let pod = serde_json::json!({
             "metadata": {"name": "web-7d9f8c6b5-x2k4p", "namespace": "default", "labels": {"app": "web"}},
             "spec": {"nodeName": "node-1", "hostname": "h", "subdomain": "svc", "containers": [{"name": "c", "ports": [{"containerPort": 80}]}]},
-            "status": {"phase": "Running", "podIP": "10.0.0.7"}
+            "status": {"phase": "Running", "podIP": "10.0.0.7", "podIPs": [{"ip": "10.0.0.7"}]}
         });
-        let Ok(Row::Pod(row)) = project(&ObjectKey::new(Kind::Pod, "default", "web-7d9f8c6b5-x2k4p"), &pod) else { panic!("a pod row") };
-        assert!(!row.ips.spilled());
+        let row = pod_row(&pod);
+        assert!(!row.ips.spilled(), "a kubelet writes both fields; the one address stays in place");
         assert_eq!((row.ip(), row.phase, row.hostname(), row.subdomain()), ("10.0.0.7", PodPhase::Running, Some("h"), Some("svc")));
         assert_eq!(&*row.ports, &[("".into(), 80, "TCP".into())]);
+    }
+
+    fn pod_row(pod: &Value) -> PodRow {
+        let Ok(Row::Pod(row)) = project(&ObjectKey::new(Kind::Pod, "default", "p"), pod) else { panic!("a pod row") };
+        row
+    }
+
+    #[test]
+    fn pod_ips_read_as_upstreams_conversion_leaves_them() {
+        let ips = |status: Value| pod_row(&serde_json::json!({"metadata": {"name": "p"}, "status": status})).ips.to_vec();
+        let ip = |s: &str| CompactString::from(s);
+        assert_eq!(ips(serde_json::json!({"podIP": "10.0.0.1"})), [ip("10.0.0.1")]);
+        assert_eq!(ips(serde_json::json!({"podIPs": [{"ip": "10.0.0.1"}, {"ip": "fd00::1"}]})), [ip("10.0.0.1"), ip("fd00::1")]);
+        assert_eq!(ips(serde_json::json!({"podIP": "fd00::1", "podIPs": [{"ip": "fd00::1"}, {"ip": "10.0.0.1"}]})), [ip("fd00::1"), ip("10.0.0.1")]);
+        // Both set and disagreeing: podIP is authoritative.
+        assert_eq!(ips(serde_json::json!({"podIP": "10.0.0.9", "podIPs": [{"ip": "10.0.0.1"}]})), [ip("10.0.0.9")]);
+        assert_eq!(ips(serde_json::json!({})), Vec::<CompactString>::new());
     }
 }

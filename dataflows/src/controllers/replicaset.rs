@@ -92,11 +92,13 @@ fn pod_body(w: &ReplicaSetRow, name: &str) -> String {
 
 /// Upstream's deletion preference: lower sorts first, so it is deleted first.
 fn deletion_rank(p: &PodRow) -> (bool, u8, bool, std::cmp::Reverse<&str>, &str) {
+    // Upstream's `podPhaseToOrdinal` is a map: a phase it does not name (an unset one) reads
+    // as 0, like Pending. Finished pods are not active, so never ranked.
     let phase = match p.phase {
-        PodPhase::Pending => 0,
+        PodPhase::Pending | PodPhase::Other => 0,
         PodPhase::Unknown => 1,
         PodPhase::Running => 2,
-        _ => 3,
+        PodPhase::Succeeded | PodPhase::Failed => 3,
     };
     (!p.node.is_empty(), phase, p.ready, std::cmp::Reverse(p.created.as_str()), p.name.as_str())
 }
