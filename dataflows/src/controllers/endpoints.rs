@@ -172,6 +172,11 @@ struct LabelsDoc<'a> {
 
 /// The managed content of an Endpoints object: labels and subsets, canonical.
 pub fn content<P: Serialize, A: Serialize>(labels: &[(String, String)], headless: bool, subsets: &[SubsetRef<'_, P, A>]) -> Text {
+    content_string(labels, headless, subsets).into()
+}
+
+/// [`content`] as a plain string, before it is stored as a [`Text`].
+fn content_string<P: Serialize, A: Serialize>(labels: &[(String, String)], headless: bool, subsets: &[SubsetRef<'_, P, A>]) -> String {
     let mut l: BTreeMap<&str, &str> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     l.insert(MANAGED_BY, CONTROLLER_NAME);
     if headless {
@@ -181,8 +186,8 @@ pub fn content<P: Serialize, A: Serialize>(labels: &[(String, String)], headless
 }
 
 /// Canonical JSON text of a content document.
-fn serialize<P: Serialize, A: Serialize>(doc: &ContentDoc<'_, P, A>) -> Text {
-    serde_json::to_string(doc).expect("a content document serializes").into()
+fn serialize<P: Serialize, A: Serialize>(doc: &ContentDoc<'_, P, A>) -> String {
+    serde_json::to_string(doc).expect("a content document serializes")
 }
 
 /// The canonical content of an existing Endpoints object, comparable with [`content`].
@@ -198,7 +203,7 @@ pub fn observed_content(v: &Value) -> Text {
         ready.chain(s.not_ready_addresses.iter().map(|a| (s.ports.as_slice(), a, false)))
     });
     // The labels already carry what `content` adds; pass them through unchanged.
-    serialize(&ContentDoc { metadata: LabelsDoc { labels }, subsets: &repack(members) })
+    serialize(&ContentDoc { metadata: LabelsDoc { labels }, subsets: &repack(members) }).into()
 }
 
 /// Whether the service's Endpoints list the pod, as upstream's `ShouldPodBeInEndpoints` and
@@ -281,8 +286,9 @@ pub fn endpoints<'s>(
 
 /// The controller recomputed from scratch the way a conventional controller would, with
 /// pods indexed by namespace and label first: the baseline the churn benchmark compares the
-/// incremental dataflow against (`--engine recompute`). Returns the desired Endpoints.
-pub fn recompute(services: &[ServiceRow], pods: &[PodRow]) -> BTreeMap<ObjectKey, Text> {
+/// incremental dataflow against (`--engine recompute`). Returns the desired Endpoints as
+/// plain strings: such a controller would not compress what it writes, as [`Text`] does.
+pub fn recompute(services: &[ServiceRow], pods: &[PodRow]) -> BTreeMap<ObjectKey, String> {
     let mut index: std::collections::HashMap<(&str, &str, &str), Vec<&PodRow>> = std::collections::HashMap::new();
     for p in pods {
         for (k, v) in &p.labels {
@@ -299,7 +305,7 @@ pub fn recompute(services: &[ServiceRow], pods: &[PodRow]) -> BTreeMap<ObjectKey
         };
         let candidates = index.get(&(s.namespace.as_str(), k.as_str(), v.as_str())).map(Vec::as_slice).unwrap_or(&[]);
         let parts: Vec<PodMember> = candidates.iter().filter(|p| selects(s, p)).filter_map(|p| member(s, p)).collect();
-        out.insert(service_key(s), content_of(s, &parts));
+        out.insert(service_key(s), content_string(&s.labels, s.headless, &repack(parts.iter().map(PodMember::parts))));
     }
     out
 }
