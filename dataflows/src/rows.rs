@@ -295,6 +295,27 @@ pub struct ServiceRow {
     pub ingress: Vec<String>,
     /// `metadata.deletionTimestamp` is set.
     pub deleting: bool,
+    /// The address family its endpoints take: `spec.ipFamilies[0]`, or without it (an API
+    /// server that does not default the field) the family of `spec.clusterIP`; None for a
+    /// headless Service without `ipFamilies`, whose pods each go by their `podIP`.
+    pub ip_family: Option<IpFamily>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum IpFamily {
+    V4,
+    V6,
+}
+
+impl IpFamily {
+    /// The family of an address as upstream's `utilnet.IsIPv6String` tells it: IPv6 when it
+    /// parses as IPv6 and is not an IPv4-mapped one; anything else counts as IPv4.
+    pub fn of(ip: &str) -> IpFamily {
+        match ip.parse::<std::net::Ipv6Addr>() {
+            Ok(v6) if v6.to_ipv4_mapped().is_none() => IpFamily::V6,
+            _ => IpFamily::V4,
+        }
+    }
 }
 
 /// A Node, as node IPAM and the EndpointSlice controller read it. Heartbeats change none of
@@ -350,6 +371,19 @@ fn label<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
 /// The string `field` of every entry of the array at `pointer` ("" where it is missing).
 fn strings_at<S: for<'a> From<&'a str>, C: FromIterator<S>>(v: &Value, pointer: &str, field: &str) -> C {
     at(v, pointer).and_then(Value::as_array).into_iter().flatten().map(|e| S::from(e.get(field).and_then(Value::as_str).unwrap_or_default())).collect()
+}
+
+/// [`ServiceRow::ip_family`], as upstream's `podToEndpointAddressForService` reads it.
+fn service_ip_family(v: &Value) -> Option<IpFamily> {
+    match at(v, "/spec/ipFamilies/0").and_then(Value::as_str) {
+        Some("IPv6") => return Some(IpFamily::V6),
+        Some(_) => return Some(IpFamily::V4),
+        None => {}
+    }
+    match at(v, "/spec/clusterIP").and_then(Value::as_str).unwrap_or_default() {
+        "" | "None" => None,
+        ip => Some(IpFamily::of(ip)),
+    }
 }
 
 /// `status.podIPs` as upstream's v1 → internal conversion leaves it: `[podIP]` when only
@@ -511,6 +545,7 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 load_balancer_ip: s(v, "/spec/loadBalancerIP"),
                 ingress: strings_at(v, "/status/loadBalancer/ingress", "ip"),
                 deleting: terminating(v),
+                ip_family: service_ip_family(v),
             })
         }
         Kind::Node => {

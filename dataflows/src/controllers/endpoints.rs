@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::selection::{bound_node, find_port, hostname_in, selected_by, selects, TargetRef};
 use crate::reconcile::{reconcile, reconcile_reference, Orphans};
-use crate::rows::{ManagedRow, PodRow, ServiceRow};
+use crate::rows::{IpFamily, ManagedRow, PodRow, ServiceRow};
 use crate::types::{Diff, Intent, Kind, ObjectKey, Revision, Text};
 
 /// The label marking Endpoints this controller manages.
@@ -209,7 +209,7 @@ pub fn observed_content(v: &Value) -> Text {
 /// Whether the service's Endpoints list the pod, as upstream's `ShouldPodBeInEndpoints` and
 /// `FindPort` decide it: [`member`] is Some exactly then.
 pub fn listed(service: &ServiceRow, pod: &PodRow) -> bool {
-    if pod.ip().is_empty() || pod.phase.is_finished() {
+    if address_of(service, pod).is_none() || pod.phase.is_finished() {
         return false;
     }
     if pod.terminating && !service.publish_not_ready {
@@ -223,12 +223,26 @@ pub fn member<'a>(service: &'a ServiceRow, pod: &'a PodRow) -> Option<PodMember<
     listed(service, pod).then(|| part(service, pod))
 }
 
+/// The pod's address for the service, as upstream's `podToEndpointAddressForService`: the
+/// first of its `podIPs` in the Service's family ([`ServiceRow::ip_family`]; for a headless
+/// Service without one, the family of the pod's `podIP`). None, and the pod is not listed,
+/// when it has none in that family.
+fn address_of<'a>(service: &ServiceRow, pod: &'a PodRow) -> Option<&'a str> {
+    let family = service.ip_family.unwrap_or_else(|| IpFamily::of(pod.ip()));
+    pod.ips.iter().map(|ip| ip.as_str()).find(|ip| IpFamily::of(ip) == family)
+}
+
 /// The part of a pod the service lists ([`listed`], which this does not check again).
 fn part<'a>(service: &'a ServiceRow, pod: &'a PodRow) -> PodMember<'a> {
     let ports: Vec<EndpointPortRef<'a>> =
         service.ports.iter().filter_map(|sp| Some(EndpointPortRef { name: &sp.name, port: find_port(sp, pod)?, protocol: &sp.protocol })).collect();
     let target_ref = PodRef { kind: "Pod", namespace: &pod.namespace, name: &pod.name, uid: &pod.uid };
-    let address = AddressRef { ip: pod.ip(), hostname: hostname_in(service, pod), node_name: bound_node(pod), target_ref: Some(target_ref) };
+    let address = AddressRef {
+        ip: address_of(service, pod).unwrap_or_default(),
+        hostname: hostname_in(service, pod),
+        node_name: bound_node(pod),
+        target_ref: Some(target_ref),
+    };
     PodMember { ports, address, ready: pod.ready || service.publish_not_ready }
 }
 
@@ -395,5 +409,35 @@ mod tests {
                 && text.to_str().contains(r#""protocol":"UDP""#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_pod_is_listed_by_its_address_in_the_services_family() {
+        use crate::rows::{project, Row};
+        let service = |spec: Value| {
+            let v = json!({"metadata": {"name": "web", "namespace": "ns"}, "spec": spec});
+            let Ok(Row::Service(s)) = project(&ObjectKey::new(Kind::Service, "ns", "web"), &v) else { panic!("a service row") };
+            s
+        };
+        let pod = |status: Value| {
+            let v = json!({"metadata": {"name": "p", "namespace": "ns", "labels": {"app": "web"}}, "spec": {"containers": [{"name": "c"}]}, "status": status});
+            let Ok(Row::Pod(p)) = project(&ObjectKey::new(Kind::Pod, "ns", "p"), &v) else { panic!("a pod row") };
+            p
+        };
+        let selector = json!({"app": "web"});
+        let ports = json!([{"port": 80}]);
+        let v4_service = service(json!({"selector": selector, "ports": ports, "clusterIP": "10.96.0.10"}));
+        let v6_service = service(json!({"selector": selector, "ports": ports, "ipFamilies": ["IPv6", "IPv4"], "clusterIP": "fd00::10"}));
+        let headless = service(json!({"selector": selector, "clusterIP": "None"}));
+        let dual_v6_first = pod(json!({"podIP": "fd00::7", "podIPs": [{"ip": "fd00::7"}, {"ip": "10.0.0.7"}]}));
+        let v4_only = pod(json!({"podIP": "10.0.0.8"}));
+        let ip = |s: &ServiceRow, p: &PodRow| member(s, p).map(|m| m.address.ip.to_string());
+        assert_eq!(ip(&v4_service, &dual_v6_first).as_deref(), Some("10.0.0.7"));
+        assert_eq!(ip(&v6_service, &dual_v6_first).as_deref(), Some("fd00::7"));
+        // Headless without ipFamilies: each pod by the family of its podIP.
+        assert_eq!(ip(&headless, &dual_v6_first).as_deref(), Some("fd00::7"));
+        assert_eq!(ip(&headless, &v4_only).as_deref(), Some("10.0.0.8"));
+        // No address in the Service's family: not listed.
+        assert_eq!(ip(&v6_service, &v4_only), None);
     }
 }

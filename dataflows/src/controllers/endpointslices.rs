@@ -406,7 +406,7 @@ pub fn reference(services: &[ServiceRow], pods: &[PodRow], nodes: &[NodeRow], ex
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rows::{PodPhase, ServicePortRow, TargetPort};
+    use crate::rows::{IpFamily, PodPhase, ServicePortRow, TargetPort};
 
     fn service() -> ServiceRow {
         ServiceRow {
@@ -423,6 +423,7 @@ mod tests {
             load_balancer_ip: String::new(),
             ingress: vec![],
             deleting: false,
+            ip_family: Some(IpFamily::V4),
         }
     }
 

@@ -241,6 +241,7 @@ pub fn reference(pool: Option<AddressPool>, services: &[ServiceRow]) -> OutputSe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rows::IpFamily;
 
     fn service(name: &str, type_: &str, ingress: &[&str], request: &str) -> ServiceRow {
         ServiceRow {
@@ -257,6 +258,7 @@ mod tests {
             load_balancer_ip: request.into(),
             ingress: ingress.iter().map(|s| s.to_string()).collect(),
             deleting: false,
+            ip_family: Some(IpFamily::V4),
         }
     }
 
