@@ -342,7 +342,12 @@ pub struct ManagedRow {
 }
 
 pub(crate) fn s(v: &Value, pointer: &str) -> String {
-    at(v, pointer).and_then(Value::as_str).unwrap_or_default().to_string()
+    str_at(v, pointer).to_string()
+}
+
+/// The string at `pointer`, "" when absent or not a string.
+fn str_at<'v>(v: &'v Value, pointer: &str) -> &'v str {
+    at(v, pointer).and_then(Value::as_str).unwrap_or_default()
 }
 
 pub(crate) fn labels<K: for<'a> From<&'a str> + Ord, V: for<'a> From<&'a str> + Ord>(v: Option<&Value>) -> Result<Vec<(K, V)>, String> {
@@ -380,7 +385,7 @@ fn service_ip_family(v: &Value) -> Option<IpFamily> {
         Some(_) => return Some(IpFamily::V4),
         None => {}
     }
-    match at(v, "/spec/clusterIP").and_then(Value::as_str).unwrap_or_default() {
+    match str_at(v, "/spec/clusterIP") {
         "" | "None" => None,
         ip => Some(IpFamily::of(ip)),
     }
@@ -391,7 +396,7 @@ fn service_ip_family(v: &Value) -> Option<IpFamily> {
 /// authoritative then). So the first is always `podIP`. Collected straight into the row's
 /// list, so that one address stays in place.
 fn pod_ips(v: &Value) -> PodIps {
-    let ip = at(v, "/status/podIP").and_then(Value::as_str).unwrap_or_default();
+    let ip = str_at(v, "/status/podIP");
     let ips: PodIps = strings_at(v, "/status/podIPs", "ip");
     match ips.first() {
         _ if ip.is_empty() => ips,
@@ -489,7 +494,7 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 .into_iter()
                 .flatten()
                 .any(|c| c.get("type").and_then(Value::as_str) == Some("Ready") && c.get("status").and_then(Value::as_str) == Some("True"));
-            let c = |pointer: &str| CompactString::from(at(v, pointer).and_then(Value::as_str).unwrap_or_default());
+            let c = |pointer: &str| CompactString::from(str_at(v, pointer));
             let (hostname, subdomain) = (c("/spec/hostname"), c("/spec/subdomain"));
             Row::Pod(PodRow {
                 namespace: ns.into(),
@@ -498,7 +503,7 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 labels: labels(at(v, "/metadata/labels"))?.into_boxed_slice(),
                 node: c("/spec/nodeName"),
                 ips: pod_ips(v),
-                phase: PodPhase::parse(&s(v, "/status/phase")),
+                phase: PodPhase::parse(str_at(v, "/status/phase")),
                 ready,
                 terminating: terminating(v),
                 ports: ports.into_boxed_slice(),

@@ -74,17 +74,20 @@ impl Text {
             let frame = COMPRESSOR.with(|c| c.borrow_mut().compress(s.as_bytes()));
             if let Ok(frame) = frame {
                 if frame.len() + 5 < s.len() + 1 {
-                    let mut stored = Vec::with_capacity(frame.len() + 5);
-                    stored.push(ZSTD);
-                    stored.extend_from_slice(&(s.len() as u32).to_le_bytes());
-                    stored.extend_from_slice(&frame);
-                    return Text(stored.into());
+                    return Text::tagged(ZSTD, &[&(s.len() as u32).to_le_bytes(), &frame]);
                 }
             }
         }
-        let mut stored = Vec::with_capacity(s.len() + 1);
-        stored.push(PLAIN);
-        stored.extend_from_slice(s.as_bytes());
+        Text::tagged(PLAIN, &[s.as_bytes()])
+    }
+
+    /// `tag` followed by `parts`, in one allocation of exactly their size.
+    fn tagged(tag: u8, parts: &[&[u8]]) -> Text {
+        let mut stored = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+        stored.push(tag);
+        for part in parts {
+            stored.extend_from_slice(part);
+        }
         Text(stored.into())
     }
 }

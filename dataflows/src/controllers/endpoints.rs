@@ -248,7 +248,12 @@ fn part<'a>(service: &'a ServiceRow, pod: &'a PodRow) -> PodMember<'a> {
 
 /// A service's desired content from its own row and its pods' parts.
 fn content_of(service: &ServiceRow, members: &[PodMember]) -> Text {
-    content(&service.labels, service.headless, &repack(members.iter().map(PodMember::parts)))
+    plain_content_of(service, members).into()
+}
+
+/// [`content_of`] as a plain string.
+fn plain_content_of(service: &ServiceRow, members: &[PodMember]) -> String {
+    content_string(&service.labels, service.headless, &repack(members.iter().map(PodMember::parts)))
 }
 
 fn service_key(s: &ServiceRow) -> ObjectKey {
@@ -319,7 +324,7 @@ pub fn recompute(services: &[ServiceRow], pods: &[PodRow]) -> BTreeMap<ObjectKey
         };
         let candidates = index.get(&(s.namespace.as_str(), k.as_str(), v.as_str())).map(Vec::as_slice).unwrap_or(&[]);
         let parts: Vec<PodMember> = candidates.iter().filter(|p| selects(s, p)).filter_map(|p| member(s, p)).collect();
-        out.insert(service_key(s), content_string(&s.labels, s.headless, &repack(parts.iter().map(PodMember::parts))));
+        out.insert(service_key(s), plain_content_of(s, &parts));
     }
     out
 }

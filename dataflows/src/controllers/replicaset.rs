@@ -174,7 +174,7 @@ pub fn decide(w: &ReplicaSetRow, owned: &[&PodRow], orphans: &[&PodRow]) -> Deci
     } else if missing < 0 {
         // Only pods already owned are deleted; one being adopted is, if still surplus, once
         // its owner reference is written (one write per pod per round).
-        active.sort_by(|a, b| deletion_rank(a).cmp(&deletion_rank(b)));
+        active.sort_by_key(|p| deletion_rank(p));
         let surplus = active.len().min((-missing) as usize);
         for p in &active[..surplus] {
             out.push(Intent::Delete { key: pod_key(&p.name) });

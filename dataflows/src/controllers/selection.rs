@@ -99,6 +99,5 @@ pub fn hostname(service: &ServiceRow, pod: &PodRow) -> Option<String> {
 
 /// [`hostname`], borrowed.
 pub fn hostname_in<'a>(service: &ServiceRow, pod: &'a PodRow) -> Option<&'a str> {
-    let (hostname, subdomain) = pod.dns_name.as_deref()?;
-    (*subdomain == service.name && pod.namespace == service.namespace).then_some(hostname.as_str())
+    (pod.subdomain()? == service.name && pod.namespace == service.namespace).then_some(pod.hostname()?)
 }
