@@ -27,6 +27,7 @@ use crate::controllers;
 use crate::controllers::cidr::{AddressPool, NodeCidrs};
 use crate::feeder::{self, WorkerProgress};
 use crate::inputs::{ControllerCollections, ControllerInputs, Inputs};
+use crate::outbox::Outbox;
 use crate::scheduler::config::SchedulerConfig;
 use crate::scheduler::dataflow::SchedulerRow;
 use crate::scheduler::input::SchedulerInput;
@@ -120,11 +121,11 @@ pub fn owner(key: &ObjectKey, peers: usize) -> usize {
 fn send_view<'s>(
     name: &'static str,
     view: VecCollection<'s, Revision, (String, String), Diff>,
-    out: Sender<EngineOutput>,
+    out: Outbox,
 ) -> VecCollection<'s, Revision, (String, String), Diff> {
     view.inspect_batch(move |_t, batch| {
         for ((key, value), revision, diff) in batch {
-            let _ = out.send(EngineOutput::Delta { view: name, key: key.clone(), value: value.clone(), revision: *revision, diff: *diff });
+            out.push(EngineOutput::Delta { view: name, key: key.clone(), value: value.clone(), revision: *revision, diff: *diff });
         }
     })
 }
@@ -140,7 +141,7 @@ pub fn key_string(k: &ObjectKey) -> String {
 
 /// Builds the running parts (the controllers, the scheduler) over their input collections;
 /// returns the input handles and a probe.
-fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Sender<EngineOutput>) -> (Inputs, ProbeHandle<Revision>) {
+fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Outbox) -> (Inputs, ProbeHandle<Revision>) {
     let config = config.clone();
     worker.dataflow::<Revision, _, _>(move |scope| {
         let probe = ProbeHandle::new();
@@ -160,7 +161,7 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
                 .as_collection()
                 .inspect_batch(move |_t, batch| {
                     for (row, revision, diff) in batch {
-                        let _ = rows_out.send(EngineOutput::Scheduler { row: row.clone(), revision: *revision, diff: *diff });
+                        rows_out.push(EngineOutput::Scheduler { row: row.clone(), revision: *revision, diff: *diff });
                     }
                 })
                 .probe_with(&probe);
@@ -172,7 +173,7 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Se
 }
 
 /// Builds every controller over its input collections, sending intents and views to `out`.
-fn build_controllers(inputs: ControllerCollections<'_>, config: &ControllerConfig, out: &Sender<EngineOutput>, probe: &ProbeHandle<Revision>) {
+fn build_controllers(inputs: ControllerCollections<'_>, config: &ControllerConfig, out: &Outbox, probe: &ProbeHandle<Revision>) {
     let ControllerCollections { namespaces, accounts, secrets, configmaps, pods, services, nodes, managed, workloads, deployments, quotas, usage } = inputs;
     let namespace_intents = controllers::namespace::namespaces(namespaces.clone());
     let sa_intents = controllers::serviceaccount::service_accounts(namespaces.clone(), accounts.clone());
@@ -210,7 +211,7 @@ fn build_controllers(inputs: ControllerCollections<'_>, config: &ControllerConfi
     intents
         .inspect_batch(move |_t, batch| {
             for (intent, revision, diff) in batch {
-                let _ = intents_out.send(EngineOutput::Intent { intent: intent.clone(), revision: *revision, diff: *diff });
+                intents_out.push(EngineOutput::Intent { intent: intent.clone(), revision: *revision, diff: *diff });
             }
         })
         .probe_with(probe);
@@ -314,7 +315,8 @@ fn run_worker(
     let index = worker.index();
     let peers = worker.peers();
     crate::slow_operators::register(worker);
-    let (mut inputs, probe) = build(worker, config, out.clone());
+    let outbox = Outbox::new(out);
+    let (mut inputs, probe) = build(worker, config, outbox.clone());
     let mut reported: Option<Revision> = None;
     let mut next: Revision = 0;
     loop {
@@ -355,9 +357,10 @@ fn run_worker(
         // writer), a spinning worker takes the CPU from the very work it waits for. Messages
         // and progress from the other workers unpark it.
         worker.step_or_park_while(Some(WAIT_PARK), || probe.less_than(&next));
+        outbox.flush();
         if next > 0 && reported != Some(next - 1) && !probe.less_than(&next) {
             reported = Some(next - 1);
-            let _ = out.send(EngineOutput::Progress { worker: index, revision: next - 1 });
+            outbox.send_now(EngineOutput::Progress { worker: index, revision: next - 1 });
             progress.report(local_index, next - 1);
         }
     }

@@ -18,6 +18,7 @@ pub mod controllers;
 pub mod engine;
 pub mod feeder;
 pub mod inputs;
+pub mod outbox;
 pub mod reconcile;
 pub mod rows;
 pub mod rows_quota;
