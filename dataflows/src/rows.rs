@@ -198,7 +198,18 @@ pub struct PodRow {
     /// otherwise.
     pub dns_name: Option<Box<(CompactString, CompactString)>>,
     pub owners: Box<[OwnerRef]>,
-    pub created: CompactString,
+    /// `metadata.creationTimestamp` in Unix seconds (the API's times have whole seconds); 0
+    /// when unset, upstream's zero time.
+    pub created: i64,
+    /// When the Ready condition last turned True (its `lastTransitionTime`, Unix seconds), for
+    /// a ready pod; 0 when not ready or not recorded.
+    pub ready_since: i64,
+    /// The `controller.kubernetes.io/pod-deletion-cost` annotation, read as upstream's
+    /// `GetDeletionCostFromPodAnnotations` does: 0 when unset or not a canonical int32.
+    pub deletion_cost: i32,
+    /// The most restarts of any of `status.containerStatuses` (upstream's
+    /// `maxContainerRestarts`).
+    pub restarts: i32,
 }
 
 /// `status.phase`; what the API does not define (or is unset) is `Other`.
@@ -405,6 +416,27 @@ fn pod_ips(v: &Value) -> PodIps {
     }
 }
 
+/// A JSON time as Unix seconds; None when it is not an RFC 3339 string.
+fn unix_seconds(t: &Value) -> Option<i64> {
+    t.as_str()?.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+}
+
+/// A pod's deletion cost as upstream's `GetDeletionCostFromPodAnnotations` reads it: a
+/// decimal int32 with no plus sign and no leading zero, else (or unset) 0.
+fn deletion_cost(value: &str) -> i32 {
+    let canonical = match value.as_bytes() {
+        [] => false,
+        [b'-', ..] | [b'1'..=b'9', ..] => true,
+        [b'0'] => true,
+        _ => false,
+    };
+    if canonical {
+        value.parse::<i32>().unwrap_or(0)
+    } else {
+        0
+    }
+}
+
 pub(crate) fn terminating(v: &Value) -> bool {
     at(v, "/metadata/deletionTimestamp").is_some_and(|t| !t.is_null())
 }
@@ -488,12 +520,27 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                     ));
                 }
             }
-            let ready = v
+            let ready_condition = v
                 .pointer("/status/conditions")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .any(|c| c.get("type").and_then(Value::as_str) == Some("Ready") && c.get("status").and_then(Value::as_str) == Some("True"));
+                .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready") && c.get("status").and_then(Value::as_str) == Some("True"));
+            let ready_since = match ready_condition.and_then(|c| c.get("lastTransitionTime")) {
+                None | Some(Value::Null) => 0,
+                Some(t) => unix_seconds(t).ok_or("status.conditions[Ready].lastTransitionTime is not an RFC 3339 time")?,
+            };
+            let created = match at(v, "/metadata/creationTimestamp") {
+                None | Some(Value::Null) => 0,
+                Some(t) => unix_seconds(t).ok_or("metadata.creationTimestamp is not an RFC 3339 time")?,
+            };
+            let restarts = at(v, "/status/containerStatuses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
+                .max()
+                .map_or(0, |n| n.clamp(0, i32::MAX as i64) as i32);
             let c = |pointer: &str| CompactString::from(str_at(v, pointer));
             let (hostname, subdomain) = (c("/spec/hostname"), c("/spec/subdomain"));
             Row::Pod(PodRow {
@@ -504,12 +551,15 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 node: c("/spec/nodeName"),
                 ips: pod_ips(v),
                 phase: PodPhase::parse(str_at(v, "/status/phase")),
-                ready,
+                ready: ready_condition.is_some(),
                 terminating: terminating(v),
                 ports: ports.into_boxed_slice(),
                 dns_name: (!hostname.is_empty() && !subdomain.is_empty()).then(|| Box::new((hostname, subdomain))),
                 owners: owner_refs(v)?.into_boxed_slice(),
-                created: c("/metadata/creationTimestamp"),
+                created,
+                ready_since,
+                deletion_cost: deletion_cost(str_at(v, "/metadata/annotations/controller.kubernetes.io~1pod-deletion-cost")),
+                restarts,
             })
         }
         Kind::Service => {
@@ -629,6 +679,26 @@ mod tests {
     fn pod_row(pod: &Value) -> PodRow {
         let Ok(Row::Pod(row)) = project(&ObjectKey::new(Kind::Pod, "default", "p"), pod) else { panic!("a pod row") };
         row
+    }
+
+    #[test]
+    fn deletion_order_fields_read_as_upstream_reads_them() {
+        let row = pod_row(&serde_json::json!({
+            "metadata": {"name": "p", "creationTimestamp": "2026-01-01T00:00:10Z",
+                         "annotations": {"controller.kubernetes.io/pod-deletion-cost": "-7"}},
+            "status": {"conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:01:00Z"}],
+                       "containerStatuses": [{"restartCount": 2}, {"restartCount": 5}, {}]}
+        }));
+        assert_eq!((row.created, row.ready_since, row.deletion_cost, row.restarts), (1_767_225_610, 1_767_225_660, -7, 5));
+        let not_ready = pod_row(&serde_json::json!({"metadata": {"name": "p"},
+            "status": {"conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": "2026-01-01T00:01:00Z"}]}}));
+        assert_eq!((not_ready.created, not_ready.ready_since, not_ready.ready), (0, 0, false));
+        // Upstream's GetDeletionCostFromPodAnnotations: no plus sign, no leading zero, int32.
+        for (value, cost) in [("0", 0), ("100", 100), ("-2147483648", i32::MIN), ("+5", 0), ("007", 0), ("-", 0), ("", 0), ("2147483648", 0), ("1e3", 0)] {
+            assert_eq!(deletion_cost(value), cost, "{value:?}");
+        }
+        let malformed = serde_json::json!({"metadata": {"name": "p", "namespace": "ns", "creationTimestamp": "yesterday"}});
+        assert!(project(&ObjectKey::new(Kind::Pod, "ns", "p"), &malformed).is_err(), "a time that is not RFC 3339 is a projection error");
     }
 
     #[test]

@@ -28,6 +28,10 @@ struct World {
     objects: BTreeMap<ObjectKey, Value>,
     rng: StdRng,
     uid: u64,
+    /// Besides the rest, one Deployment's family of ReplicaSets, most changes falling on them
+    /// and their many running pods ([`World::family_step`]): surplus is common there, so that
+    /// upstream's deletion order, down to the family's pods per node, decides which pods go.
+    dense: bool,
 }
 
 impl World {
@@ -61,6 +65,17 @@ impl World {
             pod["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
         }
         pod["metadata"]["creationTimestamp"] = json!(format!("2026-01-01T00:00:{:02}Z", self.rng.random_range(0..60)));
+        // What upstream's deletion order reads past readiness: when the pod became ready, its
+        // restarts, and its deletion cost (some of them not canonical, so read as 0).
+        if ready && self.rng.random_bool(0.7) {
+            pod["status"]["conditions"][0]["lastTransitionTime"] = json!(format!("2026-01-01T00:01:{:02}Z", self.rng.random_range(0..4)));
+        }
+        if self.rng.random_bool(0.4) {
+            pod["status"]["containerStatuses"] = json!([{"name": "c", "restartCount": self.rng.random_range(0..3)}]);
+        }
+        if self.rng.random_bool(0.2) {
+            pod["metadata"]["annotations"] = json!({"controller.kubernetes.io/pod-deletion-cost": self.pick(&["-1", "0", "5", "+3", "07"])});
+        }
         // Sometimes owned by a workload of the namespace, or by one that no longer exists.
         let owners: Vec<(ObjectKey, String)> = self
             .objects
@@ -72,6 +87,14 @@ impl World {
             let (k, uid) = owners[self.rng.random_range(0..owners.len())].clone();
             pod["metadata"]["ownerReferences"] =
                 json!([{"apiVersion": k.kind.api_version(), "kind": k.kind.kind_name(), "name": k.name, "uid": uid, "controller": true}]);
+            // Mostly the owner's own pod, which its selector matches: that makes surplus, and
+            // with it upstream's deletion order, common.
+            let selector = &self.objects[&k]["spec"]["selector"];
+            if let Some(app) = selector.pointer("/matchLabels/app").or_else(|| selector.get("app")).cloned() {
+                if self.rng.random_bool(0.7) {
+                    pod["metadata"]["labels"]["app"] = app;
+                }
+            }
         } else if self.rng.random_bool(0.1) {
             pod["metadata"]["ownerReferences"] =
                 json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "gone", "uid": "uid-gone", "controller": true}]);
@@ -283,8 +306,68 @@ impl World {
         (key, Some(value))
     }
 
+    /// In the crowded world: the ReplicaSets `fam-0..2` of one Deployment in namespace `a`
+    /// (each selecting its own `pod-template-hash`, as a Deployment's do), and pods `fp-*`
+    /// each owned by one of them, running on four nodes, mostly ready, with ready times,
+    /// restarts and deletion costs drawn small so that ties reach the later rules.
+    fn family_step(&mut self) -> (ObjectKey, Option<Value>) {
+        let ns = "a";
+        let family: Vec<(String, String)> = (0..3)
+            .filter_map(|i| {
+                let key = ObjectKey::new(Kind::ReplicaSet, ns, format!("fam-{i}"));
+                self.objects.get(&key).map(|v| (key.name.clone(), v["metadata"]["uid"].as_str().unwrap().to_string()))
+            })
+            .collect();
+        if family.is_empty() || self.rng.random_bool(0.2) {
+            let name = format!("fam-{}", self.rng.random_range(0..3));
+            let key = ObjectKey::new(Kind::ReplicaSet, ns, name.clone());
+            if self.objects.contains_key(&key) && self.rng.random_bool(0.1) {
+                return (key, None);
+            }
+            let uid = self.objects.get(&key).map(|v| v["metadata"]["uid"].as_str().unwrap().to_string()).unwrap_or_else(|| self.uid());
+            let labels = json!({"app": "family", "pod-template-hash": name});
+            let w = json!({
+                "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": {"name": name, "namespace": ns, "uid": uid, "generation": 1,
+                             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "family", "uid": "uid-family", "controller": true}]},
+                "spec": {"replicas": self.rng.random_range(0..6), "selector": {"matchLabels": labels},
+                         "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "x"}]}}},
+            });
+            return (key, Some(w));
+        }
+        let name = format!("fp-{}", self.rng.random_range(0..16));
+        let key = ObjectKey::new(Kind::Pod, ns, name.clone());
+        if self.objects.contains_key(&key) && self.rng.random_bool(0.15) {
+            return (key, None);
+        }
+        let uid = self.objects.get(&key).map(|v| v["metadata"]["uid"].as_str().unwrap().to_string()).unwrap_or_else(|| self.uid());
+        let (owner, owner_uid) = family[self.rng.random_range(0..family.len())].clone();
+        let ready = self.rng.random_bool(0.85);
+        let mut pod = json!({
+            "metadata": {"name": name, "namespace": ns, "uid": uid, "labels": {"app": "family", "pod-template-hash": owner},
+                         "creationTimestamp": format!("2026-01-01T00:00:{:02}Z", self.rng.random_range(0..3)),
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner, "uid": owner_uid, "controller": true}]},
+            "spec": {"nodeName": format!("node-{}", self.rng.random_range(0..4)), "containers": [{"name": "c", "image": "x"}]},
+            "status": {"phase": if self.rng.random_bool(0.9) { "Running" } else { "Pending" },
+                       "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]},
+        });
+        if ready && self.rng.random_bool(0.5) {
+            pod["status"]["conditions"][0]["lastTransitionTime"] = json!(format!("2026-01-01T00:01:{:02}Z", self.rng.random_range(0..3)));
+        }
+        if self.rng.random_bool(0.2) {
+            pod["status"]["containerStatuses"] = json!([{"name": "c", "restartCount": self.rng.random_range(0..2)}]);
+        }
+        if self.rng.random_bool(0.1) {
+            pod["metadata"]["annotations"] = json!({"controller.kubernetes.io/pod-deletion-cost": self.pick(&["-1", "5"])});
+        }
+        (key, Some(pod))
+    }
+
     /// One random change: returns the key and the new state (None to delete).
     fn step(&mut self) -> (ObjectKey, Option<Value>) {
+        if self.dense && self.rng.random_bool(0.6) {
+            return self.family_step();
+        }
         let ns = self.pick(NAMESPACES).to_string();
         if self.rng.random_bool(0.12) {
             return self.quota_step(&ns);
@@ -520,7 +603,11 @@ fn quota_reference(objects: &BTreeMap<ObjectKey, Value>) -> (BTreeSet<Intent>, B
 /// merges what queues while its workers are busy, and every revision it reports complete is
 /// checked (the pushes are paced unevenly so that merges of many sizes happen).
 fn run(seed: u64, workers: usize, steps: usize, coalesce: bool) {
-    let mut world = World { objects: BTreeMap::new(), rng: StdRng::seed_from_u64(seed), uid: 0 };
+    run_world(seed, workers, steps, coalesce, false)
+}
+
+fn run_world(seed: u64, workers: usize, steps: usize, coalesce: bool, dense: bool) {
+    let mut world = World { objects: BTreeMap::new(), rng: StdRng::seed_from_u64(seed), uid: 0, dense };
     let mut history: Vec<(Revision, ObjectKey, Option<Value>)> = Vec::new();
     let (tx, rx) = mpsc::channel();
     let controllers = ControllerConfig {
@@ -648,5 +735,13 @@ fn coalesced_dataflow_equals_reference_at_every_reported_revision() {
     for seed in seeds() {
         run(seed, 1, 400, true);
         run(seed, 4, 400, true);
+    }
+}
+
+#[test]
+fn dataflow_equals_reference_in_a_crowded_world_on_one_worker_and_on_four() {
+    for seed in seeds() {
+        run_world(seed, 1, 400, false, true);
+        run_world(seed, 4, 400, false, true);
     }
 }

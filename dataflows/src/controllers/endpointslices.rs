@@ -441,7 +441,7 @@ mod tests {
             ports: [("web".into(), 8080, "TCP".into())].into(),
             dns_name: None,
             owners: [].into(),
-            created: "".into(),
+            ..PodRow::default()
         }
     }
 

@@ -6,15 +6,18 @@
 //! pods ─ key by hash(controller owner uid) ─┴─ join ─ filter(uid) ─▶ Owned ──────────┐
 //! workloads(not deleting) ─ key by hash(ns, first label) ─┐                           │
 //! orphan pods ─ key by each hash(ns, label) ──────────────┴─ join ─ filter(ns, selector) ─▶ Orphan ─┤
-//! workloads ─────────────────────────────────────────────────────▶ Workload ─────────────────┴─ reduce per workload ─▶ intents
+//! workloads ─────────────────────────────────────────────────────▶ Workload ─────────────────┴─ reduce per family ─▶ intents
 //! ```
-//! Per workload: owned pods whose labels stopped matching are released; matching orphans are
-//! adopted; missing replicas are created under deterministic names (`<name>-<5 chars of uid
-//! and index>`), so a lagging feed or a restart can never create a second pod for one
-//! replica; surplus pods are deleted in upstream's order (unscheduled, then pending, then not
-//! ready, then newest). Status is written through the status subresource.
+//! Members are keyed by the workload's family ([`family_of`]: the workloads that share its
+//! controller, a Deployment's ReplicaSets), because upstream ranks a pod for deletion by how
+//! many of the family's pods share its node. Per workload: owned pods whose labels stopped
+//! matching are released; matching orphans are adopted; missing replicas are created under
+//! deterministic names (`<name>-<5 chars of uid and index>`), so a lagging feed or a restart
+//! can never create a second pod for one replica; surplus pods are deleted in upstream's
+//! order ([`deletion_rank`]). Status is written through the status subresource.
 
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use differential_dataflow::VecCollection;
@@ -26,13 +29,50 @@ use crate::controllers::{join_key, keyed_once};
 use crate::rows::{OwnerRef, PodPhase, PodRow, ReplicaSetRow};
 use crate::types::{Diff, Intent, Kind, ObjectKey, Revision, Text};
 
+/// What the reduce gathers per family.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Member {
     /// Each shared, so that the reduce's arrangement copies a pointer when it merges. A pod
     /// is the input's own row: no member copies any of its fields.
     Workload(Arc<ReplicaSetRow>),
     Owned(Arc<PodRow>),
-    Orphan(Arc<PodRow>),
+    /// An orphan that the workload with this uid selects.
+    Orphan(String, Arc<PodRow>),
+}
+
+/// A workload's family: the workloads of its namespace that share its controller owner (a
+/// Deployment's ReplicaSets), keyed `(namespace, controller uid)`; a workload with no
+/// controller is a family of one, keyed by its own uid. The controller decides a family at
+/// once, because upstream ranks a pod for deletion by the family's pods on its node.
+pub fn family_of(w: &ReplicaSetRow) -> (String, String) {
+    let uid = w.owners.iter().find(|o| o.controller).map_or(&w.uid, |c| &c.uid);
+    (w.namespace.clone(), uid.clone())
+}
+
+/// How many of a family's active pods run on each node: upstream's rank for deletion
+/// (`getPodsRankedByRelatedPodsOnSameNode`), by which a pod doubled up with its relatives
+/// goes first. Upstream's related pods are those that the selectors of every ReplicaSet with
+/// the workload's controller list; here they are the ones the family claims (owned and
+/// matching, or orphans it adopts), which leaves out a matching pod that another controller
+/// owns. A workload with no controller has no related pods upstream: every rank is 0.
+#[derive(Debug, Default)]
+pub struct Colocation<'p>(HashMap<&'p str, i64>);
+
+impl<'p> Colocation<'p> {
+    fn of(pods: impl IntoIterator<Item = &'p PodRow>) -> Colocation<'p> {
+        let mut seen = BTreeSet::new();
+        let mut on_node: HashMap<&'p str, i64> = HashMap::new();
+        for p in pods {
+            if p.is_active() && seen.insert(p.name.as_str()) {
+                *on_node.entry(p.node.as_str()).or_default() += 1;
+            }
+        }
+        Colocation(on_node)
+    }
+
+    fn rank(&self, node: &str) -> i64 {
+        self.0.get(node).copied().unwrap_or(0)
+    }
 }
 
 fn status_content(replicas: i64, fully_labeled: i64, ready: i64, available: i64, generation: i64) -> String {
@@ -90,8 +130,27 @@ fn pod_body(w: &ReplicaSetRow, name: &str) -> String {
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template.get("spec").cloned().unwrap_or_else(|| json!({}))}).to_string()
 }
 
-/// Upstream's deletion preference: lower sorts first, so it is deleted first.
-fn deletion_rank(p: &PodRow) -> (bool, u8, bool, std::cmp::Reverse<&str>, &str) {
+/// The sort key of upstream's deletion order (`ActivePodsWithRanks.Less` in
+/// `pkg/controller/controller_utils.go`): the pod that sorts first is deleted first.
+/// 1. unscheduled before scheduled;
+/// 2. Pending (or an unset phase), then Unknown, then Running;
+/// 3. not ready before ready;
+/// 4. lower `pod-deletion-cost` first;
+/// 5. more of the family's active pods on the pod's node first ([`Colocation`]);
+/// 6. both ready: the one ready for the shortest time first, one with no ready time first of all;
+/// 7. more container restarts first;
+/// 8. no creation time first, then the newest;
+///
+/// then by name, so that the choice is deterministic. Upstream compares the times of 6 and 8
+/// on a logarithmic scale of their age against its clock, and orders pods within one
+/// power-of-two bucket by uid; the dataflows read no clock, so the times compare exactly (as
+/// upstream does when it has no clock reading). The two orders agree whenever two pods' ages
+/// fall in different buckets.
+#[allow(clippy::type_complexity)]
+fn deletion_rank<'p>(
+    p: &'p PodRow,
+    colocated: &Colocation,
+) -> (bool, u8, bool, i32, Reverse<i64>, (bool, Reverse<i64>), Reverse<i32>, (bool, Reverse<i64>), &'p str) {
     // Upstream's `podPhaseToOrdinal` is a map: a phase it does not name (an unset one) reads
     // as 0, like Pending. Finished pods are not active, so never ranked.
     let phase = match p.phase {
@@ -100,7 +159,20 @@ fn deletion_rank(p: &PodRow) -> (bool, u8, bool, std::cmp::Reverse<&str>, &str) 
         PodPhase::Running => 2,
         PodPhase::Succeeded | PodPhase::Failed => 3,
     };
-    (!p.node.is_empty(), phase, p.ready, std::cmp::Reverse(p.created.as_str()), p.name.as_str())
+    // Upstream's `afterOrZero`: the zero time first, then the later time.
+    let zero_then_latest = |t: i64| (t != 0, Reverse(t));
+    let ready_time = if p.ready { zero_then_latest(p.ready_since) } else { zero_then_latest(0) };
+    (
+        !p.node.is_empty(),
+        phase,
+        p.ready,
+        p.deletion_cost,
+        Reverse(colocated.rank(&p.node)),
+        ready_time,
+        Reverse(p.restarts),
+        zero_then_latest(p.created),
+        p.name.as_str(),
+    )
 }
 
 /// One workload's replica diff, the `replica-diffs` view: how many replicas it wants, how
@@ -137,7 +209,7 @@ pub struct Decision {
 /// reference: what differs between them is how members are found, which is what the churn
 /// test checks. A workload being deleted is the garbage collector's: it gets its diff, with
 /// nothing to do.
-pub fn decide(w: &ReplicaSetRow, owned: &[&PodRow], orphans: &[&PodRow]) -> Decision {
+pub fn decide(w: &ReplicaSetRow, owned: &[&PodRow], orphans: &[&PodRow], colocated: &Colocation) -> Decision {
     let mut out = Vec::new();
     let pod_key = |name: &str| ObjectKey::new(Kind::Pod, w.namespace.clone(), name);
     let (matching, released): (Vec<&PodRow>, Vec<&PodRow>) = owned.iter().copied().partition(|p| w.selector.matches(&p.labels));
@@ -174,7 +246,7 @@ pub fn decide(w: &ReplicaSetRow, owned: &[&PodRow], orphans: &[&PodRow]) -> Deci
     } else if missing < 0 {
         // Only pods already owned are deleted; one being adopted is, if still surplus, once
         // its owner reference is written (one write per pod per round).
-        active.sort_by_key(|p| deletion_rank(p));
+        active.sort_by_key(|p| deletion_rank(p, colocated));
         let surplus = active.len().min((-missing) as usize);
         for p in &active[..surplus] {
             out.push(Intent::Delete { key: pod_key(&p.name) });
@@ -188,11 +260,31 @@ pub fn decide(w: &ReplicaSetRow, owned: &[&PodRow], orphans: &[&PodRow]) -> Deci
     Decision { diff, intents: out }
 }
 
+/// The decisions for one family ([`family_of`]) given its workloads, the pods they own, and
+/// the orphans each selects (by the selecting workload's uid). Shared by the dataflow and the
+/// reference.
+pub fn decide_family(workloads: &[&ReplicaSetRow], owned: &[&PodRow], orphans: &[(&str, &PodRow)]) -> Vec<(ObjectKey, Decision)> {
+    let controlled_by = |p: &PodRow, w: &ReplicaSetRow| p.controller().is_some_and(|c| c.uid == w.uid);
+    let members: Vec<(&ReplicaSetRow, Vec<&PodRow>, Vec<&PodRow>)> = workloads
+        .iter()
+        .map(|w| {
+            let own = owned.iter().copied().filter(|p| controlled_by(p, w)).collect();
+            let selected = orphans.iter().filter(|(uid, _)| *uid == w.uid).map(|(_, p)| *p).collect();
+            (*w, own, selected)
+        })
+        .collect();
+    let controlled = |w: &ReplicaSetRow| w.owners.iter().any(|o| o.controller);
+    let claimed = members.iter().filter(|(w, _, _)| controlled(w));
+    let colocated = Colocation::of(claimed.flat_map(|(w, own, selected)| own.iter().filter(|p| w.selector.matches(&p.labels)).chain(selected).copied()));
+    let alone = Colocation::default();
+    members.iter().map(|(w, own, selected)| (workload_key(w), decide(w, own, selected, if controlled(w) { &colocated } else { &alone }))).collect()
+}
+
 /// A row of the decide reduce's output: the workload's diff, or one of its intents. Rows
 /// apart, so that a change of the diff leaves the unchanged intents where they are.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 enum Outcome {
-    Diff(Text),
+    Diff(ObjectKey, Text),
     Intent(Intent),
 }
 
@@ -213,7 +305,7 @@ pub fn replicasets<'s>(
     let owned = by_uid
         .join_map(owned_pods, |_, w, p| {
             let controlled = p.controller().is_some_and(|c| c.uid == w.uid);
-            controlled.then(|| (workload_key(w), Member::Owned(p.clone())))
+            controlled.then(|| (family_of(w), Member::Owned(p.clone())))
         })
         .flat_map(|owned| owned);
 
@@ -228,37 +320,37 @@ pub fn replicasets<'s>(
         keyed_once(keys, p)
     });
     let orphans = seeking
-        .join_map(orphan_pods, |_, w, p| (w.namespace == p.namespace && w.selector.matches(&p.labels)).then(|| (workload_key(w), Member::Orphan(p.clone()))))
+        .join_map(orphan_pods, |_, w, p| {
+            (w.namespace == p.namespace && w.selector.matches(&p.labels)).then(|| (family_of(w), Member::Orphan(w.uid.clone(), p.clone())))
+        })
         .flat_map(|orphan| orphan);
-    let markers = workloads.map(|w| (workload_key(&w), Member::Workload(Arc::new(w))));
+    let markers = workloads.map(|w| (family_of(&w), Member::Workload(Arc::new(w))));
 
     let decided =
         markers.concat(owned).concat(orphans).reduce_named("replicaset-decide", |_key, input: &[(&Member, Diff)], output: &mut Vec<(Outcome, Diff)>| {
-            let mut workload = None;
-            let (mut owned, mut orphans) = (Vec::new(), Vec::new());
+            let (mut workloads, mut owned, mut orphans) = (Vec::new(), Vec::new(), Vec::new());
             for (m, d) in input {
                 if *d <= 0 {
                     continue;
                 }
                 match m {
-                    Member::Workload(w) => workload = Some(w),
+                    Member::Workload(w) => workloads.push(&**w),
                     Member::Owned(p) => owned.push(&**p),
-                    Member::Orphan(p) => orphans.push(&**p),
+                    Member::Orphan(uid, p) => orphans.push((uid.as_str(), &**p)),
                 }
             }
-            if let Some(w) = workload {
-                let Decision { diff, intents } = decide(w, &owned, &orphans);
-                output.push((Outcome::Diff(diff.to_text()), 1));
+            for (key, Decision { diff, intents }) in decide_family(&workloads, &owned, &orphans) {
+                output.push((Outcome::Diff(key, diff.to_text()), 1));
                 output.extend(intents.into_iter().map(|i| (Outcome::Intent(i), 1)));
             }
         });
-    let diffs = decided.clone().flat_map(|(key, outcome)| match outcome {
-        Outcome::Diff(diff) => Some((key, diff)),
+    let diffs = decided.clone().flat_map(|(_, outcome)| match outcome {
+        Outcome::Diff(key, diff) => Some((key, diff)),
         Outcome::Intent(_) => None,
     });
     let intents = decided.flat_map(|(_, outcome)| match outcome {
         Outcome::Intent(intent) => Some(intent),
-        Outcome::Diff(_) => None,
+        Outcome::Diff(..) => None,
     });
     (diffs, intents)
 }
@@ -267,21 +359,30 @@ pub fn replicasets<'s>(
 pub fn reference(workloads: &[ReplicaSetRow], pods: &[PodRow]) -> (BTreeSet<(ObjectKey, Text)>, BTreeSet<Intent>) {
     let mut diffs = BTreeSet::new();
     let mut out = BTreeSet::new();
+    let mut families: BTreeMap<(String, String), Vec<&ReplicaSetRow>> = BTreeMap::new();
     for w in workloads {
-        let in_namespace: Vec<&PodRow> = pods.iter().filter(|p| p.namespace == w.namespace).collect();
+        families.entry(family_of(w)).or_default().push(w);
+    }
+    for ((namespace, _), family) in families {
+        let in_namespace: Vec<&PodRow> = pods.iter().filter(|p| p.namespace == namespace).collect();
         let owned: Vec<&PodRow> = in_namespace
             .iter()
             .copied()
-            .filter(|p| p.owners.iter().any(|o| o.controller && o.uid == w.uid && matches!(o.kind.as_str(), "ReplicaSet" | "ReplicationController")))
+            .filter(|p| {
+                p.owners
+                    .iter()
+                    .any(|o| o.controller && family.iter().any(|w| w.uid == o.uid) && matches!(o.kind.as_str(), "ReplicaSet" | "ReplicationController"))
+            })
             .collect();
-        let orphans: Vec<&PodRow> = in_namespace
-            .iter()
-            .copied()
-            .filter(|p| !w.deleting && p.is_active() && !p.owners.iter().any(|o| o.controller) && w.selector.matches(&p.labels))
-            .collect();
-        let Decision { diff, intents } = decide(w, &owned, &orphans);
-        diffs.insert((workload_key(w), diff.to_text()));
-        out.extend(intents);
+        let mut orphans: Vec<(&str, &PodRow)> = Vec::new();
+        for w in family.iter().filter(|w| !w.deleting) {
+            let selected = in_namespace.iter().filter(|p| p.is_active() && !p.owners.iter().any(|o| o.controller) && w.selector.matches(&p.labels));
+            orphans.extend(selected.map(|p| (w.uid.as_str(), *p)));
+        }
+        for (key, Decision { diff, intents }) in decide_family(&family, &owned, &orphans) {
+            diffs.insert((key, diff.to_text()));
+            out.extend(intents);
+        }
     }
     (diffs, out)
 }
@@ -312,7 +413,7 @@ mod tests {
         }
     }
 
-    fn pod(name: &str, node: &str, phase: &str, ready: bool, created: &str) -> PodRow {
+    fn pod(name: &str, node: &str, phase: &str, ready: bool, created: i64) -> PodRow {
         PodRow {
             namespace: "ns".into(),
             name: name.into(),
@@ -320,7 +421,7 @@ mod tests {
             node: node.into(),
             phase: PodPhase::parse(phase),
             ready,
-            created: created.into(),
+            created,
             labels: [("app".into(), "web".into())].into(),
             owners: [controller_ref(&workload(0))].into(),
             ..PodRow::default()
@@ -339,25 +440,104 @@ mod tests {
 
     #[test]
     fn surplus_pods_go_in_upstream_order() {
+        const DAY: i64 = 86_400;
         let pods = [
-            pod("running-ready-old", "n1", "Running", true, "2026-01-01T00:00:00Z"),
-            pod("running-ready-new", "n1", "Running", true, "2026-01-02T00:00:00Z"),
-            pod("running-not-ready", "n1", "Running", false, "2026-01-01T00:00:00Z"),
-            pod("pending", "n1", "Pending", false, "2026-01-01T00:00:00Z"),
-            pod("unscheduled", "", "Pending", false, "2026-01-01T00:00:00Z"),
+            pod("running-ready-old", "n1", "Running", true, 1),
+            pod("running-ready-new", "n1", "Running", true, 1 + DAY),
+            pod("running-not-ready", "n1", "Running", false, 1),
+            pod("pending", "n1", "Pending", false, 1),
+            pod("unscheduled", "", "Pending", false, 1),
         ];
         let refs: Vec<&PodRow> = pods.iter().collect();
-        let order = |keep: i64| deleted(&decide(&workload(keep), &refs, &[]).intents);
+        let order = |keep: i64| deleted(&decide(&workload(keep), &refs, &[], &Colocation::default()).intents);
         assert_eq!(order(4), vec!["unscheduled"]);
         assert_eq!(order(2), vec!["unscheduled", "pending", "running-not-ready"]);
         assert_eq!(order(1), vec!["unscheduled", "pending", "running-not-ready", "running-ready-new"]);
     }
 
+    /// Rules 4 to 8 of upstream's order, each deciding between two otherwise equal running,
+    /// ready pods (`TestSortingActivePodsWithRanks` in upstream's `controller_utils_test.go`
+    /// walks the same rules).
+    #[test]
+    fn ties_go_by_deletion_cost_colocation_ready_time_restarts_and_age() {
+        let base = || pod("p", "n1", "Running", true, 100);
+        let first_deleted = |a: PodRow, b: PodRow, colocated: &Colocation| {
+            let (mut a, mut b) = (a, b);
+            (a.name, b.name) = ("a".into(), "b".into());
+            let w = workload(1);
+            let forward = deleted(&decide(&w, &[&a, &b], &[], colocated).intents);
+            let backward = deleted(&decide(&w, &[&b, &a], &[], colocated).intents);
+            assert_eq!(forward, backward, "the order does not depend on the input's");
+            forward[0].clone()
+        };
+        let none = Colocation::default();
+        // 4. The lower deletion cost goes first, before every later rule.
+        let (mut cheap, mut costly) = (base(), base());
+        (cheap.deletion_cost, costly.deletion_cost, cheap.created) = (-5, 0, 1);
+        assert_eq!(first_deleted(cheap, costly, &none), "a");
+        // 5. The pod whose node has more of the family's pods goes first.
+        let (mut doubled, single) = (base(), base());
+        doubled.node = "n2".into();
+        let family = [pod("x", "n2", "Running", true, 1), pod("y", "n2", "Running", true, 1), pod("z", "n1", "Running", true, 1)];
+        let colocated = Colocation::of(family.iter());
+        assert_eq!(first_deleted(doubled.clone(), single.clone(), &colocated), "a");
+        assert_eq!(first_deleted(single, doubled, &colocated), "b");
+        // 6. Ready for less time first; a ready pod with no ready time before both.
+        let (mut recent, mut long) = (base(), base());
+        (recent.ready_since, long.ready_since, recent.created) = (500, 200, 1);
+        assert_eq!(first_deleted(recent.clone(), long.clone(), &none), "a");
+        let mut unknown = base();
+        unknown.ready_since = 0;
+        assert_eq!(first_deleted(recent, unknown, &none), "b");
+        // 7. More restarts first.
+        let (mut crashy, steady) = (base(), base());
+        (crashy.restarts, crashy.created) = (3, 1);
+        assert_eq!(first_deleted(crashy, steady, &none), "a");
+        // 8. No creation time first, then the newest.
+        let (mut newer, older) = (base(), base());
+        newer.created = 200;
+        assert_eq!(first_deleted(newer.clone(), older, &none), "a");
+        let mut unset = base();
+        unset.created = 0;
+        assert_eq!(first_deleted(newer, unset, &none), "b");
+    }
+
+    /// A Deployment's ReplicaSets are one family: a pod that shares its node with more of the
+    /// family's pods (of either ReplicaSet) goes first. A ReplicaSet with no controller ranks
+    /// every pod 0, as upstream, whose related pods it leaves empty.
+    #[test]
+    fn a_family_ranks_pods_by_its_pods_on_their_node() {
+        let deployment = OwnerRef { kind: "Deployment".into(), uid: "d-uid".into(), controller: true, ..OwnerRef::default() };
+        let mut old = workload(0);
+        (old.name, old.uid, old.owners) = ("old".into(), "old-uid".into(), vec![deployment.clone()]);
+        let mut new = workload(1);
+        new.owners = vec![deployment];
+        let owned_by = |w: &ReplicaSetRow, name: &str, node: &str| {
+            let mut p = pod(name, node, "Running", true, 100);
+            p.owners = [controller_ref(w)].into();
+            p
+        };
+        // new's n1 pod has two of the old ReplicaSet's beside it; its n2 pod is alone and
+        // newer, which would otherwise make it go first.
+        let mut alone = owned_by(&new, "alone", "n2");
+        alone.created = 200;
+        let pods = [owned_by(&new, "crowded", "n1"), alone, owned_by(&old, "old-1", "n1"), owned_by(&old, "old-2", "n1")];
+        let refs: Vec<&PodRow> = pods.iter().collect();
+        let decisions = decide_family(&[&old, &new], &refs, &[]);
+        let of = |name: &str| &decisions.iter().find(|(k, _)| k.name == name).unwrap().1;
+        assert_eq!(deleted(&of("web").intents), vec!["crowded"]);
+        assert_eq!(deleted(&of("old").intents), vec!["old-1", "old-2"]);
+        // Without a controller the same pods rank alike: the newer goes.
+        new.owners = vec![];
+        let decisions = decide_family(&[&new], &refs[..2], &[]);
+        assert_eq!(deleted(&decisions[0].1.intents), vec!["alone"]);
+    }
+
     #[test]
     fn creates_use_stable_names_that_skip_taken_ones() {
         let w = workload(3);
-        let first = pod(&pod_name(&w, 0), "n1", "Running", true, "t");
-        let Decision { diff, intents } = decide(&w, &[&first], &[]);
+        let first = pod(&pod_name(&w, 0), "n1", "Running", true, 0);
+        let Decision { diff, intents } = decide(&w, &[&first], &[], &Colocation::default());
         assert_eq!(diff, ReplicaDiff { kind: "ReplicaSet", desired: 3, actual: 1, ready: 1, to_create: 2, ..ReplicaDiff::default() });
         let created: Vec<String> = intents
             .iter()
@@ -367,17 +547,17 @@ mod tests {
             })
             .collect();
         assert_eq!(created, vec![pod_name(&w, 1), pod_name(&w, 2)]);
-        assert_eq!(decide(&w, &[&first], &[]).intents, intents, "deterministic");
+        assert_eq!(decide(&w, &[&first], &[], &Colocation::default()).intents, intents, "deterministic");
     }
 
     #[test]
     fn relabelled_pods_are_released_and_matching_orphans_adopted() {
         let w = workload(1);
-        let mut moved = pod("moved", "n1", "Running", true, "t");
+        let mut moved = pod("moved", "n1", "Running", true, 0);
         moved.labels = [("app".into(), "other".into())].into();
-        let mut orphan = pod("orphan", "n1", "Running", true, "t");
+        let mut orphan = pod("orphan", "n1", "Running", true, 0);
         orphan.owners = [].into();
-        let Decision { diff, intents } = decide(&w, &[&moved], &[&orphan]);
+        let Decision { diff, intents } = decide(&w, &[&moved], &[&orphan], &Colocation::default());
         // The orphan is adopted and counted: nothing is created beside it.
         assert_eq!(diff, ReplicaDiff { kind: "ReplicaSet", desired: 1, actual: 1, ready: 1, to_adopt: 1, to_release: 1, ..ReplicaDiff::default() });
         assert!(!intents.iter().any(|i| matches!(i, Intent::Create { .. })), "{intents:?}");
