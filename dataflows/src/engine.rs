@@ -59,7 +59,9 @@ pub enum EngineOutput {
     Intent { intent: Intent, revision: Revision, diff: Diff },
     /// A change of the scheduler's rows at a revision (see [`crate::scheduler::dataflow`]).
     Scheduler { row: SchedulerRow, revision: Revision, diff: Diff },
-    /// Worker `worker` has produced every output up to and including `revision`.
+    /// Worker `worker` has produced every output up to and including `revision`, and sent
+    /// its own; another local worker's may still be on their way, so a consumer knows a
+    /// revision complete once every local worker reported it.
     Progress { worker: usize, revision: Revision },
 }
 
@@ -364,4 +366,5 @@ fn run_worker(
             progress.report(local_index, next - 1);
         }
     }
+    outbox.flush();
 }

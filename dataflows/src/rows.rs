@@ -199,7 +199,8 @@ pub struct PodRow {
     pub dns_name: Option<Box<(CompactString, CompactString)>>,
     pub owners: Box<[OwnerRef]>,
     /// `metadata.creationTimestamp` in Unix seconds (the API's times have whole seconds); 0
-    /// when unset, upstream's zero time.
+    /// when unset, upstream's zero time (which is year 1: a time of exactly 1970-01-01T00:00:00Z
+    /// reads as unset too).
     pub created: i64,
     /// When the Ready condition last turned True (its `lastTransitionTime`, Unix seconds), for
     /// a ready pod; 0 when not ready or not recorded.
@@ -210,6 +211,9 @@ pub struct PodRow {
     /// The most restarts of any of `status.containerStatuses` (upstream's
     /// `maxContainerRestarts`).
     pub restarts: i32,
+    /// The most restarts of any sidecar (an init container with `restartPolicy: Always`) in
+    /// `status.initContainerStatuses`: upstream's tie-break after [`PodRow::restarts`].
+    pub sidecar_restarts: i32,
 }
 
 /// `status.phase`; what the API does not define (or is unset) is `Other`.
@@ -510,7 +514,7 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 .into_iter()
                 .flatten()
                 .filter(|c| c.get("restartPolicy").and_then(Value::as_str) == Some("Always"));
-            for c in at(v, "/spec/containers").and_then(Value::as_array).into_iter().flatten().chain(sidecars) {
+            for c in at(v, "/spec/containers").and_then(Value::as_array).into_iter().flatten().chain(sidecars.clone()) {
                 for p in c.get("ports").and_then(Value::as_array).into_iter().flatten() {
                     let number = p.get("containerPort").and_then(Value::as_i64).ok_or("containerPort is not a number")?;
                     ports.push((
@@ -534,13 +538,21 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 None | Some(Value::Null) => 0,
                 Some(t) => unix_seconds(t).ok_or("metadata.creationTimestamp is not an RFC 3339 time")?,
             };
-            let restarts = at(v, "/status/containerStatuses")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
-                .max()
-                .map_or(0, |n| n.clamp(0, i32::MAX as i64) as i32);
+            // Upstream's `maxContainerRestarts`: the regular containers', then the sidecars'.
+            let sidecar_names: Vec<&str> = sidecars.clone().filter_map(|c| c.get("name").and_then(Value::as_str)).collect();
+            let most_restarts = |statuses: &str, counted: &dyn Fn(&Value) -> bool| {
+                at(v, statuses)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| counted(c))
+                    .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
+                    .max()
+                    .map_or(0, |n| n.clamp(0, i32::MAX as i64) as i32)
+            };
+            let restarts = most_restarts("/status/containerStatuses", &|_| true);
+            let sidecar_restarts =
+                most_restarts("/status/initContainerStatuses", &|c| c.get("name").and_then(Value::as_str).is_some_and(|name| sidecar_names.contains(&name)));
             let c = |pointer: &str| CompactString::from(str_at(v, pointer));
             let (hostname, subdomain) = (c("/spec/hostname"), c("/spec/subdomain"));
             Row::Pod(PodRow {
@@ -560,6 +572,7 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 ready_since,
                 deletion_cost: deletion_cost(str_at(v, "/metadata/annotations/controller.kubernetes.io~1pod-deletion-cost")),
                 restarts,
+                sidecar_restarts,
             })
         }
         Kind::Service => {
@@ -687,9 +700,12 @@ mod tests {
             "metadata": {"name": "p", "creationTimestamp": "2026-01-01T00:00:10Z",
                          "annotations": {"controller.kubernetes.io/pod-deletion-cost": "-7"}},
             "status": {"conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:01:00Z"}],
-                       "containerStatuses": [{"restartCount": 2}, {"restartCount": 5}, {}]}
+                       "containerStatuses": [{"restartCount": 2}, {"restartCount": 5}, {}],
+                       "initContainerStatuses": [{"name": "sidecar", "restartCount": 3}, {"name": "init", "restartCount": 9}]},
+            "spec": {"initContainers": [{"name": "sidecar", "restartPolicy": "Always"}, {"name": "init"}]}
         }));
         assert_eq!((row.created, row.ready_since, row.deletion_cost, row.restarts), (1_767_225_610, 1_767_225_660, -7, 5));
+        assert_eq!(row.sidecar_restarts, 3, "only a sidecar's restarts count, not a plain init container's");
         let not_ready = pod_row(&serde_json::json!({"metadata": {"name": "p"},
             "status": {"conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": "2026-01-01T00:01:00Z"}]}}));
         assert_eq!((not_ready.created, not_ready.ready_since, not_ready.ready), (0, 0, false));

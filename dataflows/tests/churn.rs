@@ -357,6 +357,13 @@ impl World {
         if self.rng.random_bool(0.2) {
             pod["status"]["containerStatuses"] = json!([{"name": "c", "restartCount": self.rng.random_range(0..2)}]);
         }
+        if self.rng.random_bool(0.2) {
+            // A sidecar's restarts break a tie in the regular containers'; a plain init
+            // container's do not count.
+            pod["spec"]["initContainers"] = json!([{"name": "s", "image": "x", "restartPolicy": "Always"}, {"name": "i", "image": "x"}]);
+            pod["status"]["initContainerStatuses"] =
+                json!([{"name": "s", "restartCount": self.rng.random_range(0..2)}, {"name": "i", "restartCount": self.rng.random_range(0..2)}]);
+        }
         if self.rng.random_bool(0.1) {
             pod["metadata"]["annotations"] = json!({"controller.kubernetes.io/pod-deletion-cost": self.pick(&["-1", "5"])});
         }
@@ -650,7 +657,14 @@ fn run_world(seed: u64, workers: usize, steps: usize, coalesce: bool, dense: boo
                 done[worker] = done[worker].max(revision);
                 reported.insert(revision);
             }
-            other => outputs.push(other),
+            other => {
+                // Every worker sends a revision's outputs before its progress past it.
+                let complete = done.iter().min().copied().unwrap_or(0);
+                if let EngineOutput::Intent { revision, .. } | EngineOutput::Delta { revision, .. } = &other {
+                    assert!(*revision > complete, "seed {seed}: an output at revision {revision} arrived after every worker reported {complete}");
+                }
+                outputs.push(other)
+            }
         }
     }
     engine.shutdown();
@@ -743,5 +757,6 @@ fn dataflow_equals_reference_in_a_crowded_world_on_one_worker_and_on_four() {
     for seed in seeds() {
         run_world(seed, 1, 400, false, true);
         run_world(seed, 4, 400, false, true);
+        run_world(seed, 4, 400, true, true);
     }
 }

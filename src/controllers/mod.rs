@@ -71,7 +71,9 @@ fn launch(config: EngineConfig, write_back: WriteBack, views: Arc<ViewStore>, me
                 }
                 EngineOutput::Progress { worker, revision } => {
                     // Timely's progress is global: a local worker past R means the whole
-                    // dataflow, in every process, is past R.
+                    // dataflow, in every process, is past R. Each local worker sends its
+                    // outputs before its progress, so R is complete here once every local
+                    // worker has reported it (`views.revision()` is their minimum).
                     views.progress(worker % local_workers, revision);
                     let now = views.revision();
                     if now > complete {

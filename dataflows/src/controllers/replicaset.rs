@@ -40,13 +40,13 @@ pub enum Member {
     Orphan(String, Arc<PodRow>),
 }
 
-/// A workload's family: the workloads of its namespace that share its controller owner (a
-/// Deployment's ReplicaSets), keyed `(namespace, controller uid)`; a workload with no
+/// A workload's family: the workloads of its kind and namespace that share its controller
+/// owner (a Deployment's ReplicaSets), keyed `(kind, namespace, controller uid)`; a workload with no
 /// controller is a family of one, keyed by its own uid. The controller decides a family at
 /// once, because upstream ranks a pod for deletion by the family's pods on its node.
-pub fn family_of(w: &ReplicaSetRow) -> (String, String) {
+pub fn family_of(w: &ReplicaSetRow) -> (Kind, String, String) {
     let uid = w.owners.iter().find(|o| o.controller).map_or(&w.uid, |c| &c.uid);
-    (w.namespace.clone(), uid.clone())
+    (w.kind, w.namespace.clone(), uid.clone())
 }
 
 /// How many of a family's active pods run on each node: upstream's rank for deletion
@@ -54,7 +54,8 @@ pub fn family_of(w: &ReplicaSetRow) -> (String, String) {
 /// goes first. Upstream's related pods are those that the selectors of every ReplicaSet with
 /// the workload's controller list; here they are the ones the family claims (owned and
 /// matching, or orphans it adopts), which leaves out a matching pod that another controller
-/// owns. A workload with no controller has no related pods upstream: every rank is 0.
+/// owns, and an orphan that only a workload being deleted selects. A workload with no
+/// controller has no related pods upstream: every rank is 0.
 #[derive(Debug, Default)]
 pub struct Colocation<'p>(HashMap<&'p str, i64>);
 
@@ -138,19 +139,20 @@ fn pod_body(w: &ReplicaSetRow, name: &str) -> String {
 /// 4. lower `pod-deletion-cost` first;
 /// 5. more of the family's active pods on the pod's node first ([`Colocation`]);
 /// 6. both ready: the one ready for the shortest time first, one with no ready time first of all;
-/// 7. more container restarts first;
+/// 7. more container restarts first, then more sidecar restarts;
 /// 8. no creation time first, then the newest;
 ///
 /// then by name, so that the choice is deterministic. Upstream compares the times of 6 and 8
-/// on a logarithmic scale of their age against its clock, and orders pods within one
-/// power-of-two bucket by uid; the dataflows read no clock, so the times compare exactly (as
-/// upstream does when it has no clock reading). The two orders agree whenever two pods' ages
-/// fall in different buckets.
+/// on a logarithmic scale of their age against its clock (`LogarithmicScaleDown`), and two
+/// pods whose differing times fall in one power-of-two bucket go by uid, skipping the rules
+/// after; the dataflows read no clock, so the times compare exactly (as upstream does when it
+/// has no clock reading). The two orders agree whenever two pods' ages fall in different
+/// buckets.
 #[allow(clippy::type_complexity)]
 fn deletion_rank<'p>(
     p: &'p PodRow,
     colocated: &Colocation,
-) -> (bool, u8, bool, i32, Reverse<i64>, (bool, Reverse<i64>), Reverse<i32>, (bool, Reverse<i64>), &'p str) {
+) -> (bool, u8, bool, i32, Reverse<i64>, (bool, Reverse<i64>), (Reverse<i32>, Reverse<i32>), (bool, Reverse<i64>), &'p str) {
     // Upstream's `podPhaseToOrdinal` is a map: a phase it does not name (an unset one) reads
     // as 0, like Pending. Finished pods are not active, so never ranked.
     let phase = match p.phase {
@@ -169,7 +171,7 @@ fn deletion_rank<'p>(
         p.deletion_cost,
         Reverse(colocated.rank(&p.node)),
         ready_time,
-        Reverse(p.restarts),
+        (Reverse(p.restarts), Reverse(p.sidecar_restarts)),
         zero_then_latest(p.created),
         p.name.as_str(),
     )
@@ -246,7 +248,7 @@ pub fn decide(w: &ReplicaSetRow, owned: &[&PodRow], orphans: &[&PodRow], colocat
     } else if missing < 0 {
         // Only pods already owned are deleted; one being adopted is, if still surplus, once
         // its owner reference is written (one write per pod per round).
-        active.sort_by_key(|p| deletion_rank(p, colocated));
+        active.sort_by_cached_key(|p| deletion_rank(p, colocated));
         let surplus = active.len().min((-missing) as usize);
         for p in &active[..surplus] {
             out.push(Intent::Delete { key: pod_key(&p.name) });
@@ -359,11 +361,11 @@ pub fn replicasets<'s>(
 pub fn reference(workloads: &[ReplicaSetRow], pods: &[PodRow]) -> (BTreeSet<(ObjectKey, Text)>, BTreeSet<Intent>) {
     let mut diffs = BTreeSet::new();
     let mut out = BTreeSet::new();
-    let mut families: BTreeMap<(String, String), Vec<&ReplicaSetRow>> = BTreeMap::new();
+    let mut families: BTreeMap<(Kind, String, String), Vec<&ReplicaSetRow>> = BTreeMap::new();
     for w in workloads {
         families.entry(family_of(w)).or_default().push(w);
     }
-    for ((namespace, _), family) in families {
+    for ((_, namespace, _), family) in families {
         let in_namespace: Vec<&PodRow> = pods.iter().filter(|p| p.namespace == namespace).collect();
         let owned: Vec<&PodRow> = in_namespace
             .iter()
@@ -493,6 +495,10 @@ mod tests {
         let (mut crashy, steady) = (base(), base());
         (crashy.restarts, crashy.created) = (3, 1);
         assert_eq!(first_deleted(crashy, steady, &none), "a");
+        // ... then more sidecar restarts.
+        let (mut sidecar, plain) = (base(), base());
+        (sidecar.sidecar_restarts, sidecar.created) = (1, 1);
+        assert_eq!(first_deleted(sidecar, plain, &none), "a");
         // 8. No creation time first, then the newest.
         let (mut newer, older) = (base(), base());
         newer.created = 200;
