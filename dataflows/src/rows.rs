@@ -524,12 +524,14 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                     ));
                 }
             }
+            // Upstream's IsPodReady reads the first Ready condition only.
             let ready_condition = v
                 .pointer("/status/conditions")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready") && c.get("status").and_then(Value::as_str) == Some("True"));
+                .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
+                .filter(|c| c.get("status").and_then(Value::as_str) == Some("True"));
             let ready_since = match ready_condition.and_then(|c| c.get("lastTransitionTime")) {
                 None | Some(Value::Null) => 0,
                 Some(t) => unix_seconds(t).ok_or("status.conditions[Ready].lastTransitionTime is not an RFC 3339 time")?,
@@ -709,6 +711,9 @@ mod tests {
         let not_ready = pod_row(&serde_json::json!({"metadata": {"name": "p"},
             "status": {"conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": "2026-01-01T00:01:00Z"}]}}));
         assert_eq!((not_ready.created, not_ready.ready_since, not_ready.ready), (0, 0, false));
+        let first_wins = pod_row(&serde_json::json!({"metadata": {"name": "p"},
+            "status": {"conditions": [{"type": "Ready", "status": "False"}, {"type": "Ready", "status": "True"}]}}));
+        assert!(!first_wins.ready, "upstream's IsPodReady reads the first Ready condition");
         // Upstream's GetDeletionCostFromPodAnnotations: no plus sign, no leading zero, int32.
         for (value, cost) in [("0", 0), ("100", 100), ("-2147483648", i32::MIN), ("+5", 0), ("007", 0), ("-", 0), ("", 0), ("2147483648", 0), ("1e3", 0)] {
             assert_eq!(deletion_cost(value), cost, "{value:?}");

@@ -306,7 +306,8 @@ pub fn replicasets<'s>(
     });
     let owned = by_uid
         .join_map(owned_pods, |_, w, p| {
-            let controlled = p.controller().is_some_and(|c| c.uid == w.uid);
+            // Owner references never cross namespaces: one that does is not the workload's.
+            let controlled = p.controller().is_some_and(|c| c.uid == w.uid) && p.namespace == w.namespace;
             controlled.then(|| (family_of(w), Member::Owned(p.clone())))
         })
         .flat_map(|owned| owned);
