@@ -246,6 +246,14 @@ impl PodPhase {
     }
 }
 
+impl ReplicaSetRow {
+    /// The owner reference marked `controller: true`, if any (a Deployment's, for its
+    /// ReplicaSets).
+    pub fn controller(&self) -> Option<&OwnerRef> {
+        self.owners.iter().find(|o| o.controller)
+    }
+}
+
 impl PodRow {
     /// The owner reference marked `controller: true`, if any.
     pub fn controller(&self) -> Option<&OwnerRef> {
@@ -420,9 +428,13 @@ fn pod_ips(v: &Value) -> PodIps {
     }
 }
 
-/// A JSON time as Unix seconds; None when it is not an RFC 3339 string.
-fn unix_seconds(t: &Value) -> Option<i64> {
-    t.as_str()?.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+/// An optional JSON time (the field named `field`) as Unix seconds, 0 when unset; an error
+/// when it is not an RFC 3339 string.
+fn unix_seconds(t: Option<&Value>, field: &str) -> Result<i64, String> {
+    match t {
+        None | Some(Value::Null) => Ok(0),
+        Some(t) => t.as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok()).map(|t| t.as_second()).ok_or_else(|| format!("{field} is not an RFC 3339 time")),
+    }
 }
 
 /// A pod's deletion cost as upstream's `GetDeletionCostFromPodAnnotations` reads it: a
@@ -532,14 +544,8 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 .flatten()
                 .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
                 .filter(|c| c.get("status").and_then(Value::as_str) == Some("True"));
-            let ready_since = match ready_condition.and_then(|c| c.get("lastTransitionTime")) {
-                None | Some(Value::Null) => 0,
-                Some(t) => unix_seconds(t).ok_or("status.conditions[Ready].lastTransitionTime is not an RFC 3339 time")?,
-            };
-            let created = match at(v, "/metadata/creationTimestamp") {
-                None | Some(Value::Null) => 0,
-                Some(t) => unix_seconds(t).ok_or("metadata.creationTimestamp is not an RFC 3339 time")?,
-            };
+            let ready_since = unix_seconds(ready_condition.and_then(|c| c.get("lastTransitionTime")), "status.conditions[Ready].lastTransitionTime")?;
+            let created = unix_seconds(at(v, "/metadata/creationTimestamp"), "metadata.creationTimestamp")?;
             // Upstream's `maxContainerRestarts`: the regular containers', then the sidecars'.
             let sidecar_names: Vec<&str> = sidecars.clone().filter_map(|c| c.get("name").and_then(Value::as_str)).collect();
             let most_restarts = |statuses: &str, counted: &dyn Fn(&Value) -> bool| {

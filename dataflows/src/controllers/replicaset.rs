@@ -45,7 +45,7 @@ pub enum Member {
 /// controller is a family of one, keyed by its own uid. The controller decides a family at
 /// once, because upstream ranks a pod for deletion by the family's pods on its node.
 pub fn family_of(w: &ReplicaSetRow) -> (Kind, String, String) {
-    let uid = w.owners.iter().find(|o| o.controller).map_or(&w.uid, |c| &c.uid);
+    let uid = w.controller().map_or(&w.uid, |c| &c.uid);
     (w.kind, w.namespace.clone(), uid.clone())
 }
 
@@ -275,7 +275,7 @@ pub fn decide_family(workloads: &[&ReplicaSetRow], owned: &[&PodRow], orphans: &
             (*w, own, selected)
         })
         .collect();
-    let controlled = |w: &ReplicaSetRow| w.owners.iter().any(|o| o.controller);
+    let controlled = |w: &ReplicaSetRow| w.controller().is_some();
     let claimed = members.iter().filter(|(w, _, _)| controlled(w));
     let colocated = Colocation::of(claimed.flat_map(|(w, own, selected)| own.iter().filter(|p| w.selector.matches(&p.labels)).chain(selected).copied()));
     let alone = Colocation::default();
@@ -379,7 +379,7 @@ pub fn reference(workloads: &[ReplicaSetRow], pods: &[PodRow]) -> (BTreeSet<(Obj
             .collect();
         let mut orphans: Vec<(&str, &PodRow)> = Vec::new();
         for w in family.iter().filter(|w| !w.deleting) {
-            let selected = in_namespace.iter().filter(|p| p.is_active() && !p.owners.iter().any(|o| o.controller) && w.selector.matches(&p.labels));
+            let selected = in_namespace.iter().filter(|p| p.is_active() && p.controller().is_none() && w.selector.matches(&p.labels));
             orphans.extend(selected.map(|p| (w.uid.as_str(), *p)));
         }
         for (key, Decision { diff, intents }) in decide_family(&family, &owned, &orphans) {
