@@ -20,11 +20,14 @@ use std::sync::mpsc;
 use deltakube_dataflows::engine::{ControllerConfig, Engine, EngineConfig, EngineOutput, FeedBatch};
 use deltakube_dataflows::scheduler::batch::{decide_batch, decide_round, BatchDecision, Claim, Standing};
 use deltakube_dataflows::scheduler::config::SchedulerConfig;
+use deltakube_dataflows::scheduler::explain::MAX_SCORED_NODES;
 use deltakube_dataflows::scheduler::input::{project, SchedulerInput};
 use deltakube_dataflows::scheduler::node_ports::conflicts;
+use deltakube_dataflows::scheduler::pod_topology_spread::constraints_for;
 use deltakube_dataflows::scheduler::readout::Readout;
-use deltakube_dataflows::scheduler::reference::{queue, schedule, schedule_one, Outcome, PodDecision, SchedulingInput};
+use deltakube_dataflows::scheduler::reference::{queue, schedule, schedule_one, NodeScore, Outcome, PodDecision, SchedulingInput};
 use deltakube_dataflows::scheduler::resources::Resources;
+use deltakube_dataflows::scheduler::rows::WhenUnsatisfiable;
 use deltakube_dataflows::scheduler::snapshot::ClusterSnapshot;
 use deltakube_dataflows::types::{FeedEvent, ObjectKey, Revision};
 use serde_json::Value;
@@ -51,7 +54,7 @@ fn reference_input(objects: &BTreeMap<ObjectKey, Value>) -> SchedulingInput {
 /// their class's ranking (a placement without per-node verdicts).
 /// Runs the churn; returns how many pods the batch placed from a ranking: all, and those under
 /// inter-pod affinity (their own terms, or terms of pods placed).
-fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config: &SchedulerConfig) -> (usize, usize) {
+fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config: &SchedulerConfig) -> Placed {
     // Classes linger past their last pending pod for a seeded number of revisions (none, a
     // few, many), so that the churn both keeps and drops them.
     let config = &SchedulerConfig { class_linger_revisions: [0, 8, 40][seed as usize % 3], ..config.clone() };
@@ -95,6 +98,7 @@ fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config:
     let mut pending_checked = 0;
     let mut ranked = 0;
     let mut ranked_with_affinity = 0;
+    let mut ranked_with_spread = 0;
     // The binder's state kept across revisions: its claims stay in flight (the test writes no
     // bindings) until their pods leave the queue or a seeded share is released as refused.
     let mut standing = Standing::default();
@@ -155,6 +159,10 @@ fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config:
         ranked += from_ranking.len();
         let affinity_around = input.pods.iter().any(|p| p.occupies_node() && p.has_pod_affinity());
         ranked_with_affinity += from_ranking.iter().filter(|d| affinity_around || d.pod.has_pod_affinity()).count();
+        let spreads = |pod: &deltakube_dataflows::scheduler::rows_pod::PodRow| {
+            !constraints_for(pod, WhenUnsatisfiable::ScheduleAnyway, &config.spread_defaulting, &snapshot.workloads).is_empty()
+        };
+        ranked_with_spread += from_ranking.iter().filter(|d| spreads(&d.pod)).count();
         let got: Vec<(&str, &Outcome)> = batch.iter().map(|d| (d.pod.name.as_str(), &d.decision.outcome)).collect();
         let want: Vec<(&str, &Outcome)> = sequential.iter().map(|d| (d.name.as_str(), &d.outcome)).collect();
         assert_eq!(got, want, "seed {seed}, {workers} workers: the batch differs from the sequential reference at revision {revision}");
@@ -170,6 +178,17 @@ fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config:
                 s.namespace,
                 s.name
             );
+        }
+        // A pod placed from a ranking lists the best nodes' scores, all of them, as the
+        // reference ranks every feasible node (the explain view shows these).
+        for (b, s) in batch.iter().zip(&sequential) {
+            if !b.ranked || !matches!(s.outcome, Outcome::Bound { .. }) {
+                continue;
+            }
+            let mut best = s.scores.clone();
+            best.sort_by(NodeScore::best_first);
+            best.truncate(MAX_SCORED_NODES);
+            assert_eq!(b.decision.scores, best, "seed {seed}, {workers} workers: the best nodes of {}/{} differ at revision {revision}", s.namespace, s.name);
         }
         let score = |decisions: &[PodDecision]| -> i64 {
             decisions
@@ -228,7 +247,18 @@ fn run(mut world: world::World, seed: u64, workers: usize, steps: usize, config:
     }
     assert!(pending_checked > steps, "seed {seed}: the churn kept too few pods pending ({pending_checked} decisions checked)");
     assert!(standing_claims > steps, "seed {seed}: too few claims stood across revisions ({standing_claims})");
-    (ranked, ranked_with_affinity)
+    if std::env::var("SCHED_DEBUG").is_ok() {
+        eprintln!("seed {seed}: {ranked} placed from a ranking, {ranked_with_affinity} under inter-pod affinity, {ranked_with_spread} spreading");
+    }
+    Placed { ranked, ranked_with_affinity, ranked_with_spread }
+}
+
+/// How many pods a run placed from their class's ranking: in all, under inter-pod affinity,
+/// and spreading (ScheduleAnyway constraints of their own or by default).
+struct Placed {
+    ranked: usize,
+    ranked_with_affinity: usize,
+    ranked_with_spread: usize,
 }
 
 fn seeds() -> Vec<u64> {
@@ -242,8 +272,12 @@ fn seeds() -> Vec<u64> {
 fn scheduler_dataflow_equals_reference_on_one_worker() {
     for seed in seeds() {
         // Pods under inter-pod affinity are placed from their class's ranking too, most of them.
-        let (_, with_affinity) = run(world::World::new(seed), seed, 1, 500, &SchedulerConfig::default());
+        let placed = run(world::World::new(seed), seed, 1, 500, &SchedulerConfig::default());
+        let with_affinity = placed.ranked_with_affinity;
         assert!(with_affinity > 500, "seed {seed}: only {with_affinity} pods under inter-pod affinity were placed from a ranking");
+        // And so are pods that spread (ScheduleAnyway, their own or by default).
+        let spreading = placed.ranked_with_spread;
+        assert!(spreading > 1000, "seed {seed}: only {spreading} spreading pods were placed from a ranking");
     }
 }
 
@@ -262,15 +296,16 @@ fn scheduler_dataflow_equals_reference_with_most_allocated() {
 }
 
 /// Without pod affinity anywhere, most pods are placed from their class's ranking (the
-/// batch's fast path); Services, ReplicaSets and spread constraints still send some through
-/// the reference's code. Both must place as the sequential reference, scores included.
+/// batch's fast path), those spreading by Services, ReplicaSets and ScheduleAnyway
+/// constraints too; DoNotSchedule constraints still send some through the reference's code. Both must place as the sequential reference, scores included.
 #[test]
 fn ranked_placements_equal_the_reference() {
     for seed in seeds() {
-        let (ranked, _) = run(world::World::without_pod_affinity(seed), seed, 1, 400, &SchedulerConfig::default());
-        assert!(ranked > 100, "seed {seed}: only {ranked} pods were placed from a ranking");
-        let (ranked, _) = run(world::World::without_pod_affinity(seed), seed, 3, 200, &SchedulerConfig::default().most_allocated());
-        assert!(ranked > 50, "seed {seed}: only {ranked} pods were placed from a ranking with MostAllocated");
+        let placed = run(world::World::without_pod_affinity(seed), seed, 1, 400, &SchedulerConfig::default());
+        assert!(placed.ranked > 100, "seed {seed}: only {} pods were placed from a ranking", placed.ranked);
+        assert!(placed.ranked_with_spread > 1000, "seed {seed}: only {} spreading pods were placed from a ranking", placed.ranked_with_spread);
+        let placed = run(world::World::without_pod_affinity(seed), seed, 3, 200, &SchedulerConfig::default().most_allocated());
+        assert!(placed.ranked > 50, "seed {seed}: only {} pods were placed from a ranking with MostAllocated", placed.ranked);
     }
 }
 

@@ -14,16 +14,18 @@
 //! default, no PreFilter narrowing — is decided from its class's
 //! [`Ranking`](super::ranking::Ranking): the feasible nodes ranked once, then kept across
 //! rounds ([`Standing`]), each claim and each change in the readout re-ranking only its node.
-//! This is the common case and costs `O(log n)` per pod. A pod that differs only by pod
-//! (anti-)affinity, its own or around it, is decided from the same ranking with
-//! InterPodAffinity added over the placed pods, grouped ([`PlacedIndex`](super::placed::PlacedIndex)):
-//! only the nodes in a topology pair its states count are looked at one by one
-//! ([`Ranking::decide_with_affinity`](super::ranking::Ranking::decide_with_affinity)). Any
-//! other pod, and one of those two whose filters leave no node or narrow a normalization, is
-//! decided as the reference decides it, over a copy of the snapshot with the claims added. All
-//! give the reference's choice, and for a pod they place list the scores of the best
-//! [`MAX_SCORED_NODES`] nodes only, which is what the explain view shows, and no per-node
-//! verdicts.
+//! This is the common case and costs `O(log n)` per pod. A pod that differs by pod
+//! (anti-)affinity, its own or around it, or by soft spreading (ScheduleAnyway, which upstream's
+//! default spreading is: any pod a Service or ReplicaSet selects), is decided from the same
+//! ranking with InterPodAffinity and PodTopologySpread's score added over the placed pods,
+//! grouped ([`PlacedIndex`](super::placed::PlacedIndex)): only the nodes in a topology pair
+//! the affinity states count, and the nodes with pods the spreading counts, are looked at one
+//! by one ([`Ranking::decide_with_cluster_plugins`](super::ranking::Ranking::decide_with_cluster_plugins)).
+//! Any other pod (DoNotSchedule spreading, a PreFilter narrowing the nodes), and one of those
+//! two whose filters leave no node or narrow a normalization, is decided as the reference
+//! decides it, over a copy of the snapshot with the claims added. All give the reference's
+//! choice, and for a pod they place list the scores of the best [`MAX_SCORED_NODES`] nodes
+//! only, which is what the explain view shows, and no per-node verdicts.
 //!
 //! An unschedulable class of the first kind is remembered across rounds ([`RoundMemo`]):
 //! its pods are not decided again until its pairs change or a claim is released.
@@ -35,19 +37,22 @@
 //! filters allow.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::config::SchedulerConfig;
+use super::config::SpreadDefaulting;
 use super::explain::MAX_SCORED_NODES;
 use super::framework::Plugin;
 use super::message::FitError;
 use super::node_affinity::{self, PreFilter};
 use super::pair::ClassId;
 use super::pod_topology_spread::constraints_for;
+use super::ranking::SoftSpread;
 use super::readout::{PodName, Readout, ReadoutError};
 use super::reference::{NodeScore, NodeVerdict, Outcome, PodDecision};
-use super::rows::{ControllerRef, WhenUnsatisfiable};
+use super::rows::{ControllerRef, SpreadConstraint, WhenUnsatisfiable};
 use super::rows_pod::PodRow;
 use super::snapshot::ClusterSnapshot;
 use crate::rows::Labels;
@@ -112,8 +117,9 @@ impl RoundMemo {
 enum Way {
     /// From its class's ranking alone.
     NodeLocal,
-    /// From its class's ranking, with InterPodAffinity over the placed pods.
-    Affinity,
+    /// From its class's ranking, with InterPodAffinity over the placed pods and
+    /// PodTopologySpread's score under these constraints.
+    Cluster(Option<Arc<SoftConstraints>>),
     /// As the reference decides it, over a copy of the snapshot with the claims.
     Full,
 }
@@ -126,7 +132,22 @@ struct Round<'a> {
     readout: &'a Readout,
     standing: &'a mut Standing,
     full: Option<ClusterSnapshot>,
-    spreads: HashMap<(String, Labels, Option<ControllerRef>), bool>,
+    spreads: HashMap<(String, Labels, Option<ControllerRef>), Spreading>,
+}
+
+/// A pod's spreading (see [`Round::spreading`]).
+#[derive(Debug, Clone, Default)]
+struct Spreading {
+    /// DoNotSchedule constraints, and the filter on.
+    hard: bool,
+    /// ScheduleAnyway constraints, and the score on.
+    soft: Option<Arc<SoftConstraints>>,
+}
+
+#[derive(Debug)]
+struct SoftConstraints {
+    constraints: Vec<SpreadConstraint>,
+    require_all: bool,
 }
 
 impl<'a> Round<'a> {
@@ -157,32 +178,49 @@ impl<'a> Round<'a> {
         })
     }
 
-    /// How `pod` is decided (see the module doc): from its class's ranking when spreading
-    /// stands aside (no constraint of its own nor by default), no PreFilter narrows the nodes
-    /// and every term parsed, with InterPodAffinity added when a pod bound, claimed or this
-    /// one carries pod (anti-)affinity; else in full.
+    /// How `pod` is decided (see the module doc): from its class's ranking when no PreFilter
+    /// narrows the nodes, spreading's filter stands aside (no DoNotSchedule constraint of its
+    /// own nor by default) and every term parsed; with the cluster-wide plugins added when a
+    /// pod bound, claimed or this one carries pod (anti-)affinity, or this one spreads; else
+    /// in full.
     fn way(&mut self, pod: &PodRow) -> Way {
-        if self.snapshot().nodes.is_empty() || !pod.constraint_errors.is_empty() || !pod.spread_constraints.is_empty() {
+        if self.snapshot().nodes.is_empty() || !pod.constraint_errors.is_empty() {
             return Way::Full;
         }
         if self.config.filters(Plugin::NodeAffinity) && !matches!(node_affinity::pre_filter(pod), PreFilter::Skip | PreFilter::AllNodes) {
             return Way::Full;
         }
-        let workloads = &self.snapshot().workloads;
-        let defaulting = &self.config.spread_defaulting;
-        let spreads = !workloads.is_empty()
-            && *self.spreads.entry((pod.namespace.clone(), pod.labels.clone(), pod.controller.clone())).or_insert_with(|| {
-                [WhenUnsatisfiable::DoNotSchedule, WhenUnsatisfiable::ScheduleAnyway]
-                    .into_iter()
-                    .any(|w| !constraints_for(pod, w, defaulting, workloads).is_empty())
-            });
-        if spreads {
+        let spreading = self.spreading(pod);
+        if spreading.hard {
             Way::Full
-        } else if pod.has_pod_affinity() || self.readout.pods_with_affinity() + self.standing.affinity_claims() > 0 {
-            Way::Affinity
+        } else if spreading.soft.is_some() || pod.has_pod_affinity() || self.readout.pods_with_affinity() + self.standing.affinity_claims() > 0 {
+            Way::Cluster(spreading.soft)
         } else {
             Way::NodeLocal
         }
+    }
+
+    /// The pod's spreading as the enabled PodTopologySpread filter and score see it: its own
+    /// constraints, or the defaults with the default selector (kept per namespace, labels and
+    /// controller, which that selector reads).
+    fn spreading(&mut self, pod: &PodRow) -> Spreading {
+        let (config, workloads) = (self.config, &self.readout.snapshot().workloads);
+        let of = |pod: &PodRow| {
+            let hard = config.filters(Plugin::PodTopologySpread)
+                && !constraints_for(pod, WhenUnsatisfiable::DoNotSchedule, &config.spread_defaulting, workloads).is_empty();
+            let soft =
+                config.scores(Plugin::PodTopologySpread).then(|| constraints_for(pod, WhenUnsatisfiable::ScheduleAnyway, &config.spread_defaulting, workloads));
+            let require_all = !pod.spread_constraints.is_empty() || !matches!(config.spread_defaulting, SpreadDefaulting::System);
+            let soft = soft.filter(|c| !c.is_empty()).map(|constraints| Arc::new(SoftConstraints { constraints, require_all }));
+            Spreading { hard, soft }
+        };
+        if !pod.spread_constraints.is_empty() {
+            return of(pod);
+        }
+        if workloads.is_empty() {
+            return Spreading::default();
+        }
+        self.spreads.entry((pod.namespace.clone(), pod.labels.clone(), pod.controller.clone())).or_insert_with(|| of(pod)).clone()
     }
 
     /// A node-local pod's decision from its class's ranking: the best node, or no node with
@@ -248,15 +286,22 @@ impl<'a> Round<'a> {
         Ok(Some(decision))
     }
 
-    /// A pod's decision from its class's ranking with InterPodAffinity over the placed pods,
-    /// or in full when the ranking cannot tell (see [`Ranking::decide_with_affinity`]); with
-    /// whether the ranking decided.
+    /// A pod's decision from its class's ranking with the cluster-wide plugins over the placed
+    /// pods, or in full when the ranking cannot tell (see
+    /// [`Ranking::decide_with_cluster_plugins`]); with whether the ranking decided.
     ///
-    /// [`Ranking::decide_with_affinity`]: super::ranking::Ranking::decide_with_affinity
-    fn decide_with_affinity(&mut self, class: ClassId, pod: &PodRow, priority: i32) -> Result<(PodDecision, bool), ReadoutError> {
+    /// [`Ranking::decide_with_cluster_plugins`]: super::ranking::Ranking::decide_with_cluster_plugins
+    fn decide_with_cluster_plugins(
+        &mut self,
+        class: ClassId,
+        pod: &PodRow,
+        priority: i32,
+        soft: Option<Arc<SoftConstraints>>,
+    ) -> Result<(PodDecision, bool), ReadoutError> {
         let (config, snapshot) = (self.config, self.snapshot());
         let (ranking, placed) = self.standing.ranking_with_placed(config, self.readout, class, pod)?;
-        match ranking.decide_with_affinity(config, snapshot, placed, pod, priority) {
+        let spread = soft.as_deref().map(|s| SoftSpread { constraints: &s.constraints, require_all: s.require_all });
+        match ranking.decide_with_cluster_plugins(config, snapshot, placed, pod, priority, spread) {
             Some(decision) => Ok((decision, true)),
             None => Ok((self.decide_in_full(class, pod, priority)?, false)),
         }
@@ -340,7 +385,7 @@ fn decide_each(round: &mut Round, skip: &dyn Fn(&PodName) -> bool, limit: usize,
                 Some(decision) => (decision, true),
                 None => continue,
             },
-            Way::Affinity => round.decide_with_affinity(class, pod, priority)?,
+            Way::Cluster(soft) => round.decide_with_cluster_plugins(class, pod, priority, soft)?,
             Way::Full => (round.decide_in_full(class, pod, priority)?, false),
         };
         if let Outcome::Bound { node } = &decision.outcome {

@@ -1,8 +1,9 @@
 //! The pods placed in the cluster (bound, and claimed by the binder) as the inter-pod
-//! affinity states read them, kept by the batch binder ([`super::batch::Standing`]) from round to round:
+//! affinity states and PodTopologySpread's counts read them, kept by the batch binder ([`super::batch::Standing`]) from round to round:
 //!
 //! - **Groups.** Pods alike in what those states read of an existing pod (namespace, labels,
-//!   pod (anti-)affinity terms) form one group, counted per node. A pod's states then match
+//!   pod (anti-)affinity terms), and in whether it is being deleted (PodTopologySpread's
+//!   counts leave those out), form one group, counted per node. A pod's states then match
 //!   each group's terms once, and visit the nodes of the groups that match only: a workload's
 //!   replicas cost one match, not one per replica.
 //! - **Domains.** The nodes of each topology pair `(label key, value)`, so that the few nodes
@@ -47,15 +48,17 @@ pub struct PlacedIndex {
     domains: HashMap<String, HashMap<String, Vec<usize>>>,
 }
 
-/// What the affinity states read of an existing pod, hashed.
+/// What the affinity states and PodTopologySpread's counts read of an existing pod, hashed.
 fn group_hash(pod: &PodRow) -> u64 {
     let mut h = DefaultHasher::new();
-    (&pod.namespace, &pod.labels, &pod.required_affinity, &pod.required_anti_affinity, &pod.preferred_affinity, &pod.preferred_anti_affinity).hash(&mut h);
+    (pod.deleting, &pod.namespace, &pod.labels, &pod.required_affinity, &pod.required_anti_affinity, &pod.preferred_affinity, &pod.preferred_anti_affinity)
+        .hash(&mut h);
     h.finish()
 }
 
 fn alike(a: &PodRow, b: &PodRow) -> bool {
-    a.namespace == b.namespace
+    a.deleting == b.deleting
+        && a.namespace == b.namespace
         && a.labels == b.labels
         && a.required_affinity == b.required_affinity
         && a.required_anti_affinity == b.required_anti_affinity
@@ -141,6 +144,17 @@ impl PlacedIndex {
     /// [`AffinityFilterState::compute_over`](crate::scheduler::inter_pod_affinity::AffinityFilterState::compute_over).
     pub fn groups<'a>(&'a self, snapshot: &'a ClusterSnapshot) -> impl Iterator<Item = (&'a PodRow, GroupNodes<'a>)> {
         self.groups.iter().filter(|g| !g.nodes.is_empty()).map(move |g| (&*g.pod, GroupNodes { snapshot, nodes: &g.nodes }))
+    }
+
+    /// Every group with the positions of the nodes it sits on and how many times, for
+    /// PodTopologySpread's counts ([`crate::scheduler::ranking`]).
+    pub fn groups_by_position(&self) -> impl Iterator<Item = (&PodRow, &HashMap<usize, i64>)> {
+        self.groups.iter().filter(|g| !g.nodes.is_empty()).map(|g| (&*g.pod, &g.nodes))
+    }
+
+    /// Each value of a label key with the positions of the nodes that have it.
+    pub fn values<'a>(&'a self, key: &str) -> impl Iterator<Item = (&'a str, &'a [usize])> {
+        self.domains.get(key).into_iter().flat_map(|values| values.iter().map(|(v, nodes)| (v.as_str(), nodes.as_slice())))
     }
 
     /// How many node positions the index has (the snapshot's node count when it was built).

@@ -110,7 +110,7 @@ fn has_all_keys(node: &NodeRow, constraints: &[SpreadConstraint]) -> bool {
 }
 
 /// Upstream's `matchNodeInclusionPolicies`.
-fn included(c: &SpreadConstraint, pod: &PodRow, node: &NodeRow) -> bool {
+pub(crate) fn included(c: &SpreadConstraint, pod: &PodRow, node: &NodeRow) -> bool {
     (!c.honor_node_affinity || required_matches(pod, node))
         && (!c.honor_node_taints || first_untolerated_taint(&pod.tolerations, node.effective_taints()).is_none())
 }

@@ -4,10 +4,11 @@
 //! next pod's node is the first entry, so `p` pods of one class over `n` nodes cost
 //! `O(p log n)` once the ranking stands, instead of the reference's `O(p × n)`.
 //!
-//! It serves pods for which spreading and PreFilter narrowing stand aside (see
+//! It serves pods for which PreFilter narrowing and spreading's filter stand aside (see
 //! [`super::batch`]). Its totals hold the node-local scores only; InterPodAffinity, when pod
-//! (anti-)affinity is about, is added per pod by [`Ranking::decide_with_affinity`] (in
-//! `ranking/affinity.rs`). A node's total is the sum of node-local scores, normalized as [`super::reference`]
+//! (anti-)affinity is about, and PodTopologySpread's score, when the pod spreads, are added
+//! per pod by [`Ranking::decide_with_cluster_plugins`] (in `ranking/cluster.rs`, with
+//! spreading's counts in `ranking/spread.rs`). A node's total is the sum of node-local scores, normalized as [`super::reference`]
 //! normalizes them over the feasible nodes: TaintToleration and NodeAffinity against their
 //! maximum, the other plugins as they are (upstream's `DefaultNormalizeScore` and
 //! `runScorePlugins`). Those maxima, and whether a plugin skips the pod, are kept as counts
@@ -163,7 +164,8 @@ impl Ranking {
             },
             Plugin::ImageLocality => (Some(self.images[i]), self.images[i]),
             // The cluster-wide plugins stand aside for the pods a ranking serves alone (and
-            // InterPodAffinity's score is added by `decide_with_affinity`).
+            // InterPodAffinity's and PodTopologySpread's scores are added by
+            // `decide_with_cluster_plugins`).
             Plugin::PodTopologySpread | Plugin::InterPodAffinity | Plugin::NodeUnschedulable | Plugin::NodeName | Plugin::NodePorts => (None, 0),
         }
     }
@@ -227,4 +229,7 @@ impl Ranking {
     }
 }
 
-mod affinity;
+mod cluster;
+mod spread;
+
+pub use cluster::SoftSpread;

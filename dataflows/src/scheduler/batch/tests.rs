@@ -211,3 +211,35 @@ fn a_release_across_a_layout_change_waits_for_the_catch_up() {
     let again = decide_round(&config, &readout, &mut standing, &|_| false, usize::MAX).unwrap();
     assert_eq!(again[0].decision.outcome, Outcome::Bound { node: "n9".into() });
 }
+
+/// A Service's pods spread by upstream's defaults (hostname and zone, ScheduleAnyway): each is
+/// decided from its class's ranking with PodTopologySpread's score added, and lands where the
+/// sequential reference puts it, zone by zone and node by node.
+#[test]
+fn default_spreading_is_decided_from_the_ranking() {
+    use crate::scheduler::rows::{project_workload, WorkloadKind};
+    let config = SchedulerConfig::default();
+    let zoned = |name: &str, zone: &str| {
+        node(json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "topology.kubernetes.io/zone": zone}},
+                    "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"}}}))
+    };
+    // Zone z1 has three nodes, z2 two and z3 one: balancing zones and nodes pulls apart.
+    let nodes = vec![zoned("a", "z1"), zoned("b", "z1"), zoned("c", "z1"), zoned("d", "z2"), zoned("e", "z2"), zoned("f", "z3")];
+    let pods: Vec<PodRow> = (0..12).map(|i| pending(&format!("p{i:02}"), "100m", json!({}))).collect();
+    let service =
+        project_workload(WorkloadKind::Service, &json!({"metadata": {"namespace": "ns", "name": "web"}, "spec": {"selector": {"app": "web"}}})).unwrap();
+    let input = SchedulingInput { nodes, pods, workloads: vec![service], ..SchedulingInput::default() };
+    let readout = Readout::from_scratch(&config, &input);
+    let batch = decide_batch(&config, &readout, &[], &|_| false, usize::MAX).unwrap();
+    let reference = schedule(&config, input);
+    assert_eq!(placements(&batch), reference.iter().map(|d| (d.name.clone(), d.outcome.clone())).collect::<Vec<_>>());
+    assert!(batch.iter().all(|d| d.ranked), "every pod decided from the ranking");
+    for (b, r) in batch.iter().zip(&reference) {
+        let mut best = r.scores.clone();
+        best.sort_by(NodeScore::best_first);
+        assert_eq!(b.decision.scores, best, "{}: every node's scores, best first", r.name);
+    }
+    let on = |node: &str| batch.iter().filter(|d| d.decision.outcome == Outcome::Bound { node: node.into() }).count();
+    assert_eq!(["a", "b", "c", "d", "e", "f"].map(on).iter().sum::<usize>(), 12);
+    assert!(on("f") >= 3, "the zone with one node takes its share of the zone spread: {}", on("f"));
+}
