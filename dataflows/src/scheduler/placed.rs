@@ -46,6 +46,8 @@ pub struct PlacedIndex {
     labels: Vec<Labels>,
     /// Per label key, per value, the node positions with that label.
     domains: HashMap<String, HashMap<String, Vec<usize>>>,
+    /// Per label key, how many nodes have it.
+    with_key: HashMap<String, usize>,
 }
 
 /// What the affinity states and PodTopologySpread's counts read of an existing pod, hashed.
@@ -90,9 +92,13 @@ impl PlacedIndex {
                 if let Some(nodes) = self.domains.get_mut(&key).and_then(|values| values.get_mut(&value)) {
                     nodes.retain(|n| *n != i);
                 }
+                if let Some(n) = self.with_key.get_mut(&key) {
+                    *n -= 1;
+                }
             }
             for (key, value) in &info.node.labels {
                 self.domains.entry(key.clone()).or_default().entry(value.clone()).or_default().push(i);
+                *self.with_key.entry(key.clone()).or_insert(0) += 1;
             }
             self.labels[i] = info.node.labels.clone();
         }
@@ -169,7 +175,7 @@ impl PlacedIndex {
 
     /// How many nodes have a label with this key.
     pub fn nodes_with_key(&self, key: &str) -> usize {
-        self.domains.get(key).map_or(0, |values| values.values().map(Vec::len).sum())
+        self.with_key.get(key).copied().unwrap_or(0)
     }
 }
 

@@ -110,6 +110,8 @@ pub struct Ranking {
     images: Vec<i64>,
     totals: Vec<i64>,
     ranked: BTreeSet<(Reverse<i64>, usize)>,
+    /// The nodes the node-local filters reject, by position.
+    infeasible: BTreeSet<usize>,
     spread: Spread,
     norms: Norms,
     /// How far into [`super::batch::Standing`]'s list of nodes whose claims changed this
@@ -128,7 +130,8 @@ impl Ranking {
         };
         let mut spread = Spread::default();
         evals.iter().filter(|e| e.filter.is_ok()).for_each(|e| spread.account(e, true));
-        let mut ranking = Ranking { totals: vec![0; evals.len()], evals, images, ranked: BTreeSet::new(), norms: spread.norms(), spread, seen: 0 };
+        let infeasible = evals.iter().enumerate().filter(|(_, e)| e.filter.is_err()).map(|(i, _)| i).collect();
+        let mut ranking = Ranking { totals: vec![0; evals.len()], evals, images, ranked: BTreeSet::new(), infeasible, norms: spread.norms(), spread, seen: 0 };
         ranking.rerank(config);
         ranking
     }
@@ -202,6 +205,9 @@ impl Ranking {
         }
         if self.evals[i].filter.is_ok() {
             self.spread.account(&self.evals[i], true);
+            self.infeasible.remove(&i);
+        } else {
+            self.infeasible.insert(i);
         }
         let norms = self.spread.norms();
         if norms != self.norms {

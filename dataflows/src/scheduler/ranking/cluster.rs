@@ -10,7 +10,7 @@
 //!   scored one by one; every other node scores by its domain alone.
 //!
 //! So every node is either weighed on its own (singled out or touched), or its total is its
-//! ranking total plus a bonus that depends on its domain only, at most `100 × weight`. The
+//! ranking total plus a bonus that depends on its domain only, at most the best domain's. The
 //! ranking lists those in order of their ranking totals, so they are read from its head until
 //! none of the rest could enter the best [`MAX_SCORED_NODES`].
 //!
@@ -21,18 +21,19 @@
 //! too, and so is a pod with DoNotSchedule constraints (the caller checks).
 
 use std::cmp::Reverse;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use super::spread::RankedSpread;
 use super::{Ranking, Spread};
 use crate::scheduler::config::SchedulerConfig;
 use crate::scheduler::explain::MAX_SCORED_NODES;
-use crate::scheduler::framework::{Plugin, MAX_NODE_SCORE};
+use crate::scheduler::framework::Plugin;
 use crate::scheduler::inter_pod_affinity::{self, AffinityFilterState, AffinityScoreState};
 use crate::scheduler::placed::PlacedIndex;
 use crate::scheduler::reference::{NodeScore, Outcome, PluginScore, PodDecision};
 use crate::scheduler::rows::SpreadConstraint;
 use crate::scheduler::rows_pod::PodRow;
+use crate::scheduler::selectors::label_value;
 use crate::scheduler::snapshot::ClusterSnapshot;
 
 /// A pod's ScheduleAnyway constraints, for PodTopologySpread's score.
@@ -41,6 +42,57 @@ pub struct SoftSpread<'c> {
     pub constraints: &'c [SpreadConstraint],
     /// Nodes lacking a topology key are left out of scoring (see [`RankedSpread`]).
     pub require_all: bool,
+}
+
+/// The feasible nodes of a decision: the ranking's, less the singled-out nodes the affinity
+/// filter rejects; or, when only singled-out nodes may pass it, those that do.
+pub(super) struct FeasibleNodes<'r> {
+    ranking: &'r Ranking,
+    singled: &'r BTreeSet<usize>,
+    singled_feasible: &'r BTreeSet<usize>,
+    rejected: &'r [usize],
+    elsewhere: bool,
+    count: usize,
+}
+
+impl FeasibleNodes<'_> {
+    pub fn contains(&self, i: usize) -> bool {
+        if self.singled.contains(&i) {
+            self.singled_feasible.contains(&i)
+        } else {
+            self.elsewhere && self.ranking.evals[i].filter.is_ok()
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Per value of `key`, how many feasible nodes have it (the rest lack the key); `None` if
+    /// the index and the snapshot disagree on a node's labels. It costs the fewer of the
+    /// feasible and the infeasible nodes, not a pass over all.
+    pub fn per_value<'s>(&self, key: &str, snapshot: &'s ClusterSnapshot, placed: &'s PlacedIndex) -> Option<HashMap<&'s str, usize>> {
+        let value_of = |i: usize| label_value(&snapshot.nodes[i].node.labels, key);
+        let mut counts: HashMap<&'s str, usize> = HashMap::new();
+        let ranking = self.ranking;
+        if !self.elsewhere {
+            self.singled_feasible.iter().filter_map(|i| value_of(*i)).for_each(|v| *counts.entry(v).or_insert(0) += 1);
+        } else if ranking.infeasible.len() + self.rejected.len() <= ranking.ranked.len() {
+            counts.extend(placed.values(key).map(|(v, nodes)| (v, nodes.len())));
+            for i in ranking.infeasible.iter().chain(self.rejected) {
+                if let Some(v) = value_of(*i) {
+                    let n = counts.get_mut(v).filter(|n| **n > 0)?;
+                    *n -= 1;
+                }
+            }
+            counts.retain(|_, n| *n > 0);
+        } else {
+            let rejected: BTreeSet<usize> = self.rejected.iter().copied().collect();
+            let feasible = ranking.ranked.iter().map(|(_, i)| *i).filter(|i| !rejected.contains(i));
+            feasible.filter_map(value_of).for_each(|v| *counts.entry(v).or_insert(0) += 1);
+        }
+        Some(counts)
+    }
 }
 
 /// A feasible node the decision weighs: its position, InterPodAffinity's raw score, and its
@@ -147,9 +199,16 @@ impl Ranking {
         let normalized = |raw: i64| if score.is_some() { inter_pod_affinity::normalized(min, max, raw) } else { 0 };
 
         let singled_feasible: BTreeSet<usize> = feasible.iter().map(|(i, _)| *i).collect();
-        let is_feasible = |i: usize| if singled.contains(&i) { singled_feasible.contains(&i) } else { elsewhere && self.evals[i].filter.is_ok() };
+        let nodes = FeasibleNodes {
+            ranking: self,
+            singled: &singled,
+            singled_feasible: &singled_feasible,
+            rejected: &rejected,
+            elsewhere,
+            count: feasible.len() + others,
+        };
         let spread = match spread {
-            Some(s) => Some(RankedSpread::compute(pod, s.constraints, s.require_all, snapshot, placed, &is_feasible, feasible.len() + others)?),
+            Some(s) => Some(RankedSpread::compute(pod, s.constraints, s.require_all, snapshot, placed, &nodes)?),
             None => None,
         };
         let spread_weight = config.weight(Plugin::PodTopologySpread);
@@ -157,14 +216,14 @@ impl Ranking {
 
         // Nodes weighed on their own: singled out, or touched by spreading.
         let mut best = Best::default();
-        let touched: Vec<usize> = spread.iter().flat_map(|s| s.touched()).filter(|i| !singled.contains(i) && is_feasible(*i)).collect();
+        let touched: Vec<usize> = spread.iter().flat_map(|s| s.touched()).filter(|i| !singled.contains(i) && nodes.contains(*i)).collect();
         for (node, raw) in feasible.iter().copied().chain(touched.iter().map(|&i| (i, 0))) {
             best.offer(Candidate { node, raw, total: self.total_with(config, &norms, node) + normalized(raw) * affinity_weight + spread_bonus(node) });
         }
         // The rest, from the ranking's head, while one could still enter the best.
         if elsewhere {
             let offset = normalized(0) * affinity_weight;
-            let most = if spread.is_some() { MAX_NODE_SCORE * spread_weight } else { 0 };
+            let most = spread.as_ref().map_or(0, |s| s.most_untouched() * spread_weight);
             let unweighed = self.ranked.iter().filter(|(_, i)| !singled.contains(i) && !spread.as_ref().is_some_and(|s| s.is_touched(*i)));
             for &(Reverse(total), node) in unweighed {
                 if best.closed_to(total + offset + most, node) {

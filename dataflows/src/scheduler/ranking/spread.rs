@@ -16,6 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::cluster::FeasibleNodes;
 use crate::scheduler::framework::MAX_NODE_SCORE;
 use crate::scheduler::placed::PlacedIndex;
 use crate::scheduler::pod_topology_spread::{included, LABEL_HOSTNAME};
@@ -38,23 +39,28 @@ pub struct RankedSpread<'a> {
     domain_counts: Vec<HashMap<&'a str, i64>>,
     /// Per node with matching pods of a hostname constraint, their count per constraint.
     touched: BTreeMap<usize, Vec<i64>>,
+    /// The raw score of an untouched node, per domain of `key` (`None`: without the key), in
+    /// order (domains are few; a search beats hashing the value).
+    untouched: Vec<(Option<&'a str>, i64)>,
     min: i64,
     max: i64,
+    /// The lowest raw score of an untouched feasible node scored (`None`: there is none).
+    least_untouched: Option<i64>,
     snapshot: &'a ClusterSnapshot,
 }
 
 impl<'a> RankedSpread<'a> {
-    /// The state for `pod` under its soft `constraints` over the feasible nodes, which
-    /// `feasible` tells (`feasible_count` of them); `None` for a shape left to the reference.
+    /// The state for `pod` under its soft `constraints` over the `feasible` nodes; `None` for
+    /// a shape left to the reference.
     pub fn compute(
         pod: &PodRow,
         constraints: &'a [SpreadConstraint],
         require_all: bool,
         snapshot: &'a ClusterSnapshot,
         placed: &'a PlacedIndex,
-        feasible: &dyn Fn(usize) -> bool,
-        feasible_count: usize,
+        feasible: &FeasibleNodes,
     ) -> Option<RankedSpread<'a>> {
+        let feasible_count = feasible.count();
         let nodes = snapshot.nodes.len();
         let mut kept = Vec::new();
         let mut key: Option<&'a str> = None;
@@ -78,17 +84,11 @@ impl<'a> RankedSpread<'a> {
         }
 
         // The feasible nodes per domain of `key`, and those without it (all, without a key).
-        let mut feasible_in: HashMap<&'a str, usize> = HashMap::new();
-        let mut lacking = feasible_count;
-        if let Some(key) = key {
-            for (value, positions) in placed.values(key) {
-                let n = positions.iter().filter(|i| feasible(**i)).count();
-                if n > 0 {
-                    feasible_in.insert(value, n);
-                    lacking -= n;
-                }
-            }
-        }
+        let feasible_in: HashMap<&'a str, usize> = match key {
+            Some(key) => feasible.per_value(key, snapshot, placed)?,
+            None => HashMap::new(),
+        };
+        let lacking = feasible_count.checked_sub(feasible_in.values().sum())?;
         let leaves_out_lacking = require_all && key.is_some();
         let ignored = if leaves_out_lacking { lacking } else { 0 };
         let weights = kept
@@ -126,30 +126,51 @@ impl<'a> RankedSpread<'a> {
                 }
             }
         }
-        let mut spread = RankedSpread { constraints: kept, key, require_all, weights, domain_counts, touched, min: i64::MAX, max: 0, snapshot };
+        let mut spread = RankedSpread {
+            constraints: kept,
+            key,
+            require_all,
+            weights,
+            domain_counts,
+            touched,
+            untouched: Vec::new(),
+            min: i64::MAX,
+            max: 0,
+            least_untouched: None,
+            snapshot,
+        };
+        let values = feasible_in.keys().map(|v| Some(*v)).chain(std::iter::once(None));
+        spread.untouched = values.map(|v| (v, spread.raw_with(v, None))).collect();
+        spread.untouched.sort_unstable();
 
         // Normalization over the feasible nodes not left out: each touched one, and each
         // domain (or lack of the key) with an untouched feasible node.
         let mut untouched_in = feasible_in.clone();
         let mut untouched_lacking = lacking;
         let mut raws = Vec::new();
-        for &i in spread.touched.keys().filter(|i| feasible(**i)) {
-            match spread.value_of(i) {
-                Some(v) => *untouched_in.get_mut(v).expect("a feasible node's domain") -= 1,
+        for &i in spread.touched.keys().filter(|i| feasible.contains(**i)) {
+            let (raw, value) = spread.raw_in(i);
+            // A feasible node's domain is among those counted (else the index and the
+            // snapshot disagree on its labels: left to the reference's code).
+            match value {
+                Some(v) => *untouched_in.get_mut(v)? -= 1,
                 None => untouched_lacking -= 1,
             }
-            if !spread.ignores(i) {
-                raws.push(spread.raw(i));
+            if !spread.leaves_out(value) {
+                raws.push(raw);
             }
         }
+        let mut untouched_raws = Vec::new();
         for (value, n) in &untouched_in {
             if *n > 0 {
-                raws.push(spread.raw_untouched(Some(value)));
+                untouched_raws.push(spread.untouched_raw(Some(value))?);
             }
         }
         if untouched_lacking > 0 && !leaves_out_lacking {
-            raws.push(spread.raw_untouched(None));
+            untouched_raws.push(spread.untouched_raw(None)?);
         }
+        spread.least_untouched = untouched_raws.iter().copied().min();
+        raws.extend(untouched_raws);
         for raw in raws {
             spread.min = spread.min.min(raw);
             spread.max = spread.max.max(raw);
@@ -171,21 +192,22 @@ impl<'a> RankedSpread<'a> {
         self.key.and_then(|key| label_value(labels, key))
     }
 
-    /// Whether node `i` is left out of scoring (it lacks a key the constraints require).
-    pub fn ignores(&self, i: usize) -> bool {
-        self.require_all && self.key.is_some() && self.value_of(i).is_none()
-    }
-
-    /// Node `i`'s raw score (0 when left out).
-    pub fn raw(&self, i: usize) -> i64 {
-        if self.ignores(i) {
-            return 0;
+    /// Node `i`'s raw score (0 when left out of scoring), with its domain.
+    fn raw_in(&self, i: usize) -> (i64, Option<&'a str>) {
+        let value = self.value_of(i);
+        if self.leaves_out(value) {
+            return (0, value);
         }
-        self.raw_with(self.value_of(i), self.touched.get(&i).map(Vec::as_slice))
+        let raw = match self.touched.get(&i) {
+            Some(counts) => self.raw_with(value, Some(counts)),
+            None => self.untouched_raw(value).unwrap_or_else(|| self.raw_with(value, None)),
+        };
+        (raw, value)
     }
 
-    fn raw_untouched(&self, value: Option<&str>) -> i64 {
-        self.raw_with(value, None)
+    /// Node `i`'s raw score (0 when left out of scoring: it lacks a key the constraints require).
+    pub fn raw(&self, i: usize) -> i64 {
+        self.raw_in(i).0
     }
 
     /// The rounded sum, constraint by constraint in order as the reference adds them.
@@ -203,12 +225,22 @@ impl<'a> RankedSpread<'a> {
         score.round() as i64
     }
 
+    fn untouched_raw(&self, value: Option<&str>) -> Option<i64> {
+        self.untouched.binary_search_by(|(v, _)| (*v).cmp(&value)).ok().map(|at| self.untouched[at].1)
+    }
+
+    /// The highest normalized score an untouched node has (0 when none has one).
+    pub fn most_untouched(&self) -> i64 {
+        self.least_untouched.map_or(0, |raw| self.normalize(raw))
+    }
+
     /// Node `i`'s normalized score, as [`normalize`](crate::scheduler::pod_topology_spread::normalize) gives it.
     pub fn normalized(&self, i: usize) -> i64 {
-        if self.ignores(i) {
+        let (raw, value) = self.raw_in(i);
+        if self.leaves_out(value) {
             0
         } else {
-            self.normalize(self.raw(i))
+            self.normalize(raw)
         }
     }
 
@@ -218,5 +250,11 @@ impl<'a> RankedSpread<'a> {
         } else {
             MAX_NODE_SCORE * (self.max + self.min - raw) / self.max
         }
+    }
+
+    /// Whether a node in this domain is left out of scoring (it lacks a key the constraints
+    /// require).
+    fn leaves_out(&self, value: Option<&str>) -> bool {
+        self.require_all && self.key.is_some() && value.is_none()
     }
 }
