@@ -149,7 +149,7 @@ impl PlacedIndex {
     /// Every group with the nodes it sits on and how many times, for
     /// [`AffinityFilterState::compute_over`](crate::scheduler::inter_pod_affinity::AffinityFilterState::compute_over).
     pub fn groups<'a>(&'a self, snapshot: &'a ClusterSnapshot) -> impl Iterator<Item = (&'a PodRow, GroupNodes<'a>)> {
-        self.groups.iter().filter(|g| !g.nodes.is_empty()).map(move |g| (&*g.pod, GroupNodes { snapshot, nodes: &g.nodes }))
+        self.groups_by_position().map(move |(pod, nodes)| (pod, GroupNodes { snapshot, nodes }))
     }
 
     /// Every group with the positions of the nodes it sits on and how many times, for

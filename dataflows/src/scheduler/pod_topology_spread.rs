@@ -263,13 +263,16 @@ pub fn normalize(scores: &mut [i64], ignored: &[bool]) {
     let min = kept().min().unwrap_or(i64::MAX);
     let max = kept().fold(0, i64::max);
     for (s, ignored) in scores.iter_mut().zip(ignored) {
-        *s = if *ignored {
-            0
-        } else if max == 0 {
-            MAX_NODE_SCORE
-        } else {
-            MAX_NODE_SCORE * (max + min - *s) / max
-        };
+        *s = if *ignored { 0 } else { normalized(min, max, *s) };
+    }
+}
+
+/// One raw score normalized among scores from `min` to `max` (see [`normalize`]).
+pub fn normalized(min: i64, max: i64, raw: i64) -> i64 {
+    if max == 0 {
+        MAX_NODE_SCORE
+    } else {
+        MAX_NODE_SCORE * (max + min - raw) / max
     }
 }
 

@@ -17,9 +17,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::cluster::FeasibleNodes;
-use crate::scheduler::framework::MAX_NODE_SCORE;
 use crate::scheduler::placed::PlacedIndex;
-use crate::scheduler::pod_topology_spread::{included, LABEL_HOSTNAME};
+use crate::scheduler::pod_topology_spread::{self, included, LABEL_HOSTNAME};
 use crate::scheduler::rows::SpreadConstraint;
 use crate::scheduler::rows_pod::PodRow;
 use crate::scheduler::selectors::label_value;
@@ -109,11 +108,11 @@ impl<'a> RankedSpread<'a> {
             let matching = placed.groups_by_position().filter(|(p, _)| !p.deleting && p.namespace == pod.namespace && c.selector.matches(&p.labels));
             for (_, on_nodes) in matching {
                 for (&i, &count) in on_nodes {
-                    let node = &snapshot.nodes[i].node;
                     if c.topology_key == LABEL_HOSTNAME {
                         touched.entry(i).or_insert_with(|| vec![0; kept.len()])[ci] += count;
                         continue;
                     }
+                    let node = &snapshot.nodes[i].node;
                     let value = label_value(&node.labels, &c.topology_key);
                     if (require_all && value.is_none()) || !included(c, pod, node) {
                         continue;
@@ -245,11 +244,7 @@ impl<'a> RankedSpread<'a> {
     }
 
     fn normalize(&self, raw: i64) -> i64 {
-        if self.max == 0 {
-            MAX_NODE_SCORE
-        } else {
-            MAX_NODE_SCORE * (self.max + self.min - raw) / self.max
-        }
+        pod_topology_spread::normalized(self.min, self.max, raw)
     }
 
     /// Whether a node in this domain is left out of scoring (it lacks a key the constraints
