@@ -331,6 +331,40 @@ fn replica_sets(k: &Kubectl) {
     }
 }
 
+/// Owners and dependents of kinds no other controller reads (a ConfigMap owning a Secret and
+/// a ConfigMap): each of kubectl's three cascades completes, as upstream's collector makes it.
+fn garbage_collection_of_any_kind(k: &Kubectl) {
+    k.ok(&["create", "namespace", "gc"]);
+    let exists = |kind: &str, name: &str| k.run(&["-n", "gc", "get", kind, name]).ok;
+    for cascade in ["orphan", "foreground", "background"] {
+        let owner = format!("owner-{cascade}");
+        k.ok(&["-n", "gc", "create", "configmap", &owner]);
+        let uid = k.ok(&["-n", "gc", "get", "configmap", &owner, "-o", "jsonpath={.metadata.uid}"]);
+        let refs = json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": owner, "uid": uid, "blockOwnerDeletion": true}]);
+        let dependents = json!({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("{owner}-secret"), "namespace": "gc", "ownerReferences": refs}},
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("{owner}-cm"), "namespace": "gc", "ownerReferences": refs}},
+        ]});
+        k.ok_stdin(&["apply", "-f", "-"], &dependents.to_string());
+        // kubectl waits until the owner is gone: a finalizer nobody removes would time it out.
+        k.ok(&["-n", "gc", "delete", "configmap", &owner, &format!("--cascade={cascade}"), "--timeout=30s"]);
+        assert!(!exists("configmap", &owner), "{cascade}: the owner is still there");
+        let secret = format!("{owner}-secret");
+        let configmap = format!("{owner}-cm");
+        match cascade {
+            "orphan" => {
+                for (kind, name) in [("secret", &secret), ("configmap", &configmap)] {
+                    let kept = json(k, &["-n", "gc", "get", kind, name, "-o", "json"]);
+                    assert!(kept["metadata"]["ownerReferences"].is_null(), "orphan: {kept}");
+                }
+            }
+            // Dependents that block their owner are gone before it is.
+            "foreground" => assert!(!exists("secret", &secret) && !exists("configmap", &configmap), "foreground left dependents"),
+            _ => assert!(eventually(Duration::from_secs(10), || !exists("secret", &secret) && !exists("configmap", &configmap)), "background left dependents"),
+        }
+    }
+}
+
 /// Stands in for the kubelets of a later issue: every pod not yet ready becomes Running and
 /// Ready with an address.
 fn make_pods_ready(k: &Kubectl, ns: &str) {
@@ -471,6 +505,7 @@ fn controllers(backend: Backend) {
     namespace_deletion(&k);
     replica_sets(&k);
     deployments(&k);
+    garbage_collection_of_any_kind(&k);
     let log = cluster.log();
     assert!(!log.contains("controller write failed"), "the writer retried writes:\n{log}");
 }

@@ -176,7 +176,7 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Ou
 
 /// Builds every controller over its input collections, sending intents and views to `out`.
 fn build_controllers(inputs: ControllerCollections<'_>, config: &ControllerConfig, out: &Outbox, probe: &ProbeHandle<Revision>) {
-    let ControllerCollections { namespaces, accounts, secrets, configmaps, pods, services, nodes, managed, workloads, deployments, quotas, usage } = inputs;
+    let ControllerCollections { namespaces, accounts, secrets, configmaps, pods, services, nodes, managed, workloads, deployments, quotas, usage, gc } = inputs;
     let namespace_intents = controllers::namespace::namespaces(namespaces.clone());
     let sa_intents = controllers::serviceaccount::service_accounts(namespaces.clone(), accounts.clone());
     let token_intents = controllers::token::tokens(namespaces, accounts, secrets, configmaps, config.root_ca.clone());
@@ -187,9 +187,7 @@ fn build_controllers(inputs: ControllerCollections<'_>, config: &ControllerConfi
     let (balancer_ips, balancer_intents, balancer_errors) = controllers::loadbalancer::load_balancers(config.load_balancer_pool, services);
     let (replica_diffs, replica_intents) = controllers::replicaset::replicasets(workloads.clone(), pods.clone());
     let deployment_intents = controllers::deployment::deployments(deployments.clone(), workloads.clone());
-    let owners = workloads.clone().map(|w| controllers::gc::owner_of_workload(&w)).concat(deployments.map(|d| controllers::gc::owner_of_deployment(&d)));
-    let dependents = pods.clone().map(|p| controllers::gc::dependent_pod(&p)).concat(workloads.map(|w| controllers::gc::dependent_workload(&w)));
-    let gc_intents = controllers::gc::garbage_collect(owners, dependents);
+    let gc_intents = controllers::gc::garbage_collect(gc);
     let (quota_status, quota_intents) = controllers::resourcequota::resource_quotas(quotas, usage);
     let intents = namespace_intents
         .concat(sa_intents)

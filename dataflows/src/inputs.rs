@@ -12,6 +12,7 @@ use differential_dataflow::VecCollection;
 use timely::dataflow::Scope;
 
 use crate::controllers::deployment::DeploymentRow;
+use crate::controllers::gc::Member as GcMember;
 use crate::rows::{project, ConfigMapRow, ManagedRow, NamespaceRow, NodeRow, PodRow, ReplicaSetRow, Row, SecretRow, ServiceAccountRow, ServiceRow};
 use crate::rows_quota::{ResourceQuotaRow, UsageRow};
 use crate::scheduler::input::SchedulerInput;
@@ -43,6 +44,8 @@ pub struct ControllerInputs {
     quotas: InputSession<Revision, ResourceQuotaRow, Diff>,
     /// Every namespaced object's quota usage, a second projection beside its row.
     usage: InputSession<Revision, UsageRow, Diff>,
+    /// Every object's part in garbage collection, a third projection.
+    gc: InputSession<Revision, (u64, GcMember), Diff>,
 }
 
 /// The collections behind [`ControllerInputs`], for the controllers to be built over.
@@ -59,6 +62,7 @@ pub struct ControllerCollections<'s> {
     pub deployments: VecCollection<'s, Revision, DeploymentRow, Diff>,
     pub quotas: VecCollection<'s, Revision, ResourceQuotaRow, Diff>,
     pub usage: VecCollection<'s, Revision, UsageRow, Diff>,
+    pub gc: VecCollection<'s, Revision, (u64, GcMember), Diff>,
 }
 
 impl ControllerInputs {
@@ -76,6 +80,7 @@ impl ControllerInputs {
         let (deployments_in, deployments) = scope.new_collection();
         let (quotas_in, quotas) = scope.new_collection();
         let (usage_in, usage) = scope.new_collection();
+        let (gc_in, gc) = scope.new_collection();
         let inputs = ControllerInputs {
             namespaces: namespaces_in,
             accounts: accounts_in,
@@ -89,9 +94,10 @@ impl ControllerInputs {
             deployments: deployments_in,
             quotas: quotas_in,
             usage: usage_in,
+            gc: gc_in,
         };
         let collections =
-            ControllerCollections { namespaces, accounts, secrets, configmaps, pods, services, nodes, managed, workloads, deployments, quotas, usage };
+            ControllerCollections { namespaces, accounts, secrets, configmaps, pods, services, nodes, managed, workloads, deployments, quotas, usage, gc };
         (inputs, collections)
     }
 
@@ -124,9 +130,17 @@ impl ControllerInputs {
             Ok(None) => {}
             Err(e) => errors.update(e, diff),
         }
+        match crate::controllers::gc::members(key, value) {
+            Ok(members) => {
+                for member in members {
+                    self.gc.update(member, diff);
+                }
+            }
+            Err(message) => errors.update(ProjectionError { key: key.clone(), message: format!("garbage collector: {message}") }, diff),
+        }
     }
 
-    fn sessions(&mut self) -> [&mut dyn Session; 12] {
+    fn sessions(&mut self) -> [&mut dyn Session; 13] {
         [
             &mut self.namespaces,
             &mut self.accounts,
@@ -140,6 +154,7 @@ impl ControllerInputs {
             &mut self.deployments,
             &mut self.quotas,
             &mut self.usage,
+            &mut self.gc,
         ]
     }
 }

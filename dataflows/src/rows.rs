@@ -152,7 +152,6 @@ pub struct ReplicaSetRow {
     pub template: String,
     pub generation: i64,
     pub deleting: bool,
-    pub finalizers: Vec<String>,
     /// The status fields the controller writes, canonical.
     pub status: String,
     pub labels: Labels,
@@ -473,7 +472,8 @@ pub enum Row {
     Deployment(crate::controllers::deployment::DeploymentRow),
     ResourceQuota(crate::rows_quota::ResourceQuotaRow),
     /// An object no controller reads as a row; the quota controller counts it through its
-    /// usage projection ([`crate::rows_quota::usage`]).
+    /// usage projection ([`crate::rows_quota::usage`]), and the garbage collector follows it
+    /// through its own ([`crate::controllers::gc::members`]).
     CountedOnly(ObjectKey),
 }
 
@@ -655,11 +655,6 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
             template: at(v, "/spec/template").map(Value::to_string).unwrap_or_default(),
             generation: at(v, "/metadata/generation").and_then(Value::as_i64).unwrap_or(0),
             deleting: terminating(v),
-            finalizers: v
-                .pointer("/metadata/finalizers")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
-                .unwrap_or_default(),
             status: crate::controllers::replicaset::observed_status(v),
             labels: labels(at(v, "/metadata/labels"))?,
             annotations: labels(at(v, "/metadata/annotations"))?,
@@ -673,8 +668,23 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
         }),
         Kind::Deployment => Row::Deployment(crate::controllers::deployment::project(key, v)?),
         Kind::ResourceQuota => Row::ResourceQuota(crate::rows_quota::project_quota(key, v)?),
-        // PriorityClasses are read by the scheduler alone (its own projection).
-        Kind::PersistentVolumeClaim | Kind::StatefulSet | Kind::PriorityClass => Row::CountedOnly(key.clone()),
+        // PriorityClasses are read by the scheduler alone (its own projection); the others
+        // by the quota counts and the garbage collector alone (theirs).
+        Kind::PersistentVolumeClaim
+        | Kind::StatefulSet
+        | Kind::PriorityClass
+        | Kind::ControllerRevision
+        | Kind::DaemonSet
+        | Kind::Job
+        | Kind::CronJob
+        | Kind::Lease
+        | Kind::PersistentVolume
+        | Kind::PodDisruptionBudget
+        | Kind::LimitRange
+        | Kind::Role
+        | Kind::RoleBinding
+        | Kind::ClusterRole
+        | Kind::ClusterRoleBinding => Row::CountedOnly(key.clone()),
     })
 }
 

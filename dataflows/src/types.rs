@@ -15,7 +15,8 @@ pub type Diff = isize;
 /// Shared immutable text: canonical JSON contents, bodies and patches ([`crate::text`]).
 pub use crate::text::Text;
 
-/// Which kind of object a key names.
+/// Which kind of object a key names: every kind a controller reads, and every other kind
+/// whose objects take part in garbage collection (owners and dependents).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Kind {
     Namespace,
@@ -34,59 +35,79 @@ pub enum Kind {
     PersistentVolumeClaim,
     Node,
     PriorityClass,
+    ControllerRevision,
+    DaemonSet,
+    Job,
+    CronJob,
+    Lease,
+    PersistentVolume,
+    PodDisruptionBudget,
+    LimitRange,
+    Role,
+    RoleBinding,
+    ClusterRole,
+    ClusterRoleBinding,
+}
+
+/// Where a kind is served: its `apiVersion`, plural and kind name.
+struct Served {
+    api_version: &'static str,
+    plural: &'static str,
+    name: &'static str,
+}
+
+const fn served(api_version: &'static str, plural: &'static str, name: &'static str) -> Served {
+    Served { api_version, plural, name }
 }
 
 impl Kind {
-    /// `(group, version, plural)` of the kind's resource.
-    pub fn resource(self) -> (&'static str, &'static str, &'static str) {
+    fn served(self) -> Served {
         match self {
-            Kind::Namespace => ("", "v1", "namespaces"),
-            Kind::Pod => ("", "v1", "pods"),
-            Kind::Service => ("", "v1", "services"),
-            Kind::Endpoints => ("", "v1", "endpoints"),
-            Kind::EndpointSlice => ("discovery.k8s.io", "v1", "endpointslices"),
-            Kind::ServiceAccount => ("", "v1", "serviceaccounts"),
-            Kind::Secret => ("", "v1", "secrets"),
-            Kind::ConfigMap => ("", "v1", "configmaps"),
-            Kind::ReplicaSet => ("apps", "v1", "replicasets"),
-            Kind::ReplicationController => ("", "v1", "replicationcontrollers"),
-            Kind::Deployment => ("apps", "v1", "deployments"),
-            Kind::StatefulSet => ("apps", "v1", "statefulsets"),
-            Kind::ResourceQuota => ("", "v1", "resourcequotas"),
-            Kind::PersistentVolumeClaim => ("", "v1", "persistentvolumeclaims"),
-            Kind::Node => ("", "v1", "nodes"),
-            Kind::PriorityClass => ("scheduling.k8s.io", "v1", "priorityclasses"),
+            Kind::Namespace => served("v1", "namespaces", "Namespace"),
+            Kind::Pod => served("v1", "pods", "Pod"),
+            Kind::Service => served("v1", "services", "Service"),
+            Kind::Endpoints => served("v1", "endpoints", "Endpoints"),
+            Kind::EndpointSlice => served("discovery.k8s.io/v1", "endpointslices", "EndpointSlice"),
+            Kind::ServiceAccount => served("v1", "serviceaccounts", "ServiceAccount"),
+            Kind::Secret => served("v1", "secrets", "Secret"),
+            Kind::ConfigMap => served("v1", "configmaps", "ConfigMap"),
+            Kind::ReplicaSet => served("apps/v1", "replicasets", "ReplicaSet"),
+            Kind::ReplicationController => served("v1", "replicationcontrollers", "ReplicationController"),
+            Kind::Deployment => served("apps/v1", "deployments", "Deployment"),
+            Kind::StatefulSet => served("apps/v1", "statefulsets", "StatefulSet"),
+            Kind::ResourceQuota => served("v1", "resourcequotas", "ResourceQuota"),
+            Kind::PersistentVolumeClaim => served("v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
+            Kind::Node => served("v1", "nodes", "Node"),
+            Kind::PriorityClass => served("scheduling.k8s.io/v1", "priorityclasses", "PriorityClass"),
+            Kind::ControllerRevision => served("apps/v1", "controllerrevisions", "ControllerRevision"),
+            Kind::DaemonSet => served("apps/v1", "daemonsets", "DaemonSet"),
+            Kind::Job => served("batch/v1", "jobs", "Job"),
+            Kind::CronJob => served("batch/v1", "cronjobs", "CronJob"),
+            Kind::Lease => served("coordination.k8s.io/v1", "leases", "Lease"),
+            Kind::PersistentVolume => served("v1", "persistentvolumes", "PersistentVolume"),
+            Kind::PodDisruptionBudget => served("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget"),
+            Kind::LimitRange => served("v1", "limitranges", "LimitRange"),
+            Kind::Role => served("rbac.authorization.k8s.io/v1", "roles", "Role"),
+            Kind::RoleBinding => served("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
+            Kind::ClusterRole => served("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole"),
+            Kind::ClusterRoleBinding => served("rbac.authorization.k8s.io/v1", "clusterrolebindings", "ClusterRoleBinding"),
         }
     }
 
+    /// `(group, version, plural)` of the kind's resource.
+    pub fn resource(self) -> (&'static str, &'static str, &'static str) {
+        let s = self.served();
+        let (group, version) = s.api_version.rsplit_once('/').unwrap_or(("", s.api_version));
+        (group, version, s.plural)
+    }
+
+    /// `group/version`, or the version alone for the core group.
     pub fn api_version(self) -> &'static str {
-        match self {
-            Kind::EndpointSlice => "discovery.k8s.io/v1",
-            Kind::ReplicaSet | Kind::Deployment | Kind::StatefulSet => "apps/v1",
-            Kind::PriorityClass => "scheduling.k8s.io/v1",
-            _ => "v1",
-        }
+        self.served().api_version
     }
 
     pub fn kind_name(self) -> &'static str {
-        match self {
-            Kind::Namespace => "Namespace",
-            Kind::Pod => "Pod",
-            Kind::Service => "Service",
-            Kind::Endpoints => "Endpoints",
-            Kind::EndpointSlice => "EndpointSlice",
-            Kind::ServiceAccount => "ServiceAccount",
-            Kind::Secret => "Secret",
-            Kind::ConfigMap => "ConfigMap",
-            Kind::ReplicaSet => "ReplicaSet",
-            Kind::ReplicationController => "ReplicationController",
-            Kind::Deployment => "Deployment",
-            Kind::StatefulSet => "StatefulSet",
-            Kind::ResourceQuota => "ResourceQuota",
-            Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
-            Kind::Node => "Node",
-            Kind::PriorityClass => "PriorityClass",
-        }
+        self.served().name
     }
 
     /// Every kind the engine reads, in the order the remote feed lists them.
@@ -107,6 +128,18 @@ impl Kind {
         Kind::PersistentVolumeClaim,
         Kind::Node,
         Kind::PriorityClass,
+        Kind::ControllerRevision,
+        Kind::DaemonSet,
+        Kind::Job,
+        Kind::CronJob,
+        Kind::Lease,
+        Kind::PersistentVolume,
+        Kind::PodDisruptionBudget,
+        Kind::LimitRange,
+        Kind::Role,
+        Kind::RoleBinding,
+        Kind::ClusterRole,
+        Kind::ClusterRoleBinding,
     ];
 
     /// The kind stored under a `/registry/<plural>/` key prefix, if the engine reads it.
@@ -114,6 +147,13 @@ impl Kind {
         let rest = key.strip_prefix("/registry/")?;
         let plural = rest.split('/').next()?;
         Kind::ALL.iter().copied().find(|k| k.resource().2 == plural)
+    }
+
+    /// The kind an owner reference names by `apiVersion` and `kind`, if the engine reads it.
+    /// The version is not compared: an object is one object at every version it is served at.
+    pub fn from_reference(api_version: &str, kind: &str) -> Option<Kind> {
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        Kind::ALL.iter().copied().find(|k| k.kind_name() == kind && k.resource().0 == group)
     }
 }
 
@@ -161,6 +201,8 @@ pub enum Intent {
     Allocate { key: ObjectKey, pool: Pool, patch: Text },
     /// Delete the object.
     Delete { key: ObjectKey },
+    /// Delete the object with `propagationPolicy: Foreground`: its dependents go first.
+    DeleteForeground { key: ObjectKey },
     /// Delete everything in the namespace `key.name`, then remove its `kubernetes` finalizer.
     PurgeNamespace { key: ObjectKey },
 }
@@ -173,6 +215,7 @@ impl Intent {
             | Intent::PatchStatus { key, .. }
             | Intent::Allocate { key, .. }
             | Intent::Delete { key }
+            | Intent::DeleteForeground { key }
             | Intent::PurgeNamespace { key } => key,
         }
     }

@@ -147,9 +147,13 @@ impl Writer {
                 ("PATCH", format!("{}/{}{subresource}", collection_path(key), key.name), patch.to_string(), "application/merge-patch+json")
             }
             Intent::Delete { .. } => ("DELETE", format!("{}/{}", collection_path(key), key.name), String::new(), "application/json"),
+            Intent::DeleteForeground { .. } => {
+                ("DELETE", format!("{}/{}?propagationPolicy=Foreground", collection_path(key), key.name), String::new(), "application/json")
+            }
             Intent::PurgeNamespace { .. } => unreachable!("handled above"),
         };
-        let (status, value) = self.call(method, &format!("{path}?fieldManager=deltakube-controllers"), body, content_type).await?;
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let (status, value) = self.call(method, &format!("{path}{separator}fieldManager=deltakube-controllers"), body, content_type).await?;
         let revision = value.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|r| r.parse().ok());
         match status {
             200..=299 => Ok(revision),
@@ -159,7 +163,11 @@ impl Writer {
                 Ok(None)
             }
             // The object is gone: a delete is done, a patch is moot (the intent goes with it).
-            404 if matches!(intent, Intent::Delete { .. } | Intent::Patch { .. } | Intent::PatchStatus { .. } | Intent::Allocate { .. }) => {
+            404 if matches!(
+                intent,
+                Intent::Delete { .. } | Intent::DeleteForeground { .. } | Intent::Patch { .. } | Intent::PatchStatus { .. } | Intent::Allocate { .. }
+            ) =>
+            {
                 self.metrics.redundant(intent);
                 Ok(None)
             }

@@ -85,7 +85,6 @@ pub struct DeploymentRow {
     pub generation: i64,
     pub annotations: Labels,
     pub deleting: bool,
-    pub finalizers: Vec<String>,
     /// The status fields this controller writes, canonical.
     pub status: String,
 }
@@ -113,11 +112,6 @@ pub fn project(key: &ObjectKey, v: &Value) -> Result<DeploymentRow, String> {
         generation: v.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0),
         annotations: labels(v.pointer("/metadata/annotations"))?,
         deleting: terminating(v),
-        finalizers: v
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
-            .unwrap_or_default(),
         status: observed_status(v),
     })
 }

@@ -406,7 +406,6 @@ mod tests {
             template: r#"{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"x"}]}}"#.into(),
             generation: 1,
             deleting: false,
-            finalizers: vec![],
             status: String::new(),
             labels: vec![],
             annotations: vec![],
