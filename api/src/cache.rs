@@ -25,7 +25,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::Value;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::error::{ApiError, ApiResult};
 use crate::object;
@@ -128,6 +128,9 @@ pub struct WatchCache {
     /// the cache once it has applied that write (see [`WatchCache::namespace`]).
     namespaces_written: AtomicU64,
     events: broadcast::Sender<Arc<CacheEvent>>,
+    /// Subscribers that must never miss an event (the in-process controllers): unbounded, so
+    /// one that falls behind holds the events it has not taken instead of losing them.
+    lossless: Mutex<Vec<mpsc::UnboundedSender<Arc<CacheEvent>>>>,
     revision: watch::Sender<Revision>,
 }
 
@@ -147,6 +150,7 @@ impl WatchCache {
             offered: Mutex::new(HashMap::new()),
             namespaces_written: AtomicU64::new(0),
             events,
+            lossless: Mutex::new(Vec::new()),
             revision,
         });
         let at = cache.relist(store.as_ref()).await?;
@@ -324,6 +328,7 @@ impl WatchCache {
                     state.history_floor = old.revision;
                 }
             }
+            self.lossless.lock().expect("lossless lock").retain(|subscriber| subscriber.send(event.clone()).is_ok());
             let _ = self.events.send(event);
         }
         drop(state);
@@ -386,6 +391,18 @@ impl WatchCache {
         (items, state.revision, self.events.subscribe())
     }
 
+    /// As [`WatchCache::subscribe_with_state`], but the live feed never lags: every event after
+    /// the state arrives, however far behind the subscriber falls.
+    pub fn subscribe_lossless_with_state(&self, prefix: &str) -> (Vec<Arc<CachedObject>>, Revision, mpsc::UnboundedReceiver<Arc<CacheEvent>>) {
+        let state = self.state.read().expect("cache lock");
+        let items = state.objects.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.clone()).collect();
+        // Registered under the state's lock, which every event is sent under: no event is
+        // both in the state and missing from the feed, nor missing from both.
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lossless.lock().expect("lossless lock").push(tx);
+        (items, state.revision, rx)
+    }
+
     /// The oldest revision a watch can resume from without going to the store.
     pub fn history_floor(&self) -> Revision {
         self.state.read().expect("cache lock").history_floor
@@ -410,6 +427,30 @@ mod tests {
 
     fn pod(n: i64) -> Value {
         serde_json::json!({"kind": "Pod", "metadata": {"name": "a", "namespace": "d", "resourceVersion": "3", "selfLink": "/x"}, "spec": {"n": n}})
+    }
+
+    #[tokio::test]
+    async fn a_lossless_subscriber_gets_every_event_after_its_state_and_goes_when_dropped() {
+        let (_dir, store, cache) = cache().await;
+        let first = store.create("/registry/pods/d/a", object::encode(&pod(1)).unwrap()).await.unwrap();
+        applied(&cache, first.mod_revision).await;
+        let (items, at, mut live) = cache.subscribe_lossless_with_state("/registry/pods/");
+        assert_eq!((items.len(), at), (1, first.mod_revision));
+        let mut revisions = Vec::new();
+        for n in 2..5 {
+            let kv = store.create(&format!("/registry/pods/d/p{n}"), object::encode(&pod(n)).unwrap()).await.unwrap();
+            revisions.push(kv.mod_revision);
+        }
+        applied(&cache, *revisions.last().unwrap()).await;
+        let mut got = Vec::new();
+        while let Ok(event) = live.try_recv() {
+            got.push(event.revision);
+        }
+        assert_eq!(got, revisions, "every event after the state, once, in order");
+        drop(live);
+        let kv = store.create("/registry/pods/d/p9", object::encode(&pod(9)).unwrap()).await.unwrap();
+        applied(&cache, kv.mod_revision).await;
+        assert!(cache.lossless.lock().unwrap().is_empty(), "a dropped subscriber is forgotten at the next event");
     }
 
     #[tokio::test]

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use deltakube_api::cache::{CacheEvent, EventType, WatchCache};
 use deltakube_dataflows::engine::{Engine, FeedBatch};
 use deltakube_dataflows::types::{FeedEvent, Kind, ObjectKey};
-use tokio::sync::broadcast::error::RecvError;
 
 /// Splits a store key `/registry/<plural>/[<ns>/]<name>` into an engine key.
 pub fn object_key(store_key: &str) -> Option<ObjectKey> {
@@ -32,11 +31,11 @@ fn to_feed_event(event: &CacheEvent) -> Option<FeedEvent> {
     Some(FeedEvent { revision: event.revision, key, old, new })
 }
 
-/// Feeds the engine from the cache until the cache's broadcast closes. If the feed falls
-/// too far behind, the engine cannot be rebuilt in place: the process logs and stops feeding,
-/// and a restart relists (controllers rebuild from a list at R with deterministic names).
+/// Feeds the engine from the cache until the cache closes. The subscription is lossless: a
+/// feed that falls behind (its task starved while writes pour in) catches up on every event it
+/// missed, instead of losing its place as a watcher of the broadcast would.
 pub async fn follow_cache(cache: Arc<WatchCache>, engine: Arc<Engine>, metrics: Arc<super::metrics::Metrics>) {
-    let (items, revision, mut live) = cache.subscribe_with_state("/registry/");
+    let (items, revision, mut live) = cache.subscribe_lossless_with_state("/registry/");
     let events = items
         .iter()
         .filter_map(|o| {
@@ -48,20 +47,13 @@ pub async fn follow_cache(cache: Arc<WatchCache>, engine: Arc<Engine>, metrics: 
     engine.push(FeedBatch { revision, events });
     tracing::info!(revision, "controllers loaded the initial state");
     let mut last = revision;
-    loop {
-        match live.recv().await {
-            Ok(event) if event.revision <= last => continue,
-            Ok(event) => {
-                last = event.revision;
-                let events: Vec<FeedEvent> = to_feed_event(&event).into_iter().collect();
-                metrics.pushed(event.revision, events.len());
-                engine.push(FeedBatch { revision: event.revision, events });
-            }
-            Err(RecvError::Lagged(n)) => {
-                tracing::error!(missed = n, "controller feed fell behind the watch cache; restart to relist");
-                return;
-            }
-            Err(RecvError::Closed) => return,
+    while let Some(event) = live.recv().await {
+        if event.revision <= last {
+            continue;
         }
+        last = event.revision;
+        let events: Vec<FeedEvent> = to_feed_event(&event).into_iter().collect();
+        metrics.pushed(event.revision, events.len());
+        engine.push(FeedBatch { revision: event.revision, events });
     }
 }
