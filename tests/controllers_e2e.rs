@@ -231,6 +231,9 @@ fn load_balancers(k: &Kubectl) {
     let error = || k.ok(&["get", "--raw", "/views/controller-errors?namespace=lb&name=third"]);
     assert!(eventually(Duration::from_secs(10), || error().contains("AllocationFailed")), "{}", error());
     assert!(k.ok(&["-n", "lb", "get", "svc", "third"]).contains("<pending>"));
+    // And tells it where a user looks: a Warning Event on the Service.
+    let described = || k.ok(&["-n", "lb", "describe", "svc", "third"]);
+    assert!(eventually(Duration::from_secs(10), || described().lines().any(|l| l.contains("Warning") && l.contains("AllocationFailed"))), "{}", described());
     k.ok(&["-n", "lb", "delete", "svc", "web"]);
     assert!(eventually(Duration::from_secs(10), || external_ip(k, "third") == "172.18.255.200"), "third: {}", external_ip(k, "third"));
 

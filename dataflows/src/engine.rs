@@ -57,6 +57,9 @@ pub enum EngineOutput {
     Delta { view: &'static str, key: String, value: String, revision: Revision, diff: Diff },
     /// A change of the intents at a revision.
     Intent { intent: Intent, revision: Revision, diff: Diff },
+    /// A change of the problems the controllers report about objects (their refusals, and
+    /// objects they cannot read), which the edge records as Events.
+    Problem { problem: ControllerError, revision: Revision, diff: Diff },
     /// A change of the scheduler's rows at a revision (see [`crate::scheduler::dataflow`]).
     Scheduler { row: SchedulerRow, revision: Revision, diff: Diff },
     /// Worker `worker` has produced every output up to and including `revision`, and sent
@@ -132,6 +135,22 @@ fn send_view<'s>(
     })
 }
 
+/// Sends a view of problems: each row of the view (`key`: `reason: message`), and each
+/// problem for the edge to record as an Event.
+fn send_problems<'s>(
+    name: &'static str,
+    problems: VecCollection<'s, Revision, ControllerError, Diff>,
+    out: Outbox,
+) -> VecCollection<'s, Revision, ControllerError, Diff> {
+    problems.inspect_batch(move |_t, batch| {
+        for (problem, revision, diff) in batch {
+            let value = format!("{}: {}", problem.reason, problem.message);
+            out.push(EngineOutput::Delta { view: name, key: key_string(&problem.key), value, revision: *revision, diff: *diff });
+            out.push(EngineOutput::Problem { problem: problem.clone(), revision: *revision, diff: *diff });
+        }
+    })
+}
+
 /// How views key an object: `namespace/name`, or `name` when cluster-scoped.
 pub fn key_string(k: &ObjectKey) -> String {
     if k.namespace.is_empty() {
@@ -169,7 +188,7 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Ou
                 .probe_with(&probe);
             scheduler_in
         });
-        send_view("projection-errors", errors.map(|e| (key_string(&e.key), e.message)), out).probe_with(&probe);
+        send_problems("projection-errors", errors.map(|e| e.into_problem()), out).probe_with(&probe);
         (Inputs { controllers, scheduler, errors: errors_in }, probe)
     })
 }
@@ -219,8 +238,7 @@ fn build_controllers(inputs: ControllerCollections<'_>, config: &ControllerConfi
     send_view("endpointslices", desired_slices.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(probe);
     send_view("pod-cidrs", pod_cidrs.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(probe);
     send_view("load-balancer-ips", balancer_ips.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(probe);
-    let controller_errors = ipam_errors.concat(balancer_errors).map(|e: ControllerError| (key_string(&e.key), format!("{}: {}", e.reason, e.message)));
-    send_view("controller-errors", controller_errors, out.clone()).probe_with(probe);
+    send_problems("controller-errors", ipam_errors.concat(balancer_errors), out.clone()).probe_with(probe);
     let per_node = pods.map(|p| p.node.to_string()).count().map(|(node, n)| (node, n.to_string()));
     send_view("pods-per-node", per_node, out.clone()).probe_with(probe);
     send_view("replica-diffs", replica_diffs.map(|(k, v)| (key_string(&k), v.to_string())), out.clone()).probe_with(probe);

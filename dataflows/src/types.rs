@@ -254,3 +254,13 @@ pub struct ProjectionError {
     pub key: ObjectKey,
     pub message: String,
 }
+
+/// The reason of the Event recorded for an object the controllers cannot read.
+pub const INVALID_OBJECT: &str = "InvalidObject";
+
+impl ProjectionError {
+    /// The problem recorded about the object: an `InvalidObject` Event.
+    pub fn into_problem(self) -> ControllerError {
+        ControllerError { key: self.key, reason: INVALID_OBJECT.into(), message: format!("the controllers cannot read this object: {}", self.message) }
+    }
+}

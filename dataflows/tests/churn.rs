@@ -739,8 +739,13 @@ fn run_world(seed: u64, workers: usize, steps: usize, coalesce: bool, dense: boo
     let mut objects = BTreeMap::new();
     let mut intents: BTreeMap<Intent, isize> = BTreeMap::new();
     let mut views: BTreeMap<&'static str, BTreeMap<(String, String), isize>> = BTreeMap::new();
+    // The problems sent for Events, as the error views show them.
+    let mut problems: BTreeMap<(String, String), isize> = BTreeMap::new();
     outputs.sort_by_key(|o| match o {
-        EngineOutput::Intent { revision, .. } | EngineOutput::Delta { revision, .. } | EngineOutput::Scheduler { revision, .. } => *revision,
+        EngineOutput::Intent { revision, .. }
+        | EngineOutput::Delta { revision, .. }
+        | EngineOutput::Problem { revision, .. }
+        | EngineOutput::Scheduler { revision, .. } => *revision,
         EngineOutput::Progress { revision, .. } => *revision,
     });
     let mut cursor = 0;
@@ -756,6 +761,9 @@ fn run_world(seed: u64, workers: usize, steps: usize, coalesce: bool, dense: boo
                 }
                 EngineOutput::Delta { view, key, value, revision: r, diff } if *r <= revision => {
                     *views.entry(*view).or_default().entry((key.clone(), value.clone())).or_default() += diff;
+                }
+                EngineOutput::Problem { problem, revision: r, diff } if *r <= revision => {
+                    *problems.entry((key_string(&problem.key), format!("{}: {}", problem.reason, problem.message))).or_default() += diff;
                 }
                 _ => break,
             }
@@ -773,6 +781,8 @@ fn run_world(seed: u64, workers: usize, steps: usize, coalesce: bool, dense: boo
             eprintln!("rev {revision}: {} intents ({allocations} allocations), {}", want.len(), sizes.join(", "));
         }
         assert_eq!(got, want, "seed {seed}, {workers} workers: intents differ at revision {revision}");
+        let got_problems: BTreeSet<(String, String)> = problems.iter().filter(|(_, d)| **d != 0).map(|(p, _)| p.clone()).collect();
+        assert_eq!(got_problems, want_views["controller-errors"], "seed {seed}, {workers} workers: the problems for Events differ at revision {revision}");
         for (name, want_view) in want_views {
             let got_view: BTreeSet<(String, String)> = views.get(name).into_iter().flatten().filter(|(_, d)| **d != 0).map(|(r, _)| r.clone()).collect();
             assert_eq!(got_view, want_view, "seed {seed}, {workers} workers: the {name} view differs at revision {revision}");

@@ -1,10 +1,11 @@
-//! Wiring of the controller manager: the engine with its two edges (a change feed and the
-//! intent writer) and the view store they fill. In `deltakube up` both edges are in-process
+//! Wiring of the controller manager: the engine with its edges (a change feed, the intent
+//! writer and the Event recorder) and the view store they fill. In `deltakube up` the edges are in-process
 //! (the watch cache and the API router); `deltakube controllers --kubeconfig` reaches the
 //! API server over HTTPS instead ([`remote_feed`], [`api::Api::Remote`]).
 
 pub mod api;
 pub mod binder;
+pub mod events;
 pub mod explain;
 pub mod feed;
 pub mod metrics;
@@ -46,6 +47,8 @@ fn launch(config: EngineConfig, write_back: WriteBack, views: Arc<ViewStore>, me
         tokio::spawn(binder.run(binder_rx));
         binder_tx
     });
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(events::EventRecorder::new(write_back.api.clone()).run(events_rx));
     let writer = Arc::new(Writer::new(write_back.api, write_back.tokens, write_back.root_ca, metrics.clone()));
     tokio::spawn(writer.run(writer_rx));
 
@@ -63,6 +66,12 @@ fn launch(config: EngineConfig, write_back: WriteBack, views: Arc<ViewStore>, me
                         diff,
                     });
                     let _ = writer_tx.send(WriterInput::Intent { intent, diff, revision });
+                }
+                // A problem that appears is recorded; one that goes leaves its Event, as upstream's.
+                EngineOutput::Problem { problem, diff, .. } => {
+                    if diff > 0 {
+                        let _ = events_tx.send(problem);
+                    }
                 }
                 EngineOutput::Scheduler { row, revision, diff } => {
                     if let Some(tx) = &binder_tx {

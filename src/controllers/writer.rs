@@ -66,7 +66,7 @@ pub struct Writer {
     root_ca: String,
 }
 
-fn collection_path(key: &ObjectKey) -> String {
+pub(crate) fn collection_path(key: &ObjectKey) -> String {
     let (group, version, plural) = key.kind.resource();
     let base = if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") };
     if key.namespace.is_empty() {
