@@ -452,8 +452,14 @@ fn deployments(k: &Kubectl) {
             && sets.iter().any(|(_, n, image)| *n == 0 && image == "busybox:1.36")
     });
     drive(k, ns, "rollout status", || k.run(&["-n", ns, "rollout", "status", "deployment/web", "--timeout=2s"]).ok);
+    // The change cause annotated on the Deployment goes to its new ReplicaSet, where
+    // `rollout history` reads it.
+    k.ok(&["-n", ns, "annotate", "deployment/web", "kubernetes.io/change-cause=image 1.37"]);
+    drive(k, ns, "the change cause in the history", || k.ok(&["-n", ns, "rollout", "history", "deployment/web"]).contains("image 1.37"));
     let history = k.ok(&["-n", ns, "rollout", "history", "deployment/web"]);
-    assert!(history.contains('1') && history.contains('2'), "{history}");
+    let rows: Vec<&str> = history.lines().filter(|l| l.starts_with(|c: char| c.is_ascii_digit())).collect();
+    assert_eq!(rows.len(), 2, "{history}");
+    assert!(rows[0].starts_with('1') && rows[0].contains("<none>") && rows[1].starts_with('2') && rows[1].contains("image 1.37"), "{history}");
 
     // Undo goes back to the first template, as revision 3.
     k.ok(&["-n", ns, "rollout", "undo", "deployment/web"]);
@@ -473,6 +479,12 @@ fn deployments(k: &Kubectl) {
     k.ok(&["-n", ns, "rollout", "pause", "deployment/web"]);
     k.ok(&["-n", ns, "set", "image", "deployment/web", "busybox=busybox:1.38"]);
     std::thread::sleep(Duration::from_millis(500));
+    assert!(!replica_sets_of(k, ns).iter().any(|(_, _, image)| image == "busybox:1.38"), "a paused deployment rolled out");
+    // Paused, it still scales, as upstream's.
+    k.ok(&["-n", ns, "scale", "deployment", "web", "--replicas=4"]);
+    drive(k, ns, "four pods while paused", || owned_pods_of_kind(k, ns, "ReplicaSet").len() == 4);
+    k.ok(&["-n", ns, "scale", "deployment", "web", "--replicas=3"]);
+    drive(k, ns, "three pods while paused", || owned_pods_of_kind(k, ns, "ReplicaSet").len() == 3);
     assert!(!replica_sets_of(k, ns).iter().any(|(_, _, image)| image == "busybox:1.38"), "a paused deployment rolled out");
     k.ok(&["-n", ns, "rollout", "resume", "deployment/web"]);
     drive(k, ns, "the resumed rollout", || replica_sets_of(k, ns).iter().any(|(_, n, image)| *n == 3 && image == "busybox:1.38"));

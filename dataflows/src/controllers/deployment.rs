@@ -152,6 +152,21 @@ pub fn template_hash(template: &str) -> String {
     hash.to_string().bytes().map(|b| ALPHABET[b as usize % ALPHABET.len()] as char).collect()
 }
 
+/// Whether a Deployment's annotation is copied to its new ReplicaSet (all but upstream's
+/// `annotationsToSkip`, in `pkg/controller/deployment/util/deployment_util.go`): so the
+/// ReplicaSet carries `kubernetes.io/change-cause`, which `kubectl rollout history` shows.
+fn copied_to_replica_set(key: &str) -> bool {
+    !matches!(
+        key,
+        "kubectl.kubernetes.io/last-applied-configuration"
+            | REVISION
+            | "deployment.kubernetes.io/revision-history"
+            | DESIRED_REPLICAS
+            | MAX_REPLICAS
+            | "deprecated.deployment.rollback.to"
+    )
+}
+
 fn revision(annotations: &Labels) -> i64 {
     annotations.iter().find(|(k, _)| k == REVISION).and_then(|(_, v)| v.parse().ok()).unwrap_or(0)
 }
@@ -213,6 +228,11 @@ fn new_replica_set_body(d: &DeploymentRow, hash: &str, replicas: i64, revision: 
         block_owner_deletion: true,
     };
     let (surge, _) = max_surge(d);
+    let mut annotations: serde_json::Map<String, Value> =
+        d.annotations.iter().filter(|(k, _)| copied_to_replica_set(k)).map(|(k, v)| (k.clone(), json!(v))).collect();
+    annotations.insert(REVISION.into(), json!(revision.to_string()));
+    annotations.insert(DESIRED_REPLICAS.into(), json!(d.replicas.to_string()));
+    annotations.insert(MAX_REPLICAS.into(), json!((d.replicas + surge).to_string()));
     let body = json!({
         "apiVersion": "apps/v1",
         "kind": "ReplicaSet",
@@ -220,7 +240,7 @@ fn new_replica_set_body(d: &DeploymentRow, hash: &str, replicas: i64, revision: 
             "name": name,
             "namespace": d.namespace,
             "labels": template["metadata"]["labels"],
-            "annotations": {REVISION: revision.to_string(), DESIRED_REPLICAS: d.replicas.to_string(), MAX_REPLICAS: (d.replicas + surge).to_string()},
+            "annotations": annotations,
             "ownerReferences": [owner.to_json()],
         },
         "spec": {"replicas": replicas, "selector": selector, "template": template},
@@ -266,14 +286,24 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow]) -> Vec<Intent> {
                 new_revision = Some(max_old_revision + 1);
             }
         }
-        None => {}
+        None => paused_scale(d, None, &olds, &mut |name, replicas| patch_rs(name, scale_patch(d, surge, replicas), &mut rs_patches)),
         Some(n) => {
             if revision(&n.annotations) <= max_old_revision {
                 new_revision = Some(max_old_revision + 1);
                 patch_rs(&n.name, json!({"metadata": {"annotations": {REVISION: (max_old_revision + 1).to_string()}}}), &mut rs_patches);
             }
-            let scale = |replicas: i64| json!({"spec": {"replicas": replicas}, "metadata": {"annotations": {DESIRED_REPLICAS: d.replicas.to_string(), MAX_REPLICAS: (d.replicas + surge).to_string()}}});
+            // Upstream's copyDeploymentAnnotationsToReplicaSet: added or overwritten, never removed.
+            for (k, v) in d.annotations.iter().filter(|(k, _)| copied_to_replica_set(k)) {
+                if !n.annotations.iter().any(|(nk, nv)| nk == k && nv == v) {
+                    patch_rs(&n.name, json!({"metadata": {"annotations": {k.as_str(): v}}}), &mut rs_patches);
+                }
+            }
+            if d.paused {
+                paused_scale(d, Some(n), &olds, &mut |name, replicas| patch_rs(name, scale_patch(d, surge, replicas), &mut rs_patches));
+            }
+            let scale = |replicas: i64| scale_patch(d, surge, replicas);
             match d.strategy {
+                _ if d.paused => {}
                 Strategy::Recreate => {
                     let olds_running = olds.iter().any(|r| r.replicas > 0 || r.status_counts.0 > 0);
                     for r in olds.iter().filter(|r| r.replicas > 0) {
@@ -283,7 +313,6 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow]) -> Vec<Intent> {
                         patch_rs(&n.name, scale(d.replicas), &mut rs_patches);
                     }
                 }
-                Strategy::RollingUpdate { .. } if d.paused => {}
                 Strategy::RollingUpdate { .. } => {
                     let target = if n.replicas > d.replicas {
                         d.replicas
@@ -330,6 +359,38 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow]) -> Vec<Intent> {
 
 /// Upstream's `reconcileOldReplicaSets`: scale old ReplicaSets down as far as availability
 /// allows, unhealthy replicas first. Returns the new sizes of the ones that change.
+/// A ReplicaSet's scale to `replicas` for the Deployment, with the replica annotations.
+fn scale_patch(d: &DeploymentRow, surge: i64, replicas: i64) -> Value {
+    json!({"spec": {"replicas": replicas}, "metadata": {"annotations": {DESIRED_REPLICAS: d.replicas.to_string(), MAX_REPLICAS: (d.replicas + surge).to_string()}}})
+}
+
+/// A paused Deployment still scales (upstream's `sync` and `scale`, in
+/// `pkg/controller/deployment/sync.go`): the one active ReplicaSet (or, with none active, the
+/// new one) takes the Deployment's replicas; with the new one saturated, the old ones go to
+/// zero. Several active ReplicaSets are left as they are: upstream scales them
+/// proportionally, which this controller does not.
+fn paused_scale(d: &DeploymentRow, new: Option<&ReplicaSetRow>, olds: &[&ReplicaSetRow], scale: &mut dyn FnMut(&str, i64)) {
+    let active: Vec<&ReplicaSetRow> = new.into_iter().chain(olds.iter().copied()).filter(|r| r.replicas > 0).collect();
+    let target = match active.as_slice() {
+        // None active: the new one, else the newest.
+        [] => new.or_else(|| olds.iter().copied().max_by_key(|r| (revision(&r.annotations), r.name.clone()))),
+        [only] => Some(*only),
+        _ => None,
+    };
+    if let Some(r) = target {
+        if r.replicas != d.replicas {
+            scale(&r.name, d.replicas);
+        }
+        return;
+    }
+    let saturated = new.is_some_and(|n| n.replicas == d.replicas && n.status_counts.2 >= d.replicas);
+    if saturated {
+        for old in olds.iter().filter(|r| r.replicas > 0) {
+            scale(&old.name, 0);
+        }
+    }
+}
+
 fn scale_down_olds(d: &DeploymentRow, new: &ReplicaSetRow, olds: &[&ReplicaSetRow], max_unavailable: i64) -> Vec<(String, i64)> {
     let old_pods: i64 = olds.iter().map(|r| r.replicas).sum();
     if old_pods == 0 {
@@ -481,6 +542,71 @@ mod tests {
         assert_eq!(IntOrPercent::Percent(25).resolve(10, true), 3);
         assert_eq!(IntOrPercent::Percent(25).resolve(10, false), 2);
         assert_eq!(IntOrPercent::parse(Some(&json!("30%")), IntOrPercent::Int(0)), Ok(IntOrPercent::Percent(30)));
+    }
+
+    fn deployment(replicas: i64, paused: bool, annotations: Value) -> DeploymentRow {
+        let v = json!({"metadata": {"name": "web", "namespace": "ns", "uid": "uid-web", "annotations": annotations},
+                       "spec": {"replicas": replicas, "paused": paused, "selector": {"matchLabels": {"app": "web"}},
+                                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "v1"}]}}}});
+        project(&ObjectKey::new(Kind::Deployment, "ns", "web"), &v).unwrap()
+    }
+
+    fn replica_set(name: &str, image: &str, replicas: i64, revision: i64) -> ReplicaSetRow {
+        let v = json!({"metadata": {"name": name, "namespace": "ns", "uid": format!("uid-{name}"), "labels": {"app": "web", HASH_LABEL: "h"},
+                                    "annotations": {REVISION: revision.to_string()},
+                                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "uid-web", "controller": true}]},
+                       "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web", HASH_LABEL: "h"}},
+                                "template": {"metadata": {"labels": {"app": "web", HASH_LABEL: "h"}}, "spec": {"containers": [{"name": "c", "image": image}]}}},
+                       "status": {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas}});
+        match crate::rows::project(&ObjectKey::new(Kind::ReplicaSet, "ns", name), &v).unwrap() {
+            crate::rows::Row::ReplicaSet(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn patches_of(intents: &[Intent], name: &str) -> Vec<Value> {
+        intents
+            .iter()
+            .filter_map(|i| match i {
+                Intent::Patch { key, patch } if key.kind == Kind::ReplicaSet && key.name == name => Some(serde_json::from_str(&patch.to_str()).unwrap()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_paused_deployment_still_scales_its_one_active_replica_set() {
+        let current = replica_set("web-a", "v1", 3, 1);
+        let intents = decide(&deployment(5, true, json!({})), &[&current]);
+        assert_eq!(patches_of(&intents, "web-a")[0]["spec"]["replicas"], 5, "{intents:?}");
+        // A template change while paused rolls nothing: the old one, still the only active
+        // one, takes the scale, and no new ReplicaSet is made.
+        let old = replica_set("web-old", "v0", 3, 1);
+        let intents = decide(&deployment(4, true, json!({})), &[&old]);
+        assert_eq!(patches_of(&intents, "web-old")[0]["spec"]["replicas"], 4, "{intents:?}");
+        assert!(!intents.iter().any(|i| matches!(i, Intent::Create { .. })), "{intents:?}");
+        // Two active ones are left as they are (upstream scales them proportionally).
+        let intents = decide(&deployment(9, true, json!({})), &[&current, &old]);
+        assert!(patches_of(&intents, "web-a").iter().chain(&patches_of(&intents, "web-old")).all(|p| p["spec"]["replicas"].is_null()), "{intents:?}");
+    }
+
+    #[test]
+    fn annotations_but_upstreams_skipped_ones_go_to_the_new_replica_set() {
+        let annotations =
+            json!({"kubernetes.io/change-cause": "kubectl set image v2", "kubectl.kubernetes.io/last-applied-configuration": "{}", REVISION: "1"});
+        let d = deployment(2, false, annotations);
+        let created = decide(&d, &[])
+            .into_iter()
+            .find_map(|i| if let Intent::Create { body, .. } = i { Some(serde_json::from_str::<Value>(&body.to_str()).unwrap()) } else { None })
+            .unwrap();
+        let got = &created["metadata"]["annotations"];
+        assert_eq!(got["kubernetes.io/change-cause"], "kubectl set image v2");
+        assert!(got.get("kubectl.kubernetes.io/last-applied-configuration").is_none(), "{got}");
+        assert_eq!(got[REVISION], "1");
+        // An existing new ReplicaSet without it gets it.
+        let current = replica_set("web-a", "v1", 2, 1);
+        let patches = patches_of(&decide(&d, &[&current]), "web-a");
+        assert_eq!(patches[0]["metadata"]["annotations"]["kubernetes.io/change-cause"], "kubectl set image v2", "{patches:?}");
     }
 
     #[test]
