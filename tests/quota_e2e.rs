@@ -143,6 +143,23 @@ fn quotas_and_limits(cluster: &Cluster) {
     );
     k.ok(&["-n", "quota-demo", "run", "web-5", "--image=busybox", "--restart=Never"]);
 
+    // A ReplicaSet whose pod the quota refuses says so where a user looks, as upstream's
+    // FailedCreate Event ("Error creating: …").
+    let rs = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "over", "namespace": "quota-demo"},
+                    "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "over"}},
+                             "template": {"metadata": {"labels": {"app": "over"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}});
+    k.ok_stdin(&["apply", "-f", "-"], &rs.to_string());
+    let described = || k.ok(&["-n", "quota-demo", "describe", "rs", "over"]);
+    assert!(
+        eventually(Duration::from_secs(15), || described().lines().any(|l| l.contains("Warning")
+            && l.contains("FailedCreate")
+            && l.contains("Error creating: pods \"over-")
+            && l.contains("exceeded quota: compute-resources"))),
+        "{}",
+        described()
+    );
+    k.ok(&["-n", "quota-demo", "delete", "rs", "over"]);
+
     // Object counts: two load balancers, then a third is refused.
     k.ok(&["-n", "quota-demo", "create", "service", "loadbalancer", "lb-1", "--tcp=80:80"]);
     k.ok(&["-n", "quota-demo", "create", "service", "loadbalancer", "lb-2", "--tcp=80:80"]);

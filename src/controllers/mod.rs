@@ -49,7 +49,7 @@ fn launch(config: EngineConfig, write_back: WriteBack, views: Arc<ViewStore>, me
     });
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(events::EventRecorder::new(write_back.api.clone()).run(events_rx));
-    let writer = Arc::new(Writer::new(write_back.api, write_back.tokens, write_back.root_ca, metrics.clone()));
+    let writer = Arc::new(Writer::new(write_back.api, write_back.tokens, write_back.root_ca, metrics.clone(), events_tx.clone()));
     tokio::spawn(writer.run(writer_rx));
 
     std::thread::Builder::new().name("dataflow-collector".into()).spawn(move || {

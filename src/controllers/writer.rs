@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use deltakube_api::auth::serviceaccount::ServiceAccountTokens;
 use deltakube_dataflows::controllers::token::TOKEN_TYPE;
-use deltakube_dataflows::types::{Intent, ObjectKey, Pool, Revision};
+use deltakube_dataflows::types::{ControllerError, Intent, Kind, ObjectKey, Pool, Revision};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -33,6 +33,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const MAX_IN_FLIGHT: usize = 64;
 /// Marks an error that is an expected wait (something else must happen first), not a failure.
 const WAITING: &str = "waiting: ";
+/// The Event reason of a create the API server refused, as upstream's controllers record it.
+const FAILED_CREATE: &str = "FailedCreate";
 
 /// What the writer hears.
 pub enum WriterInput {
@@ -64,6 +66,8 @@ pub struct Writer {
     /// Signs token Secrets; None where no token controller runs (`deltakube scheduler`).
     tokens: Option<Arc<ServiceAccountTokens>>,
     root_ca: String,
+    /// Where refused creates are reported, for the Event recorder.
+    problems: mpsc::UnboundedSender<ControllerError>,
 }
 
 pub(crate) fn collection_path(key: &ObjectKey) -> String {
@@ -77,8 +81,29 @@ pub(crate) fn collection_path(key: &ObjectKey) -> String {
 }
 
 impl Writer {
-    pub fn new(api: Api, tokens: Option<Arc<ServiceAccountTokens>>, root_ca: String, metrics: Arc<super::metrics::Metrics>) -> Writer {
-        Writer { api, metrics, tokens, root_ca }
+    pub fn new(
+        api: Api,
+        tokens: Option<Arc<ServiceAccountTokens>>,
+        root_ca: String,
+        metrics: Arc<super::metrics::Metrics>,
+        problems: mpsc::UnboundedSender<ControllerError>,
+    ) -> Writer {
+        Writer { api, metrics, tokens, root_ca, problems }
+    }
+
+    /// A create the API server refused is reported on the controller that wanted it, as
+    /// upstream's ReplicaSet controller records `FailedCreate` ("Error creating: …").
+    fn report_refused_create(&self, key: &ObjectKey, body: &str, message: &str) {
+        let Ok(v) = serde_json::from_str::<Value>(body) else { return };
+        let owners = v.pointer("/metadata/ownerReferences").and_then(Value::as_array).into_iter().flatten();
+        let Some(owner) = owners.into_iter().find(|r| r["controller"] == true) else { return };
+        let (Some(api_version), Some(kind), Some(name)) = (owner["apiVersion"].as_str(), owner["kind"].as_str(), owner["name"].as_str()) else { return };
+        let Some(kind) = Kind::from_reference(api_version, kind) else { return };
+        let _ = self.problems.send(ControllerError {
+            key: ObjectKey::new(kind, key.namespace.clone(), name),
+            reason: FAILED_CREATE.into(),
+            message: format!("Error creating: {message}"),
+        });
     }
 
     /// Fills what only an edge may compute: the signed token of a token Secret.
@@ -174,6 +199,15 @@ impl Writer {
             // The namespace is going away; its purge will settle this key.
             403 if value["message"].as_str().is_some_and(|m| m.contains("being terminated")) => {
                 Err(format!("{WAITING}namespace {} is terminating", key.namespace))
+            }
+            // Refused by admission (a quota spent): told on the owner, and retried with back-off,
+            // as upstream's controllers retry, until room is made or the intent goes.
+            403 if matches!(intent, Intent::Create { .. }) => {
+                let message = value["message"].as_str().unwrap_or("");
+                if let Intent::Create { body, .. } = intent {
+                    self.report_refused_create(key, &body.to_str(), message);
+                }
+                Err(format!("{WAITING}refused: {message}"))
             }
             // The namespace was purged after the intent was computed; the feed retracts it.
             404 if matches!(intent, Intent::Create { .. }) && !key.namespace.is_empty() => Err(format!("{WAITING}namespace {} is gone", key.namespace)),
