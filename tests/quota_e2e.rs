@@ -168,6 +168,15 @@ fn quotas_and_limits(cluster: &Cluster) {
         refused.contains(r#"services "lb-3" is forbidden: exceeded quota: object-counts, requested: services.loadbalancers=1, used: services.loadbalancers=2, limited: services.loadbalancers=2"#),
         "{refused}"
     );
+    // An update is charged for what it grows: a Service turning into a third load balancer.
+    k.ok(&["-n", "quota-demo", "create", "service", "clusterip", "lb-3", "--tcp=80:80"]);
+    let refused = k.fails(&["-n", "quota-demo", "patch", "service", "lb-3", "-p", r#"{"spec":{"type":"LoadBalancer"}}"#]);
+    assert!(
+        refused.contains(r#"services "lb-3" is forbidden: exceeded quota: object-counts, requested: services.loadbalancers=1, used: services.loadbalancers=2, limited: services.loadbalancers=2"#),
+        "{refused}"
+    );
+    assert_eq!(k.ok(&["-n", "quota-demo", "get", "service", "lb-3", "-o", "jsonpath={.spec.type}"]), "ClusterIP");
+    k.ok(&["-n", "quota-demo", "delete", "service", "lb-3"]);
     k.ok(&["-n", "quota-demo", "create", "configmap", "settings", "--from-literal=a=b"]);
     wait_for_usage(
         &k,

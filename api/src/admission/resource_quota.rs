@@ -13,8 +13,8 @@
 //! [`super::Admitted`]), and the check first waits until the watch cache has applied the
 //! store's current revision, so it sees every create admitted before it. Only creates into a
 //! namespace with a relevant quota take the lock. The lock is in-process: sound for one API
-//! server per store, which is how deltakube runs. Updates are not checked (upstream also
-//! charges a Service changing type and a claim growing).
+//! server per store, which is how deltakube runs. An update is charged for what it grows
+//! ([`admit_update`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -136,24 +136,41 @@ fn used(state: &SharedState, ctx: &Ctx, ns: &str, quota: &Quota, resources: &BTr
     total
 }
 
+/// The namespace and evaluator of the request, when some quota of its namespace measures its
+/// kind.
+fn quotas_apply<'c>(state: &SharedState, ctx: &'c Ctx) -> Option<(&'c str, Evaluator)> {
+    let r = ctx.resource;
+    let ns = ctx.namespace()?;
+    let evaluator = Evaluator::of(r.group, r.plural);
+    (!relevant_quotas(state, ns, evaluator, r.group, r.plural).is_empty()).then_some((ns, evaluator))
+}
+
+/// Takes the namespace's lock, then waits until the watch cache has every write admitted
+/// before this one.
+async fn lock_current(state: &SharedState, ns: &str) -> ApiResult<QuotaGuard> {
+    let guard = lock(ns).await;
+    let current = state.store.current_revision().await?;
+    state.cache.wait_for(current, CACHE_WAIT).await?;
+    Ok(guard)
+}
+
+/// Upstream's refusal of the object: 403, `<resource> "<name>" is forbidden: <why>`.
+fn refusal(ctx: &Ctx, obj: &Value) -> impl Fn(String) -> ApiError {
+    let r = ctx.resource;
+    let name = object::name(obj).unwrap_or_default().to_string();
+    let qualified = if r.group.is_empty() { r.plural.to_string() } else { format!("{}.{}", r.plural, r.group) };
+    move |message: String| ApiError::forbidden(format!("{qualified} \"{name}\" is forbidden: {message}")).with_details(r.group, r.plural, &name)
+}
+
 /// Checks a create against the namespace's quotas. On success, returns the lock to hold until
 /// the object is written (None when no quota applies).
 pub async fn admit(state: &SharedState, ctx: &Ctx, obj: &Value) -> ApiResult<Option<QuotaGuard>> {
     let r = ctx.resource;
-    let Some(ns) = ctx.namespace() else {
+    let Some((ns, evaluator)) = quotas_apply(state, ctx) else {
         return Ok(None);
     };
-    let evaluator = Evaluator::of(r.group, r.plural);
-    if relevant_quotas(state, ns, evaluator, r.group, r.plural).is_empty() {
-        return Ok(None);
-    }
-    let guard = lock(ns).await;
-    let current = state.store.current_revision().await?;
-    state.cache.wait_for(current, CACHE_WAIT).await?;
-
-    let name = object::name(obj).unwrap_or_default().to_string();
-    let qualified = if r.group.is_empty() { r.plural.to_string() } else { format!("{}.{}", r.plural, r.group) };
-    let forbidden = |message: String| ApiError::forbidden(format!("{qualified} \"{name}\" is forbidden: {message}")).with_details(r.group, r.plural, &name);
+    let guard = lock_current(state, ns).await?;
+    let forbidden = refusal(ctx, obj);
     let class: ScopeClass = class_of(evaluator, obj).map_err(ApiError::bad_request)?;
 
     let quotas = relevant_quotas(state, ns, evaluator, r.group, r.plural);
@@ -178,7 +195,54 @@ pub async fn admit(state: &SharedState, ctx: &Ctx, obj: &Value) -> ApiResult<Opt
     if !negative.is_empty() {
         return Err(forbidden(format!("quota usage is negative for resource(s): {}", negative.join(","))));
     }
-    for quota in interesting {
+    charge(state, ctx, ns, &interesting, &input, evaluator, &forbidden)?;
+    Ok(Some(guard))
+}
+
+/// Checks an update against the namespace's quotas, charging only what grows, as upstream's
+/// `Validate` on UPDATE (the new object's usage less the old one's): a Service that becomes a
+/// LoadBalancer or gains node ports, a claim that grows. Subresources (`status`) are not
+/// charged, as upstream's admission skips them. On success, returns the lock to hold until
+/// the object is written (None when nothing is charged).
+pub async fn admit_update(state: &SharedState, ctx: &Ctx, old: &Value, new: &Value) -> ApiResult<Option<QuotaGuard>> {
+    let r = ctx.resource;
+    let Some((ns, evaluator)) = quotas_apply(state, ctx) else {
+        return Ok(None);
+    };
+    // An old object that does not measure charged nothing.
+    let before = usage(r.group, r.plural, old).unwrap_or_default();
+    let after = usage(r.group, r.plural, new).map_err(ApiError::bad_request)?;
+    let grown: List = after
+        .into_iter()
+        .filter_map(|(k, mut q)| {
+            q.nanos -= before.get(&k).map_or(0, |b| b.nanos);
+            (q.nanos > 0).then_some((k, q))
+        })
+        .collect();
+    if grown.is_empty() {
+        return Ok(None);
+    }
+    let guard = lock_current(state, ns).await?;
+    let forbidden = refusal(ctx, new);
+    let class: ScopeClass = class_of(evaluator, new).map_err(ApiError::bad_request)?;
+    let quotas = relevant_quotas(state, ns, evaluator, r.group, r.plural);
+    let applying: Vec<&Quota> = quotas.iter().filter(|q| class.matches(&q.scopes)).collect();
+    charge(state, ctx, ns, &applying, &grown, evaluator, &forbidden)?;
+    Ok(Some(guard))
+}
+
+/// Refuses `input` when it would take the namespace past any of `quotas`, with upstream's
+/// `exceeded quota` message.
+fn charge(
+    state: &SharedState,
+    ctx: &Ctx,
+    ns: &str,
+    quotas: &[&Quota],
+    input: &List,
+    evaluator: Evaluator,
+    forbidden: &dyn Fn(String) -> ApiError,
+) -> ApiResult<()> {
+    for quota in quotas {
         let requested: BTreeMap<&str, Quantity> =
             input.iter().filter(|(k, q)| !q.is_zero() && quota.hard.contains_key(*k)).map(|(k, q)| (k.as_str(), *q)).collect();
         if requested.is_empty() {
@@ -205,7 +269,7 @@ pub async fn admit(state: &SharedState, ctx: &Ctx, obj: &Value) -> ApiResult<Opt
             )));
         }
     }
-    Ok(Some(guard))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -341,6 +341,9 @@ pub async fn write_update(
     // Namespaces also wait for `spec.finalizers` (the namespace controller's `kubernetes`).
     let finalizers_left =
         non_empty(object::meta(&new).and_then(|m| m.get("finalizers"))) || (r.kind == "Namespace" && non_empty(new.pointer("/spec/finalizers")));
+    // ResourceQuota charges what an update grows; held, like a create's, until it is stored.
+    let _quota =
+        if target == Target::Main && !deleting && new != *old { crate::admission::resource_quota::admit_update(state, ctx, old, &new).await? } else { None };
     if ctx.query.dry_run {
         return Ok((new, StatusCode::OK));
     }
