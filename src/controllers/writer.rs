@@ -200,14 +200,16 @@ impl Writer {
             403 if value["message"].as_str().is_some_and(|m| m.contains("being terminated")) => {
                 Err(format!("{WAITING}namespace {} is terminating", key.namespace))
             }
-            // Refused by admission (a quota spent): told on the owner, and retried with back-off,
-            // as upstream's controllers retry, until room is made or the intent goes.
+            // Refused (a quota spent, or no permission): told on the owner, and retried with
+            // back-off, as upstream's controllers retry. A spent quota is an expected wait until
+            // room is made or the intent goes; anything else is a failure.
             403 if matches!(intent, Intent::Create { .. }) => {
                 let message = value["message"].as_str().unwrap_or("");
                 if let Intent::Create { body, .. } = intent {
                     self.report_refused_create(key, &body.to_str(), message);
                 }
-                Err(format!("{WAITING}refused: {message}"))
+                let quota = message.contains("exceeded quota:") || message.contains("failed quota:");
+                Err(format!("{}{method} {path}: 403 {message}", if quota { WAITING } else { "" }))
             }
             // The namespace was purged after the intent was computed; the feed retracts it.
             404 if matches!(intent, Intent::Create { .. }) && !key.namespace.is_empty() => Err(format!("{WAITING}namespace {} is gone", key.namespace)),
