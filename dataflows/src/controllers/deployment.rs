@@ -286,7 +286,7 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow]) -> Vec<Intent> {
                 new_revision = Some(max_old_revision + 1);
             }
         }
-        None => paused_scale(d, None, &olds, &mut |name, replicas| patch_rs(name, scale_patch(d, surge, replicas), &mut rs_patches)),
+        None => {}
         Some(n) => {
             if revision(&n.annotations) <= max_old_revision {
                 new_revision = Some(max_old_revision + 1);
@@ -297,9 +297,6 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow]) -> Vec<Intent> {
                 if !n.annotations.iter().any(|(nk, nv)| nk == k && nv == v) {
                     patch_rs(&n.name, json!({"metadata": {"annotations": {k.as_str(): v}}}), &mut rs_patches);
                 }
-            }
-            if d.paused {
-                paused_scale(d, Some(n), &olds, &mut |name, replicas| patch_rs(name, scale_patch(d, surge, replicas), &mut rs_patches));
             }
             let scale = |replicas: i64| scale_patch(d, surge, replicas);
             match d.strategy {
@@ -331,6 +328,10 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow]) -> Vec<Intent> {
                 }
             }
         }
+    }
+
+    if d.paused {
+        paused_scale(d, new, &olds, &mut |name, replicas| patch_rs(name, scale_patch(d, surge, replicas), &mut rs_patches));
     }
 
     // History: old ReplicaSets with nothing left, oldest first, beyond the limit.
