@@ -3,7 +3,9 @@
 //! `kube-root-ca.crt`; the seed's bearer flow works with that token; Services get Endpoints
 //! and EndpointSlices listing exactly their ready pods, with not-ready pods under
 //! `notReadyAddresses` and `ready: false`; Nodes get pod CIDRs; Services of type
-//! LoadBalancer get addresses from the pool; and the views answer with read-your-writes.
+//! LoadBalancer get addresses from the pool; time-bound rollouts (`minReadySeconds`, the
+//! progress deadline) run on the controller manager's Lease; and the views answer with
+//! read-your-writes.
 
 mod support;
 
@@ -304,7 +306,7 @@ fn replica_sets(k: &Kubectl) {
     // The replica diff of the ReplicaSet, as a view at least as new as the readiness write.
     let rv = k.ok(&["-n", "rs", "get", "pod", &survivor, "-o", "jsonpath={.metadata.resourceVersion}"]);
     let diff: Value = serde_json::from_str(&k.ok(&["get", "--raw", &format!("/views/replica-diffs?namespace=rs&name=web&atLeastRevision={rv}")])).unwrap();
-    let want = json!({"kind": "ReplicaSet", "desired": 1, "actual": 1, "ready": 1, "toCreate": 0, "toDelete": 0, "toAdopt": 0, "toRelease": 0});
+    let want = json!({"kind": "ReplicaSet", "desired": 1, "actual": 1, "ready": 1, "available": 1, "toCreate": 0, "toDelete": 0, "toAdopt": 0, "toRelease": 0});
     assert_eq!(diff["rows"][0]["value"], want, "{diff}");
 
     // Changing a pod's labels releases it, and a replacement is created.
@@ -498,6 +500,72 @@ fn deployments(k: &Kubectl) {
     assert!(eventually(Duration::from_secs(15), || replica_sets_of(k, ns).is_empty() && owned_pods_of_kind(k, ns, "ReplicaSet").is_empty()));
 }
 
+/// A Deployment with `minReadySeconds` and `progressDeadlineSeconds` in the given namespace.
+fn timed_deployment(name: &str, min_ready_seconds: u32, progress_deadline_seconds: u32) -> String {
+    format!(
+        r#"{{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {{"name": "{name}"}},
+            "spec": {{"replicas": 2, "minReadySeconds": {min_ready_seconds}, "progressDeadlineSeconds": {progress_deadline_seconds},
+                     "selector": {{"matchLabels": {{"app": "{name}"}}}},
+                     "template": {{"metadata": {{"labels": {{"app": "{name}"}}}}, "spec": {{"containers": [{{"name": "c", "image": "busybox:1.36"}}]}}}}}}}}"#
+    )
+}
+
+fn rs_counts(k: &Kubectl, ns: &str) -> (i64, i64) {
+    let list = json(k, &["-n", ns, "get", "rs", "-o", "json"]);
+    let rs = &list["items"][0];
+    (rs["status"]["readyReplicas"].as_i64().unwrap_or(0), rs["status"]["availableReplicas"].as_i64().unwrap_or(0))
+}
+
+/// Time enters the controllers as the renewals of their Lease: pods count as available only
+/// `minReadySeconds` after they turned ready, and a rollout that makes no progress fails
+/// `kubectl rollout status` once its progress deadline passes.
+fn time_bound_rollouts(k: &Kubectl) {
+    let lease = json(k, &["-n", "kube-system", "get", "lease", "kube-controller-manager", "-o", "json"]);
+    assert!(lease["spec"]["holderIdentity"].as_str().is_some_and(|h| !h.is_empty()), "{lease}");
+    let renewed = lease["spec"]["renewTime"].clone();
+    assert!(eventually(Duration::from_secs(5), || json(k, &["-n", "kube-system", "get", "lease", "kube-controller-manager", "-o", "json"])["spec"]
+        ["renewTime"]
+        != renewed));
+
+    let ns = "timed";
+    k.ok(&["create", "namespace", ns]);
+    k.ok_stdin(&["-n", ns, "apply", "-f", "-"], &timed_deployment("slow", 5, 600));
+    assert!(eventually(Duration::from_secs(15), || owned_pods_of_kind(k, ns, "ReplicaSet").len() == 2));
+    let rs = &json(k, &["-n", ns, "get", "rs", "-o", "json"])["items"][0];
+    assert_eq!(rs["spec"]["minReadySeconds"], 5, "the Deployment's minReadySeconds goes to its ReplicaSet");
+    // Ready now, as a kubelet reports it: with the time of the transition.
+    let since = std::time::Instant::now();
+    let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    for (i, pod) in owned_pods_of_kind(k, ns, "ReplicaSet").iter().enumerate() {
+        let status = format!(
+            r#"{{"status":{{"phase":"Running","podIP":"10.5.0.{}","conditions":[{{"type":"Ready","status":"True","lastTransitionTime":"{now}"}}]}}}}"#,
+            i + 1
+        );
+        k.ok(&["-n", ns, "patch", "pod", pod, "--subresource=status", "--type=merge", "-p", &status]);
+    }
+    assert!(eventually(Duration::from_secs(10), || rs_counts(k, ns).0 == 2), "the pods turned ready");
+    assert_eq!(rs_counts(k, ns), (2, 0), "ready, but not yet for minReadySeconds");
+    assert!(eventually(Duration::from_secs(15), || rs_counts(k, ns) == (2, 2)), "the pods became available");
+    // The transition time has whole seconds, so availability comes at least 4 s on.
+    assert!(since.elapsed() >= Duration::from_secs(4), "available after {:?}", since.elapsed());
+    k.ok(&["-n", ns, "rollout", "status", "deployment/slow", "--timeout=20s"]);
+    let deployment = json(k, &["-n", ns, "get", "deploy", "slow", "-o", "json"]);
+    for condition in deployment["status"]["conditions"].as_array().unwrap() {
+        for field in ["lastUpdateTime", "lastTransitionTime"] {
+            let time = condition[field].as_str().unwrap_or_default();
+            assert!(time.parse::<jiff::Timestamp>().is_ok(), "{field} of {condition} is a time");
+        }
+    }
+
+    // A rollout whose pods never turn ready runs out of its two seconds.
+    k.ok_stdin(&["-n", ns, "apply", "-f", "-"], &timed_deployment("stuck", 0, 2));
+    let failed = k.run(&["-n", ns, "rollout", "status", "deployment/stuck", "--timeout=30s"]);
+    assert!(!failed.ok && failed.stderr.contains("deployment \"stuck\" exceeded its progress deadline"), "{failed:?}");
+    let described = k.ok(&["-n", ns, "describe", "deployment", "stuck"]);
+    assert!(described.lines().any(|l| l.contains("Progressing") && l.contains("False") && l.contains("ProgressDeadlineExceeded")), "{described}");
+    k.ok(&["delete", "namespace", ns, "--wait=false"]);
+}
+
 fn owned_pods_of_kind(k: &Kubectl, ns: &str, kind: &str) -> Vec<String> {
     let pods = json(k, &["-n", ns, "get", "pods", "-o", "json"]);
     pods["items"]
@@ -520,6 +588,7 @@ fn controllers(backend: Backend) {
     namespace_deletion(&k);
     replica_sets(&k);
     deployments(&k);
+    time_bound_rollouts(&k);
     garbage_collection_of_any_kind(&k);
     let log = cluster.log();
     assert!(!log.contains("controller write failed"), "the writer retried writes:\n{log}");

@@ -195,7 +195,8 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Ou
 
 /// Builds every controller over its input collections, sending intents and views to `out`.
 fn build_controllers(inputs: ControllerCollections<'_>, config: &ControllerConfig, out: &Outbox, probe: &ProbeHandle<Revision>) {
-    let ControllerCollections { namespaces, accounts, secrets, configmaps, pods, services, nodes, managed, workloads, deployments, quotas, usage, gc } = inputs;
+    let ControllerCollections { namespaces, accounts, secrets, configmaps, pods, services, nodes, managed, workloads, deployments, quotas, usage, gc, clock } =
+        inputs;
     let namespace_intents = controllers::namespace::namespaces(namespaces.clone());
     let sa_intents = controllers::serviceaccount::service_accounts(namespaces.clone(), accounts.clone());
     let token_intents = controllers::token::tokens(namespaces, accounts, secrets, configmaps, config.root_ca.clone());
@@ -204,8 +205,8 @@ fn build_controllers(inputs: ControllerCollections<'_>, config: &ControllerConfi
     let (desired_slices, slice_intents) = controllers::endpointslices::endpoint_slices(services.clone(), selected, nodes.clone(), managed);
     let (pod_cidrs, ipam_intents, ipam_errors) = controllers::nodeipam::node_ipam(config.node_cidrs, nodes);
     let (balancer_ips, balancer_intents, balancer_errors) = controllers::loadbalancer::load_balancers(config.load_balancer_pool, services);
-    let (replica_diffs, replica_intents) = controllers::replicaset::replicasets(workloads.clone(), pods.clone());
-    let deployment_intents = controllers::deployment::deployments(deployments.clone(), workloads.clone());
+    let (replica_diffs, replica_intents) = controllers::replicaset::replicasets(workloads.clone(), pods.clone(), clock.clone());
+    let deployment_intents = controllers::deployment::deployments(deployments.clone(), workloads.clone(), clock.clone());
     let gc_intents = controllers::gc::garbage_collect(gc);
     let (quota_status, quota_intents) = controllers::resourcequota::resource_quotas(quotas, usage);
     let intents = namespace_intents

@@ -13,6 +13,7 @@ use timely::dataflow::Scope;
 
 use crate::controllers::deployment::DeploymentRow;
 use crate::controllers::gc::Member as GcMember;
+use crate::deadlines::Micros;
 use crate::rows::{project, ConfigMapRow, ManagedRow, NamespaceRow, NodeRow, PodRow, ReplicaSetRow, Row, SecretRow, ServiceAccountRow, ServiceRow};
 use crate::rows_quota::{ResourceQuotaRow, UsageRow};
 use crate::scheduler::input::SchedulerInput;
@@ -46,6 +47,8 @@ pub struct ControllerInputs {
     usage: InputSession<Revision, UsageRow, Diff>,
     /// Every object's part in garbage collection, a third projection.
     gc: InputSession<Revision, (u64, GcMember), Diff>,
+    /// The time: the clock Lease's renewal ([`crate::clock`]).
+    clock: InputSession<Revision, Micros, Diff>,
 }
 
 /// The collections behind [`ControllerInputs`], for the controllers to be built over.
@@ -63,6 +66,7 @@ pub struct ControllerCollections<'s> {
     pub quotas: VecCollection<'s, Revision, ResourceQuotaRow, Diff>,
     pub usage: VecCollection<'s, Revision, UsageRow, Diff>,
     pub gc: VecCollection<'s, Revision, (u64, GcMember), Diff>,
+    pub clock: VecCollection<'s, Revision, Micros, Diff>,
 }
 
 impl ControllerInputs {
@@ -81,6 +85,7 @@ impl ControllerInputs {
         let (quotas_in, quotas) = scope.new_collection();
         let (usage_in, usage) = scope.new_collection();
         let (gc_in, gc) = scope.new_collection();
+        let (clock_in, clock) = scope.new_collection();
         let inputs = ControllerInputs {
             namespaces: namespaces_in,
             accounts: accounts_in,
@@ -95,9 +100,24 @@ impl ControllerInputs {
             quotas: quotas_in,
             usage: usage_in,
             gc: gc_in,
+            clock: clock_in,
         };
-        let collections =
-            ControllerCollections { namespaces, accounts, secrets, configmaps, pods, services, nodes, managed, workloads, deployments, quotas, usage, gc };
+        let collections = ControllerCollections {
+            namespaces,
+            accounts,
+            secrets,
+            configmaps,
+            pods,
+            services,
+            nodes,
+            managed,
+            workloads,
+            deployments,
+            quotas,
+            usage,
+            gc,
+            clock,
+        };
         (inputs, collections)
     }
 
@@ -138,9 +158,16 @@ impl ControllerInputs {
             }
             Err(message) => errors.update(ProjectionError { key: key.clone(), message: format!("garbage collector: {message}") }, diff),
         }
+        if crate::clock::is_clock(key) {
+            match crate::clock::now_of(value) {
+                Ok(Some(now)) => self.clock.update(now, diff),
+                Ok(None) => {}
+                Err(message) => errors.update(ProjectionError { key: key.clone(), message: format!("clock: {message}") }, diff),
+            }
+        }
     }
 
-    fn sessions(&mut self) -> [&mut dyn Session; 13] {
+    fn sessions(&mut self) -> [&mut dyn Session; 14] {
         [
             &mut self.namespaces,
             &mut self.accounts,
@@ -155,6 +182,7 @@ impl ControllerInputs {
             &mut self.quotas,
             &mut self.usage,
             &mut self.gc,
+            &mut self.clock,
         ]
     }
 }

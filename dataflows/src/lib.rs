@@ -9,12 +9,16 @@
 //! - [`reconcile`]: desired against observed objects into intents.
 //! - [`controllers`]: one file per controller, each with its from-scratch reference.
 //! - [`scheduler`]: the scheduler's plugins as pure functions, and its sequential reference.
+//! - [`clock`]: time as an input collection (the controller manager's Lease renewals);
+//!   [`deadlines`]: which deadlines the clock has passed, visiting only those a tick passes.
 //! - [`slow_operators`]: a diagnostic that logs operators running longer than a threshold.
 //!
 //! **Invariant:** this crate is pure computation: no IO, no clock, no locks in controllers.
 //! (The feeder's only wait is on the workers' progress, with a timeout for liveness.)
 
+pub mod clock;
 pub mod controllers;
+pub mod deadlines;
 pub mod engine;
 pub mod feeder;
 pub mod inputs;

@@ -150,6 +150,8 @@ pub struct ReplicaSetRow {
     pub selector: Selector,
     /// `spec.template` as JSON.
     pub template: String,
+    /// `spec.minReadySeconds`: how long a pod is ready before it counts as available.
+    pub min_ready_seconds: i64,
     pub generation: i64,
     pub deleting: bool,
     /// The status fields the controller writes, canonical.
@@ -653,6 +655,7 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
             replicas: at(v, "/spec/replicas").map_or(Ok(1), |r| r.as_i64().ok_or("spec.replicas is not an integer"))?,
             selector: selector(at(v, "/spec/selector"), key.kind == Kind::ReplicationController)?,
             template: at(v, "/spec/template").map(Value::to_string).unwrap_or_default(),
+            min_ready_seconds: at(v, "/spec/minReadySeconds").map_or(Ok(0), |r| r.as_i64().ok_or("spec.minReadySeconds is not an integer"))?,
             generation: at(v, "/metadata/generation").and_then(Value::as_i64).unwrap_or(0),
             deleting: terminating(v),
             status: crate::controllers::replicaset::observed_status(v),

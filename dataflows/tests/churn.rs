@@ -8,9 +8,11 @@ mod network;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc;
 
+use deltakube_dataflows::clock;
 use deltakube_dataflows::controllers::{
     deployment, endpoints, endpointslices, gc, loadbalancer, namespace, nodeipam, replicaset, resourcequota, serviceaccount, token,
 };
+use deltakube_dataflows::deadlines::{Micros, MICROS_PER_SECOND};
 use deltakube_dataflows::engine::{key_string, ControllerConfig, Engine, EngineConfig, EngineOutput, FeedBatch};
 use deltakube_dataflows::rows::{project, Row};
 use deltakube_dataflows::rows_quota;
@@ -22,6 +24,8 @@ use serde_json::{json, Value};
 const ROOT_CA: &str = "-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n";
 const NAMESPACES: &[&str] = &["a", "b", "c"];
 const APPS: &[&str] = &["web", "db", "cache"];
+/// The clock's first time, just before the pods' ready times (`2026-01-01T00:01:0x`).
+const FIRST_TICK: Micros = 1_767_225_658 * MICROS_PER_SECOND;
 
 /// The world the churn mutates: the objects as the store would hold them.
 struct World {
@@ -117,6 +121,7 @@ impl World {
             w["status"] =
                 json!({"replicas": self.rng.random_range(0..3), "readyReplicas": 0, "availableReplicas": self.rng.random_range(0..3), "observedGeneration": 1});
         }
+        self.min_ready_seconds(&mut w);
         // ReplicaSets are often a Deployment's: its template (or an older one), a revision.
         let deployments: Vec<(ObjectKey, Value)> =
             self.objects.iter().filter(|(k, _)| k.kind == Kind::Deployment && k.namespace == ns).map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -138,6 +143,47 @@ impl World {
             w["metadata"]["finalizers"] = json!([self.pick(&[gc::ORPHAN, gc::FOREGROUND])]);
         }
         w
+    }
+
+    /// A Deployment's status as an earlier step might have left it: counts, and conditions
+    /// of every reason, updated around the clock's times (or never).
+    fn deployment_status(&mut self) -> Value {
+        let mut conditions = vec![];
+        if self.rng.random_bool(0.7) {
+            conditions.push(json!({"type": "Available", "status": self.pick(&["True", "False"]), "reason": "MinimumReplicasAvailable",
+                                   "message": "Deployment has minimum availability.",
+                                   "lastUpdateTime": "2026-01-01T00:00:30Z", "lastTransitionTime": "2026-01-01T00:00:30Z"}));
+        }
+        if self.rng.random_bool(0.8) {
+            let reason = self.pick(&[
+                "ReplicaSetUpdated",
+                "NewReplicaSetCreated",
+                "FoundNewReplicaSet",
+                "NewReplicaSetAvailable",
+                "ProgressDeadlineExceeded",
+                "DeploymentPaused",
+                "DeploymentResumed",
+            ]);
+            let status = match reason {
+                "ProgressDeadlineExceeded" => "False",
+                "DeploymentPaused" | "DeploymentResumed" => "Unknown",
+                _ => "True",
+            };
+            let mut c = json!({"type": "Progressing", "status": status, "reason": reason, "message": "m", "lastTransitionTime": "2026-01-01T00:00:40Z"});
+            if self.rng.random_bool(0.9) {
+                c["lastUpdateTime"] = json!(format!("2026-01-01T00:00:{:02}Z", self.rng.random_range(40..60)));
+            }
+            conditions.push(c);
+        }
+        json!({"observedGeneration": 1, "replicas": self.rng.random_range(0..4), "updatedReplicas": self.rng.random_range(0..4),
+               "readyReplicas": self.rng.random_range(0..4), "availableReplicas": self.rng.random_range(0..4), "conditions": conditions})
+    }
+
+    /// Sometimes a `minReadySeconds`, short or long against the clock's steps.
+    fn min_ready_seconds(&mut self, w: &mut Value) {
+        if self.rng.random_bool(0.5) {
+            w["spec"]["minReadySeconds"] = json!(self.pick(&["0", "2", "5", "30"]).parse::<i64>().unwrap());
+        }
     }
 
     fn random_service(&mut self, ns: &str, name: &str, uid: String) -> Value {
@@ -333,6 +379,8 @@ impl World {
                 "spec": {"replicas": self.rng.random_range(0..6), "selector": {"matchLabels": labels},
                          "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "x"}]}}},
             });
+            let mut w = w;
+            self.min_ready_seconds(&mut w);
             return (key, Some(w));
         }
         let name = format!("fp-{}", self.rng.random_range(0..16));
@@ -419,8 +467,34 @@ impl World {
         (key, Some(v))
     }
 
+    /// A tick of the clock Lease: mostly forward a few seconds (sometimes within a second),
+    /// sometimes back, sometimes with no renewal time or gone; around the pods' ready times,
+    /// so that their `minReadySeconds` run out as it goes.
+    fn clock_step(&mut self) -> (ObjectKey, Option<Value>) {
+        let key = ObjectKey::new(Kind::Lease, clock::LEASE_NAMESPACE, clock::LEASE_NAME);
+        if self.objects.contains_key(&key) && self.rng.random_bool(0.05) {
+            return (key, None);
+        }
+        let now = self.objects.get(&key).and_then(|v| clock::now_of(v).unwrap()).unwrap_or(FIRST_TICK);
+        let next = match self.rng.random_range(0..20) {
+            0 => None,
+            1 => Some(now - self.rng.random_range(0..10) * MICROS_PER_SECOND),
+            2 => Some(now + self.rng.random_range(0..MICROS_PER_SECOND)),
+            _ => Some(now + self.rng.random_range(0..6) * MICROS_PER_SECOND),
+        };
+        let renew = next.map(|t| jiff::Timestamp::from_microsecond(t).unwrap().to_string());
+        (
+            key,
+            Some(json!({"metadata": {"name": clock::LEASE_NAME, "namespace": clock::LEASE_NAMESPACE, "uid": "uid-lease"},
+                          "spec": {"holderIdentity": "churn", "renewTime": renew}})),
+        )
+    }
+
     /// One random change: returns the key and the new state (None to delete).
     fn step(&mut self) -> (ObjectKey, Option<Value>) {
+        if self.rng.random_bool(0.08) {
+            return self.clock_step();
+        }
         if self.dense && self.rng.random_bool(0.6) {
             return self.family_step();
         }
@@ -460,6 +534,13 @@ impl World {
                 }
                 if self.rng.random_bool(0.15) {
                     d["spec"]["paused"] = json!(true);
+                }
+                self.min_ready_seconds(&mut d);
+                if self.rng.random_bool(0.8) {
+                    d["spec"]["progressDeadlineSeconds"] = json!(self.pick(&["3", "20", "600", "2147483647"]).parse::<i64>().unwrap());
+                }
+                if self.rng.random_bool(0.6) {
+                    d["status"] = self.deployment_status();
                 }
                 if self.rng.random_bool(0.1) {
                     d["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
@@ -626,9 +707,10 @@ fn reference(objects: &BTreeMap<ObjectKey, Value>) -> (Intents, Views) {
     let mut intents = Intents::new();
     count(&mut intents, serviceaccount::reference(&namespaces, &accounts));
     count(&mut intents, namespace::reference(&namespaces));
-    let (replica_diffs, replica_intents) = replicaset::reference(&workloads, &pods);
+    let now = objects.iter().find(|(k, _)| clock::is_clock(k)).and_then(|(_, v)| clock::now_of(v).unwrap());
+    let (replica_diffs, replica_intents) = replicaset::reference(&workloads, &pods, now);
     count(&mut intents, replica_intents);
-    count(&mut intents, deployment::reference(&deployments, &workloads));
+    count(&mut intents, deployment::reference(&deployments, &workloads, now));
     count(&mut intents, gc::reference(objects));
     count(&mut intents, token::reference(&namespaces, &accounts, &secrets, &configmaps, ROOT_CA));
     let (desired_endpoints, endpoint_intents) = endpoints::reference(&services, &pods, &managed);

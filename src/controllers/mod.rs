@@ -1,5 +1,5 @@
 //! Wiring of the controller manager: the engine with its edges (a change feed, the intent
-//! writer and the Event recorder) and the view store they fill. In `deltakube up` the edges are in-process
+//! writer, the Event recorder and the clock's Lease) and the view store they fill. In `deltakube up` the edges are in-process
 //! (the watch cache and the API router); `deltakube controllers --kubeconfig` reaches the
 //! API server over HTTPS instead ([`remote_feed`], [`api::Api::Remote`]).
 
@@ -8,6 +8,7 @@ pub mod binder;
 pub mod events;
 pub mod explain;
 pub mod feed;
+pub mod lease;
 pub mod metrics;
 pub mod remote_feed;
 pub mod views;
@@ -37,6 +38,10 @@ pub struct WriteBack {
 /// counts this process's workers.
 fn launch(config: EngineConfig, write_back: WriteBack, views: Arc<ViewStore>, metrics: Arc<metrics::Metrics>) -> anyhow::Result<Arc<Engine>> {
     let local_workers = config.workers.max(1);
+    // The clock: process 0 renews the controller manager's Lease.
+    if config.controllers.run_controllers && config.cluster.as_ref().is_none_or(|(process, _)| *process == 0) {
+        tokio::spawn(lease::renew(write_back.api.clone(), lease::identity()));
+    }
     let (out_tx, out_rx) = std::sync::mpsc::channel::<EngineOutput>();
     let scheduler = config.controllers.scheduler.clone();
     let engine = Arc::new(Engine::start(config, out_tx).map_err(anyhow::Error::msg)?);

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use deltakube_api::auth::serviceaccount::ServiceAccountTokens;
+use deltakube_dataflows::clock::WRITE_TIME;
 use deltakube_dataflows::controllers::token::TOKEN_TYPE;
 use deltakube_dataflows::types::{ControllerError, Intent, Kind, ObjectKey, Pool, Revision};
 use serde_json::Value;
@@ -177,6 +178,7 @@ impl Writer {
             }
             Intent::PurgeNamespace { .. } => unreachable!("handled above"),
         };
+        let body = stamp_write_time(body);
         let separator = if path.contains('?') { '&' } else { '?' };
         let (status, value) = self.call(method, &format!("{path}{separator}fieldManager=deltakube-controllers"), body, content_type).await?;
         let revision = value.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|r| r.parse().ok());
@@ -316,4 +318,15 @@ impl Writer {
             backoff.retain(|k, _| outstanding.contains_key(k));
         }
     }
+}
+
+/// Fills in the time of this write where the dataflows left [`WRITE_TIME`] (a condition's
+/// new `lastTransitionTime` or `lastUpdateTime`), in seconds, as upstream's `metav1.Time`.
+fn stamp_write_time(body: String) -> String {
+    let placeholder = format!("\"{WRITE_TIME}\"");
+    if !body.contains(&placeholder) {
+        return body;
+    }
+    let now = jiff::Timestamp::now().strftime("\"%Y-%m-%dT%H:%M:%SZ\"").to_string();
+    body.replace(&placeholder, &now)
 }

@@ -236,6 +236,7 @@ pub struct Kubectl {
 }
 
 /// What a command printed.
+#[derive(Debug)]
 pub struct Ran {
     pub ok: bool,
     pub stdout: String,

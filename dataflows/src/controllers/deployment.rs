@@ -11,8 +11,14 @@
 //! Each reduce re-derives one sync step from the current state (as upstream's sync does on
 //! every event): create the new ReplicaSet, or scale it up, or scale old ones down, and keep
 //! the status and revision annotations current. Writes come back through the feed and the
-//! next step follows, so a rollout is a sequence of small, idempotent decisions. Condition
-//! timestamps are left out: the dataflow reads no clock.
+//! next step follows, so a rollout is a sequence of small, idempotent decisions. Status and
+//! conditions are [`status`]'s; a rollout that makes no progress for `progressDeadlineSeconds`
+//! by the clock ([`crate::clock`]) times out, through a deadline that only its own tick
+//! touches:
+//! ```text
+//! deployments ─ progress deadlines ─┐
+//! clock ────────────────────────────┴─ expired ─▶ TimedOut ─▶ (the same reduce)
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,8 +26,13 @@ use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::deadlines::Micros;
 use crate::rows::{labels, owner_refs, s, selector, terminating, Labels, OwnerRef, ReplicaSetRow, Selector};
 use crate::types::{Diff, Intent, Kind, ObjectKey, Revision};
+
+pub mod status;
+
+use status::{next_status, progress_deadline, DeploymentStatus, Step};
 
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
 pub const DESIRED_REPLICAS: &str = "deployment.kubernetes.io/desired-replicas";
@@ -82,11 +93,16 @@ pub struct DeploymentRow {
     pub strategy: Strategy,
     pub paused: bool,
     pub revision_history_limit: i64,
+    pub min_ready_seconds: i64,
+    /// `spec.progressDeadlineSeconds`; None when unset or "never" (`MaxInt32`).
+    pub progress_deadline_seconds: Option<i64>,
     pub generation: i64,
     pub annotations: Labels,
     pub deleting: bool,
-    /// The status fields this controller writes, canonical.
-    pub status: String,
+    /// The status fields this controller writes, as they stand.
+    pub observed: DeploymentStatus,
+    /// When this rollout times out by the clock ([`status::progress_deadline`]).
+    pub progress_deadline: Option<Micros>,
 }
 
 /// Projects a Deployment object.
@@ -99,7 +115,13 @@ pub fn project(key: &ObjectKey, v: &Value) -> Result<DeploymentRow, String> {
         },
     };
     let _ = owner_refs(v)?;
+    let int = |field: &str| v.pointer(field).map(|n| n.as_i64().ok_or(format!("{} is not an integer", &field[1..].replace('/', "."))));
+    let progress_deadline_seconds = int("/spec/progressDeadlineSeconds").transpose()?.filter(|s| *s != i64::from(i32::MAX));
+    let observed = DeploymentStatus::observed(v);
     Ok(DeploymentRow {
+        progress_deadline: progress_deadline(&observed, progress_deadline_seconds)?,
+        progress_deadline_seconds,
+        min_ready_seconds: int("/spec/minReadySeconds").transpose()?.unwrap_or(0),
         namespace: key.namespace.clone(),
         name: key.name.clone(),
         uid: s(v, "/metadata/uid"),
@@ -112,34 +134,8 @@ pub fn project(key: &ObjectKey, v: &Value) -> Result<DeploymentRow, String> {
         generation: v.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0),
         annotations: labels(v.pointer("/metadata/annotations"))?,
         deleting: terminating(v),
-        status: observed_status(v),
+        observed,
     })
-}
-
-/// The status fields this controller writes, as they stand on an object.
-pub fn observed_status(v: &Value) -> String {
-    let n = |k: &str| v.pointer(&format!("/status/{k}")).and_then(Value::as_i64).unwrap_or(0);
-    let conditions: Vec<Value> = v
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|c| json!({"type": c["type"], "status": c["status"], "reason": c["reason"], "message": c["message"]}))
-        .collect();
-    status_json(n("observedGeneration"), n("replicas"), n("updatedReplicas"), n("readyReplicas"), n("availableReplicas"), n("unavailableReplicas"), conditions)
-}
-
-fn status_json(generation: i64, replicas: i64, updated: i64, ready: i64, available: i64, unavailable: i64, conditions: Vec<Value>) -> String {
-    json!({"status": {
-        "observedGeneration": generation,
-        "replicas": replicas,
-        "updatedReplicas": updated,
-        "readyReplicas": ready,
-        "availableReplicas": available,
-        "unavailableReplicas": unavailable,
-        "conditions": conditions,
-    }})
-    .to_string()
 }
 
 /// `pod-template-hash`: FNV-32a of the template, spelled in upstream's safe alphabet.
@@ -243,14 +239,14 @@ fn new_replica_set_body(d: &DeploymentRow, hash: &str, replicas: i64, revision: 
             "annotations": annotations,
             "ownerReferences": [owner.to_json()],
         },
-        "spec": {"replicas": replicas, "selector": selector, "template": template},
+        "spec": {"replicas": replicas, "minReadySeconds": d.min_ready_seconds, "selector": selector, "template": template},
     });
     (name, body.to_string())
 }
 
 /// One sync step of a Deployment over its ReplicaSets. Shared by the dataflow and the
 /// reference; the churn test checks how the members are found and maintained.
-pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow]) -> Vec<Intent> {
+pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow], deadline_passed: bool) -> Vec<Intent> {
     let mut out = Vec::new();
     if d.deleting {
         return out;
@@ -267,6 +263,7 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow]) -> Vec<Intent> {
     let all_spec: i64 = owned.iter().map(|r| r.replicas).sum();
 
     let mut new_revision = new.map(|n| revision(&n.annotations));
+    let mut created = None;
     match new {
         None if !d.paused => {
             let initial = match d.strategy {
@@ -284,6 +281,7 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow]) -> Vec<Intent> {
                 let (name, body) = new_replica_set_body(d, &hash, replicas, max_old_revision + 1);
                 out.push(Intent::Create { key: rs_key(d, &name), body: body.into() });
                 new_revision = Some(max_old_revision + 1);
+                created = Some(name);
             }
         }
         None => {}
@@ -291,6 +289,9 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow]) -> Vec<Intent> {
             if revision(&n.annotations) <= max_old_revision {
                 new_revision = Some(max_old_revision + 1);
                 patch_rs(&n.name, json!({"metadata": {"annotations": {REVISION: (max_old_revision + 1).to_string()}}}), &mut rs_patches);
+            }
+            if n.min_ready_seconds != d.min_ready_seconds {
+                patch_rs(&n.name, json!({"spec": {"minReadySeconds": d.min_ready_seconds}}), &mut rs_patches);
             }
             // Upstream's copyDeploymentAnnotationsToReplicaSet: added or overwritten, never removed.
             for (k, v) in d.annotations.iter().filter(|(k, _)| copied_to_replica_set(k)) {
@@ -351,9 +352,10 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow]) -> Vec<Intent> {
             out.push(Intent::Patch { key: deployment_key.clone(), patch: json!({"metadata": {"annotations": {REVISION: r.to_string()}}}).to_string().into() });
         }
     }
-    let status = status(d, new, owned, max_unavailable);
-    if status != d.status {
-        out.push(Intent::PatchStatus { key: deployment_key, patch: status.into() });
+    let step = Step { new, created: created.as_deref(), owned, max_unavailable, deadline_passed };
+    let status = next_status(d, &step);
+    if status != d.observed {
+        out.push(Intent::PatchStatus { key: deployment_key, patch: status.to_patch().into() });
     }
     out
 }
@@ -435,35 +437,6 @@ fn scale_down_olds(d: &DeploymentRow, new: &ReplicaSetRow, olds: &[&ReplicaSetRo
     olds.iter().filter(|r| sizes[&r.name] != r.replicas).map(|r| (r.name.clone(), sizes[&r.name])).collect()
 }
 
-fn status(d: &DeploymentRow, new: Option<&ReplicaSetRow>, owned: &[&ReplicaSetRow], max_unavailable: i64) -> String {
-    let replicas: i64 = owned.iter().map(|r| r.status_counts.0).sum();
-    let ready: i64 = owned.iter().map(|r| r.status_counts.1).sum();
-    let available: i64 = owned.iter().map(|r| r.status_counts.2).sum();
-    let updated = new.map_or(0, |n| n.status_counts.0);
-    let minimum = available >= d.replicas - max_unavailable;
-    let available_condition = if minimum {
-        json!({"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability."})
-    } else {
-        json!({"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable", "message": "Deployment does not have minimum availability."})
-    };
-    let complete = new.is_some() && updated == d.replicas && replicas == updated && available == updated;
-    let progressing = match new {
-        Some(n) if complete => {
-            json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": format!("ReplicaSet \"{}\" has successfully progressed.", n.name)})
-        }
-        Some(n) => {
-            json!({"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": format!("ReplicaSet \"{}\" is progressing.", n.name)})
-        }
-        None if d.paused => {
-            json!({"type": "Progressing", "status": "Unknown", "reason": "DeploymentPaused", "message": "Deployment is paused"})
-        }
-        None => {
-            json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetCreated", "message": "Created new replica set."})
-        }
-    };
-    status_json(d.generation, replicas, updated, ready, available, (d.replicas - available).max(0), vec![available_condition, progressing])
-}
-
 fn json_merge(into: &mut Value, patch: Value) {
     match (into, patch) {
         (Value::Object(a), Value::Object(b)) => {
@@ -479,12 +452,15 @@ fn json_merge(into: &mut Value, patch: Value) {
 pub enum Member {
     Deployment(DeploymentRow),
     Owned(ReplicaSetRow),
+    /// The clock passed the Deployment's progress deadline.
+    TimedOut,
 }
 
 /// The dataflow: intents of every Deployment.
 pub fn deployments<'s>(
     deployments: VecCollection<'s, Revision, DeploymentRow, Diff>,
     replicasets: VecCollection<'s, Revision, ReplicaSetRow, Diff>,
+    clock: VecCollection<'s, Revision, Micros, Diff>,
 ) -> VecCollection<'s, Revision, Intent, Diff> {
     let key = |d: &DeploymentRow| ObjectKey::new(Kind::Deployment, d.namespace.clone(), d.name.clone());
     let by_uid = deployments.clone().map(move |d| (d.uid.clone(), key(&d)));
@@ -495,12 +471,16 @@ pub fn deployments<'s>(
             Some((owner, r))
         })
         .join_map(by_uid, |_, r, k| (k.clone(), Member::Owned(r.clone())));
+    let deadlines = deployments.clone().flat_map(move |d| d.progress_deadline.map(|at| (key(&d), at)));
+    let timed_out = crate::deadlines::expired(deadlines, clock).map(|k| (k, Member::TimedOut));
     let selves = deployments.map(move |d| (key(&d), Member::Deployment(d)));
     selves
         .concat(owned)
+        .concat(timed_out)
         .reduce_named("deployment-decide", |_key, input: &[(&Member, Diff)], output: &mut Vec<(Intent, Diff)>| {
             let mut deployment = None;
             let mut owned = Vec::new();
+            let mut deadline_passed = false;
             for (m, d) in input {
                 if *d <= 0 {
                     continue;
@@ -508,10 +488,11 @@ pub fn deployments<'s>(
                 match m {
                     Member::Deployment(d) => deployment = Some(d),
                     Member::Owned(r) => owned.push(r),
+                    Member::TimedOut => deadline_passed = true,
                 }
             }
             if let Some(d) = deployment {
-                for intent in decide(d, &owned) {
+                for intent in decide(d, &owned, deadline_passed) {
                     output.push((intent, 1));
                 }
             }
@@ -520,14 +501,15 @@ pub fn deployments<'s>(
 }
 
 /// The reference: the same intents, from scratch over a snapshot.
-pub fn reference(deployments: &[DeploymentRow], replicasets: &[ReplicaSetRow]) -> BTreeSet<Intent> {
+pub fn reference(deployments: &[DeploymentRow], replicasets: &[ReplicaSetRow], now: Option<Micros>) -> BTreeSet<Intent> {
     let mut out = BTreeSet::new();
     for d in deployments {
         let owned: Vec<&ReplicaSetRow> = replicasets
             .iter()
             .filter(|r| r.kind == Kind::ReplicaSet && r.owners.iter().any(|o| o.controller && o.kind == "Deployment" && o.uid == d.uid))
             .collect();
-        out.extend(decide(d, &owned));
+        let deadline_passed = d.progress_deadline.is_some_and(|at| now.is_some_and(|now| at < now));
+        out.extend(decide(d, &owned, deadline_passed));
     }
     out
 }
@@ -578,16 +560,16 @@ mod tests {
     #[test]
     fn a_paused_deployment_still_scales_its_one_active_replica_set() {
         let current = replica_set("web-a", "v1", 3, 1);
-        let intents = decide(&deployment(5, true, json!({})), &[&current]);
+        let intents = decide(&deployment(5, true, json!({})), &[&current], false);
         assert_eq!(patches_of(&intents, "web-a")[0]["spec"]["replicas"], 5, "{intents:?}");
         // A template change while paused rolls nothing: the old one, still the only active
         // one, takes the scale, and no new ReplicaSet is made.
         let old = replica_set("web-old", "v0", 3, 1);
-        let intents = decide(&deployment(4, true, json!({})), &[&old]);
+        let intents = decide(&deployment(4, true, json!({})), &[&old], false);
         assert_eq!(patches_of(&intents, "web-old")[0]["spec"]["replicas"], 4, "{intents:?}");
         assert!(!intents.iter().any(|i| matches!(i, Intent::Create { .. })), "{intents:?}");
         // Two active ones are left as they are (upstream scales them proportionally).
-        let intents = decide(&deployment(9, true, json!({})), &[&current, &old]);
+        let intents = decide(&deployment(9, true, json!({})), &[&current, &old], false);
         assert!(patches_of(&intents, "web-a").iter().chain(&patches_of(&intents, "web-old")).all(|p| p["spec"]["replicas"].is_null()), "{intents:?}");
     }
 
@@ -596,7 +578,7 @@ mod tests {
         let annotations =
             json!({"kubernetes.io/change-cause": "kubectl set image v2", "kubectl.kubernetes.io/last-applied-configuration": "{}", REVISION: "1"});
         let d = deployment(2, false, annotations);
-        let created = decide(&d, &[])
+        let created = decide(&d, &[], false)
             .into_iter()
             .find_map(|i| if let Intent::Create { body, .. } = i { Some(serde_json::from_str::<Value>(&body.to_str()).unwrap()) } else { None })
             .unwrap();
@@ -606,8 +588,48 @@ mod tests {
         assert_eq!(got[REVISION], "1");
         // An existing new ReplicaSet without it gets it.
         let current = replica_set("web-a", "v1", 2, 1);
-        let patches = patches_of(&decide(&d, &[&current]), "web-a");
+        let patches = patches_of(&decide(&d, &[&current], false), "web-a");
         assert_eq!(patches[0]["metadata"]["annotations"]["kubernetes.io/change-cause"], "kubectl set image v2", "{patches:?}");
+    }
+
+    fn status_patch(intents: &[Intent]) -> Value {
+        intents
+            .iter()
+            .find_map(|i| if let Intent::PatchStatus { patch, .. } = i { Some(serde_json::from_str::<Value>(&patch.to_str()).unwrap()) } else { None })
+            .expect("a status patch")
+    }
+
+    fn progressing(patch: &Value) -> Value {
+        patch["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Progressing").cloned().unwrap()
+    }
+
+    /// Upstream's `syncRolloutStatus`: a stalled rollout times out once the clock passes its
+    /// progress deadline; progress moves `lastUpdateTime` to the write's time and keeps the
+    /// transition time.
+    #[test]
+    fn a_stalled_rollout_times_out_and_progress_moves_the_update_time() {
+        let mut d = deployment(2, false, json!({}));
+        d.progress_deadline_seconds = Some(10);
+        let stalled = json!({"status": {"observedGeneration": 0, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 0, "availableReplicas": 0,
+            "conditions": [{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": "m",
+                            "lastUpdateTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2025-12-31T00:00:00Z"}]}});
+        d.observed = DeploymentStatus::observed(&stalled);
+        d.progress_deadline = progress_deadline(&d.observed, d.progress_deadline_seconds).unwrap();
+        assert_eq!(d.progress_deadline, Some(1_767_225_610 * crate::deadlines::MICROS_PER_SECOND));
+        let mut current = replica_set("web-a", "v1", 2, 1);
+        current.status_counts = (1, 0, 0);
+
+        let waiting = progressing(&status_patch(&decide(&d, &[&current], false)));
+        assert_eq!((waiting["reason"].as_str(), waiting["lastUpdateTime"].as_str()), (Some("ReplicaSetUpdated"), Some("2026-01-01T00:00:00Z")));
+        let timed_out = progressing(&status_patch(&decide(&d, &[&current], true)));
+        assert_eq!((timed_out["status"].as_str(), timed_out["reason"].as_str()), (Some("False"), Some(status::TIMED_OUT)));
+        assert_eq!(timed_out["message"], "ReplicaSet \"web-a\" has timed out progressing.");
+        assert_eq!(timed_out["lastUpdateTime"], crate::clock::WRITE_TIME);
+
+        current.status_counts = (2, 1, 0);
+        let moved = progressing(&status_patch(&decide(&d, &[&current], true)));
+        assert_eq!((moved["reason"].as_str(), moved["lastUpdateTime"].as_str()), (Some("ReplicaSetUpdated"), Some(crate::clock::WRITE_TIME)));
+        assert_eq!(moved["lastTransitionTime"], "2025-12-31T00:00:00Z");
     }
 
     #[test]

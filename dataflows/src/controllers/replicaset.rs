@@ -6,6 +6,8 @@
 //! pods ─ key by hash(controller owner uid) ─┴─ join ─ filter(uid) ─▶ Owned ──────────┐
 //! workloads(not deleting) ─ key by hash(ns, first label) ─┐                           │
 //! orphan pods ─ key by each hash(ns, label) ──────────────┴─ join ─ filter(ns, selector) ─▶ Orphan ─┤
+//! claims (Owned, Orphan) ─ availability deadlines ─┐
+//! clock ────────────────────────────────────────────┴─ expired ─▶ Available ───────────────────┤
 //! workloads ─────────────────────────────────────────────────────▶ Workload ─────────────────┴─ reduce per family ─▶ intents
 //! ```
 //! Members are keyed by the workload's family ([`family_of`]: the workloads that share its
@@ -14,11 +16,15 @@
 //! matching are released; matching orphans are adopted; missing replicas are created under
 //! deterministic names (`<name>-<5 chars of uid and index>`), so a lagging feed or a restart
 //! can never create a second pod for one replica; surplus pods are deleted in upstream's
-//! order ([`deletion_rank`]). Status is written through the status subresource.
+//! order ([`deletion_rank`]). Status is written through the status subresource; a pod counts
+//! as available once it has been ready for the workload's `minReadySeconds` by the clock
+//! ([`crate::clock`]), which only the pods whose deadline a tick passes feel.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+
+use compact_str::CompactString;
 
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
@@ -26,6 +32,7 @@ use serde_json::{json, Value};
 
 use crate::controllers::token::suffix;
 use crate::controllers::{join_key, keyed_once};
+use crate::deadlines::{Micros, MICROS_PER_SECOND};
 use crate::rows::{OwnerRef, PodPhase, PodRow, ReplicaSetRow};
 use crate::types::{Diff, Intent, Kind, ObjectKey, Revision, Text};
 
@@ -38,6 +45,9 @@ pub enum Member {
     Owned(Arc<PodRow>),
     /// An orphan that the workload with this uid selects.
     Orphan(String, Arc<PodRow>),
+    /// The pod with this uid has been ready for the `minReadySeconds` of the workload with
+    /// that uid, by the clock: it is available ([`availability_deadline`]).
+    Available(String, CompactString),
 }
 
 /// A workload's family: the workloads of its kind and namespace that share its controller
@@ -189,6 +199,8 @@ pub struct ReplicaDiff {
     pub desired: i64,
     pub actual: i64,
     pub ready: i64,
+    /// Ready for the workload's `minReadySeconds`, by the clock.
+    pub available: i64,
     pub to_create: i64,
     pub to_delete: i64,
     pub to_adopt: i64,
@@ -207,11 +219,32 @@ pub struct Decision {
     pub intents: Vec<Intent>,
 }
 
+/// When a ready pod that `w` claims becomes available, in the clock's microseconds: once the
+/// clock is past its Ready condition's `lastTransitionTime` plus the workload's
+/// `minReadySeconds` (upstream's `IsPodAvailable`). None when that is not a matter of time:
+/// a workload with no `minReadySeconds` counts every ready pod available, and a pod not ready,
+/// or ready with no transition time, is never available.
+pub fn availability_deadline(w_min_ready_seconds: i64, p: &PodRow) -> Option<Micros> {
+    (w_min_ready_seconds > 0 && p.ready && p.ready_since != 0).then(|| (p.ready_since + w_min_ready_seconds) * MICROS_PER_SECOND)
+}
+
+/// A claimed pod's availability deadline, keyed by the workload's uid and the pod's.
+#[allow(clippy::type_complexity)]
+fn claim_deadline(w: &ReplicaSetRow, p: &PodRow) -> Option<(String, CompactString, Micros)> {
+    availability_deadline(w.min_ready_seconds, p).map(|at| (w.uid.clone(), p.uid.clone(), at))
+}
+
+/// Whether a pod `w` claims is available: ready, and for `minReadySeconds` when it has
+/// some (`passed`: the uids of its pods whose [`availability_deadline`] the clock passed).
+fn is_available(w: &ReplicaSetRow, p: &PodRow, passed: &BTreeSet<&str>) -> bool {
+    p.ready && (w.min_ready_seconds <= 0 || passed.contains(p.uid.as_str()))
+}
+
 /// The decision for one workload given its members. Shared by the dataflow and the
 /// reference: what differs between them is how members are found, which is what the churn
 /// test checks. A workload being deleted is the garbage collector's: it gets its diff, with
 /// nothing to do.
-pub fn decide(w: &ReplicaSetRow, owned: &[&PodRow], orphans: &[&PodRow], colocated: &Colocation) -> Decision {
+pub fn decide(w: &ReplicaSetRow, owned: &[&PodRow], orphans: &[&PodRow], passed: &BTreeSet<&str>, colocated: &Colocation) -> Decision {
     let mut out = Vec::new();
     let pod_key = |name: &str| ObjectKey::new(Kind::Pod, w.namespace.clone(), name);
     let (matching, released): (Vec<&PodRow>, Vec<&PodRow>) = owned.iter().copied().partition(|p| w.selector.matches(&p.labels));
@@ -220,8 +253,9 @@ pub fn decide(w: &ReplicaSetRow, owned: &[&PodRow], orphans: &[&PodRow], colocat
     // adopting one never comes with creating another.
     let adopting: Vec<&PodRow> = orphans.iter().copied().filter(|p| p.is_active()).collect();
     let ready = active.iter().chain(&adopting).filter(|p| p.ready).count() as i64;
+    let available = active.iter().chain(&adopting).filter(|p| is_available(w, p, passed)).count() as i64;
     let actual = (active.len() + adopting.len()) as i64;
-    let mut diff = ReplicaDiff { kind: w.kind.kind_name(), desired: w.replicas, actual, ready, ..ReplicaDiff::default() };
+    let mut diff = ReplicaDiff { kind: w.kind.kind_name(), desired: w.replicas, actual, ready, available, ..ReplicaDiff::default() };
     if w.deleting {
         return Decision { diff, intents: out };
     }
@@ -255,31 +289,39 @@ pub fn decide(w: &ReplicaSetRow, owned: &[&PodRow], orphans: &[&PodRow], colocat
         }
         diff.to_delete = surplus as i64;
     }
-    let status = status_content(diff.actual, diff.actual, diff.ready, diff.ready, w.generation);
+    let status = status_content(diff.actual, diff.actual, diff.ready, diff.available, w.generation);
     if status != w.status {
         out.push(Intent::PatchStatus { key: workload_key(w), patch: status.into() });
     }
     Decision { diff, intents: out }
 }
 
-/// The decisions for one family ([`family_of`]) given its workloads, the pods they own, and
-/// the orphans each selects (by the selecting workload's uid). Shared by the dataflow and the
-/// reference.
-pub fn decide_family(workloads: &[&ReplicaSetRow], owned: &[&PodRow], orphans: &[(&str, &PodRow)]) -> Vec<(ObjectKey, Decision)> {
+/// A workload with what it claims: the pods it owns, the orphans it selects, and the uids of
+/// those available by the clock.
+type WorkloadClaims<'a> = (&'a ReplicaSetRow, Vec<&'a PodRow>, Vec<&'a PodRow>, BTreeSet<&'a str>);
+
+/// The decisions for one family ([`family_of`]) given its workloads, the pods they own, the
+/// orphans each selects, and the pods available by the clock to each (both by the workload's
+/// uid). Shared by the dataflow and the reference.
+pub fn decide_family(workloads: &[&ReplicaSetRow], owned: &[&PodRow], orphans: &[(&str, &PodRow)], passed: &[(&str, &str)]) -> Vec<(ObjectKey, Decision)> {
     let controlled_by = |p: &PodRow, w: &ReplicaSetRow| p.controller().is_some_and(|c| c.uid == w.uid);
-    let members: Vec<(&ReplicaSetRow, Vec<&PodRow>, Vec<&PodRow>)> = workloads
+    let members: Vec<WorkloadClaims> = workloads
         .iter()
         .map(|w| {
             let own = owned.iter().copied().filter(|p| controlled_by(p, w)).collect();
             let selected = orphans.iter().filter(|(uid, _)| *uid == w.uid).map(|(_, p)| *p).collect();
-            (*w, own, selected)
+            let available = passed.iter().filter(|(uid, _)| *uid == w.uid).map(|(_, pod)| *pod).collect();
+            (*w, own, selected, available)
         })
         .collect();
     let controlled = |w: &ReplicaSetRow| w.controller().is_some();
-    let claimed = members.iter().filter(|(w, _, _)| controlled(w));
-    let colocated = Colocation::of(claimed.flat_map(|(w, own, selected)| own.iter().filter(|p| w.selector.matches(&p.labels)).chain(selected).copied()));
+    let claimed = members.iter().filter(|(w, ..)| controlled(w));
+    let colocated = Colocation::of(claimed.flat_map(|(w, own, selected, _)| own.iter().filter(|p| w.selector.matches(&p.labels)).chain(selected).copied()));
     let alone = Colocation::default();
-    members.iter().map(|(w, own, selected)| (workload_key(w), decide(w, own, selected, if controlled(w) { &colocated } else { &alone }))).collect()
+    members
+        .iter()
+        .map(|(w, own, selected, available)| (workload_key(w), decide(w, own, selected, available, if controlled(w) { &colocated } else { &alone })))
+        .collect()
 }
 
 /// A row of the decide reduce's output: the workload's diff, or one of its intents. Rows
@@ -296,6 +338,7 @@ enum Outcome {
 pub fn replicasets<'s>(
     workloads: VecCollection<'s, Revision, ReplicaSetRow, Diff>,
     pods: VecCollection<'s, Revision, Arc<PodRow>, Diff>,
+    clock: VecCollection<'s, Revision, Micros, Diff>,
 ) -> (VecCollection<'s, Revision, (ObjectKey, Text), Diff>, VecCollection<'s, Revision, Intent, Diff>) {
     // Joins meet on hashes of the uid and of the labels ([`join_key`]); each match is then
     // checked on the strings themselves, which keeps it exact.
@@ -304,11 +347,12 @@ pub fn replicasets<'s>(
         let c = p.controller()?;
         matches!(c.kind.as_str(), "ReplicaSet" | "ReplicationController").then(|| (join_key(&c.uid), p.clone()))
     });
+    // Each claimed pod with the workload's deadline for it, if it has one.
     let owned = by_uid
         .join_map(owned_pods, |_, w, p| {
             // Owner references never cross namespaces: one that does is not the workload's.
             let controlled = p.controller().is_some_and(|c| c.uid == w.uid) && p.namespace == w.namespace;
-            controlled.then(|| (family_of(w), Member::Owned(p.clone())))
+            controlled.then(|| (family_of(w), Member::Owned(p.clone()), claim_deadline(w, p)))
         })
         .flat_map(|owned| owned);
 
@@ -324,14 +368,19 @@ pub fn replicasets<'s>(
     });
     let orphans = seeking
         .join_map(orphan_pods, |_, w, p| {
-            (w.namespace == p.namespace && w.selector.matches(&p.labels)).then(|| (family_of(w), Member::Orphan(w.uid.clone(), p.clone())))
+            let selected = w.namespace == p.namespace && w.selector.matches(&p.labels);
+            selected.then(|| (family_of(w), Member::Orphan(w.uid.clone(), p.clone()), claim_deadline(w, p)))
         })
         .flat_map(|orphan| orphan);
+    let claims = owned.concat(orphans);
+    let deadlines = claims.clone().flat_map(|(family, _, deadline)| deadline.map(|(workload, pod, at)| ((family, workload, pod), at)));
+    let available = crate::deadlines::expired(deadlines, clock).map(|(family, workload, pod)| (family, Member::Available(workload, pod)));
     let markers = workloads.map(|w| (family_of(&w), Member::Workload(Arc::new(w))));
 
-    let decided =
-        markers.concat(owned).concat(orphans).reduce_named("replicaset-decide", |_key, input: &[(&Member, Diff)], output: &mut Vec<(Outcome, Diff)>| {
-            let (mut workloads, mut owned, mut orphans) = (Vec::new(), Vec::new(), Vec::new());
+    let decided = markers.concat(claims.map(|(family, member, _)| (family, member))).concat(available).reduce_named(
+        "replicaset-decide",
+        |_key, input: &[(&Member, Diff)], output: &mut Vec<(Outcome, Diff)>| {
+            let (mut workloads, mut owned, mut orphans, mut passed) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for (m, d) in input {
                 if *d <= 0 {
                     continue;
@@ -340,13 +389,15 @@ pub fn replicasets<'s>(
                     Member::Workload(w) => workloads.push(&**w),
                     Member::Owned(p) => owned.push(&**p),
                     Member::Orphan(uid, p) => orphans.push((uid.as_str(), &**p)),
+                    Member::Available(uid, pod) => passed.push((uid.as_str(), pod.as_str())),
                 }
             }
-            for (key, Decision { diff, intents }) in decide_family(&workloads, &owned, &orphans) {
+            for (key, Decision { diff, intents }) in decide_family(&workloads, &owned, &orphans, &passed) {
                 output.push((Outcome::Diff(key, diff.to_text()), 1));
                 output.extend(intents.into_iter().map(|i| (Outcome::Intent(i), 1)));
             }
-        });
+        },
+    );
     let diffs = decided.clone().flat_map(|(_, outcome)| match outcome {
         Outcome::Diff(key, diff) => Some((key, diff)),
         Outcome::Intent(_) => None,
@@ -359,7 +410,7 @@ pub fn replicasets<'s>(
 }
 
 /// The reference: the same diffs and intents, from scratch over a snapshot.
-pub fn reference(workloads: &[ReplicaSetRow], pods: &[PodRow]) -> (BTreeSet<(ObjectKey, Text)>, BTreeSet<Intent>) {
+pub fn reference(workloads: &[ReplicaSetRow], pods: &[PodRow], now: Option<Micros>) -> (BTreeSet<(ObjectKey, Text)>, BTreeSet<Intent>) {
     let mut diffs = BTreeSet::new();
     let mut out = BTreeSet::new();
     let mut families: BTreeMap<(Kind, String, String), Vec<&ReplicaSetRow>> = BTreeMap::new();
@@ -382,7 +433,16 @@ pub fn reference(workloads: &[ReplicaSetRow], pods: &[PodRow]) -> (BTreeSet<(Obj
             let selected = in_namespace.iter().filter(|p| p.is_active() && p.controller().is_none() && w.selector.matches(&p.labels));
             orphans.extend(selected.map(|p| (w.uid.as_str(), *p)));
         }
-        for (key, Decision { diff, intents }) in decide_family(&family, &owned, &orphans) {
+        // Availability by the clock, for every claimed pod alike (an owned one that no longer
+        // matches is released, whatever it says).
+        let claimed = owned.iter().flat_map(|p| family.iter().filter(move |w| p.controller().is_some_and(|c| c.uid == w.uid)).map(move |w| (*w, *p)));
+        let selected = orphans.iter().flat_map(|(uid, p)| family.iter().filter(move |w| w.uid == *uid).map(move |w| (*w, *p)));
+        let passed: Vec<(&str, &str)> = claimed
+            .chain(selected)
+            .filter(|(w, p)| availability_deadline(w.min_ready_seconds, p).is_some_and(|at| now.is_some_and(|now| at < now)))
+            .map(|(w, p)| (w.uid.as_str(), p.uid.as_str()))
+            .collect();
+        for (key, Decision { diff, intents }) in decide_family(&family, &owned, &orphans, &passed) {
             diffs.insert((key, diff.to_text()));
             out.extend(intents);
         }
@@ -412,6 +472,7 @@ mod tests {
             owners: vec![],
             created: String::new(),
             status_counts: (0, 0, 0),
+            min_ready_seconds: 0,
         }
     }
 
@@ -451,7 +512,7 @@ mod tests {
             pod("unscheduled", "", "Pending", false, 1),
         ];
         let refs: Vec<&PodRow> = pods.iter().collect();
-        let order = |keep: i64| deleted(&decide(&workload(keep), &refs, &[], &Colocation::default()).intents);
+        let order = |keep: i64| deleted(&decide(&workload(keep), &refs, &[], &BTreeSet::new(), &Colocation::default()).intents);
         assert_eq!(order(4), vec!["unscheduled"]);
         assert_eq!(order(2), vec!["unscheduled", "pending", "running-not-ready"]);
         assert_eq!(order(1), vec!["unscheduled", "pending", "running-not-ready", "running-ready-new"]);
@@ -467,8 +528,8 @@ mod tests {
             let (mut a, mut b) = (a, b);
             (a.name, b.name) = ("a".into(), "b".into());
             let w = workload(1);
-            let forward = deleted(&decide(&w, &[&a, &b], &[], colocated).intents);
-            let backward = deleted(&decide(&w, &[&b, &a], &[], colocated).intents);
+            let forward = deleted(&decide(&w, &[&a, &b], &[], &BTreeSet::new(), colocated).intents);
+            let backward = deleted(&decide(&w, &[&b, &a], &[], &BTreeSet::new(), colocated).intents);
             assert_eq!(forward, backward, "the order does not depend on the input's");
             forward[0].clone()
         };
@@ -529,13 +590,13 @@ mod tests {
         alone.created = 200;
         let pods = [owned_by(&new, "crowded", "n1"), alone, owned_by(&old, "old-1", "n1"), owned_by(&old, "old-2", "n1")];
         let refs: Vec<&PodRow> = pods.iter().collect();
-        let decisions = decide_family(&[&old, &new], &refs, &[]);
+        let decisions = decide_family(&[&old, &new], &refs, &[], &[]);
         let of = |name: &str| &decisions.iter().find(|(k, _)| k.name == name).unwrap().1;
         assert_eq!(deleted(&of("web").intents), vec!["crowded"]);
         assert_eq!(deleted(&of("old").intents), vec!["old-1", "old-2"]);
         // Without a controller the same pods rank alike: the newer goes.
         new.owners = vec![];
-        let decisions = decide_family(&[&new], &refs[..2], &[]);
+        let decisions = decide_family(&[&new], &refs[..2], &[], &[]);
         assert_eq!(deleted(&decisions[0].1.intents), vec!["alone"]);
     }
 
@@ -543,8 +604,8 @@ mod tests {
     fn creates_use_stable_names_that_skip_taken_ones() {
         let w = workload(3);
         let first = pod(&pod_name(&w, 0), "n1", "Running", true, 0);
-        let Decision { diff, intents } = decide(&w, &[&first], &[], &Colocation::default());
-        assert_eq!(diff, ReplicaDiff { kind: "ReplicaSet", desired: 3, actual: 1, ready: 1, to_create: 2, ..ReplicaDiff::default() });
+        let Decision { diff, intents } = decide(&w, &[&first], &[], &BTreeSet::new(), &Colocation::default());
+        assert_eq!(diff, ReplicaDiff { kind: "ReplicaSet", desired: 3, actual: 1, ready: 1, available: 1, to_create: 2, ..ReplicaDiff::default() });
         let created: Vec<String> = intents
             .iter()
             .filter_map(|i| match i {
@@ -553,7 +614,7 @@ mod tests {
             })
             .collect();
         assert_eq!(created, vec![pod_name(&w, 1), pod_name(&w, 2)]);
-        assert_eq!(decide(&w, &[&first], &[], &Colocation::default()).intents, intents, "deterministic");
+        assert_eq!(decide(&w, &[&first], &[], &BTreeSet::new(), &Colocation::default()).intents, intents, "deterministic");
     }
 
     #[test]
@@ -563,9 +624,12 @@ mod tests {
         moved.labels = [("app".into(), "other".into())].into();
         let mut orphan = pod("orphan", "n1", "Running", true, 0);
         orphan.owners = [].into();
-        let Decision { diff, intents } = decide(&w, &[&moved], &[&orphan], &Colocation::default());
+        let Decision { diff, intents } = decide(&w, &[&moved], &[&orphan], &BTreeSet::new(), &Colocation::default());
         // The orphan is adopted and counted: nothing is created beside it.
-        assert_eq!(diff, ReplicaDiff { kind: "ReplicaSet", desired: 1, actual: 1, ready: 1, to_adopt: 1, to_release: 1, ..ReplicaDiff::default() });
+        assert_eq!(
+            diff,
+            ReplicaDiff { kind: "ReplicaSet", desired: 1, actual: 1, ready: 1, available: 1, to_adopt: 1, to_release: 1, ..ReplicaDiff::default() }
+        );
         assert!(!intents.iter().any(|i| matches!(i, Intent::Create { .. })), "{intents:?}");
         assert!(intents.contains(&Intent::Patch { key: ObjectKey::new(Kind::Pod, "ns", "moved"), patch: owners_patch(&[]).into() }));
         assert!(intents.iter().any(|i| matches!(i, Intent::Patch { key, patch } if key.name == "orphan" && patch.to_str().contains("rs-uid"))));
