@@ -549,6 +549,9 @@ fn time_bound_rollouts(k: &Kubectl) {
     // The transition time has whole seconds, so availability comes at least 4 s on.
     assert!(since.elapsed() >= Duration::from_secs(4), "available after {:?}", since.elapsed());
     k.ok(&["-n", ns, "rollout", "status", "deployment/slow", "--timeout=20s"]);
+    assert!(eventually(Duration::from_secs(10), || {
+        k.ok(&["-n", ns, "get", "deploy", "slow", "-o", "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}"]) == "NewReplicaSetAvailable"
+    }));
     let deployment = json(k, &["-n", ns, "get", "deploy", "slow", "-o", "json"]);
     for condition in deployment["status"]["conditions"].as_array().unwrap() {
         for field in ["lastUpdateTime", "lastTransitionTime"] {
@@ -564,6 +567,19 @@ fn time_bound_rollouts(k: &Kubectl) {
     let described = k.ok(&["-n", ns, "describe", "deployment", "stuck"]);
     assert!(described.lines().any(|l| l.contains("Progressing") && l.contains("False") && l.contains("ProgressDeadlineExceeded")), "{described}");
     k.ok(&["delete", "namespace", ns, "--wait=false"]);
+
+    // Another holder's live Lease is waited out, as upstream's leader election does, then
+    // taken over with a transition counted.
+    let lease = |k: &Kubectl| json(k, &["-n", "kube-system", "get", "lease", "kube-controller-manager", "-o", "json"]);
+    let ours = lease(k)["spec"]["holderIdentity"].as_str().unwrap().to_string();
+    let transitions = lease(k)["spec"]["leaseTransitions"].as_i64().unwrap_or(0);
+    let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    let other = format!(r#"{{"spec":{{"holderIdentity":"someone-else","renewTime":"{now}","leaseDurationSeconds":4}}}}"#);
+    k.ok(&["-n", "kube-system", "patch", "lease", "kube-controller-manager", "--type=merge", "-p", &other]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(lease(k)["spec"]["holderIdentity"], "someone-else", "a live Lease of another holder was taken");
+    assert!(eventually(Duration::from_secs(15), || lease(k)["spec"]["holderIdentity"] == ours.as_str()), "the expired Lease was not taken back");
+    assert_eq!(lease(k)["spec"]["leaseTransitions"], transitions + 1);
 }
 
 fn owned_pods_of_kind(k: &Kubectl, ns: &str, kind: &str) -> Vec<String> {

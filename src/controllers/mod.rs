@@ -33,18 +33,21 @@ pub struct WriteBack {
     pub root_ca: String,
 }
 
-/// Starts the engine, the writer and the collector between them; the caller feeds the
-/// engine it returns. Worker progress is reported by global worker index; the view store
-/// counts this process's workers.
-fn launch(config: EngineConfig, write_back: WriteBack, views: Arc<ViewStore>, metrics: Arc<metrics::Metrics>) -> anyhow::Result<Arc<Engine>> {
+/// Starts the engine, the writer and the collector between them, and, in the process that
+/// keeps the clock, the Lease's renewals; the caller feeds the engine it returns once the
+/// clock's first renewal is in ([`lease::first_renewal`]). Worker progress is reported by
+/// global worker index; the view store counts this process's workers.
+fn launch(config: EngineConfig, write_back: WriteBack, views: Arc<ViewStore>, metrics: Arc<metrics::Metrics>) -> anyhow::Result<Launched> {
     let local_workers = config.workers.max(1);
-    // The clock: process 0 renews the controller manager's Lease.
-    if config.controllers.run_controllers && config.cluster.as_ref().is_none_or(|(process, _)| *process == 0) {
-        tokio::spawn(lease::renew(write_back.api.clone(), lease::identity()));
-    }
+    let keeps_clock = config.controllers.run_controllers && config.cluster.as_ref().is_none_or(|(process, _)| *process == 0);
     let (out_tx, out_rx) = std::sync::mpsc::channel::<EngineOutput>();
     let scheduler = config.controllers.scheduler.clone();
     let engine = Arc::new(Engine::start(config, out_tx).map_err(anyhow::Error::msg)?);
+    let clock = keeps_clock.then(|| {
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(lease::renew(write_back.api.clone(), lease::identity(), first_tx));
+        first_rx
+    });
     let (writer_tx, writer_rx) = tokio::sync::mpsc::unbounded_channel();
     let binder_tx = scheduler.map(|scheduler| {
         let (binder_tx, binder_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -102,7 +105,22 @@ fn launch(config: EngineConfig, write_back: WriteBack, views: Arc<ViewStore>, me
             }
         }
     })?;
-    Ok(engine)
+    Ok(Launched { engine, clock })
+}
+
+/// A launched engine, and the first renewal of the clock it keeps, if it keeps it.
+struct Launched {
+    engine: Arc<Engine>,
+    clock: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+impl Launched {
+    /// Waits for the clock's first renewal, so that the feed lists the current time.
+    async fn clock_started(clock: Option<tokio::sync::oneshot::Receiver<()>>) {
+        if let Some(first) = clock {
+            lease::first_renewal(first).await;
+        }
+    }
 }
 
 /// Starts the controllers in-process against `server`, filling `views`.
@@ -115,13 +133,17 @@ pub fn start(
     workers: usize,
 ) -> anyhow::Result<()> {
     let config = EngineConfig { workers, cluster: None, controllers, coalesce: true };
+    let server_cache = server.cache.clone();
     let write_back = WriteBack {
         api: api::Api::in_process(server.internal_router.clone()),
         tokens: Some(server.service_account_tokens.clone()),
         root_ca: server.pki.ca_cert.clone(),
     };
-    let engine = launch(config, write_back, views, metrics.clone())?;
-    tokio::spawn(feed::follow_cache(server.cache.clone(), engine, metrics));
+    let Launched { engine, clock } = launch(config, write_back, views, metrics.clone())?;
+    tokio::spawn(async move {
+        Launched::clock_started(clock).await;
+        feed::follow_cache(server_cache, engine, metrics).await
+    });
     Ok(())
 }
 
@@ -135,6 +157,7 @@ pub async fn run_remote(
     metrics: Arc<metrics::Metrics>,
     feed_delay: std::time::Duration,
 ) -> anyhow::Result<()> {
-    let engine = launch(config, write_back, views, metrics.clone())?;
+    let Launched { engine, clock } = launch(config, write_back, views, metrics.clone())?;
+    Launched::clock_started(clock).await;
     remote_feed::follow_api(client, engine, metrics, feed_delay).await
 }

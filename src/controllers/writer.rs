@@ -178,7 +178,8 @@ impl Writer {
             }
             Intent::PurgeNamespace { .. } => unreachable!("handled above"),
         };
-        let body = stamp_write_time(body);
+        // Only a status patch carries condition times; other bodies hold users' content.
+        let body = if matches!(intent, Intent::PatchStatus { .. }) { stamp_write_time(body) } else { body };
         let separator = if path.contains('?') { '&' } else { '?' };
         let (status, value) = self.call(method, &format!("{path}{separator}fieldManager=deltakube-controllers"), body, content_type).await?;
         let revision = value.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|r| r.parse().ok());

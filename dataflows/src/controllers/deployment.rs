@@ -352,7 +352,7 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow], deadline_passed: bool
             out.push(Intent::Patch { key: deployment_key.clone(), patch: json!({"metadata": {"annotations": {REVISION: r.to_string()}}}).to_string().into() });
         }
     }
-    let step = Step { new, created: created.as_deref(), owned, max_unavailable, deadline_passed };
+    let step = Step { new, creating: created.as_deref(), owned, max_unavailable, deadline_passed };
     let status = next_status(d, &step);
     if status != d.observed {
         out.push(Intent::PatchStatus { key: deployment_key, patch: status.to_patch().into() });
@@ -630,6 +630,28 @@ mod tests {
         let moved = progressing(&status_patch(&decide(&d, &[&current], true)));
         assert_eq!((moved["reason"].as_str(), moved["lastUpdateTime"].as_str()), (Some("ReplicaSetUpdated"), Some(crate::clock::WRITE_TIME)));
         assert_eq!(moved["lastTransitionTime"], "2025-12-31T00:00:00Z");
+    }
+
+    /// Upstream's `NewReplicaSetCreated` comes once the new ReplicaSet exists, not with the
+    /// create (which admission may refuse); a ReplicaSet older than the Progressing condition,
+    /// as `rollout undo` brings back, is not "created".
+    #[test]
+    fn created_is_reported_once_the_new_replica_set_exists() {
+        let mut d = deployment(2, false, json!({}));
+        d.progress_deadline_seconds = Some(600);
+        let creating = decide(&d, &[], false);
+        assert!(status_patch(&creating)["status"]["conditions"].as_array().unwrap().iter().all(|c| c["type"] != "Progressing"), "{creating:?}");
+        let mut new = replica_set("web-a", "v1", 2, 1);
+        new.created = "2026-01-01T00:01:00Z".into();
+        new.status_counts = (0, 0, 0);
+        let created = progressing(&status_patch(&decide(&d, &[&new], false)));
+        assert_eq!((created["reason"].as_str(), created["message"].as_str()), (Some("NewReplicaSetCreated"), Some("Created new replica set \"web-a\"")));
+
+        let later = json!({"status": {"conditions": [{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": "m",
+                            "lastUpdateTime": "2026-01-01T00:02:00Z", "lastTransitionTime": "2026-01-01T00:02:00Z"}]}});
+        d.observed = DeploymentStatus::observed(&later);
+        let undone = status_patch(&decide(&d, &[&new], false));
+        assert_ne!(progressing(&undone)["reason"], "NewReplicaSetCreated", "{undone}");
     }
 
     #[test]

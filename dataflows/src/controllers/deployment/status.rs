@@ -24,7 +24,6 @@ pub const NEW_RS_AVAILABLE: &str = "NewReplicaSetAvailable";
 pub const TIMED_OUT: &str = "ProgressDeadlineExceeded";
 const UPDATED: &str = "ReplicaSetUpdated";
 const CREATED: &str = "NewReplicaSetCreated";
-const FOUND: &str = "FoundNewReplicaSet";
 const PAUSED: &str = "DeploymentPaused";
 const RESUMED: &str = "DeploymentResumed";
 
@@ -160,11 +159,11 @@ pub fn progress_deadline(observed: &DeploymentStatus, deadline_seconds: Option<i
     Ok(Some(from + seconds * MICROS_PER_SECOND))
 }
 
-/// What this step of the rollout did that its status tells: the new ReplicaSet it created.
+/// What this step of the rollout sees and does that its status tells.
 pub struct Step<'a> {
     pub new: Option<&'a ReplicaSetRow>,
-    /// The name of the new ReplicaSet created in this step.
-    pub created: Option<&'a str>,
+    /// The name of the new ReplicaSet this step creates.
+    pub creating: Option<&'a str>,
     pub owned: &'a [&'a ReplicaSetRow],
     pub max_unavailable: i64,
     /// The clock is past [`progress_deadline`].
@@ -185,12 +184,13 @@ pub fn next_status(d: &DeploymentRow, step: &Step) -> DeploymentStatus {
             conditions.set(Condition::new(PROGRESSING, "Unknown", RESUMED, "Deployment is resumed".into()));
         }
     }
-    // getNewReplicaSet's conditions.
+    // getNewReplicaSet's NewReplicaSetCreated, once the create is in: upstream sets it
+    // after its create succeeds, and here the first step that sees the new ReplicaSet does,
+    // knowing it new by its being younger than the Progressing condition (an older one,
+    // such as the one `rollout undo` brings back, is not "created").
     if has_deadline && !d.paused {
-        if let Some(name) = step.created {
-            conditions.set(Condition::new(PROGRESSING, "True", CREATED, format!("Created new replica set {name:?}")));
-        } else if let (Some(new), None) = (step.new, conditions.condition(PROGRESSING)) {
-            conditions.set(Condition::new(PROGRESSING, "True", FOUND, format!("Found new replica set {:?}", new.name)));
+        if let Some(new) = step.new.filter(|new| created_since(new, conditions.condition(PROGRESSING))) {
+            conditions.set(Condition::new(PROGRESSING, "True", CREATED, format!("Created new replica set {:?}", new.name)));
         }
     }
     let mut status = calculate_status(d, step, conditions.conditions.clone());
@@ -199,6 +199,16 @@ pub fn next_status(d: &DeploymentRow, step: &Step) -> DeploymentStatus {
     }
     sync_rollout_status(d, step, &conditions, &mut status);
     status
+}
+
+/// Whether a ReplicaSet was created after the Progressing condition was last updated (or
+/// there is none).
+fn created_since(replica_set: &ReplicaSetRow, progressing: Option<&Condition>) -> bool {
+    let Some(condition) = progressing else {
+        return true;
+    };
+    let time = |t: &str| micros(Some(&json!(t)).filter(|_| !t.is_empty()), "").unwrap_or(0);
+    condition.last_update != WRITE_TIME && time(&replica_set.created) > time(&condition.last_update)
 }
 
 /// Upstream's `calculateStatus`: the counts, and Available.
@@ -234,8 +244,8 @@ fn sync_rollout_status(d: &DeploymentRow, step: &Step, before: &DeploymentStatus
     if status.replicas == status.updated && current.is_some_and(|c| c.reason == NEW_RS_AVAILABLE) {
         return;
     }
-    let subject = match step.new {
-        Some(n) => format!("ReplicaSet {:?}", n.name),
+    let subject = match step.new.map(|n| n.name.as_str()).or(step.creating) {
+        Some(name) => format!("ReplicaSet {name:?}"),
         None => format!("Deployment {:?}", d.name),
     };
     let observed = &d.observed;
