@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use deltakube_api::apiserver::{self, ApiServerConfig, StoreConfig};
+use deltakube_api::service_alloc::ServiceRanges;
 use deltakube_dataflows::controllers::cidr::{AddressPool, Ipv4Cidr, NodeCidrs};
 use deltakube_dataflows::engine::ControllerConfig;
 
@@ -192,23 +193,31 @@ pub struct ApiServerFlags {
     /// How often store history older than one interval is compacted (e.g. `5m`, `30s`; `0` never).
     #[arg(long, env = "DELTAKUBE_ETCD_COMPACTION_INTERVAL", default_value = "5m", value_parser = parse_interval)]
     pub etcd_compaction_interval: std::time::Duration,
+    /// The IPv4 CIDR Services' ClusterIPs come from (at most 2^20 addresses).
+    #[arg(long, env = "DELTAKUBE_SERVICE_CLUSTER_IP_RANGE", default_value = "10.96.0.0/12")]
+    pub service_cluster_ip_range: String,
+    /// The ports NodePort and LoadBalancer Services' node ports come from, `first-last`.
+    #[arg(long, env = "DELTAKUBE_SERVICE_NODE_PORT_RANGE", default_value = "30000-32767")]
+    pub service_node_port_range: String,
 }
 
 impl ApiServerFlags {
-    fn config(&self) -> ApiServerConfig {
+    fn config(&self) -> anyhow::Result<ApiServerConfig> {
         let store =
             if self.etcd_servers.is_empty() { StoreConfig::Embedded(self.data_dir.join("store.redb")) } else { StoreConfig::Etcd(self.etcd_servers.clone()) };
         let bind = SocketAddr::new(self.bind_address, self.secure_port);
         let advertise_ip = self.advertise_address.unwrap_or(self.bind_address);
         let advertise = SocketAddr::new(advertise_ip, self.secure_port).to_string();
-        ApiServerConfig {
+        let service_ranges = ServiceRanges::parse(&self.service_cluster_ip_range, &self.service_node_port_range).map_err(anyhow::Error::msg)?;
+        Ok(ApiServerConfig {
             data_dir: self.data_dir.clone(),
             store,
             bind,
             advertise,
             token_auth_file: self.token_auth_file.clone(),
             compaction_interval: self.etcd_compaction_interval,
-        }
+            service_ranges,
+        })
     }
 }
 
@@ -220,7 +229,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             let views = std::sync::Arc::new(crate::controllers::views::ViewStore::new(flags.controllers.workers));
             let metrics = std::sync::Arc::new(crate::controllers::metrics::Metrics::new());
             let views_router = crate::controllers::views_http::router(views.clone(), metrics.clone());
-            let server = apiserver::start(flags.apiserver.config(), Some(views_router)).await.context("starting the apiserver")?;
+            let server = apiserver::start(flags.apiserver.config()?, Some(views_router)).await.context("starting the apiserver")?;
             config.root_ca = server.pki.ca_cert.clone();
             crate::controllers::start(&server, views, metrics, config, flags.controllers.workers).context("starting the controllers")?;
             let kubeconfig = std::fs::canonicalize(&server.kubeconfig).unwrap_or(server.kubeconfig.clone());
@@ -235,7 +244,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Action::Controllers(flags) => run_controllers(flags).await?,
         Action::Scheduler(flags) => run_scheduler(flags).await?,
         Action::Apiserver(flags) => {
-            let server = apiserver::start(flags.config(), None).await.context("starting the apiserver")?;
+            let server = apiserver::start(flags.config()?, None).await.context("starting the apiserver")?;
             println!("apiserver listening on https://{} (kubeconfig: {})", server.address, server.kubeconfig.display());
             wait_for_shutdown().await;
             server.stop();

@@ -253,3 +253,71 @@ fn kubectl_works_as_usual_on_etcd() {
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("values are JSON");
     assert_eq!(value["kind"], "Pod");
 }
+
+fn service_manifest(name: &str, ty: &str, port: u16) -> String {
+    format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  type: {ty}\n  selector:\n    app: {name}\n  ports:\n  - port: {port}\n    targetPort: 8080\n")
+}
+
+/// Services get ClusterIPs and NodePorts from the ranges the flags give, as upstream's
+/// allocators hand them out: requested values are checked, updates keep what was allocated,
+/// deletion frees it, and a full range says so.
+#[test]
+fn services_get_cluster_ips_and_node_ports_from_their_ranges() {
+    let cluster = Cluster::start_with(Backend::Embedded, &["--service-cluster-ip-range=10.0.0.0/28", "--service-node-port-range=30000-30004"]);
+    let k = cluster.kubectl(KUBECTL_VERSIONS[KUBECTL_VERSIONS.len() - 1]);
+    let dir = cluster.dir.path();
+    let field = |name: &str, path: &str| k.ok(&["get", "svc", name, "-o", &format!("jsonpath={path}")]);
+
+    k.ok(&["create", "service", "clusterip", "a", "--tcp=80:8080"]);
+    let ip_a = field("a", "{.spec.clusterIP}");
+    let address: std::net::Ipv4Addr = ip_a.parse().unwrap_or_else(|_| panic!("clusterIP {ip_a:?}"));
+    assert!((1..=14).contains(&address.octets()[3]) && address.octets()[..3] == [10, 0, 0], "{ip_a} is in 10.0.0.0/28, not its network or broadcast address");
+    assert_eq!(field("a", "{.spec.clusterIPs} {.spec.ipFamilies} {.spec.ipFamilyPolicy}"), format!("[\"{ip_a}\"] [\"IPv4\"] SingleStack"));
+    assert!(k.ok(&["get", "svc", "a"]).contains(&ip_a));
+
+    k.ok(&["create", "service", "nodeport", "b", "--tcp=80:8080"]);
+    let port_b: u16 = field("b", "{.spec.ports[0].nodePort}").parse().unwrap();
+    assert!((30000..=30004).contains(&port_b), "{port_b}");
+    assert!(k.ok(&["get", "svc", "b"]).contains(&format!("80:{port_b}/TCP")));
+
+    // What is taken, or out of range, is refused with upstream's words.
+    let taken = k.fails(&["create", "service", "clusterip", "c", "--tcp=80:8080", &format!("--clusterip={ip_a}")]);
+    assert!(taken.contains(&format!("failed to allocate IP {ip_a}: provided IP is already allocated")), "{taken}");
+    let outside = k.fails(&["create", "service", "clusterip", "c", "--tcp=80:8080", "--clusterip=10.1.0.5"]);
+    assert!(outside.contains("is not in the valid range. The range of valid IPs is 10.0.0.0/28"), "{outside}");
+    let port_taken = k.fails(&["create", "service", "nodeport", "d", "--tcp=81:8080", &format!("--node-port={port_b}")]);
+    assert!(port_taken.contains("provided port is already allocated"), "{port_taken}");
+    let port_outside = k.fails(&["create", "service", "nodeport", "d", "--tcp=81:8080", "--node-port=31000"]);
+    assert!(port_outside.contains("The range of valid ports is 30000-30004"), "{port_outside}");
+
+    // Updates keep what was allocated; the ClusterIP cannot change.
+    let replaced = write_file(dir, "b.yaml", &service_manifest("b", "NodePort", 80));
+    k.ok(&["replace", "-f", replaced.to_str().unwrap()]);
+    assert_eq!(field("b", "{.spec.ports[0].nodePort}"), port_b.to_string(), "a replace without nodePort keeps it");
+    assert!(!field("b", "{.spec.clusterIPs[0]}").is_empty());
+    let immutable = k.fails(&["patch", "svc", "a", "--type=merge", "-p", r#"{"spec":{"clusterIP":"10.0.0.3","clusterIPs":["10.0.0.3"]}}"#]);
+    assert!(immutable.contains("field is immutable"), "{immutable}");
+    k.ok(&["patch", "svc", "b", "--type=merge", "-p", r#"{"spec":{"type":"ClusterIP"}}"#]);
+    assert_eq!(field("b", "{.spec.ports[0].nodePort}"), "", "a ClusterIP Service has no nodePort");
+
+    // Headless Services get no address.
+    k.ok(&["create", "service", "clusterip", "h", "--clusterip=None"]);
+    assert_eq!(field("h", "{.spec.clusterIP}"), "None");
+
+    // A /28 has 14 addresses: a and b hold two, so 12 more fit and the 13th does not.
+    let many: String = (0..12).map(|i| format!("---\n{}", service_manifest(&format!("s{i}"), "ClusterIP", 80))).collect();
+    k.ok_stdin(&["create", "-f", "-"], &many);
+    let full = k.fails(&["create", "service", "clusterip", "overflow", "--tcp=80:8080"]);
+    assert!(full.contains("range is full"), "{full}");
+    let ips = k.ok(&["get", "svc", "-o", "jsonpath={.items[*].spec.clusterIP}"]);
+    let mut distinct: Vec<&str> = ips.split_whitespace().filter(|ip| *ip != "None").collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 14, "every Service has its own address: {ips}");
+
+    // Deleting a Service frees its address.
+    k.ok(&["delete", "svc", "a", "--wait"]);
+    let reused =
+        support::eventually(Duration::from_secs(10), || k.run(&["create", "service", "clusterip", "c", "--tcp=80:8080", &format!("--clusterip={ip_a}")]).ok);
+    assert!(reused, "{ip_a} is free once a is gone");
+}

@@ -41,6 +41,8 @@ pub struct ApiServerConfig {
     pub token_auth_file: Option<PathBuf>,
     /// How often history older than one interval is compacted away; zero disables it.
     pub compaction_interval: std::time::Duration,
+    /// `--service-cluster-ip-range` and `--service-node-port-range`.
+    pub service_ranges: crate::service_alloc::ServiceRanges,
 }
 
 /// Errors starting the server.
@@ -135,6 +137,7 @@ pub async fn start(config: ApiServerConfig, extra: Option<axum::Router>) -> Resu
         authenticator: authenticator.clone(),
         service_account_tokens: tokens.clone(),
         advertise_address: config.advertise.clone(),
+        services: crate::service_alloc::ServiceAllocator::new(config.service_ranges.clone()),
     });
     let internal_router = router(state);
     // Without the controllers in-process, `/views` goes to the processes that registered theirs.

@@ -22,6 +22,7 @@ pub mod reviews;
 pub mod selectors;
 pub mod serve;
 pub mod server;
+pub mod service_alloc;
 pub mod store;
 pub mod table;
 pub mod validation;

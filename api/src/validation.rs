@@ -108,7 +108,9 @@ pub fn validate(resource: &ResourceDescriptor, obj: &Value) -> Vec<Cause> {
         }
         ("", "Service") => {
             let ty = obj.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP");
-            if ty != "ExternalName" && obj.pointer("/spec/ports").and_then(Value::as_array).is_none_or(Vec::is_empty) {
+            // Upstream's ValidateService: a headless Service may have no ports.
+            let headless = obj.pointer("/spec/clusterIP").and_then(Value::as_str) == Some("None");
+            if ty != "ExternalName" && !headless && obj.pointer("/spec/ports").and_then(Value::as_array).is_none_or(Vec::is_empty) {
                 causes.push(required("spec.ports"));
             }
         }

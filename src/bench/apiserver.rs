@@ -256,6 +256,7 @@ pub async fn run(flags: ApiserverBenchFlags) -> anyhow::Result<()> {
             advertise: "127.0.0.1:0".into(),
             token_auth_file: None,
             compaction_interval: Duration::ZERO,
+            service_ranges: Default::default(),
         },
         None,
     )

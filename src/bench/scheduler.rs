@@ -195,6 +195,7 @@ pub async fn run(flags: SchedulerBenchFlags) -> anyhow::Result<()> {
             advertise: "127.0.0.1:0".into(),
             token_auth_file: None,
             compaction_interval: Duration::ZERO,
+            service_ranges: Default::default(),
         },
         None,
     )

@@ -43,6 +43,8 @@ pub struct ApiState {
     pub service_account_tokens: Arc<crate::auth::serviceaccount::ServiceAccountTokens>,
     /// `host:port` clients reach us at, for `serverAddressByClientCIDRs`.
     pub advertise_address: String,
+    /// Services' ClusterIPs and NodePorts.
+    pub services: crate::service_alloc::ServiceAllocator,
 }
 
 pub type SharedState = Arc<ApiState>;
