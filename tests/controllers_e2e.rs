@@ -3,7 +3,8 @@
 //! `kube-root-ca.crt`; the seed's bearer flow works with that token; Services get Endpoints
 //! and EndpointSlices listing exactly their ready pods, with not-ready pods under
 //! `notReadyAddresses` and `ready: false`; Nodes get pod CIDRs; Services of type
-//! LoadBalancer get addresses from the pool; time-bound rollouts (`minReadySeconds`, the
+//! LoadBalancer get addresses from the pool; a Deployment scaled in the middle of a rollout
+//! spreads the change over its ReplicaSets in proportion; time-bound rollouts (`minReadySeconds`, the
 //! progress deadline) run on the controller manager's Lease; and the views answer with
 //! read-your-writes.
 
@@ -500,6 +501,48 @@ fn deployments(k: &Kubectl) {
     assert!(eventually(Duration::from_secs(15), || replica_sets_of(k, ns).is_empty() && owned_pods_of_kind(k, ns, "ReplicaSet").is_empty()));
 }
 
+/// Upstream's example of proportional scaling: 10 replicas with maxSurge 3 and
+/// maxUnavailable 2, a rollout whose new pods never turn ready stops at 8 old and 5 new;
+/// scaled to 15 meanwhile, 3 more go to the old ReplicaSet and 2 to the new.
+fn proportional_scaling(k: &Kubectl) {
+    let ns = "proportional";
+    k.ok(&["create", "namespace", ns]);
+    let manifest = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 10\n  \
+                    strategy:\n    type: RollingUpdate\n    rollingUpdate:\n      maxSurge: 3\n      maxUnavailable: 2\n  \
+                    selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    \
+                    spec:\n      containers:\n      - name: busybox\n        image: busybox:1.36\n";
+    k.ok_stdin(&["-n", ns, "apply", "-f", "-"], manifest);
+    drive(k, ns, "ten ready pods", || k.run(&["-n", ns, "rollout", "status", "deployment/web", "--timeout=2s"]).ok);
+    k.ok(&["-n", ns, "set", "image", "deployment/web", "busybox=busybox:1.37"]);
+    let sizes = |k: &Kubectl| -> Vec<(i64, String)> { replica_sets_of(k, ns).into_iter().map(|(_, n, image)| (n, image)).collect() };
+    let stuck = vec![(5, "busybox:1.37".to_string()), (8, "busybox:1.36".to_string())];
+    let mut seen = vec![];
+    let stopped = eventually(Duration::from_secs(20), || {
+        seen = sizes(k);
+        seen.sort();
+        seen == stuck
+    });
+    assert!(stopped, "the rollout stops at 8 old and 5 new: {seen:?}");
+    k.ok(&["-n", ns, "scale", "deployment", "web", "--replicas=15"]);
+    let scaled = vec![(7, "busybox:1.37".to_string()), (11, "busybox:1.36".to_string())];
+    let spread = eventually(Duration::from_secs(20), || {
+        seen = sizes(k);
+        seen.sort();
+        seen == scaled
+    });
+    assert!(spread, "15 replicas spread as 11 old and 7 new: {seen:?}");
+    let annotations = json(k, &["-n", ns, "get", "rs", "-o", "json"]);
+    for rs in annotations["items"].as_array().unwrap().iter().filter(|r| r["spec"]["replicas"].as_i64() != Some(0)) {
+        assert_eq!(rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"], "15", "{rs}");
+        assert_eq!(rs["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"], "18", "{rs}");
+    }
+    // Once the new pods turn ready, the rollout completes at 15.
+    drive(k, ns, "the rollout at 15", || k.run(&["-n", ns, "rollout", "status", "deployment/web", "--timeout=2s"]).ok);
+    let mut done = sizes(k);
+    done.sort();
+    assert_eq!(done, vec![(0, "busybox:1.36".to_string()), (15, "busybox:1.37".to_string())]);
+}
+
 /// A Deployment with `minReadySeconds` and `progressDeadlineSeconds` in the given namespace.
 fn timed_deployment(name: &str, min_ready_seconds: u32, progress_deadline_seconds: u32) -> String {
     format!(
@@ -604,6 +647,7 @@ fn controllers(backend: Backend) {
     namespace_deletion(&k);
     replica_sets(&k);
     deployments(&k);
+    proportional_scaling(&k);
     time_bound_rollouts(&k);
     garbage_collection_of_any_kind(&k);
     let log = cluster.log();

@@ -10,7 +10,8 @@
 //! ```
 //! Each reduce re-derives one sync step from the current state (as upstream's sync does on
 //! every event): create the new ReplicaSet, or scale it up, or scale old ones down, and keep
-//! the status and revision annotations current. Writes come back through the feed and the
+//! the status and revision annotations current. A paused Deployment, or one resized since its
+//! ReplicaSets were, takes [`scale`]'s step instead (proportional scaling). Writes come back through the feed and the
 //! next step follows, so a rollout is a sequence of small, idempotent decisions. Status and
 //! conditions are [`status`]'s; a rollout that makes no progress for `progressDeadlineSeconds`
 //! by the clock ([`crate::clock`]) times out, through a deadline that only its own tick
@@ -30,6 +31,7 @@ use crate::deadlines::Micros;
 use crate::rows::{labels, owner_refs, s, selector, terminating, Labels, OwnerRef, ReplicaSetRow, Selector};
 use crate::types::{Diff, Intent, Kind, ObjectKey, Revision};
 
+mod scale;
 pub mod status;
 
 use status::{next_status, progress_deadline, DeploymentStatus, Step};
@@ -262,15 +264,18 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow], deadline_passed: bool
     let (surge, max_unavailable) = max_surge(d);
     let all_spec: i64 = owned.iter().map(|r| r.replicas).sum();
 
+    // Paused, or resized since the active ReplicaSets were: scale without rolling.
+    let scaling_only = d.paused || scale::is_scaling_event(d, new, &olds);
+
     let mut new_revision = new.map(|n| revision(&n.annotations));
     let mut created = None;
     match new {
-        None if !d.paused => {
+        None if !scaling_only => {
             let initial = match d.strategy {
                 Strategy::Recreate => {
                     let olds_running = olds.iter().any(|r| r.replicas > 0 || r.status_counts.0 > 0);
                     for r in olds.iter().filter(|r| r.replicas > 0) {
-                        patch_rs(&r.name, json!({"spec": {"replicas": 0}}), &mut rs_patches);
+                        patch_rs(&r.name, scale_patch(d, surge, 0), &mut rs_patches);
                     }
                     (!olds_running).then_some(d.replicas)
                 }
@@ -299,16 +304,16 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow], deadline_passed: bool
                     patch_rs(&n.name, json!({"metadata": {"annotations": {k.as_str(): v}}}), &mut rs_patches);
                 }
             }
-            let scale = |replicas: i64| scale_patch(d, surge, replicas);
+            let resize = |replicas: i64| scale_patch(d, surge, replicas);
             match d.strategy {
-                _ if d.paused => {}
+                _ if scaling_only => {}
                 Strategy::Recreate => {
                     let olds_running = olds.iter().any(|r| r.replicas > 0 || r.status_counts.0 > 0);
                     for r in olds.iter().filter(|r| r.replicas > 0) {
-                        patch_rs(&r.name, json!({"spec": {"replicas": 0}}), &mut rs_patches);
+                        patch_rs(&r.name, resize(0), &mut rs_patches);
                     }
                     if !olds_running && n.replicas != d.replicas {
-                        patch_rs(&n.name, scale(d.replicas), &mut rs_patches);
+                        patch_rs(&n.name, resize(d.replicas), &mut rs_patches);
                     }
                 }
                 Strategy::RollingUpdate { .. } => {
@@ -320,10 +325,10 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow], deadline_passed: bool
                         n.replicas + room.min(d.replicas - n.replicas)
                     };
                     if target != n.replicas {
-                        patch_rs(&n.name, scale(target), &mut rs_patches);
+                        patch_rs(&n.name, resize(target), &mut rs_patches);
                     } else {
                         for (name, replicas) in scale_down_olds(d, n, &olds, max_unavailable) {
-                            patch_rs(&name, json!({"spec": {"replicas": replicas}}), &mut rs_patches);
+                            patch_rs(&name, resize(replicas), &mut rs_patches);
                         }
                     }
                 }
@@ -331,8 +336,8 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow], deadline_passed: bool
         }
     }
 
-    if d.paused {
-        paused_scale(d, new, &olds, &mut |name, replicas| patch_rs(name, scale_patch(d, surge, replicas), &mut rs_patches));
+    if scaling_only {
+        scale::scale(d, surge, new, &olds, &mut |name, replicas| patch_rs(name, scale_patch(d, surge, replicas), &mut rs_patches));
     }
 
     // History: old ReplicaSets with nothing left, oldest first, beyond the limit.
@@ -360,40 +365,13 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow], deadline_passed: bool
     out
 }
 
-/// Upstream's `reconcileOldReplicaSets`: scale old ReplicaSets down as far as availability
-/// allows, unhealthy replicas first. Returns the new sizes of the ones that change.
 /// A ReplicaSet's scale to `replicas` for the Deployment, with the replica annotations.
 fn scale_patch(d: &DeploymentRow, surge: i64, replicas: i64) -> Value {
     json!({"spec": {"replicas": replicas}, "metadata": {"annotations": {DESIRED_REPLICAS: d.replicas.to_string(), MAX_REPLICAS: (d.replicas + surge).to_string()}}})
 }
 
-/// A paused Deployment still scales (upstream's `sync` and `scale`, in
-/// `pkg/controller/deployment/sync.go`): the one active ReplicaSet (or, with none active, the
-/// new one) takes the Deployment's replicas; with the new one saturated, the old ones go to
-/// zero. Several active ReplicaSets are left as they are: upstream scales them
-/// proportionally, which this controller does not.
-fn paused_scale(d: &DeploymentRow, new: Option<&ReplicaSetRow>, olds: &[&ReplicaSetRow], scale: &mut dyn FnMut(&str, i64)) {
-    let active: Vec<&ReplicaSetRow> = new.into_iter().chain(olds.iter().copied()).filter(|r| r.replicas > 0).collect();
-    let target = match active.as_slice() {
-        // None active: the new one, else the newest.
-        [] => new.or_else(|| olds.iter().copied().max_by_key(|r| (revision(&r.annotations), r.name.clone()))),
-        [only] => Some(*only),
-        _ => None,
-    };
-    if let Some(r) = target {
-        if r.replicas != d.replicas {
-            scale(&r.name, d.replicas);
-        }
-        return;
-    }
-    let saturated = new.is_some_and(|n| n.replicas == d.replicas && n.status_counts.2 >= d.replicas);
-    if saturated {
-        for old in olds.iter().filter(|r| r.replicas > 0) {
-            scale(&old.name, 0);
-        }
-    }
-}
-
+/// Upstream's `reconcileOldReplicaSets`: scale old ReplicaSets down as far as availability
+/// allows, unhealthy replicas first. Returns the new sizes of the ones that change.
 fn scale_down_olds(d: &DeploymentRow, new: &ReplicaSetRow, olds: &[&ReplicaSetRow], max_unavailable: i64) -> Vec<(String, i64)> {
     let old_pods: i64 = olds.iter().map(|r| r.replicas).sum();
     if old_pods == 0 {
@@ -568,9 +546,12 @@ mod tests {
         let intents = decide(&deployment(4, true, json!({})), &[&old], false);
         assert_eq!(patches_of(&intents, "web-old")[0]["spec"]["replicas"], 4, "{intents:?}");
         assert!(!intents.iter().any(|i| matches!(i, Intent::Create { .. })), "{intents:?}");
-        // Two active ones are left as they are (upstream scales them proportionally).
+        // Two active ones share the scale in proportion (`scale.rs` has the arithmetic): up
+        // to replicas + maxSurge (9 + 3), each sized for the new replicas.
         let intents = decide(&deployment(9, true, json!({})), &[&current, &old], false);
-        assert!(patches_of(&intents, "web-a").iter().chain(&patches_of(&intents, "web-old")).all(|p| p["spec"]["replicas"].is_null()), "{intents:?}");
+        let patches: Vec<Value> = patches_of(&intents, "web-a").into_iter().chain(patches_of(&intents, "web-old")).collect();
+        assert_eq!(patches.iter().map(|p| p["spec"]["replicas"].as_i64().unwrap()).sum::<i64>(), 12, "{intents:?}");
+        assert!(patches.iter().all(|p| p["metadata"]["annotations"][DESIRED_REPLICAS] == "9"), "{intents:?}");
     }
 
     #[test]
