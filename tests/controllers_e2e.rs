@@ -44,6 +44,22 @@ fn namespaces_and_tokens(cluster: &Cluster, k: &Kubectl) {
     let body: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     assert_eq!(body["kind"], "APIVersions", "{}", String::from_utf8_lossy(&out.stdout));
 
+    // The views sit behind the API server's RBAC: the account may not read them until a
+    // role grants their non-resource URLs.
+    let views_as_account = || {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--insecure", &format!("{}/views/endpoints", cluster.url()), "--header", &format!("Authorization: Bearer {token}")])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
+    };
+    let denied = views_as_account();
+    assert_eq!((denied["kind"].as_str(), denied["code"].as_i64(), denied["reason"].as_str()), (Some("Status"), Some(403), Some("Forbidden")), "{denied}");
+    assert!(denied["message"].as_str().unwrap().contains("system:serviceaccount:team:default"), "{denied}");
+    k.ok(&["create", "clusterrole", "views-reader", "--verb=get", "--non-resource-url=/views", "--non-resource-url=/views/*"]);
+    k.ok(&["create", "clusterrolebinding", "views-reader", "--clusterrole=views-reader", "--serviceaccount=team:default"]);
+    assert!(eventually(Duration::from_secs(5), || views_as_account()["kind"] == "View"), "the role grants the views");
+
     // A deleted token Secret comes back (with a fresh signed token); exactly one, never two.
     k.ok(&["-n", "team", "delete", "secret", &name]);
     assert!(eventually(Duration::from_secs(10), || k.run(&["-n", "team", "get", "secret", &name]).ok));
@@ -154,6 +170,12 @@ fn services_and_endpoints(k: &Kubectl) {
     let view: Value = serde_json::from_str(&k.ok(&["get", "--raw", &format!("/views/endpoints?namespace=shop&name=front&atLeastRevision={rv}")])).unwrap();
     assert!(view["revision"].as_u64().unwrap() >= rv.parse::<u64>().unwrap());
     assert_eq!(view["rows"][0]["value"]["metadata"]["labels"]["tier"], "edge", "{view}");
+    // A revision the views will not reach in time is a 504 Timeout, not a stale answer.
+    let far = rv.parse::<u64>().unwrap() + 1_000_000;
+    let late = k.fails(&["get", "--raw", &format!("/views/endpoints?atLeastRevision={far}&timeoutSeconds=1")]);
+    assert!(late.contains(&format!("has not reached revision {far}")), "{late}");
+    let bad = k.fails(&["get", "--raw", "/views/endpoints?atLeastRevision=soon"]);
+    assert!(bad.contains("atLeastRevision must be a non-negative integer"), "{bad}");
     let views: Value = serde_json::from_str(&k.ok(&["get", "--raw", "/views"])).unwrap();
     let names: Vec<&str> = views["views"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
     for want in

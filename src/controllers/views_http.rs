@@ -3,7 +3,8 @@
 //! - `GET /views`: every view with its revision and row count;
 //! - `GET /views/<name>?namespace=&name=&atLeastRevision=R`: a snapshot, waiting (with a
 //!   timeout) until the view has caught up to R, for read-your-writes;
-//! - `GET /views/<name>?watch=true`: a stream of deltas with their revisions.
+//! - `GET /views/<name>?watch=true`: a stream of deltas with their revisions, one JSON object
+//!   a line; a client too slow for it gets an `{"error": …}` line and the stream ends.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,18 +84,26 @@ async fn view_inner(store: Arc<ViewStore>, name: String, q: ViewQuery) -> Result
     };
     if q.watch.as_deref().is_some_and(|w| w == "true" || w == "1") {
         let view_name = name.clone();
-        let deltas = tokio_stream::wrappers::BroadcastStream::new(store.subscribe()).filter_map(move |d| {
-            let out = match d {
-                Ok(d) if d.view == view_name && matches(&d.key) => Some(Ok::<_, std::convert::Infallible>(format!(
-                    "{}\n",
-                    json!({"revision": d.revision, "key": d.key, "value": as_json(&d.value), "diff": d.diff})
-                ))),
-                // A client too slow for the stream is closed; it re-reads a snapshot.
-                Err(_) => None,
-                _ => None,
-            };
-            futures::future::ready(out)
-        });
+        // A client too slow for the stream misses deltas: it is told so, and the stream
+        // ends, so that it re-reads a snapshot instead of going on with a view that lost rows.
+        let deltas = tokio_stream::wrappers::BroadcastStream::new(store.subscribe())
+            .scan(false, move |lagged, d| {
+                if *lagged {
+                    return futures::future::ready(None);
+                }
+                let line = match d {
+                    Ok(d) if d.view == view_name && matches(&d.key) => {
+                        Some(json!({"revision": d.revision, "key": d.key, "value": as_json(&d.value), "diff": d.diff}))
+                    }
+                    Ok(_) => None,
+                    Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(missed)) => {
+                        *lagged = true;
+                        Some(json!({"error": format!("the stream fell {missed} deltas behind and is closed; read a snapshot and watch again")}))
+                    }
+                };
+                futures::future::ready(Some(line))
+            })
+            .filter_map(|line| futures::future::ready(line.map(|l| Ok::<_, std::convert::Infallible>(format!("{l}\n")))));
         let mut r = (StatusCode::OK, Body::from_stream(deltas)).into_response();
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         return Ok(r);
@@ -106,4 +115,51 @@ async fn view_inner(store: Arc<ViewStore>, name: String, q: ViewQuery) -> Result
 
 fn as_json(v: &str) -> Value {
     serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::super::views::ViewDelta;
+    use super::*;
+
+    fn delta(revision: u64, key: &str) -> ViewDelta {
+        ViewDelta { view: "endpoints", revision, key: key.into(), value: "{}".into(), diff: 1 }
+    }
+
+    async fn open_stream(store: &Arc<ViewStore>, query: &str) -> Body {
+        let router = router(store.clone(), Arc::new(super::super::metrics::Metrics::new()));
+        let response = router.oneshot(Request::get(format!("/views/endpoints?watch=true{query}")).body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.into_body()
+    }
+
+    async fn next_line(body: &mut Body) -> Option<Value> {
+        let frame = tokio::time::timeout(Duration::from_secs(5), body.frame()).await.expect("a line in time")?.unwrap();
+        Some(serde_json::from_slice(frame.data_ref().expect("data")).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_stream_sends_its_views_deltas_and_ends_when_the_client_falls_behind() {
+        let store = Arc::new(ViewStore::new(1));
+        let mut body = open_stream(&store, "&namespace=shop").await;
+        store.delta(delta(3, "other/a"));
+        store.delta(delta(3, "shop/front"));
+        store.progress(0, 3);
+        let line = next_line(&mut body).await.unwrap();
+        assert_eq!((line["revision"].as_u64(), line["key"].as_str(), line["diff"].as_i64()), (Some(3), Some("shop/front"), Some(1)), "{line}");
+
+        // More deltas than the stream buffers, unread: the client is told, and the stream ends.
+        let mut slow = open_stream(&store, "").await;
+        for i in 0..70_000 {
+            store.delta(delta(4, &format!("shop/s{i}")));
+        }
+        store.progress(0, 4);
+        let line = next_line(&mut slow).await.unwrap();
+        assert!(line["error"].as_str().is_some_and(|e| e.contains("deltas behind")), "{line}");
+        assert!(next_line(&mut slow).await.is_none(), "the stream ends after the error");
+    }
 }
