@@ -647,6 +647,35 @@ fn time_bound_rollouts(k: &Kubectl) {
     assert_eq!(lease(k)["spec"]["leaseTransitions"], transitions + 1);
 }
 
+/// ReplicationControllers (core/v1) run on the same controller as ReplicaSets: the selector
+/// defaults to the template's labels, `kubectl scale` and the status follow, and deletion
+/// removes the pods.
+fn replication_controllers(k: &Kubectl) {
+    let ns = "rc";
+    k.ok(&["create", "namespace", ns]);
+    let manifest = "apiVersion: v1\nkind: ReplicationController\nmetadata:\n  name: legacy\nspec:\n  replicas: 3\n  template:\n    \
+                    metadata:\n      labels:\n        app: legacy\n    spec:\n      containers:\n      - name: c\n        image: busybox\n";
+    k.ok_stdin(&["-n", ns, "create", "-f", "-"], manifest);
+    assert_eq!(k.ok(&["-n", ns, "get", "rc", "legacy", "-o", "jsonpath={.spec.selector.app} {.metadata.labels.app}"]), "legacy legacy");
+    assert!(eventually(Duration::from_secs(10), || owned_pods(k, ns, "legacy").len() == 3), "{:?}", owned_pods(k, ns, "legacy"));
+    let pod = json(k, &["-n", ns, "get", "pod", &owned_pods(k, ns, "legacy")[0], "-o", "json"]);
+    let owner = &pod["metadata"]["ownerReferences"][0];
+    assert_eq!((owner["apiVersion"].as_str(), owner["kind"].as_str()), (Some("v1"), Some("ReplicationController")), "{owner}");
+
+    k.ok(&["-n", ns, "scale", "rc", "legacy", "--replicas=2"]);
+    assert!(eventually(Duration::from_secs(10), || owned_pods(k, ns, "legacy").len() == 2));
+    for (i, pod) in owned_pods(k, ns, "legacy").iter().enumerate() {
+        set_pod_status(k, ns, pod, &format!("10.5.0.{}", i + 1), true);
+    }
+    let table = || k.ok(&["-n", ns, "get", "rc", "legacy", "--no-headers"]);
+    assert!(eventually(Duration::from_secs(10), || table().split_whitespace().take(4).collect::<Vec<_>>() == ["legacy", "2", "2", "2"]), "{}", table());
+    let diff: Value = serde_json::from_str(&k.ok(&["get", "--raw", "/views/replica-diffs?namespace=rc&name=legacy"])).unwrap();
+    assert_eq!(diff["rows"][0]["value"]["kind"], "ReplicationController", "{diff}");
+
+    k.ok(&["-n", ns, "delete", "rc", "legacy", "--wait", "--timeout=30s"]);
+    assert!(eventually(Duration::from_secs(10), || owned_pods(k, ns, "legacy").is_empty()));
+}
+
 fn owned_pods_of_kind(k: &Kubectl, ns: &str, kind: &str) -> Vec<String> {
     let pods = json(k, &["-n", ns, "get", "pods", "-o", "json"]);
     pods["items"]
@@ -668,6 +697,7 @@ fn controllers(backend: Backend) {
     load_balancers(&k);
     namespace_deletion(&k);
     replica_sets(&k);
+    replication_controllers(&k);
     deployments(&k);
     proportional_scaling(&k);
     time_bound_rollouts(&k);

@@ -70,7 +70,21 @@ pub fn apply(resource: &ResourceDescriptor, obj: &mut Value) {
                 set_if_absent(obj, "/spec/strategy/rollingUpdate/maxSurge", json!("25%"));
             }
         }
-        ("apps", "ReplicaSet") | ("apps", "StatefulSet") | ("", "ReplicationController") => {
+        ("apps", "ReplicaSet") | ("apps", "StatefulSet") => {
+            set_if_absent(obj, "/spec/replicas", json!(1));
+        }
+        ("", "ReplicationController") => {
+            // Upstream's SetDefaults_ReplicationController: an empty selector, and empty
+            // labels, are the template's labels.
+            if let Some(labels) = obj.pointer("/spec/template/metadata/labels").filter(|l| l.as_object().is_some_and(|l| !l.is_empty())).cloned() {
+                let empty = |v: Option<&Value>| v.and_then(Value::as_object).is_none_or(|m| m.is_empty());
+                if empty(obj.pointer("/spec/selector")) {
+                    obj["spec"]["selector"] = labels.clone();
+                }
+                if empty(obj.pointer("/metadata/labels")) && obj.get("metadata").is_some_and(Value::is_object) {
+                    obj["metadata"]["labels"] = labels;
+                }
+            }
             set_if_absent(obj, "/spec/replicas", json!(1));
         }
         _ => {}
