@@ -255,7 +255,7 @@ fn kubectl_works_as_usual_on_etcd() {
 }
 
 fn service_manifest(name: &str, ty: &str, port: u16) -> String {
-    format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  type: {ty}\n  selector:\n    app: {name}\n  ports:\n  - port: {port}\n    targetPort: 8080\n")
+    format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  type: {ty}\n  selector:\n    app: {name}\n  ports:\n  - name: {port}-8080\n    port: {port}\n    targetPort: 8080\n")
 }
 
 /// Services get ClusterIPs and NodePorts from the ranges the flags give, as upstream's
@@ -293,10 +293,10 @@ fn services_get_cluster_ips_and_node_ports_from_their_ranges() {
     // Updates keep what was allocated; the ClusterIP cannot change.
     let replaced = write_file(dir, "b.yaml", &service_manifest("b", "NodePort", 80));
     k.ok(&["replace", "-f", replaced.to_str().unwrap()]);
-    assert_eq!(field("b", "{.spec.ports[0].nodePort}"), port_b.to_string(), "a replace without nodePort keeps it");
+    assert_eq!(field("b", "{.spec.ports[0].nodePort}"), port_b.to_string(), "a replace without nodePort keeps it, by the port's name");
     assert!(!field("b", "{.spec.clusterIPs[0]}").is_empty());
     let immutable = k.fails(&["patch", "svc", "a", "--type=merge", "-p", r#"{"spec":{"clusterIP":"10.0.0.3","clusterIPs":["10.0.0.3"]}}"#]);
-    assert!(immutable.contains("field is immutable"), "{immutable}");
+    assert!(immutable.contains("spec.clusterIPs[0]: Invalid value: []string{\"10.0.0.3\"}: may not change once set"), "{immutable}");
     k.ok(&["patch", "svc", "b", "--type=merge", "-p", r#"{"spec":{"type":"ClusterIP"}}"#]);
     assert_eq!(field("b", "{.spec.ports[0].nodePort}"), "", "a ClusterIP Service has no nodePort");
 
@@ -308,16 +308,32 @@ fn services_get_cluster_ips_and_node_ports_from_their_ranges() {
     let many: String = (0..12).map(|i| format!("---\n{}", service_manifest(&format!("s{i}"), "ClusterIP", 80))).collect();
     k.ok_stdin(&["create", "-f", "-"], &many);
     let full = k.fails(&["create", "service", "clusterip", "overflow", "--tcp=80:8080"]);
-    assert!(full.contains("range is full"), "{full}");
+    assert!(full.contains("Internal error occurred: failed to allocate a serviceIP: range is full"), "{full}");
     let ips = k.ok(&["get", "svc", "-o", "jsonpath={.items[*].spec.clusterIP}"]);
     let mut distinct: Vec<&str> = ips.split_whitespace().filter(|ip| *ip != "None").collect();
     distinct.sort();
     distinct.dedup();
     assert_eq!(distinct.len(), 14, "every Service has its own address: {ips}");
 
-    // Deleting a Service frees its address.
+    // Deleting a Service frees its address at once.
     k.ok(&["delete", "svc", "a", "--wait"]);
-    let reused =
-        support::eventually(Duration::from_secs(10), || k.run(&["create", "service", "clusterip", "c", "--tcp=80:8080", &format!("--clusterip={ip_a}")]).ok);
-    assert!(reused, "{ip_a} is free once a is gone");
+    k.ok(&["create", "service", "clusterip", "c", "--tcp=80:8080", &format!("--clusterip={ip_a}")]);
+
+    // One port number over two protocols shares a NodePort.
+    k.ok(&["delete", "svc", "b"]);
+    let dns = "apiVersion: v1\nkind: Service\nmetadata:\n  name: dns\nspec:\n  type: NodePort\n  selector:\n    app: dns\n  ports:\n  \
+               - name: udp\n    port: 53\n    protocol: UDP\n  - name: tcp\n    port: 53\n    protocol: TCP\n";
+    k.ok_stdin(&["create", "-f", "-"], dns);
+    let ports = field("dns", "{.spec.ports[0].nodePort} {.spec.ports[1].nodePort}");
+    let (udp, tcp) = ports.split_once(' ').unwrap();
+    assert!(!udp.is_empty() && udp == tcp, "{ports}");
+    // A headless Service of type NodePort is refused as upstream refuses it.
+    let headless = k.run_with_stdin(
+        &["create", "-f", "-"],
+        Some(&service_manifest("hn", "NodePort", 80).replace("  type: NodePort\n", "  type: NodePort\n  clusterIP: None\n")),
+    );
+    assert!(
+        !headless.ok && headless.stderr.contains("spec.clusterIPs[0]: Invalid value: \"None\": may not be set to 'None' for NodePort services"),
+        "{headless:?}"
+    );
 }

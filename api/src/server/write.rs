@@ -200,7 +200,8 @@ pub async fn create_object(state: &SharedState, ctx: &Ctx, obj: &mut Value, mana
     let name = object::name(obj).unwrap_or_default().to_string();
     let key = object::key(r, ctx.namespace(), &name);
     // A new Service's ClusterIP and NodePorts, held until it is stored.
-    let allocation = if is_service(r) { Some(state.services.allocate(&state.cache, &r.key_prefix(), &key, None, obj).await?) } else { None };
+    let _allocation =
+        if is_service(r) { Some(state.services.allocate(&state.cache, state.store.as_ref(), &r.key_prefix(), &key, None, obj).await?) } else { None };
     let now = object::now_micro_rfc3339();
     if applied_by.is_none() {
         obj.as_object_mut().map(|m| m.get_mut("metadata").map(|md| md.as_object_mut().map(|md| md.remove("managedFields"))));
@@ -212,9 +213,6 @@ pub async fn create_object(state: &SharedState, ctx: &Ctx, obj: &mut Value, mana
     let bytes = object::encode(obj)?;
     match state.cache.write_offered(&key, &bytes, obj.clone(), state.store.create(&key, bytes.clone())).await {
         Ok(kv) => {
-            if let Some(allocation) = allocation {
-                allocation.stored(kv.mod_revision);
-            }
             // What was stored is `obj`: stamp it, not parse it back.
             let mut created = std::mem::take(obj);
             object::as_stored_at(&mut created, kv.mod_revision);
@@ -330,6 +328,9 @@ pub async fn write_update(
         object::meta_mut(&mut new).insert("generation".into(), json!(g + 1));
     }
     crate::defaults::apply(r, &mut new);
+    if is_service(r) && target == Target::Main {
+        crate::service_alloc::prepare_update(old, &mut new);
+    }
     validate(ctx, &new)?;
     crate::validation::validate_update(r, old, &new).map_err(|causes| ApiError::invalid(r.group, r.kind, object::name(&new).unwrap_or(""), causes))?;
     if !applied {
@@ -351,8 +352,8 @@ pub async fn write_update(
         if target == Target::Main && !deleting && new != *old { crate::admission::resource_quota::admit_update(state, ctx, old, &new).await? } else { None };
     // A Service keeps its ClusterIP and NodePorts, and gets those a new type needs; held,
     // like the quota's charge, until it is stored. Taken after the quota lock, as on create.
-    let allocation = if is_service(r) && target == Target::Main && !deleting {
-        Some(state.services.allocate(&state.cache, &r.key_prefix(), key, Some(old), &mut new).await?)
+    let _allocation = if is_service(r) && target == Target::Main && !deleting {
+        Some(state.services.allocate(&state.cache, state.store.as_ref(), &r.key_prefix(), key, Some(old), &mut new).await?)
     } else {
         None
     };
@@ -373,9 +374,6 @@ pub async fn write_update(
     let bytes = object::encode(&new)?;
     let kv =
         state.cache.write_offered(key, &bytes, new.clone(), state.store.update(key, bytes.clone(), expected)).await.map_err(|e| map_write_error(ctx, e))?;
-    if let Some(allocation) = allocation {
-        allocation.stored(kv.mod_revision);
-    }
     // What was stored is `new`: stamp it, not parse it back.
     object::as_stored_at(&mut new, kv.mod_revision);
     Ok((new, StatusCode::OK))

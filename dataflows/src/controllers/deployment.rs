@@ -357,7 +357,7 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow], deadline_passed: bool
             out.push(Intent::Patch { key: deployment_key.clone(), patch: json!({"metadata": {"annotations": {REVISION: r.to_string()}}}).to_string().into() });
         }
     }
-    let step = Step { new, creating: created.as_deref(), owned, max_unavailable, deadline_passed };
+    let step = Step { new, creating: created.as_deref(), owned, max_unavailable, deadline_passed, scaling_only };
     let status = next_status(d, &step);
     if status != d.observed {
         out.push(Intent::PatchStatus { key: deployment_key, patch: status.to_patch().into() });

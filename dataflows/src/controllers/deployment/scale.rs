@@ -63,8 +63,9 @@ pub(super) fn scale(d: &DeploymentRow, surge: i64, new: Option<&ReplicaSetRow>, 
         _ => None,
     };
     if let Some(r) = target {
-        // Upstream leaves a ReplicaSet of the right size alone; one whose annotations are
-        // stale would keep this a scaling event, so it is resized to its own size.
+        // Upstream leaves a ReplicaSet of the right size alone, even one whose stale
+        // annotations keep this a scaling event on every sync; here it is resized to its own
+        // size, with fresh annotations, so the event ends (a deliberate difference).
         if r.replicas != d.replicas || (r.replicas > 0 && annotations_need_update(d, surge, r)) {
             resize(&r.name, d.replicas);
         }

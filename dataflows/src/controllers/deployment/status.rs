@@ -168,6 +168,8 @@ pub struct Step<'a> {
     pub max_unavailable: i64,
     /// The clock is past [`progress_deadline`].
     pub deadline_passed: bool,
+    /// A scaling event's step (upstream's `sync`): the counts, but no rollout conditions.
+    pub scaling_only: bool,
 }
 
 /// The status after this step.
@@ -194,7 +196,7 @@ pub fn next_status(d: &DeploymentRow, step: &Step) -> DeploymentStatus {
         }
     }
     let mut status = calculate_status(d, step, conditions.conditions.clone());
-    if d.paused {
+    if d.paused || step.scaling_only {
         return status;
     }
     sync_rollout_status(d, step, &conditions, &mut status);
