@@ -1,6 +1,7 @@
 //! Endpoints controller: for every Service with a selector, an Endpoints object listing the
 //! ready and not-ready addresses of the pods it selects, with ports resolved by number or by
-//! container port name, as upstream's endpoints controller.
+//! container port name, as upstream's endpoints controller. Past 1,000 addresses the list is
+//! truncated as upstream's (not-ready ones first) and marked `over-capacity: truncated`.
 //!
 //! ```text
 //! selected (service, pod) pairs ─ filter(listed) ─┬─ reduce per service ─▶ desired Endpoints
@@ -25,6 +26,10 @@ use crate::types::{Diff, Intent, Kind, ObjectKey, Revision, Text};
 /// The label marking Endpoints this controller manages.
 pub const MANAGED_BY: &str = "endpoints.kubernetes.io/managed-by";
 pub const CONTROLLER_NAME: &str = "endpoint-controller";
+/// Upstream's `maxCapacity`: the most addresses one Endpoints object lists.
+pub const MAX_CAPACITY: usize = 1000;
+/// Marks an Endpoints object that lists fewer addresses than its Service has.
+pub const OVER_CAPACITY: &str = "endpoints.kubernetes.io/over-capacity";
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -165,9 +170,12 @@ struct ContentDoc<'a, P, A> {
     subsets: &'a [SubsetRef<'a, P, A>],
 }
 
+/// The managed metadata: the labels, and of the annotations only [`OVER_CAPACITY`] (always
+/// present as a map, so that a merge patch removes that one annotation, never the others).
 #[derive(Serialize)]
 struct LabelsDoc<'a> {
     labels: BTreeMap<&'a str, &'a str>,
+    annotations: BTreeMap<&'a str, &'a str>,
 }
 
 /// The managed content of an Endpoints object: labels and subsets, canonical.
@@ -182,7 +190,47 @@ fn content_string<P: Serialize, A: Serialize>(labels: &[(String, String)], headl
     if headless {
         l.insert("service.kubernetes.io/headless", "");
     }
-    serialize(&ContentDoc { metadata: LabelsDoc { labels: l }, subsets })
+    match truncate(subsets) {
+        Some(truncated) => {
+            let annotations = BTreeMap::from([(OVER_CAPACITY, "truncated")]);
+            serialize(&ContentDoc { metadata: LabelsDoc { labels: l, annotations }, subsets: &truncated })
+        }
+        None => serialize(&ContentDoc { metadata: LabelsDoc { labels: l, annotations: BTreeMap::new() }, subsets }),
+    }
+}
+
+/// Upstream's `truncateEndpoints`: over [`MAX_CAPACITY`] addresses in all, not-ready ones
+/// are cut first, each subset keeping its share (rounded up, while room is left); with more
+/// ready addresses than fit, ready ones are cut the same way and no not-ready one is kept.
+/// None when everything fits.
+fn truncate<'a, P, A>(subsets: &[SubsetRef<'a, P, A>]) -> Option<Vec<SubsetRef<'a, P, A>>> {
+    let ready: usize = subsets.iter().map(|s| s.addresses.len()).sum();
+    let not_ready: usize = subsets.iter().map(|s| s.not_ready_addresses.len()).sum();
+    if ready + not_ready <= MAX_CAPACITY {
+        return None;
+    }
+    let cut_ready = ready > MAX_CAPACITY;
+    let (max, total) = if cut_ready { (MAX_CAPACITY, ready) } else { (MAX_CAPACITY - ready, not_ready) };
+    let mut room = max;
+    let truncated = subsets
+        .iter()
+        .map(|s| {
+            let count = if cut_ready { s.addresses.len() } else { s.not_ready_addresses.len() };
+            let share = ((count as f64 / total as f64) * max as f64).ceil() as usize;
+            let keep = share.min(room);
+            let (mut addresses, mut not_ready_addresses) = (s.addresses.clone(), s.not_ready_addresses.clone());
+            if cut_ready {
+                addresses.truncate(keep);
+                not_ready_addresses.clear();
+                room -= addresses.len();
+            } else {
+                not_ready_addresses.truncate(keep);
+                room -= not_ready_addresses.len();
+            }
+            SubsetRef { addresses, not_ready_addresses, ports: s.ports.clone() }
+        })
+        .collect();
+    Some(truncated)
 }
 
 /// Canonical JSON text of a content document.
@@ -202,8 +250,10 @@ pub fn observed_content(v: &Value) -> Text {
         let ready = s.addresses.iter().map(|a| (s.ports.as_slice(), a, true));
         ready.chain(s.not_ready_addresses.iter().map(|a| (s.ports.as_slice(), a, false)))
     });
+    let annotations: BTreeMap<&str, &str> =
+        v.pointer("/metadata/annotations").and_then(|a| a.get(OVER_CAPACITY)).map(|oc| (OVER_CAPACITY, oc.as_str().unwrap_or_default())).into_iter().collect();
     // The labels already carry what `content` adds; pass them through unchanged.
-    serialize(&ContentDoc { metadata: LabelsDoc { labels }, subsets: &repack(members) }).into()
+    serialize(&ContentDoc { metadata: LabelsDoc { labels, annotations }, subsets: &repack(members) }).into()
 }
 
 /// Whether the service's Endpoints list the pod, as upstream's `ShouldPodBeInEndpoints` and
@@ -373,7 +423,7 @@ mod tests {
         let mut named = reference("10.0.0.2");
         named.as_object_mut().unwrap().shift_insert(1, "hostname".into(), "web-0".into());
         let expected = serde_json::json!({
-            "metadata": {"labels": {MANAGED_BY: CONTROLLER_NAME, "service.kubernetes.io/headless": "", "team": "x"}},
+            "metadata": {"labels": {MANAGED_BY: CONTROLLER_NAME, "service.kubernetes.io/headless": "", "team": "x"}, "annotations": {}},
             "subsets": [
                 {"addresses": [reference("10.0.0.3")], "ports": [{"name": "a", "port": 1, "protocol": "TCP"}, {"name": "b", "port": 2, "protocol": "UDP"}]},
                 {"addresses": [named], "notReadyAddresses": [reference("10.0.0.1")], "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]},
@@ -382,6 +432,58 @@ mod tests {
         assert_eq!(text.to_str(), expected.to_string(), "field order and canonical order as the API server stores them");
         let stored: Value = serde_json::from_str(&text.to_str()).unwrap();
         assert_eq!(observed_content(&stored), text, "what the controller writes, it reads back as its own: no patch follows");
+    }
+
+    /// `n` addresses from `first`, as `10.a.b.c`.
+    fn addresses(first: u32, n: u32) -> Vec<Address> {
+        (first..first + n).map(|i| address(&std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string(), None)).collect()
+    }
+
+    #[test]
+    fn over_a_thousand_addresses_are_truncated_as_upstream() {
+        let (p1, p2) = (
+            vec![EndpointPort { name: "a".into(), port: 1, protocol: "TCP".into() }],
+            vec![EndpointPort { name: "b".into(), port: 2, protocol: "TCP".into() }],
+        );
+        let count = |text: &Text| -> (Vec<(usize, usize)>, Value) {
+            let v: Value = serde_json::from_str(&text.to_str()).unwrap();
+            let sizes = v["subsets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| (s["addresses"].as_array().map_or(0, Vec::len), s["notReadyAddresses"].as_array().map_or(0, Vec::len)))
+                .collect();
+            (sizes, v["metadata"]["annotations"].clone())
+        };
+        // 800 ready and 400 not ready over two subsets (300 + 100): 200 not-ready fit, each
+        // subset keeping its share rounded up (150 and 50).
+        let (ready, not_ready_1, not_ready_2) = (addresses(1, 800), addresses(5000, 300), addresses(9000, 100));
+        let members = ready
+            .iter()
+            .map(|a| (p1.as_slice(), a, true))
+            .chain(not_ready_1.iter().map(|a| (p1.as_slice(), a, false)))
+            .chain(not_ready_2.iter().map(|a| (p2.as_slice(), a, false)));
+        let text = content(&[], false, &repack(members));
+        assert_eq!(count(&text), (vec![(800, 150), (0, 50)], json!({OVER_CAPACITY: "truncated"})));
+        // 1,201 ready in two subsets (1,000 and 201): ready ones are cut to 833 and 167 (the
+        // first's share rounded up, the second what is left), and not-ready ones all go.
+        let (big, small, idle) = (addresses(1, 1000), addresses(5000, 201), addresses(9000, 5));
+        let members = big
+            .iter()
+            .map(|a| (p1.as_slice(), a, true))
+            .chain(idle.iter().map(|a| (p1.as_slice(), a, false)))
+            .chain(small.iter().map(|a| (p2.as_slice(), a, true)));
+        let text = content(&[], false, &repack(members));
+        assert_eq!(count(&text).0, vec![(833, 0), (167, 0)]);
+        // What was truncated reads back as written; at capacity, nothing is cut or marked.
+        let stored: Value = serde_json::from_str(&text.to_str()).unwrap();
+        assert_eq!(observed_content(&stored), text);
+        let fits = addresses(1, 1000);
+        let text = content(&[], false, &repack(fits.iter().map(|a| (p1.as_slice(), a, true))));
+        assert_eq!(count(&text), (vec![(1000, 0)], json!({})));
+        // A merge patch from the truncated content to this one removes that annotation alone.
+        let patch = crate::reconcile::merge_diff(&stored, &serde_json::from_str(&text.to_str()).unwrap());
+        assert_eq!(patch["metadata"]["annotations"], json!({OVER_CAPACITY: null}), "{patch}");
     }
 
     #[test]
