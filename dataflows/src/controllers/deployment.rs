@@ -340,12 +340,18 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow], deadline_passed: bool
         scale::scale(d, surge, new, &olds, &mut |name, replicas| patch_rs(name, scale_patch(d, surge, replicas), &mut rs_patches));
     }
 
-    // History: old ReplicaSets with nothing left, oldest first, beyond the limit.
-    let mut empty_olds: Vec<&&ReplicaSetRow> = olds.iter().filter(|r| r.replicas == 0 && r.status_counts.0 == 0 && !rs_patches.contains_key(&r.name)).collect();
-    empty_olds.sort_by_key(|r| (revision(&r.annotations), r.name.clone()));
-    let surplus = empty_olds.len() as i64 - d.revision_history_limit.max(0);
-    for r in empty_olds.iter().take(surplus.max(0) as usize) {
-        out.push(Intent::Delete { key: rs_key(d, &r.name) });
+    // History, as upstream's `cleanupDeployment`: once the rollout is complete by the status
+    // on the object (or while paused), the oldest old ReplicaSets beyond the limit go, those
+    // of them that have nothing left.
+    let clean_up = if scaling_only { d.paused } else { d.observed.complete(d) };
+    if clean_up {
+        let mut cleanable: Vec<&&ReplicaSetRow> = olds.iter().filter(|r| !r.deleting).collect();
+        cleanable.sort_by_key(|r| (revision(&r.annotations), r.created.clone(), r.name.clone()));
+        let surplus = cleanable.len() as i64 - d.revision_history_limit.max(0);
+        let empty = |r: &&&&ReplicaSetRow| r.replicas == 0 && r.status_counts.0 == 0 && !rs_patches.contains_key(&r.name);
+        for r in cleanable.iter().take(surplus.max(0) as usize).filter(empty) {
+            out.push(Intent::Delete { key: rs_key(d, &r.name) });
+        }
     }
     for (name, patch) in rs_patches {
         out.push(Intent::Patch { key: rs_key(d, &name), patch: patch.to_string().into() });
@@ -552,6 +558,28 @@ mod tests {
         let patches: Vec<Value> = patches_of(&intents, "web-a").into_iter().chain(patches_of(&intents, "web-old")).collect();
         assert_eq!(patches.iter().map(|p| p["spec"]["replicas"].as_i64().unwrap()).sum::<i64>(), 12, "{intents:?}");
         assert!(patches.iter().all(|p| p["metadata"]["annotations"][DESIRED_REPLICAS] == "9"), "{intents:?}");
+    }
+
+    #[test]
+    fn history_is_cleaned_once_the_rollout_is_complete() {
+        let with_status = |available: i64| {
+            let v = json!({"metadata": {"name": "web", "namespace": "ns", "uid": "uid-web", "generation": 4},
+                           "spec": {"replicas": 2, "revisionHistoryLimit": 1, "selector": {"matchLabels": {"app": "web"}},
+                                    "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "v1"}]}}},
+                           "status": {"observedGeneration": 4, "replicas": 2, "updatedReplicas": 2, "readyReplicas": available, "availableReplicas": available}});
+            project(&ObjectKey::new(Kind::Deployment, "ns", "web"), &v).unwrap()
+        };
+        let (oldest, older, new) = (replica_set("web-a", "v0", 0, 1), replica_set("web-b", "v0b", 0, 2), replica_set("web-c", "v1", 2, 3));
+        let deletes = |d: &DeploymentRow| -> Vec<String> {
+            decide(d, &[&oldest, &older, &new], false)
+                .into_iter()
+                .filter_map(|i| if let Intent::Delete { key } = i { Some(key.name.to_string()) } else { None })
+                .collect()
+        };
+        // Two old ReplicaSets over a limit of one: the oldest goes, once every replica is
+        // updated and available.
+        assert_eq!(deletes(&with_status(2)), vec!["web-a".to_string()]);
+        assert!(deletes(&with_status(1)).is_empty(), "not while the rollout is in progress");
     }
 
     #[test]

@@ -120,6 +120,12 @@ impl DeploymentStatus {
         .to_string()
     }
 
+    /// Upstream's `DeploymentComplete`: every replica updated and available, and the
+    /// Deployment's generation observed.
+    pub fn complete(&self, d: &DeploymentRow) -> bool {
+        self.updated == d.replicas && self.replicas == d.replicas && self.available == d.replicas && self.observed_generation >= d.generation
+    }
+
     pub fn condition(&self, kind: &str) -> Option<&Condition> {
         self.conditions.iter().find(|c| c.kind == kind)
     }
@@ -251,8 +257,7 @@ fn sync_rollout_status(d: &DeploymentRow, step: &Step, before: &DeploymentStatus
         None => format!("Deployment {:?}", d.name),
     };
     let observed = &d.observed;
-    let complete =
-        status.updated == d.replicas && status.replicas == d.replicas && status.available == d.replicas && status.observed_generation >= d.generation;
+    let complete = status.complete(d);
     // DeploymentProgressing, against the status on the object.
     let progressing = status.updated > observed.updated
         || status.replicas - status.updated < observed.replicas - observed.updated
