@@ -44,22 +44,28 @@ pub struct Metrics {
     pushed: Mutex<BTreeMap<Revision, Instant>>,
 }
 
-/// The controller an intent comes from, for labels.
+/// The controller an intent comes from, for labels: by the kind it writes, except that the
+/// ReplicaSet controller writes ReplicaSets' status (the Deployment controller the rest of
+/// them), and the garbage collector is the one that writes foreground deletions and any kind
+/// no other controller writes.
 pub fn controller_of(intent: &Intent) -> &'static str {
-    if matches!(intent, Intent::PurgeNamespace { .. }) {
-        return "namespace";
-    }
-    match intent.key().kind {
-        Kind::ServiceAccount => "serviceaccount",
-        Kind::Secret | Kind::ConfigMap => "token",
-        Kind::Endpoints => "endpoints",
-        Kind::EndpointSlice => "endpointslice",
-        Kind::Node => "nodeipam",
-        Kind::Service => "loadbalancer",
-        Kind::Pod | Kind::ReplicationController => "replicaset",
-        Kind::ReplicaSet | Kind::Deployment => "deployment",
-        Kind::ResourceQuota => "resourcequota",
-        _ => "other",
+    let kind = intent.key().kind;
+    match intent {
+        Intent::PurgeNamespace { .. } => "namespace",
+        Intent::DeleteForeground { .. } => "garbagecollector",
+        Intent::PatchStatus { .. } if matches!(kind, Kind::ReplicaSet | Kind::ReplicationController) => "replicaset",
+        _ => match kind {
+            Kind::ServiceAccount => "serviceaccount",
+            Kind::Secret | Kind::ConfigMap => "token",
+            Kind::Endpoints => "endpoints",
+            Kind::EndpointSlice => "endpointslice",
+            Kind::Node => "nodeipam",
+            Kind::Service => "loadbalancer",
+            Kind::Pod | Kind::ReplicationController => "replicaset",
+            Kind::ReplicaSet | Kind::Deployment => "deployment",
+            Kind::ResourceQuota => "resourcequota",
+            _ => "garbagecollector",
+        },
     }
 }
 
@@ -162,5 +168,25 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use deltakube_dataflows::types::ObjectKey;
+
+    use super::*;
+
+    #[test]
+    fn writes_are_labelled_with_the_controller_that_makes_them() {
+        let key = |kind| ObjectKey::new(kind, "ns", "x");
+        let patch = || "{}".into();
+        assert_eq!(controller_of(&Intent::PatchStatus { key: key(Kind::ReplicaSet), patch: patch() }), "replicaset");
+        assert_eq!(controller_of(&Intent::Patch { key: key(Kind::ReplicaSet), patch: patch() }), "deployment");
+        assert_eq!(controller_of(&Intent::PatchStatus { key: key(Kind::Deployment), patch: patch() }), "deployment");
+        assert_eq!(controller_of(&Intent::Create { key: key(Kind::Pod), body: patch() }), "replicaset");
+        assert_eq!(controller_of(&Intent::DeleteForeground { key: key(Kind::ReplicaSet) }), "garbagecollector");
+        assert_eq!(controller_of(&Intent::Delete { key: key(Kind::Job) }), "garbagecollector");
+        assert_eq!(controller_of(&Intent::PurgeNamespace { key: key(Kind::Namespace) }), "namespace");
     }
 }
