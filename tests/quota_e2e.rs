@@ -2,7 +2,8 @@
 //! embedded store and on etcd, with the seed's two quotas and LimitRange: `kubectl describe
 //! quota` shows the controller's `status.used`; a container without resources gets the
 //! LimitRange defaults; creates past a quota are refused with upstream's message; deleting a
-//! pod lowers the usage; racing creates never pass a quota.
+//! pod lowers the usage; racing creates never pass a quota; a Deployment past its quota shows
+//! ReplicaFailure on its ReplicaSet and itself until the quota lets its pods in.
 
 mod support;
 
@@ -208,6 +209,37 @@ fn quotas_and_limits(cluster: &Cluster) {
     concurrent_creates(&k);
     let log = cluster.log();
     assert!(!log.contains("controller write failed"), "the writer retried writes:\n{log}");
+    // Refused creates from here on: the writer retries them, by design.
+    replica_failures(&k);
+}
+
+/// A Deployment past a quota: its ReplicaSet, and the Deployment, carry ReplicaFailure
+/// (FailedCreate, with the refusal as message) until the quota lets the pods in.
+fn replica_failures(k: &Kubectl) {
+    let ns = "tight";
+    k.ok(&["create", "namespace", ns]);
+    k.ok(&["-n", ns, "create", "quota", "q", "--hard=pods=1"]);
+    assert!(eventually(Duration::from_secs(15), || describe(k, ns, "q").get("pods").is_some_and(|(used, _)| used == "0")));
+    k.ok(&["-n", ns, "create", "deployment", "web", "--image=busybox", "--replicas=2"]);
+    let failure = |kind: &str| {
+        let path =
+            r#"jsonpath={.items[0].status.conditions[?(@.type=="ReplicaFailure")].reason}|{.items[0].status.conditions[?(@.type=="ReplicaFailure")].message}"#;
+        k.ok(&["-n", ns, "get", kind, "-o", path])
+    };
+    let marked = eventually(Duration::from_secs(20), || failure("rs").starts_with("FailedCreate|"));
+    assert!(marked, "the ReplicaSet shows the refusal: {:?}", failure("rs"));
+    let message = failure("rs");
+    assert!(message.contains("is forbidden: exceeded quota: q, requested: pods=1, used: pods=1, limited: pods=1"), "{message}");
+    assert!(eventually(Duration::from_secs(20), || failure("deploy") == message), "the Deployment copies it: {:?}", failure("deploy"));
+    let described = k.ok(&["-n", ns, "describe", "rs"]);
+    assert!(described.contains("ReplicaFailure") && described.contains("FailedCreate"), "{described}");
+
+    // Room for the second pod: it is created, and both conditions go.
+    k.ok(&["-n", ns, "patch", "quota", "q", "--type=merge", "-p", r#"{"spec":{"hard":{"pods":"2"}}}"#]);
+    let cleared = eventually(Duration::from_secs(40), || {
+        k.ok(&["-n", ns, "get", "pods", "-o", "name"]).lines().count() == 2 && failure("rs") == "|" && failure("deploy") == "|"
+    });
+    assert!(cleared, "after the quota grew: rs {:?}, deploy {:?}", failure("rs"), failure("deploy"));
 }
 
 /// Creates racing for the last places of a quota: exactly `hard` of them win.

@@ -162,6 +162,10 @@ pub struct ReplicaSetRow {
     pub created: String,
     /// `status.replicas`, `status.readyReplicas`, `status.availableReplicas`.
     pub status_counts: (i64, i64, i64),
+    /// The `ReplicaFailure` condition when True, as (reason, message, lastTransitionTime):
+    /// set by the Event recorder when a create is refused, removed by the controller once
+    /// nothing is left to create or delete.
+    pub replica_failure: Option<(String, String, String)>,
 }
 
 /// A container port of a pod: name, number, protocol.
@@ -668,6 +672,12 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 at(v, "/status/readyReplicas").and_then(Value::as_i64).unwrap_or(0),
                 at(v, "/status/availableReplicas").and_then(Value::as_i64).unwrap_or(0),
             ),
+            replica_failure: at(v, "/status/conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == "ReplicaFailure" && c["status"] == "True")
+                .map(|c| (s(c, "/reason"), s(c, "/message"), s(c, "/lastTransitionTime"))),
         }),
         Kind::Deployment => Row::Deployment(crate::controllers::deployment::project(key, v)?),
         Kind::ResourceQuota => Row::ResourceQuota(crate::rows_quota::project_quota(key, v)?),

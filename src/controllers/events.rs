@@ -1,7 +1,8 @@
 //! The Event recorder (an edge of the engine): each problem the controllers report about an
 //! object (a refusal such as `CIDRNotAvailable` or `AllocationFailed`, or an object they
 //! cannot read, `InvalidObject`) becomes a Warning Event on that object, where `kubectl
-//! describe` shows it, as upstream's controllers record theirs.
+//! describe` shows it, as upstream's controllers record theirs. A refused pod create also
+//! sets its ReplicaSet's `ReplicaFailure` condition, as upstream's ReplicaSet controller does.
 //!
 //! An Event is named after its object and a hash of the object's uid and the problem, so a
 //! problem is recorded once however often it is reported: again after a restart, or after it
@@ -11,12 +12,15 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
-use deltakube_dataflows::types::ControllerError;
+use deltakube_dataflows::types::{ControllerError, Kind, ObjectKey};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::api::Api;
 use super::writer::collection_path;
+
+/// The reason of a refused create, as upstream's ReplicaSet controller records it.
+pub const FAILED_CREATE: &str = "FailedCreate";
 
 /// The component Events name as their source.
 const COMPONENT: &str = "deltakube-controllers";
@@ -64,9 +68,34 @@ impl EventRecorder {
         });
         let (code, answer) = self.api.call("POST", &format!("/api/v1/namespaces/{namespace}/events"), event.to_string(), "application/json").await?;
         match code {
-            200..=299 => Ok(()),
-            409 => Ok(()),
-            code => Err(format!("creating the Event: {code} {}", answer["message"].as_str().unwrap_or(""))),
+            200..=299 | 409 => {}
+            code => return Err(format!("creating the Event: {code} {}", answer["message"].as_str().unwrap_or(""))),
+        }
+        if problem.reason == FAILED_CREATE && matches!(key.kind, Kind::ReplicaSet | Kind::ReplicationController) {
+            self.mark_replica_failure(key, &object, problem.message.trim_start_matches("Error creating: ")).await?;
+        }
+        Ok(())
+    }
+
+    /// Upstream's ReplicaSet controller sets `ReplicaFailure` (FailedCreate, the refusal as
+    /// its message) when a create fails and the condition is not there yet; the controller
+    /// removes it once nothing is left to create. Written against the object's
+    /// resourceVersion: a newer ReplicaSet is left for the next refusal.
+    async fn mark_replica_failure(&self, key: &ObjectKey, object: &Value, message: &str) -> Result<(), String> {
+        let mut conditions = object.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+        if conditions.iter().any(|c| c["type"] == "ReplicaFailure") {
+            return Ok(());
+        }
+        conditions.push(json!({
+            "type": "ReplicaFailure", "status": "True", "lastTransitionTime": deltakube_api::object::now_rfc3339(),
+            "reason": FAILED_CREATE, "message": message,
+        }));
+        let patch = json!({"metadata": {"resourceVersion": object.pointer("/metadata/resourceVersion")}, "status": {"conditions": conditions}});
+        let path = format!("{}/{}/status", collection_path(key), key.name);
+        let (code, answer) = self.api.call("PATCH", &path, patch.to_string(), "application/merge-patch+json").await?;
+        match code {
+            200..=299 | 404 | 409 => Ok(()),
+            code => Err(format!("setting ReplicaFailure: {code} {}", answer["message"].as_str().unwrap_or(""))),
         }
     }
 }

@@ -34,8 +34,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const MAX_IN_FLIGHT: usize = 64;
 /// Marks an error that is an expected wait (something else must happen first), not a failure.
 const WAITING: &str = "waiting: ";
-/// The Event reason of a create the API server refused, as upstream's controllers record it.
-const FAILED_CREATE: &str = "FailedCreate";
 
 /// What the writer hears.
 pub enum WriterInput {
@@ -102,7 +100,7 @@ impl Writer {
         let Some(kind) = Kind::from_reference(api_version, kind) else { return };
         let _ = self.problems.send(ControllerError {
             key: ObjectKey::new(kind, key.namespace.clone(), name),
-            reason: FAILED_CREATE.into(),
+            reason: super::events::FAILED_CREATE.into(),
             message: format!("Error creating: {message}"),
         });
     }

@@ -97,6 +97,14 @@ fn status_content(replicas: i64, fully_labeled: i64, ready: i64, available: i64,
     .to_string()
 }
 
+/// A status patch that also removes the conditions (a ReplicaSet's only one is
+/// ReplicaFailure).
+fn without_conditions(status: &str) -> String {
+    let mut patch: Value = serde_json::from_str(status).expect("status_content is JSON");
+    patch["status"]["conditions"] = Value::Null;
+    patch.to_string()
+}
+
 /// The status fields this controller writes, as they stand on an object.
 pub fn observed_status(v: &Value) -> String {
     let n = |k: &str| v.pointer(&format!("/status/{k}")).and_then(Value::as_i64).unwrap_or(0);
@@ -290,8 +298,11 @@ pub fn decide(w: &ReplicaSetRow, owned: &[&PodRow], orphans: &[&PodRow], passed:
         diff.to_delete = surplus as i64;
     }
     let status = status_content(diff.actual, diff.actual, diff.ready, diff.available, w.generation);
-    if status != w.status {
-        out.push(Intent::PatchStatus { key: workload_key(w), patch: status.into() });
+    // Upstream's calculateStatus drops ReplicaFailure once a sync has nothing to fail at.
+    let failure_over = w.replica_failure.is_some() && diff.to_create == 0 && diff.to_delete == 0;
+    if status != w.status || failure_over {
+        let patch = if failure_over { without_conditions(&status) } else { status };
+        out.push(Intent::PatchStatus { key: workload_key(w), patch: patch.into() });
     }
     Decision { diff, intents: out }
 }
@@ -473,6 +484,7 @@ mod tests {
             created: String::new(),
             status_counts: (0, 0, 0),
             min_ready_seconds: 0,
+            replica_failure: None,
         }
     }
 

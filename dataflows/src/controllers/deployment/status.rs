@@ -25,6 +25,7 @@ pub const TIMED_OUT: &str = "ProgressDeadlineExceeded";
 const UPDATED: &str = "ReplicaSetUpdated";
 const CREATED: &str = "NewReplicaSetCreated";
 const PAUSED: &str = "DeploymentPaused";
+pub const REPLICA_FAILURE: &str = "ReplicaFailure";
 const RESUMED: &str = "DeploymentResumed";
 
 /// One condition, as the object carries it.
@@ -206,7 +207,27 @@ pub fn next_status(d: &DeploymentRow, step: &Step) -> DeploymentStatus {
         return status;
     }
     sync_rollout_status(d, step, &conditions, &mut status);
+    match replica_failure(step) {
+        Some(failure) => status.set(failure),
+        None => status.remove(REPLICA_FAILURE),
+    }
     status
+}
+
+/// Upstream's `getReplicaFailures`: the new ReplicaSet's ReplicaFailure, else an old one's,
+/// as a Deployment condition (`ReplicaSetToDeploymentCondition`: both times the transition's).
+fn replica_failure(step: &Step) -> Option<Condition> {
+    let of = |r: &ReplicaSetRow| {
+        r.replica_failure.as_ref().map(|(reason, message, at)| Condition {
+            kind: REPLICA_FAILURE.into(),
+            status: "True".into(),
+            reason: reason.clone(),
+            message: message.clone(),
+            last_update: at.clone(),
+            last_transition: at.clone(),
+        })
+    };
+    step.new.and_then(of).or_else(|| step.owned.iter().find_map(|r| of(r)))
 }
 
 /// Whether a ReplicaSet was created after the Progressing condition was last updated (or
