@@ -138,6 +138,12 @@ fn is_headless(spec: &Value) -> bool {
     spec["clusterIP"].as_str() == Some("None")
 }
 
+/// A headless Service without a selector may carry any IP family (upstream's
+/// `initIPFamilyFields`).
+fn is_selectorless_headless(spec: &Value) -> bool {
+    is_headless(spec) && spec["selector"].as_object().is_none_or(|s| s.is_empty())
+}
+
 /// A non-zero integer field; zero is unset, as upstream's.
 fn set_number(v: &Value) -> Option<i64> {
     v.as_i64().filter(|n| *n != 0)
@@ -261,8 +267,7 @@ fn check(old: Option<&Value>, spec: &Value) -> Vec<Cause> {
         for (i, family) in spec["ipFamilies"].as_array().into_iter().flatten().enumerate().filter(|(_, f)| f.as_str() != Some("IPv4")) {
             causes.push(invalid(&format!("spec.ipFamilies[{i}]"), &format!("Invalid value: {family}"), "not configured on this cluster"));
         }
-        let selectorless_headless = is_headless(spec) && spec["selector"].as_object().is_none_or(|s| s.is_empty());
-        if spec["ipFamilyPolicy"].as_str() == Some("RequireDualStack") && !selectorless_headless {
+        if spec["ipFamilyPolicy"].as_str() == Some("RequireDualStack") && !is_selectorless_headless(spec) {
             causes.push(invalid("spec.ipFamilyPolicy", "Invalid value: \"RequireDualStack\"", "this cluster is not configured for dual-stack services"));
         }
     }
@@ -317,13 +322,13 @@ impl ServiceAllocator {
         }
         let kept = old.map(Held::of).unwrap_or_default();
         let mut causes = Vec::new();
-        let spec_value = spec.clone();
+        let (cluster_ip, node_ports, allocates, health_check, selectorless_headless) =
+            (needs_cluster_ip(spec), needs_node_ports(spec), allocates_node_ports(spec), needs_health_check_port(spec), is_selectorless_headless(spec));
         let spec = spec.as_object_mut().expect("checked above");
 
         // ClusterIP, and the family fields of a single-stack IPv4 cluster (upstream's
         // `initIPFamilyFields`: a selectorless headless Service may carry any family).
-        if needs_cluster_ip(&spec_value) {
-            let selectorless_headless = is_headless(&spec_value) && spec_value["selector"].as_object().is_none_or(|s| s.is_empty());
+        if cluster_ip {
             let policy = if selectorless_headless { "RequireDualStack" } else { "SingleStack" };
             spec.entry("ipFamilyPolicy").or_insert_with(|| json!(policy));
             spec.entry("ipFamilies").or_insert_with(|| json!(["IPv4"]));
@@ -357,8 +362,7 @@ impl ServiceAllocator {
         }
 
         // NodePorts: one per port number, shared by its protocols (upstream's `initNodePorts`).
-        if needs_node_ports(&spec_value) {
-            let allocates = allocates_node_ports(&spec_value);
+        if node_ports {
             let mut mine: BTreeMap<i64, u16> = BTreeMap::new();
             let mut claimed: HashSet<u16> = HashSet::new();
             for (i, port) in spec.get_mut("ports").and_then(Value::as_array_mut).into_iter().flatten().enumerate() {
@@ -396,7 +400,7 @@ impl ServiceAllocator {
                 port.remove("nodePort");
             }
         }
-        if needs_health_check_port(&spec_value) {
+        if health_check {
             match spec.get("healthCheckNodePort").and_then(set_number) {
                 Some(requested) => {
                     if let Err(e) = self.claim_port(requested, &kept, &mut used_ports) {

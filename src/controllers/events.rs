@@ -21,6 +21,8 @@ use super::writer::collection_path;
 
 /// The reason of a refused create, as upstream's ReplicaSet controller records it.
 pub const FAILED_CREATE: &str = "FailedCreate";
+/// What its Event's message starts with; the refusal follows.
+pub const ERROR_CREATING: &str = "Error creating: ";
 
 /// The component Events name as their source.
 const COMPONENT: &str = "deltakube-controllers";
@@ -72,7 +74,7 @@ impl EventRecorder {
             code => return Err(format!("creating the Event: {code} {}", answer["message"].as_str().unwrap_or(""))),
         }
         if problem.reason == FAILED_CREATE && matches!(key.kind, Kind::ReplicaSet | Kind::ReplicationController) {
-            self.mark_replica_failure(key, &object, problem.message.trim_start_matches("Error creating: ")).await?;
+            self.mark_replica_failure(key, &object, problem.message.trim_start_matches(ERROR_CREATING)).await?;
         }
         Ok(())
     }

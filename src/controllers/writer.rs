@@ -101,7 +101,7 @@ impl Writer {
         let _ = self.problems.send(ControllerError {
             key: ObjectKey::new(kind, key.namespace.clone(), name),
             reason: super::events::FAILED_CREATE.into(),
-            message: format!("Error creating: {message}"),
+            message: format!("{}{message}", super::events::ERROR_CREATING),
         });
     }
 

@@ -11,8 +11,8 @@
 //! Each reduce re-derives one sync step from the current state (as upstream's sync does on
 //! every event): create the new ReplicaSet, or scale it up, or scale old ones down, and keep
 //! the status and revision annotations current. A paused Deployment, or one resized since its
-//! ReplicaSets were, takes [`scale`]'s step instead (proportional scaling). Writes come back through the feed and the
-//! next step follows, so a rollout is a sequence of small, idempotent decisions. Status and
+//! ReplicaSets were, takes [`scale`]'s step instead (proportional scaling). Writes come back
+//! through the feed and the next step follows, so a rollout is a sequence of small, idempotent decisions. Status and
 //! conditions are [`status`]'s; a rollout that makes no progress for `progressDeadlineSeconds`
 //! by the clock ([`crate::clock`]) times out, through a deadline that only its own tick
 //! touches:
@@ -165,8 +165,12 @@ fn copied_to_replica_set(key: &str) -> bool {
     )
 }
 
+fn annotation<'a>(annotations: &'a Labels, key: &str) -> Option<&'a str> {
+    annotations.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
 fn revision(annotations: &Labels) -> i64 {
-    annotations.iter().find(|(k, _)| k == REVISION).and_then(|(_, v)| v.parse().ok()).unwrap_or(0)
+    annotation(annotations, REVISION).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 /// Whether a ReplicaSet's template is the Deployment's, ignoring `pod-template-hash`.
@@ -345,11 +349,11 @@ pub fn decide(d: &DeploymentRow, owned: &[&ReplicaSetRow], deadline_passed: bool
     // of them that have nothing left.
     let clean_up = if scaling_only { d.paused } else { d.observed.complete(d) };
     if clean_up {
-        let mut cleanable: Vec<&&ReplicaSetRow> = olds.iter().filter(|r| !r.deleting).collect();
+        let mut cleanable: Vec<&ReplicaSetRow> = olds.iter().copied().filter(|r| !r.deleting).collect();
         cleanable.sort_by_key(|r| (revision(&r.annotations), r.created.clone(), r.name.clone()));
         let surplus = cleanable.len() as i64 - d.revision_history_limit.max(0);
-        let empty = |r: &&&&ReplicaSetRow| r.replicas == 0 && r.status_counts.0 == 0 && !rs_patches.contains_key(&r.name);
-        for r in cleanable.iter().take(surplus.max(0) as usize).filter(empty) {
+        let empty = |r: &&ReplicaSetRow| r.replicas == 0 && r.status_counts.0 == 0 && !rs_patches.contains_key(&r.name);
+        for r in cleanable.into_iter().take(surplus.max(0) as usize).filter(empty) {
             out.push(Intent::Delete { key: rs_key(d, &r.name) });
         }
     }

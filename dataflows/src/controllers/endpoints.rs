@@ -190,13 +190,9 @@ fn content_string<P: Serialize, A: Serialize>(labels: &[(String, String)], headl
     if headless {
         l.insert("service.kubernetes.io/headless", "");
     }
-    match truncate(subsets) {
-        Some(truncated) => {
-            let annotations = BTreeMap::from([(OVER_CAPACITY, "truncated")]);
-            serialize(&ContentDoc { metadata: LabelsDoc { labels: l, annotations }, subsets: &truncated })
-        }
-        None => serialize(&ContentDoc { metadata: LabelsDoc { labels: l, annotations: BTreeMap::new() }, subsets }),
-    }
+    let truncated = truncate(subsets);
+    let annotations = if truncated.is_some() { BTreeMap::from([(OVER_CAPACITY, "truncated")]) } else { BTreeMap::new() };
+    serialize(&ContentDoc { metadata: LabelsDoc { labels: l, annotations }, subsets: truncated.as_deref().unwrap_or(subsets) })
 }
 
 /// Upstream's `truncateEndpoints`: over [`MAX_CAPACITY`] addresses in all, not-ready ones

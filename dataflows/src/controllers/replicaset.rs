@@ -87,6 +87,10 @@ impl<'p> Colocation<'p> {
 }
 
 fn status_content(replicas: i64, fully_labeled: i64, ready: i64, available: i64, generation: i64) -> String {
+    status_json(replicas, fully_labeled, ready, available, generation).to_string()
+}
+
+fn status_json(replicas: i64, fully_labeled: i64, ready: i64, available: i64, generation: i64) -> Value {
     json!({"status": {
         "replicas": replicas,
         "fullyLabeledReplicas": fully_labeled,
@@ -94,15 +98,6 @@ fn status_content(replicas: i64, fully_labeled: i64, ready: i64, available: i64,
         "availableReplicas": available,
         "observedGeneration": generation,
     }})
-    .to_string()
-}
-
-/// A status patch that also removes the conditions (a ReplicaSet's only one is
-/// ReplicaFailure).
-fn without_conditions(status: &str) -> String {
-    let mut patch: Value = serde_json::from_str(status).expect("status_content is JSON");
-    patch["status"]["conditions"] = Value::Null;
-    patch.to_string()
 }
 
 /// The status fields this controller writes, as they stand on an object.
@@ -301,7 +296,14 @@ pub fn decide(w: &ReplicaSetRow, owned: &[&PodRow], orphans: &[&PodRow], passed:
     // Upstream's calculateStatus drops ReplicaFailure once a sync has nothing to fail at.
     let failure_over = w.replica_failure.is_some() && diff.to_create == 0 && diff.to_delete == 0;
     if status != w.status || failure_over {
-        let patch = if failure_over { without_conditions(&status) } else { status };
+        // A ReplicaSet's only condition is ReplicaFailure: the patch removes them all.
+        let patch = if failure_over {
+            let mut patch = status_json(diff.actual, diff.actual, diff.ready, diff.available, w.generation);
+            patch["status"]["conditions"] = Value::Null;
+            patch.to_string()
+        } else {
+            status
+        };
         out.push(Intent::PatchStatus { key: workload_key(w), patch: patch.into() });
     }
     Decision { diff, intents: out }

@@ -13,12 +13,8 @@
 
 use std::cmp::Reverse;
 
-use super::{DeploymentRow, Strategy, DESIRED_REPLICAS, MAX_REPLICAS};
+use super::{annotation, DeploymentRow, Strategy, DESIRED_REPLICAS, MAX_REPLICAS};
 use crate::rows::{Labels, ReplicaSetRow};
-
-fn annotation<'a>(annotations: &'a Labels, key: &str) -> Option<&'a str> {
-    annotations.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-}
 
 /// An annotation as upstream's `getIntFromAnnotation` reads it: a 32-bit integer, or none.
 fn int_annotation(annotations: &Labels, key: &str) -> Option<i64> {
