@@ -228,8 +228,11 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             let mut config = flags.controllers.clone().with_up_defaults().config(String::new())?;
             let views = std::sync::Arc::new(crate::controllers::views::ViewStore::new(flags.controllers.workers));
             let metrics = std::sync::Arc::new(crate::controllers::metrics::Metrics::new());
-            let views_router = crate::controllers::views_http::router(views.clone(), metrics.clone());
-            let server = apiserver::start(flags.apiserver.config()?, Some(views_router)).await.context("starting the apiserver")?;
+            let in_process = apiserver::InProcessControllers {
+                views: crate::controllers::views_http::router(views.clone(), metrics.clone()),
+                quota_usage: std::sync::Arc::new(crate::controllers::quota_view::QuotaViewReader { views: views.clone(), metrics: metrics.clone() }),
+            };
+            let server = apiserver::start(flags.apiserver.config()?, Some(in_process)).await.context("starting the apiserver")?;
             config.root_ca = server.pki.ca_cert.clone();
             crate::controllers::start(&server, views, metrics, config, flags.controllers.workers).context("starting the controllers")?;
             let kubeconfig = std::fs::canonicalize(&server.kubeconfig).unwrap_or(server.kubeconfig.clone());

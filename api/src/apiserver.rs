@@ -109,11 +109,20 @@ pub fn served_kinds() -> Vec<ServedKind> {
         .collect()
 }
 
-/// Starts the API server and returns once it accepts connections. `extra` routes (the
-/// in-process controllers' views) are served behind the same authentication, with RBAC
-/// deciding on their paths as non-resource URLs; without them, `/views` is forwarded to the
-/// views that controller processes registered ([`crate::views_proxy`]).
-pub async fn start(config: ApiServerConfig, extra: Option<axum::Router>) -> Result<RunningApiServer, StartError> {
+/// What controllers running in the API server's process (`deltakube up`) lend it.
+pub struct InProcessControllers {
+    /// Their `/views` and `/metrics` routes.
+    pub views: axum::Router,
+    /// Their `quota-usage` view, which ResourceQuota admission reads.
+    pub quota_usage: Arc<dyn crate::admission::quota_view::QuotaUsageView>,
+}
+
+/// Starts the API server and returns once it accepts connections. The in-process
+/// controllers' views are served behind the same authentication, with RBAC deciding on their
+/// paths as non-resource URLs; without them, `/views` is forwarded to the views that
+/// controller processes registered ([`crate::views_proxy`]), and quota admission sums usage
+/// from the watch cache.
+pub async fn start(config: ApiServerConfig, in_process: Option<InProcessControllers>) -> Result<RunningApiServer, StartError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| StartError::Io(config.data_dir.clone(), e))?;
     let host = config.advertise.rsplit_once(':').map_or(config.advertise.as_str(), |(h, _)| h).to_string();
     let pki = Pki::ensure(&config.data_dir.join("pki"), &[host])?;
@@ -138,10 +147,11 @@ pub async fn start(config: ApiServerConfig, extra: Option<axum::Router>) -> Resu
         service_account_tokens: tokens.clone(),
         advertise_address: config.advertise.clone(),
         services: crate::service_alloc::ServiceAllocator::new(config.service_ranges.clone()),
+        quota_usage: in_process.as_ref().map(|c| c.quota_usage.clone()),
     });
     let internal_router = router(state);
     // Without the controllers in-process, `/views` goes to the processes that registered theirs.
-    let extra = extra.unwrap_or_else(|| crate::views_proxy::router(cache.clone()));
+    let extra = in_process.map_or_else(|| crate::views_proxy::router(cache.clone()), |c| c.views);
     let app = internal_router.clone().merge(extra.route_layer(middleware::from_fn_with_state(authorizer, authorize_path)));
     let app = app.layer(middleware::from_fn_with_state(authenticator, authenticate));
     let listener = tokio::net::TcpListener::bind(config.bind).await.map_err(|e| StartError::Listen(config.bind, e))?;

@@ -384,6 +384,20 @@ impl WatchCache {
         Some(Subscription { backlog, live })
     }
 
+    /// The events after `revision` whose keys start with `prefix`, oldest first, found from
+    /// the newest back (so the cost is the events since `revision`); None when history no
+    /// longer reaches back that far.
+    pub fn events_after(&self, prefix: &str, revision: Revision) -> Option<Vec<Arc<CacheEvent>>> {
+        let state = self.state.read().expect("cache lock");
+        if revision < state.history_floor {
+            return None;
+        }
+        let mut events: Vec<Arc<CacheEvent>> =
+            state.history.iter().rev().take_while(|e| e.revision > revision).filter(|e| e.object.key.starts_with(prefix)).cloned().collect();
+        events.reverse();
+        Some(events)
+    }
+
     /// Subscribes at the current state: the objects under `prefix` now, and a live feed after.
     pub fn subscribe_with_state(&self, prefix: &str) -> (Vec<Arc<CachedObject>>, Revision, broadcast::Receiver<Arc<CacheEvent>>) {
         let state = self.state.read().expect("cache lock");

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use clap::Args;
-use deltakube_api::apiserver::{self, ApiServerConfig, StoreConfig};
+use deltakube_api::apiserver;
 use deltakube_api::store::embedded::EmbeddedStore;
 use deltakube_api::store::etcd::EtcdStore;
 use deltakube_api::store::etcd_process::EtcdProcess;
@@ -248,19 +248,7 @@ pub async fn run(flags: ApiserverBenchFlags) -> anyhow::Result<()> {
     drop(etcd_process);
 
     // 2–4 run against a real server on the embedded store.
-    let server = apiserver::start(
-        ApiServerConfig {
-            data_dir: dir.path().join("server"),
-            store: StoreConfig::Embedded(dir.path().join("server-store.redb")),
-            bind: "127.0.0.1:0".parse()?,
-            advertise: "127.0.0.1:0".into(),
-            token_auth_file: None,
-            compaction_interval: Duration::ZERO,
-            service_ranges: Default::default(),
-        },
-        None,
-    )
-    .await?;
+    let server = apiserver::start(super::loopback_server(dir.path().join("server"), dir.path().join("server-store.redb")), None).await?;
     let base = format!("https://{}", server.address);
     let client = ApiClient::new(&Credentials::admin(&server.pki, &base), true)?;
     for ns in ["bench-create", "bench-watch"] {

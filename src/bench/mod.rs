@@ -1,9 +1,11 @@
 //! `deltakube bench`: benchmarks that run the real parts in one process. `apiserver` measures
-//! the store and the REST API; `churn` the controllers' dataflows; `scheduler` the scheduler.
+//! the store and the REST API; `churn` the controllers' dataflows; `quota` ResourceQuota
+//! admission from the quota view; `scheduler` the scheduler.
 
 mod apiserver;
 mod churn;
 mod churn_latency;
+mod quota;
 mod scheduler;
 
 use clap::{Args, Subcommand};
@@ -14,6 +16,8 @@ pub enum BenchAction {
     Apiserver(apiserver::ApiserverBenchFlags),
     /// The controllers' dataflow at scale: initial load, one change vs recompute, churn latency.
     Churn(churn::ChurnBenchFlags),
+    /// Pod creates under a ResourceQuota in a full namespace: usage from the quota view vs summed from the cache.
+    Quota(quota::QuotaBenchFlags),
     /// The scheduler end to end in one process: SchedulingBasic and variants, pods bound per second.
     Scheduler(scheduler::SchedulerBenchFlags),
 }
@@ -28,7 +32,22 @@ pub async fn run(flags: BenchFlags) -> anyhow::Result<()> {
     match flags.action {
         BenchAction::Apiserver(f) => apiserver::run(f).await,
         BenchAction::Churn(f) => tokio::task::spawn_blocking(move || churn::run(f)).await?,
+        BenchAction::Quota(f) => quota::run(f).await,
         BenchAction::Scheduler(f) => scheduler::run(f).await,
+    }
+}
+
+/// An API server for a bench: on the embedded store at `store`, on a free loopback port,
+/// never compacting.
+pub fn loopback_server(data_dir: std::path::PathBuf, store: std::path::PathBuf) -> deltakube_api::apiserver::ApiServerConfig {
+    deltakube_api::apiserver::ApiServerConfig {
+        data_dir,
+        store: deltakube_api::apiserver::StoreConfig::Embedded(store),
+        bind: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        advertise: "127.0.0.1:0".into(),
+        token_auth_file: None,
+        compaction_interval: std::time::Duration::ZERO,
+        service_ranges: Default::default(),
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use deltakube_api::apiserver::{self, ApiServerConfig, StoreConfig};
+use deltakube_api::apiserver;
 use deltakube_dataflows::engine::ControllerConfig;
 use deltakube_dataflows::scheduler::config::SchedulerConfig;
 use serde_json::{json, Value};
@@ -187,20 +187,8 @@ pub async fn run(flags: SchedulerBenchFlags) -> anyhow::Result<()> {
         flags.workers
     );
     let dir = tempfile::tempdir()?;
-    let server = apiserver::start(
-        ApiServerConfig {
-            data_dir: dir.path().join("server"),
-            store: StoreConfig::Embedded(dir.path().join("store.redb")),
-            bind: "127.0.0.1:0".parse()?,
-            advertise: "127.0.0.1:0".into(),
-            token_auth_file: None,
-            compaction_interval: Duration::ZERO,
-            service_ranges: Default::default(),
-        },
-        None,
-    )
-    .await
-    .context("starting the apiserver")?;
+    let server =
+        apiserver::start(super::loopback_server(dir.path().join("server"), dir.path().join("store.redb")), None).await.context("starting the apiserver")?;
     let api = Arc::new(Api::in_process(server.internal_router.clone()));
     let nodes: Vec<Value> = (0..flags.nodes).map(|i| node(i, flags.variant)).collect();
     create_all(&api, "/api/v1/nodes", nodes, flags.concurrency, None, None).await?;

@@ -41,6 +41,7 @@ pub struct Metrics {
     complete_revision: Gauge,
     scheduler_revision: Gauge,
     feed_events: Counter,
+    quota_view_reads: Counter,
     pushed: Mutex<BTreeMap<Revision, Instant>>,
 }
 
@@ -80,6 +81,7 @@ impl Metrics {
         let complete_revision = Gauge::default();
         let scheduler_revision = Gauge::default();
         let feed_events = Counter::default();
+        let quota_view_reads = Counter::default();
         registry.register("controller_reconcile_latency_seconds", "From a change entering the feed to the write answering it being confirmed", latency.clone());
         registry.register("controller_updates", "Writes the controllers made", updates.clone());
         registry.register("controller_write_errors", "Controller writes that failed and were retried", errors.clone());
@@ -96,6 +98,7 @@ impl Metrics {
             scheduler_revision.clone(),
         );
         registry.register("dataflow_feed_events", "Object changes fed to the dataflows", feed_events.clone());
+        registry.register("quota_admission_view_reads", "ResourceQuota admission's reads of the in-process quota-usage view", quota_view_reads.clone());
         Metrics {
             registry,
             latency,
@@ -106,6 +109,7 @@ impl Metrics {
             complete_revision,
             scheduler_revision,
             feed_events,
+            quota_view_reads,
             pushed: Mutex::new(BTreeMap::new()),
         }
     }
@@ -146,6 +150,11 @@ impl Metrics {
 
     pub fn failed(&self, intent: &Intent) {
         self.errors.get_or_create(&ControllerLabel { controller: controller_of(intent).into() }).inc();
+    }
+
+    /// ResourceQuota admission read the quota view.
+    pub fn quota_view_read(&self) {
+        self.quota_view_reads.inc();
     }
 
     /// A write whose effect was already there.

@@ -10,6 +10,7 @@ pub mod explain;
 pub mod feed;
 pub mod lease;
 pub mod metrics;
+pub mod quota_view;
 pub mod remote_feed;
 pub mod views;
 pub mod views_http;

@@ -147,6 +147,16 @@ impl ViewStore {
         Some((complete, out))
     }
 
+    /// The rows of a view whose keys start with `prefix` (a namespace's, with `ns/`), read
+    /// as a range, and the revision they are complete at. Views edges set lazily are not
+    /// included.
+    pub fn rows_under(&self, view: &str, prefix: &str) -> (Revision, Vec<(String, String)>) {
+        let state = self.state.lock().expect("views lock");
+        let rows = state.rows.get(view).into_iter().flat_map(|rows| rows.range((prefix.to_string(), String::new())..));
+        let out = rows.map(|(row, _)| row).take_while(|(k, _)| k.starts_with(prefix)).cloned().collect();
+        (state.complete, out)
+    }
+
     /// Every view with its row count.
     pub fn list(&self) -> (Revision, Vec<(&'static str, usize)>) {
         let state = self.state.lock().expect("views lock");

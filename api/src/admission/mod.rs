@@ -4,12 +4,14 @@
 //! - Quantities (here): resource quantities must parse, as upstream's decoding requires.
 //! - [`limit_ranger`]: LimitRange defaults for pods, then min, max and ratio checks.
 //! - [`priority`]: a pod's priority from its PriorityClass; one global default class.
-//! - [`resource_quota`]: ResourceQuota `hard` limits, checked last.
+//! - [`resource_quota`]: ResourceQuota `hard` limits, checked last, against usage from the
+//!   controllers' [`quota_view`] where they run in this process.
 //!
 //! Quantities and usage rules are in [`crate::quota`].
 
 pub mod limit_ranger;
 pub mod priority;
+pub mod quota_view;
 pub mod resource_quota;
 
 use serde_json::Value;

@@ -3,9 +3,12 @@
 //! message (`exceeded quota: <name>, requested: …, used: …, limited: …`); so is a pod that
 //! leaves unset a cpu or memory request or limit a quota constrains (`must specify …`).
 //!
-//! **Usage** is summed from the namespace's objects in the watch cache, the API server's own
-//! fast path, instead of being read from the quota's `status.used` as upstream does; so a
-//! quota is enforced from its creation on, without waiting for the controller's first status.
+//! **Usage** is read from the ResourceQuota controller's `quota-usage` view where the
+//! controllers run in this process, brought up to the watch cache's revision by the events
+//! since ([`super::quota_view`]); otherwise (or for what the view does not hold) it is summed
+//! from the namespace's objects in the watch cache. Upstream reads the quota's `status.used`
+//! instead, which trails the controller; either way here is exact at the revision the check
+//! runs at, so a quota is enforced from its creation on.
 //!
 //! **Concurrency.** Upstream serializes the admissions of a namespace and commits each one by
 //! a compare-and-swap of the quota's status. Here a per-namespace async mutex is held from the
@@ -27,6 +30,10 @@ use crate::object;
 use crate::quota::quantity::{canonical, Quantity};
 use crate::quota::usage::{class_of, container_list, pod_compute_usage, scopes, usage, Evaluator, List, ScopeClass};
 use crate::server::{Ctx, SharedState};
+
+use super::quota_view::ViewUsage;
+use crate::cache::{CacheEvent, EventType, WatchCache};
+use crate::resources::registry::ResourceDescriptor;
 
 /// How long a check waits for the watch cache to catch up with the store.
 const CACHE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -108,32 +115,85 @@ fn missing_requirements(pod: &Value, required: &BTreeSet<&str>) -> Result<Option
     Ok(Some(format!("must specify {}", parts.join("; "))))
 }
 
-/// The namespace's current usage of `resources` by the objects of this kind that `scopes`
-/// select, summed from the watch cache.
-fn used(state: &SharedState, ctx: &Ctx, ns: &str, quota: &Quota, resources: &BTreeSet<&str>, evaluator: Evaluator) -> List {
-    let r = ctx.resource;
-    let (items, _) = state.cache.list(&object::list_prefix(r, Some(ns)), None);
-    let mut total = List::new();
-    for item in items {
-        // A stored object that does not measure (its quantities do not parse) uses nothing.
-        let measured = class_of(evaluator, &item.value).and_then(|class| Ok((class, usage(r.group, r.plural, &item.value)?)));
-        let (class, list) = match measured {
-            Ok(m) => m,
-            Err(error) => {
-                tracing::warn!(key = %item.key, %error, "object left out of quota usage");
-                continue;
-            }
-        };
-        if !class.matches(&quota.scopes) {
-            continue;
+/// What one quota's usage is measured over: the objects of the request's kind in its
+/// namespace, as the watch cache holds them.
+struct Measure<'a> {
+    cache: &'a WatchCache,
+    resource: &'a ResourceDescriptor,
+    ns: &'a str,
+    quota: &'a Quota,
+    evaluator: Evaluator,
+}
+
+impl Measure<'_> {
+    /// The current usage of `resources`: from the quota view where it holds them, the rest
+    /// summed from the watch cache.
+    fn used(&self, resources: &BTreeSet<&str>, view: Option<&ViewUsage>) -> List {
+        let mut total = view.and_then(|v| self.replayed_view(resources, v)).unwrap_or_default();
+        let rest: BTreeSet<&str> = resources.iter().copied().filter(|r| !total.contains_key(*r)).collect();
+        if !rest.is_empty() {
+            total.extend(self.summed(&rest));
         }
-        for (k, q) in list {
-            if resources.contains(k.as_str()) {
-                total.entry(k).or_insert(Quantity::ZERO).add(&q);
+        total
+    }
+
+    /// The usage of those of `resources` the view's row of the quota holds, brought from the
+    /// view's revision to the watch cache's by the cache's events in between (see
+    /// [`super::quota_view`]); None when that cannot be exact: no row, a spec changed since,
+    /// or history gone.
+    fn replayed_view(&self, resources: &BTreeSet<&str>, view: &ViewUsage) -> Option<List> {
+        let row = view.used.get(&self.quota.name)?;
+        let quota_key = format!("/registry/resourcequotas/{}/{}", self.ns, self.quota.name);
+        let quota_events = self.cache.events_after(&quota_key, view.revision)?;
+        let spec_changed = |e: &CacheEvent| e.kind != EventType::Modified || e.prev.as_ref().is_none_or(|p| p.value.get("spec") != e.object.value.get("spec"));
+        if quota_events.iter().any(|e| e.object.key == quota_key && spec_changed(e)) {
+            return None;
+        }
+        let mut total: List = resources.iter().filter_map(|r| Some((r.to_string(), Quantity::parse(row.get(*r)?).ok()?))).collect();
+        if total.is_empty() {
+            return Some(total);
+        }
+        for event in self.cache.events_after(&object::list_prefix(self.resource, Some(self.ns)), view.revision)? {
+            let new = (event.kind != EventType::Deleted).then_some(&event.object);
+            for (object, sign) in [(new, 1), (event.prev.as_ref(), -1)] {
+                for (k, mut q) in object.and_then(|o| self.charged(&o.key, &o.value)).unwrap_or_default() {
+                    if let Some(t) = total.get_mut(&k) {
+                        q.nanos *= sign;
+                        t.add(&q);
+                    }
+                }
+            }
+        }
+        Some(total)
+    }
+
+    /// The current usage of `resources` by the objects the quota's scopes select, summed
+    /// from the watch cache.
+    fn summed(&self, resources: &BTreeSet<&str>) -> List {
+        let (items, _) = self.cache.list(&object::list_prefix(self.resource, Some(self.ns)), None);
+        let mut total = List::new();
+        for item in items {
+            for (k, q) in self.charged(&item.key, &item.value).unwrap_or_default() {
+                if resources.contains(k.as_str()) {
+                    total.entry(k).or_insert(Quantity::ZERO).add(&q);
+                }
+            }
+        }
+        total
+    }
+
+    /// What one object uses under the quota: nothing if its scopes leave the object out, or
+    /// if the object does not measure (its quantities do not parse).
+    fn charged(&self, key: &str, value: &Value) -> Option<List> {
+        let measured = class_of(self.evaluator, value).and_then(|class| Ok((class, usage(self.resource.group, self.resource.plural, value)?)));
+        match measured {
+            Ok((class, list)) => class.matches(&self.quota.scopes).then_some(list),
+            Err(error) => {
+                tracing::warn!(%key, %error, "object left out of quota usage");
+                None
             }
         }
     }
-    total
 }
 
 /// The namespace and evaluator of the request, when some quota of its namespace measures its
@@ -146,12 +206,12 @@ fn quotas_apply<'c>(state: &SharedState, ctx: &'c Ctx) -> Option<(&'c str, Evalu
 }
 
 /// Takes the namespace's lock, then waits until the watch cache has every write admitted
-/// before this one.
-async fn lock_current(state: &SharedState, ns: &str) -> ApiResult<QuotaGuard> {
+/// before this one; returns the lock and, with in-process controllers, the quota view's rows.
+async fn lock_current(state: &SharedState, ns: &str) -> ApiResult<(QuotaGuard, Option<ViewUsage>)> {
     let guard = lock(ns).await;
     let current = state.store.current_revision().await?;
     state.cache.wait_for(current, CACHE_WAIT).await?;
-    Ok(guard)
+    Ok((guard, state.quota_usage.as_ref().map(|view| view.usage(ns))))
 }
 
 /// Upstream's refusal of the object: 403, `<resource> "<name>" is forbidden: <why>`.
@@ -169,7 +229,7 @@ pub async fn admit(state: &SharedState, ctx: &Ctx, obj: &Value) -> ApiResult<Opt
     let Some((ns, evaluator)) = quotas_apply(state, ctx) else {
         return Ok(None);
     };
-    let guard = lock_current(state, ns).await?;
+    let (guard, view) = lock_current(state, ns).await?;
     let forbidden = refusal(ctx, obj);
     let class: ScopeClass = class_of(evaluator, obj).map_err(ApiError::bad_request)?;
 
@@ -195,7 +255,7 @@ pub async fn admit(state: &SharedState, ctx: &Ctx, obj: &Value) -> ApiResult<Opt
     if !negative.is_empty() {
         return Err(forbidden(format!("quota usage is negative for resource(s): {}", negative.join(","))));
     }
-    charge(state, ctx, ns, &interesting, &input, evaluator, &forbidden)?;
+    charge(state, ctx, ns, &interesting, &input, evaluator, view.as_ref(), &forbidden)?;
     Ok(Some(guard))
 }
 
@@ -222,17 +282,18 @@ pub async fn admit_update(state: &SharedState, ctx: &Ctx, old: &Value, new: &Val
     if grown.is_empty() {
         return Ok(None);
     }
-    let guard = lock_current(state, ns).await?;
+    let (guard, view) = lock_current(state, ns).await?;
     let forbidden = refusal(ctx, new);
     let class: ScopeClass = class_of(evaluator, new).map_err(ApiError::bad_request)?;
     let quotas = relevant_quotas(state, ns, evaluator, r.group, r.plural);
     let applying: Vec<&Quota> = quotas.iter().filter(|q| class.matches(&q.scopes)).collect();
-    charge(state, ctx, ns, &applying, &grown, evaluator, &forbidden)?;
+    charge(state, ctx, ns, &applying, &grown, evaluator, view.as_ref(), &forbidden)?;
     Ok(Some(guard))
 }
 
 /// Refuses `input` when it would take the namespace past any of `quotas`, with upstream's
 /// `exceeded quota` message.
+#[allow(clippy::too_many_arguments)]
 fn charge(
     state: &SharedState,
     ctx: &Ctx,
@@ -240,6 +301,7 @@ fn charge(
     quotas: &[&Quota],
     input: &List,
     evaluator: Evaluator,
+    view: Option<&ViewUsage>,
     forbidden: &dyn Fn(String) -> ApiError,
 ) -> ApiResult<()> {
     for quota in quotas {
@@ -249,7 +311,7 @@ fn charge(
             continue;
         }
         let names: BTreeSet<&str> = requested.keys().copied().collect();
-        let used = used(state, ctx, ns, quota, &names, evaluator);
+        let used = Measure { cache: &state.cache, resource: ctx.resource, ns, quota, evaluator }.used(&names, view);
         let mut exceeded = BTreeSet::new();
         for (k, q) in &requested {
             let mut after = used.get(*k).copied().unwrap_or(Quantity::ZERO);
@@ -286,6 +348,79 @@ mod tests {
         let required: BTreeSet<&str> = ["requests.cpu", "requests.memory"].into();
         assert_eq!(missing_requirements(&pod, &required).unwrap().unwrap(), "must specify requests.cpu for: b; requests.memory for: a,b");
         assert_eq!(missing_requirements(&pod, &BTreeSet::new()).unwrap(), None);
+    }
+
+    mod view_replay {
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        use super::*;
+        use crate::store::embedded::EmbeddedStore;
+        use crate::store::Store;
+
+        fn pod(ns: &str, name: &str, cpu: &str, phase: &str) -> bytes::Bytes {
+            let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
+                             "spec": {"containers": [{"name": "c", "image": "i", "resources": {"requests": {"cpu": cpu}}}]},
+                             "status": {"phase": phase}});
+            object::encode(&pod).unwrap()
+        }
+
+        fn quota(hard: &str) -> bytes::Bytes {
+            object::encode(&json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q", "namespace": "d"}, "spec": {"hard": {"pods": hard}}}))
+                .unwrap()
+        }
+
+        /// The view's rows at one revision, brought forward by the events since, equal the
+        /// sum over the objects at the cache's revision; a quota whose spec changed since is
+        /// left to the sum.
+        #[tokio::test]
+        async fn the_view_brought_forward_by_the_events_since_equals_the_sum() {
+            let dir = tempfile::tempdir().unwrap();
+            let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.path().join("s.redb")).unwrap());
+            let cache = WatchCache::start(store.clone()).await.unwrap();
+            let pods = crate::resources::registry::RESOURCES.iter().find(|r| r.group.is_empty() && r.plural == "pods").unwrap();
+            let q = Quota { name: "q".into(), hard: BTreeMap::new(), scopes: Vec::new() };
+            let other = Quota { name: "other".into(), hard: BTreeMap::new(), scopes: Vec::new() };
+            let measure = |quota| Measure { cache: &cache, resource: pods, ns: "d", quota, evaluator: Evaluator::Pod };
+            let resources: BTreeSet<&str> = ["pods", "requests.cpu"].into();
+            let settle = |revision| cache.wait_for(revision, Duration::from_secs(5));
+
+            let quota_kv = store.create("/registry/resourcequotas/d/q", quota("10")).await.unwrap();
+            let mut last = quota_kv.mod_revision;
+            for i in 0..4 {
+                last = store.create(&format!("/registry/pods/d/p{i}"), pod("d", &format!("p{i}"), "100m", "Running")).await.unwrap().mod_revision;
+            }
+            settle(last).await.unwrap();
+            // The view at `last`, as the dataflow keeps it: the sum at that revision.
+            let at_view = measure(&q).summed(&resources);
+            let row = at_view.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+            let view = ViewUsage { revision: last, used: [("q".to_string(), row)].into() };
+
+            // After it: a create, a delete, a pod that ends (uses no more), and another namespace's pod.
+            store.create("/registry/pods/d/p9", pod("d", "p9", "250m", "Pending")).await.unwrap();
+            store.delete("/registry/pods/d/p0", None).await.unwrap();
+            let p1 = store.get("/registry/pods/d/p1").await.unwrap().0.unwrap();
+            store.update("/registry/pods/d/p1", pod("d", "p1", "100m", "Succeeded"), p1.mod_revision).await.unwrap();
+            let now = store.create("/registry/pods/dd/x", pod("dd", "x", "1", "Running")).await.unwrap().mod_revision;
+            settle(now).await.unwrap();
+
+            let replayed = measure(&q).replayed_view(&resources, &view).unwrap();
+            assert_eq!(replayed, measure(&q).summed(&resources));
+            assert_eq!((replayed["pods"].to_string(), replayed["requests.cpu"].to_string()), ("3".to_string(), "450m".to_string()));
+
+            // The quota's status written (spec unchanged): still replayed.
+            let mut with_status: Value = serde_json::from_slice(&quota("10")).unwrap();
+            with_status["status"] = json!({"used": {"pods": "3"}});
+            let kv = store.update("/registry/resourcequotas/d/q", object::encode(&with_status).unwrap(), quota_kv.mod_revision).await.unwrap();
+            settle(kv.mod_revision).await.unwrap();
+            assert!(measure(&q).replayed_view(&resources, &view).is_some());
+            // Its spec changed after the view's revision: left to the sum.
+            let kv = store.update("/registry/resourcequotas/d/q", quota("20"), kv.mod_revision).await.unwrap();
+            settle(kv.mod_revision).await.unwrap();
+            assert_eq!(measure(&q).replayed_view(&resources, &view), None);
+            // A quota the view has no row for: left to the sum.
+            assert_eq!(measure(&other).replayed_view(&resources, &view), None);
+        }
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct ApiState {
     pub advertise_address: String,
     /// Services' ClusterIPs and NodePorts.
     pub services: crate::service_alloc::ServiceAllocator,
+    /// The in-process controllers' `quota-usage` view, for ResourceQuota admission; None
+    /// when the controllers run elsewhere.
+    pub quota_usage: Option<Arc<dyn crate::admission::quota_view::QuotaUsageView>>,
 }
 
 pub type SharedState = Arc<ApiState>;
