@@ -256,10 +256,13 @@ fn concurrent_creates(k: &Kubectl) {
     let count = |kind: &str| k.ok(&["-n", "race", "get", kind, "-o", "name"]).lines().count();
     assert_eq!(count("pods"), 5, "pods past the quota");
     assert_eq!(count("configmaps"), 6, "configmaps past the quota (kube-root-ca.crt is one)");
-    // Each of those 24 checks read the usage from the ResourceQuota controller's view.
+    // Each of those 24 checks took its usage from the ResourceQuota controller's view.
     let metrics = k.ok(&["get", "--raw", "/metrics"]);
-    let reads = metrics.lines().find_map(|l| l.strip_prefix("deltakube_quota_admission_view_reads_total ")).and_then(|n| n.trim().parse::<u64>().ok());
-    assert!(reads.is_some_and(|n| n >= 24), "quota view reads: {reads:?}");
+    let checks = |source: &str| -> Option<u64> {
+        let prefix = format!("deltakube_quota_admission_checks_total{{source=\"{source}\"}} ");
+        metrics.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|n| n.trim().parse().ok())
+    };
+    assert!(checks("view").is_some_and(|n| n >= 24), "quota checks from the view: {:?}, summed: {:?}", checks("view"), checks("summed"));
 }
 
 #[test]

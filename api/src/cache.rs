@@ -119,6 +119,31 @@ struct CacheState {
     history_floor: Revision,
 }
 
+/// One revision's events, as lossless subscribers get them.
+pub type RevisionEvents = Vec<Arc<CacheEvent>>;
+
+/// What a relist changed, as events at its revision: objects added, modified (by their
+/// revision) and deleted (their last state stamped with the list's revision).
+fn differences(old: &BTreeMap<String, Arc<CachedObject>>, new: &BTreeMap<String, Arc<CachedObject>>, revision: Revision) -> RevisionEvents {
+    let mut out = Vec::new();
+    for (key, object) in new {
+        match old.get(key) {
+            Some(prev) if prev.mod_revision == object.mod_revision => {}
+            prev => {
+                let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
+                out.push(Arc::new(CacheEvent { kind, object: object.clone(), prev: prev.cloned(), revision }));
+            }
+        }
+    }
+    for (key, prev) in old.iter().filter(|(k, _)| !new.contains_key(*k)) {
+        let mut last = Value::clone(&prev.value);
+        object::stamp_revision(&mut last, revision);
+        let object = Arc::new(CachedObject::from_value(key.clone(), Arc::new(last), revision));
+        out.push(Arc::new(CacheEvent { kind: EventType::Deleted, object, prev: Some(prev.clone()), revision }));
+    }
+    out
+}
+
 /// The shared cache.
 pub struct WatchCache {
     state: RwLock<CacheState>,
@@ -130,7 +155,7 @@ pub struct WatchCache {
     events: broadcast::Sender<Arc<CacheEvent>>,
     /// Subscribers that must never miss an event (the in-process controllers): unbounded, so
     /// one that falls behind holds the events it has not taken instead of losing them.
-    lossless: Mutex<Vec<mpsc::UnboundedSender<Arc<CacheEvent>>>>,
+    lossless: Mutex<Vec<mpsc::UnboundedSender<RevisionEvents>>>,
     revision: watch::Sender<Revision>,
 }
 
@@ -173,6 +198,12 @@ impl WatchCache {
         let mut state = self.state.write().expect("cache lock");
         // The list may stand for the events the offers wait for.
         self.offered.lock().expect("offers lock").clear();
+        // Lossless subscribers (the in-process controllers' feed) get what changed as one
+        // batch at the list's revision, so they stay equal to the cache.
+        let changes = differences(&state.objects, &objects, page.revision);
+        if !changes.is_empty() {
+            self.lossless.lock().expect("lossless lock").retain(|subscriber| subscriber.send(changes.clone()).is_ok());
+        }
         state.objects = objects;
         state.revision = page.revision;
         state.history.clear();
@@ -328,7 +359,7 @@ impl WatchCache {
                     state.history_floor = old.revision;
                 }
             }
-            self.lossless.lock().expect("lossless lock").retain(|subscriber| subscriber.send(event.clone()).is_ok());
+            self.lossless.lock().expect("lossless lock").retain(|subscriber| subscriber.send(vec![event.clone()]).is_ok());
             let _ = self.events.send(event);
         }
         drop(state);
@@ -386,14 +417,22 @@ impl WatchCache {
 
     /// The events after `revision` whose keys start with `prefix`, oldest first, found from
     /// the newest back (so the cost is the events since `revision`); None when history no
-    /// longer reaches back that far.
-    pub fn events_after(&self, prefix: &str, revision: Revision) -> Option<Vec<Arc<CacheEvent>>> {
+    /// longer reaches back that far, or when more than `at_most` events came since.
+    pub fn events_after(&self, prefix: &str, revision: Revision, at_most: usize) -> Option<Vec<Arc<CacheEvent>>> {
         let state = self.state.read().expect("cache lock");
         if revision < state.history_floor {
             return None;
         }
-        let mut events: Vec<Arc<CacheEvent>> =
-            state.history.iter().rev().take_while(|e| e.revision > revision).filter(|e| e.object.key.starts_with(prefix)).cloned().collect();
+        let since = state.history.iter().rev().take_while(|e| e.revision > revision);
+        let mut events = Vec::new();
+        for (seen, e) in since.enumerate() {
+            if seen >= at_most {
+                return None;
+            }
+            if e.object.key.starts_with(prefix) {
+                events.push(e.clone());
+            }
+        }
         events.reverse();
         Some(events)
     }
@@ -406,8 +445,9 @@ impl WatchCache {
     }
 
     /// As [`WatchCache::subscribe_with_state`], but the live feed never lags: every event after
-    /// the state arrives, however far behind the subscriber falls.
-    pub fn subscribe_lossless_with_state(&self, prefix: &str) -> (Vec<Arc<CachedObject>>, Revision, mpsc::UnboundedReceiver<Arc<CacheEvent>>) {
+    /// the state arrives, however far behind the subscriber falls. Each message is one
+    /// revision's events: one store event, or after a relist everything the list changed.
+    pub fn subscribe_lossless_with_state(&self, prefix: &str) -> (Vec<Arc<CachedObject>>, Revision, mpsc::UnboundedReceiver<RevisionEvents>) {
         let state = self.state.read().expect("cache lock");
         let items = state.objects.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.clone()).collect();
         // Registered under the state's lock, which every event is sent under: no event is
@@ -443,6 +483,19 @@ mod tests {
         serde_json::json!({"kind": "Pod", "metadata": {"name": "a", "namespace": "d", "resourceVersion": "3", "selfLink": "/x"}, "spec": {"n": n}})
     }
 
+    #[test]
+    fn a_relist_tells_lossless_subscribers_what_it_changed() {
+        let object = |key: &str, revision: Revision| Arc::new(CachedObject::from_value(key.to_string(), Arc::new(pod(revision as i64)), revision));
+        let map = |objects: Vec<Arc<CachedObject>>| objects.into_iter().map(|o| (o.key.clone(), o)).collect::<BTreeMap<_, _>>();
+        let old = map(vec![object("a", 1), object("b", 2), object("c", 3)]);
+        let new = map(vec![object("a", 1), object("b", 5), object("d", 6)]);
+        let changes = differences(&old, &new, 9);
+        let seen: Vec<(EventType, &str, Option<Revision>, Revision)> =
+            changes.iter().map(|e| (e.kind, e.object.key.as_str(), e.prev.as_ref().map(|p| p.mod_revision), e.revision)).collect();
+        assert_eq!(seen, vec![(EventType::Modified, "b", Some(2), 9), (EventType::Added, "d", None, 9), (EventType::Deleted, "c", Some(3), 9)]);
+        assert_eq!(changes[2].object.value["metadata"]["resourceVersion"], "9", "a deletion carries the last state at the list's revision");
+    }
+
     #[tokio::test]
     async fn a_lossless_subscriber_gets_every_event_after_its_state_and_goes_when_dropped() {
         let (_dir, store, cache) = cache().await;
@@ -457,8 +510,8 @@ mod tests {
         }
         applied(&cache, *revisions.last().unwrap()).await;
         let mut got = Vec::new();
-        while let Ok(event) = live.try_recv() {
-            got.push(event.revision);
+        while let Ok(events) = live.try_recv() {
+            got.extend(events.iter().map(|e| e.revision));
         }
         assert_eq!(got, revisions, "every event after the state, once, in order");
         drop(live);

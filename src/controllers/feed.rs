@@ -33,7 +33,9 @@ fn to_feed_event(event: &CacheEvent) -> Option<FeedEvent> {
 
 /// Feeds the engine from the cache until the cache closes. The subscription is lossless: a
 /// feed that falls behind (its task starved while writes pour in) catches up on every event it
-/// missed, instead of losing its place as a watcher of the broadcast would.
+/// missed, instead of losing its place as a watcher of the broadcast would; and a cache that
+/// relists (fallen behind compaction) sends what the list changed, so the engine stays equal
+/// to it.
 pub async fn follow_cache(cache: Arc<WatchCache>, engine: Arc<Engine>, metrics: Arc<super::metrics::Metrics>) {
     let (items, revision, mut live) = cache.subscribe_lossless_with_state("/registry/");
     let events = items
@@ -47,13 +49,12 @@ pub async fn follow_cache(cache: Arc<WatchCache>, engine: Arc<Engine>, metrics: 
     engine.push(FeedBatch { revision, events });
     tracing::info!(revision, "controllers loaded the initial state");
     let mut last = revision;
-    while let Some(event) = live.recv().await {
-        if event.revision <= last {
-            continue;
-        }
-        last = event.revision;
-        let events: Vec<FeedEvent> = to_feed_event(&event).into_iter().collect();
-        metrics.pushed(event.revision, events.len());
-        engine.push(FeedBatch { revision: event.revision, events });
+    // One revision's events a message: a store event, or what a relist of the cache changed.
+    while let Some(changes) = live.recv().await {
+        let Some(revision) = changes.first().map(|e| e.revision).filter(|r| *r > last) else { continue };
+        last = revision;
+        let events: Vec<FeedEvent> = changes.iter().filter_map(|e| to_feed_event(e)).collect();
+        metrics.pushed(revision, events.len());
+        engine.push(FeedBatch { revision, events });
     }
 }

@@ -24,6 +24,11 @@ pub struct ControllerLabel {
     pub controller: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: &'static str,
+}
+
 type HistogramFamily = Family<ControllerLabel, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -41,7 +46,7 @@ pub struct Metrics {
     complete_revision: Gauge,
     scheduler_revision: Gauge,
     feed_events: Counter,
-    quota_view_reads: Counter,
+    quota_checks: Family<SourceLabel, Counter>,
     pushed: Mutex<BTreeMap<Revision, Instant>>,
 }
 
@@ -81,7 +86,7 @@ impl Metrics {
         let complete_revision = Gauge::default();
         let scheduler_revision = Gauge::default();
         let feed_events = Counter::default();
-        let quota_view_reads = Counter::default();
+        let quota_checks = Family::<SourceLabel, Counter>::default();
         registry.register("controller_reconcile_latency_seconds", "From a change entering the feed to the write answering it being confirmed", latency.clone());
         registry.register("controller_updates", "Writes the controllers made", updates.clone());
         registry.register("controller_write_errors", "Controller writes that failed and were retried", errors.clone());
@@ -98,7 +103,11 @@ impl Metrics {
             scheduler_revision.clone(),
         );
         registry.register("dataflow_feed_events", "Object changes fed to the dataflows", feed_events.clone());
-        registry.register("quota_admission_view_reads", "ResourceQuota admission's reads of the in-process quota-usage view", quota_view_reads.clone());
+        registry.register(
+            "quota_admission_checks",
+            "Quotas ResourceQuota admission checked, by where the usage came from: the quota-usage view (brought up to date by the events since) or summed from the watch cache",
+            quota_checks.clone(),
+        );
         Metrics {
             registry,
             latency,
@@ -109,7 +118,7 @@ impl Metrics {
             complete_revision,
             scheduler_revision,
             feed_events,
-            quota_view_reads,
+            quota_checks,
             pushed: Mutex::new(BTreeMap::new()),
         }
     }
@@ -152,9 +161,10 @@ impl Metrics {
         self.errors.get_or_create(&ControllerLabel { controller: controller_of(intent).into() }).inc();
     }
 
-    /// ResourceQuota admission read the quota view.
-    pub fn quota_view_read(&self) {
-        self.quota_view_reads.inc();
+    /// ResourceQuota admission checked a quota, with its usage from the view or summed.
+    pub fn quota_checked(&self, from_view: bool) {
+        let source = if from_view { "view" } else { "summed" };
+        self.quota_checks.get_or_create(&SourceLabel { source }).inc();
     }
 
     /// A write whose effect was already there.

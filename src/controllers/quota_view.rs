@@ -16,11 +16,14 @@ pub struct QuotaViewReader {
 
 impl QuotaUsageView for QuotaViewReader {
     fn usage(&self, namespace: &str) -> ViewUsage {
-        self.metrics.quota_view_read();
         let prefix = format!("{namespace}/");
         let (revision, rows) = self.views.rows_under(QUOTA_USAGE_VIEW, &prefix);
         let used = rows.into_iter().filter_map(|(key, value)| Some((key.strip_prefix(&prefix)?.to_string(), used_of_row(&value)?))).collect();
         ViewUsage { revision, used }
+    }
+
+    fn checked(&self, from_view: bool) {
+        self.metrics.quota_checked(from_view);
     }
 }
 
@@ -36,7 +39,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn reads_one_namespaces_quotas_as_of_the_complete_revision() {
+    async fn reads_one_namespaces_quotas_as_of_the_complete_revision_and_counts_checks() {
         let views = Arc::new(ViewStore::new(1));
         let reader = QuotaViewReader { views: views.clone(), metrics: Arc::new(Metrics::new()) };
         for delta in [row("a/q1", "1"), row("a/q2", "2"), row("ab/q", "3"), row("b/q", "4")] {
@@ -48,7 +51,11 @@ mod tests {
         let want = HashMap::from([("q1".to_string(), pods("1")), ("q2".to_string(), pods("2"))]);
         assert_eq!(reader.usage("a"), ViewUsage { revision: 3, used: want });
         assert_eq!(reader.usage("c"), ViewUsage { revision: 3, used: HashMap::new() });
+        reader.checked(true);
+        reader.checked(true);
+        reader.checked(false);
         let text = String::from_utf8(axum::body::to_bytes(reader.metrics.render().into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
-        assert!(text.contains("deltakube_quota_admission_view_reads_total 3"), "{text}");
+        assert!(text.contains(r#"deltakube_quota_admission_checks_total{source="view"} 2"#), "{text}");
+        assert!(text.contains(r#"deltakube_quota_admission_checks_total{source="summed"} 1"#), "{text}");
     }
 }

@@ -10,8 +10,9 @@
 //! exact, as the view at V equals the sum over the objects at V (the churn test checks the
 //! dataflow against that sum at every revision), and the events after V are every change since.
 //! A quota the view has no row for, or whose spec changed after V, a resource its row leaves
-//! out, or a V older than the cache's history, is summed from the watch cache instead, as it
-//! is with no controllers in the process.
+//! out or that another kind also measures, or a V older than the cache's history or more
+//! than 10,000 events behind, is summed from the watch cache instead, as it is with no
+//! controllers in the process.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -30,6 +31,10 @@ pub struct ViewUsage {
 pub trait QuotaUsageView: Send + Sync {
     /// The rows of `namespace`'s quotas, as of the revision the view is complete at.
     fn usage(&self, namespace: &str) -> ViewUsage;
+
+    /// Admission checked one quota: `from_view` if the view gave all of the usage, else
+    /// some of it was summed from the cache.
+    fn checked(&self, from_view: bool);
 }
 
 /// Reads a `quota-usage` row's value (`{"hard": {…}, "used": {…}}`) into its `used`.

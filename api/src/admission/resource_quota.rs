@@ -37,6 +37,9 @@ use crate::resources::registry::ResourceDescriptor;
 
 /// How long a check waits for the watch cache to catch up with the store.
 const CACHE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Events since the quota view's revision past which a check sums instead of replaying (a
+/// view that far behind is stalled; the scan holds the cache's read lock).
+const MAX_REPLAY: usize = 10_000;
 /// Lock entries kept before unused ones are dropped.
 const MAX_IDLE_LOCKS: usize = 1024;
 /// The quota resources whose requests or limits every container must set (upstream's
@@ -127,14 +130,14 @@ struct Measure<'a> {
 
 impl Measure<'_> {
     /// The current usage of `resources`: from the quota view where it holds them, the rest
-    /// summed from the watch cache.
-    fn used(&self, resources: &BTreeSet<&str>, view: Option<&ViewUsage>) -> List {
+    /// summed from the watch cache; and whether anything was summed.
+    fn used(&self, resources: &BTreeSet<&str>, view: Option<&ViewUsage>) -> (List, bool) {
         let mut total = view.and_then(|v| self.replayed_view(resources, v)).unwrap_or_default();
         let rest: BTreeSet<&str> = resources.iter().copied().filter(|r| !total.contains_key(*r)).collect();
         if !rest.is_empty() {
             total.extend(self.summed(&rest));
         }
-        total
+        (total, !rest.is_empty())
     }
 
     /// The usage of those of `resources` the view's row of the quota holds, brought from the
@@ -144,16 +147,18 @@ impl Measure<'_> {
     fn replayed_view(&self, resources: &BTreeSet<&str>, view: &ViewUsage) -> Option<List> {
         let row = view.used.get(&self.quota.name)?;
         let quota_key = format!("/registry/resourcequotas/{}/{}", self.ns, self.quota.name);
-        let quota_events = self.cache.events_after(&quota_key, view.revision)?;
+        let quota_events = self.cache.events_after(&quota_key, view.revision, MAX_REPLAY)?;
         let spec_changed = |e: &CacheEvent| e.kind != EventType::Modified || e.prev.as_ref().is_none_or(|p| p.value.get("spec") != e.object.value.get("spec"));
         if quota_events.iter().any(|e| e.object.key == quota_key && spec_changed(e)) {
             return None;
         }
-        let mut total: List = resources.iter().filter_map(|r| Some((r.to_string(), Quantity::parse(row.get(*r)?).ok()?))).collect();
+        // A resource another kind also measures would need that kind's events too.
+        let replayable = resources.iter().filter(|r| only_measured_by(self.evaluator, r));
+        let mut total: List = replayable.filter_map(|r| Some((r.to_string(), Quantity::parse(row.get(*r)?).ok()?))).collect();
         if total.is_empty() {
             return Some(total);
         }
-        for event in self.cache.events_after(&object::list_prefix(self.resource, Some(self.ns)), view.revision)? {
+        for event in self.cache.events_after(&object::list_prefix(self.resource, Some(self.ns)), view.revision, MAX_REPLAY)? {
             let new = (event.kind != EventType::Deleted).then_some(&event.object);
             for (object, sign) in [(new, 1), (event.prev.as_ref(), -1)] {
                 for (k, mut q) in object.and_then(|o| self.charged(&o.key, &o.value)).unwrap_or_default() {
@@ -194,6 +199,13 @@ impl Measure<'_> {
             }
         }
     }
+}
+
+/// Whether no evaluator but `evaluator` measures `resource` (a pod's extended resource
+/// `requests.<x>` could be named as a storage class's claim resource).
+fn only_measured_by(evaluator: Evaluator, resource: &str) -> bool {
+    let others = [(Evaluator::Pod, "pods"), (Evaluator::Service, "services"), (Evaluator::Claim, "persistentvolumeclaims")];
+    others.iter().all(|(other, plural)| *other == evaluator || !other.matches("", plural, resource))
 }
 
 /// The namespace and evaluator of the request, when some quota of its namespace measures its
@@ -311,7 +323,10 @@ fn charge(
             continue;
         }
         let names: BTreeSet<&str> = requested.keys().copied().collect();
-        let used = Measure { cache: &state.cache, resource: ctx.resource, ns, quota, evaluator }.used(&names, view);
+        let (used, summed) = Measure { cache: &state.cache, resource: ctx.resource, ns, quota, evaluator }.used(&names, view);
+        if let Some(view) = &state.quota_usage {
+            view.checked(!summed);
+        }
         let mut exceeded = BTreeSet::new();
         for (k, q) in &requested {
             let mut after = used.get(*k).copied().unwrap_or(Quantity::ZERO);
@@ -421,6 +436,18 @@ mod tests {
             // A quota the view has no row for: left to the sum.
             assert_eq!(measure(&other).replayed_view(&resources, &view), None);
         }
+    }
+
+    #[test]
+    fn a_resource_is_replayed_only_when_no_other_kind_measures_it() {
+        assert!(only_measured_by(Evaluator::Pod, "requests.cpu"));
+        assert!(only_measured_by(Evaluator::Pod, "pods"));
+        assert!(only_measured_by(Evaluator::Claim, "requests.storage"));
+        assert!(only_measured_by(Evaluator::Service, "services.loadbalancers"));
+        assert!(only_measured_by(Evaluator::Count, "count/deployments.apps"));
+        // An extended resource a pod requests, named as a storage class's claim resource.
+        let both = "requests.gold.storageclass.storage.k8s.io/requests.storage";
+        assert!(!only_measured_by(Evaluator::Pod, both) && !only_measured_by(Evaluator::Claim, both));
     }
 
     #[test]
