@@ -5,6 +5,7 @@
 //!   duplicate write.
 //! - Two processes share one dataflow over timely's cluster communication on loopback.
 //! - A lagging feed never makes the writer create or delete a replica twice.
+//! - A pod delete the API server refuses is a `FailedDelete` on its ReplicaSet, as upstream's.
 //!
 //! "No duplicate write" is measured by the controllers' own
 //! `deltakube_controller_redundant_writes_total`: a create that met AlreadyExists, or a
@@ -147,4 +148,81 @@ fn a_lagging_feed_never_writes_a_replica_twice() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(count(&k, "lag", "pods"), 15);
     assert_eq!(controllers.counter(REDUNDANT), 0.0, "a write was repeated while the feed lagged; log:\n{}", controllers.log());
+}
+
+/// May read and write everything, and delete nothing.
+const NO_DELETES: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: no-deletes}
+rules:
+- apiGroups: ["*"]
+  resources: ["*"]
+  verbs: [get, list, watch, create, update, patch]
+- nonResourceURLs: ["*"]
+  verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: no-deletes}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: no-deletes}
+subjects:
+- {kind: ServiceAccount, name: no-deletes, namespace: kube-system}
+"#;
+
+const REPLICA_SET: &str = r#"
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: web, namespace: nodel}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: busybox}]}
+"#;
+
+/// Upstream's ReplicaSet controller tells a refused pod delete with a `FailedDelete` Event
+/// ("Error deleting: …") and the condition `ReplicaFailure=True`, reason `FailedDelete`, message
+/// "unable to delete pods: …"; the condition goes once nothing is left to delete. Here the
+/// controllers run as an identity RBAC lets delete nothing, until a binding lets it delete pods.
+#[test]
+fn a_refused_pod_delete_is_a_failed_delete_on_its_replica_set() {
+    let cluster = Cluster::start_apiserver(Backend::Embedded);
+    let k = cluster.kubectl("1.33");
+    k.ok(&["-n", "kube-system", "create", "serviceaccount", "no-deletes"]);
+    k.ok_stdin(&["apply", "-f", "-"], NO_DELETES);
+    let token = k.ok(&["-n", "kube-system", "create", "token", "no-deletes", "--duration=1h"]).trim().to_string();
+    let kubeconfig = cluster.dir.path().join("no-deletes.kubeconfig");
+    std::fs::copy(&cluster.kubeconfig, &kubeconfig).unwrap();
+    let as_no_deletes = Kubectl { kubeconfig: kubeconfig.clone(), ..cluster.kubectl("1.33") };
+    as_no_deletes.ok(&["config", "set-credentials", "no-deletes", &format!("--token={token}")]);
+    as_no_deletes.ok(&["config", "set-context", "--current", "--user=no-deletes"]);
+    assert!(as_no_deletes.run(&["-n", "kube-system", "delete", "configmap", "nothing"]).stderr.contains("cannot delete resource"));
+    let controllers = Controllers::start_as(&cluster, "no-deletes", &kubeconfig, &["--workers", "1"]);
+
+    k.ok(&["create", "namespace", "nodel"]);
+    k.ok_stdin(&["apply", "-f", "-"], REPLICA_SET);
+    assert!(eventually(Duration::from_secs(20), || count(&k, "nodel", "pods") == 2), "log:\n{}", controllers.log());
+    k.ok(&["-n", "nodel", "scale", "rs", "web", "--replicas=0"]);
+    let failure = || {
+        let jsonpath = r#"-o=jsonpath={range .status.conditions[?(@.type=="ReplicaFailure")]}{.status}|{.reason}|{.message}{end}"#;
+        k.ok(&["-n", "nodel", "get", "rs", "web", jsonpath])
+    };
+    let refused = r#"is forbidden: User "system:serviceaccount:kube-system:no-deletes" cannot delete resource "pods" in API group "" in the namespace "nodel""#;
+    assert!(
+        eventually(Duration::from_secs(20), || failure().starts_with("True|FailedDelete|unable to delete pods: pods \"web-") && failure().ends_with(refused)),
+        "condition: {:?}; log:\n{}",
+        failure(),
+        controllers.log()
+    );
+    let events =
+        k.ok(&["-n", "nodel", "get", "events", "--field-selector=involvedObject.name=web", "-o=jsonpath={range .items[*]}{.reason}|{.message}{\"\\n\"}{end}"]);
+    assert!(events.lines().any(|l| l.starts_with("FailedDelete|Error deleting: pods \"web-") && l.ends_with(refused)), "{events}");
+    assert_eq!(count(&k, "nodel", "pods"), 2);
+
+    k.ok(&["create", "clusterrole", "pod-deleter", "--verb=delete", "--resource=pods"]);
+    k.ok(&["create", "clusterrolebinding", "pod-deleter", "--clusterrole=pod-deleter", "--serviceaccount=kube-system:no-deletes"]);
+    let settled = eventually(Duration::from_secs(40), || count(&k, "nodel", "pods") == 0 && failure().is_empty());
+    assert!(settled, "pods {}, condition {:?}; log:\n{}", count(&k, "nodel", "pods"), failure(), controllers.log());
 }

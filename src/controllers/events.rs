@@ -1,8 +1,9 @@
 //! The Event recorder (an edge of the engine): each problem the controllers report about an
 //! object (a refusal such as `CIDRNotAvailable` or `AllocationFailed`, or an object they
 //! cannot read, `InvalidObject`) becomes a Warning Event on that object, where `kubectl
-//! describe` shows it, as upstream's controllers record theirs. A refused pod create also
-//! sets its ReplicaSet's `ReplicaFailure` condition, as upstream's ReplicaSet controller does.
+//! describe` shows it, as upstream's controllers record theirs. A refused pod create or delete
+//! also sets its ReplicaSet's `ReplicaFailure` condition, as upstream's ReplicaSet controller
+//! does.
 //!
 //! An Event is named after its object and a hash of the object's uid and the problem, so a
 //! problem is recorded once however often it is reported: again after a restart, or after it
@@ -23,6 +24,10 @@ use super::writer::collection_path;
 pub const FAILED_CREATE: &str = "FailedCreate";
 /// What its Event's message starts with; the refusal follows.
 pub const ERROR_CREATING: &str = "Error creating: ";
+/// The reason of a refused pod delete, as upstream's ReplicaSet controller records it.
+pub const FAILED_DELETE: &str = "FailedDelete";
+/// What its Event's message starts with; the refusal follows.
+pub const ERROR_DELETING: &str = "Error deleting: ";
 
 /// The component Events name as their source.
 const COMPONENT: &str = "deltakube-controllers";
@@ -73,24 +78,31 @@ impl EventRecorder {
             200..=299 | 409 => {}
             code => return Err(format!("creating the Event: {code} {}", answer["message"].as_str().unwrap_or(""))),
         }
-        if problem.reason == FAILED_CREATE && matches!(key.kind, Kind::ReplicaSet | Kind::ReplicationController) {
-            self.mark_replica_failure(key, &object, problem.message.trim_start_matches(ERROR_CREATING)).await?;
+        // The condition's message is the error upstream's pod control returns: a create's
+        // refusal as it came, a delete's wrapped.
+        let failure = match problem.reason.as_str() {
+            FAILED_CREATE => Some(problem.message.trim_start_matches(ERROR_CREATING).to_string()),
+            FAILED_DELETE => Some(format!("unable to delete pods: {}", problem.message.trim_start_matches(ERROR_DELETING))),
+            _ => None,
+        };
+        if let Some(message) = failure.filter(|_| matches!(key.kind, Kind::ReplicaSet | Kind::ReplicationController)) {
+            self.mark_replica_failure(key, &object, &problem.reason, &message).await?;
         }
         Ok(())
     }
 
-    /// Upstream's ReplicaSet controller sets `ReplicaFailure` (FailedCreate, the refusal as
-    /// its message) when a create fails and the condition is not there yet; the controller
-    /// removes it once nothing is left to create. Written against the object's
-    /// resourceVersion: a newer ReplicaSet is left for the next refusal.
-    async fn mark_replica_failure(&self, key: &ObjectKey, object: &Value, message: &str) -> Result<(), String> {
+    /// Upstream's ReplicaSet controller sets `ReplicaFailure` (FailedCreate or FailedDelete,
+    /// with the error as its message) when a create or delete fails and the condition is not
+    /// there yet; the controller removes it once nothing is left to create or delete. Written
+    /// against the object's resourceVersion: a newer ReplicaSet is left for the next refusal.
+    async fn mark_replica_failure(&self, key: &ObjectKey, object: &Value, reason: &str, message: &str) -> Result<(), String> {
         let mut conditions = object.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
         if conditions.iter().any(|c| c["type"] == "ReplicaFailure") {
             return Ok(());
         }
         conditions.push(json!({
             "type": "ReplicaFailure", "status": "True", "lastTransitionTime": deltakube_api::object::now_rfc3339(),
-            "reason": FAILED_CREATE, "message": message,
+            "reason": reason, "message": message,
         }));
         let patch = json!({"metadata": {"resourceVersion": object.pointer("/metadata/resourceVersion")}, "status": {"conditions": conditions}});
         let path = format!("{}/{}/status", collection_path(key), key.name);

@@ -27,6 +27,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::api::Api;
+use super::events;
 
 /// Longest back-off between retries of one key.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -94,15 +95,24 @@ impl Writer {
     /// upstream's ReplicaSet controller records `FailedCreate` ("Error creating: …").
     fn report_refused_create(&self, key: &ObjectKey, body: &str, message: &str) {
         let Ok(v) = serde_json::from_str::<Value>(body) else { return };
-        let owners = v.pointer("/metadata/ownerReferences").and_then(Value::as_array).into_iter().flatten();
+        self.report_on_controller(key, &v, events::FAILED_CREATE, format!("{}{message}", events::ERROR_CREATING));
+    }
+
+    /// A pod delete the API server refused is reported on the pod's controller, as upstream's
+    /// ReplicaSet controller records `FailedDelete` ("Error deleting: …"). The pod is read
+    /// for its owner.
+    async fn report_refused_delete(&self, key: &ObjectKey, message: &str) {
+        let Ok((200, pod)) = self.call("GET", &format!("{}/{}", collection_path(key), key.name), String::new(), "application/json").await else { return };
+        self.report_on_controller(key, &pod, events::FAILED_DELETE, format!("{}{message}", events::ERROR_DELETING));
+    }
+
+    /// Tells the Event recorder about `object`'s controller (its controlling owner).
+    fn report_on_controller(&self, key: &ObjectKey, object: &Value, reason: &str, message: String) {
+        let owners = object.pointer("/metadata/ownerReferences").and_then(Value::as_array).into_iter().flatten();
         let Some(owner) = owners.into_iter().find(|r| r["controller"] == true) else { return };
         let (Some(api_version), Some(kind), Some(name)) = (owner["apiVersion"].as_str(), owner["kind"].as_str(), owner["name"].as_str()) else { return };
         let Some(kind) = Kind::from_reference(api_version, kind) else { return };
-        let _ = self.problems.send(ControllerError {
-            key: ObjectKey::new(kind, key.namespace.clone(), name),
-            reason: super::events::FAILED_CREATE.into(),
-            message: format!("{}{message}", super::events::ERROR_CREATING),
-        });
+        let _ = self.problems.send(ControllerError { key: ObjectKey::new(kind, key.namespace.clone(), name), reason: reason.into(), message });
     }
 
     /// Fills what only an edge may compute: the signed token of a token Secret.
@@ -214,6 +224,12 @@ impl Writer {
             }
             // The namespace was purged after the intent was computed; the feed retracts it.
             404 if matches!(intent, Intent::Create { .. }) && !key.namespace.is_empty() => Err(format!("{WAITING}namespace {} is gone", key.namespace)),
+            // A refused pod delete is told on the pod's controller, and retried with back-off.
+            code if matches!(intent, Intent::Delete { .. }) && key.kind == Kind::Pod => {
+                let message = value["message"].as_str().unwrap_or("");
+                self.report_refused_delete(key, message).await;
+                Err(format!("{method} {path}: {code} {message}"))
+            }
             code => Err(format!("{method} {path}: {code} {}", value["message"].as_str().unwrap_or(""))),
         }
     }

@@ -168,11 +168,16 @@ pub struct Controllers {
 impl Controllers {
     /// Starts controllers for `cluster` with `extra` flags; `name` tells its log apart.
     pub fn start(cluster: &Cluster, name: &str, extra: &[&str]) -> Controllers {
+        Controllers::start_as(cluster, name, &cluster.kubeconfig, extra)
+    }
+
+    /// As [`Controllers::start`], with the credentials of another `kubeconfig`.
+    pub fn start_as(cluster: &Cluster, name: &str, kubeconfig: &std::path::Path, extra: &[&str]) -> Controllers {
         let views_port = free_port();
         let mut args: Vec<String> = vec![
             "controllers".into(),
             "--kubeconfig".into(),
-            cluster.kubeconfig.display().to_string(),
+            kubeconfig.display().to_string(),
             "--service-account-private-key-file".into(),
             cluster.data_dir().join("pki/sa.key").display().to_string(),
             "--views-address".into(),
