@@ -345,3 +345,70 @@ fn stamp_write_time(body: String) -> String {
     let now = jiff::Timestamp::now().strftime("\"%Y-%m-%dT%H:%M:%SZ\"").to_string();
     body.replace(&placeholder, &now)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::response::IntoResponse;
+    use deltakube_api::apiserver::{self, RunningApiServer};
+
+    use super::*;
+
+    /// The real API server, with the first `conflicts` PATCH requests answered 409 Conflict as
+    /// a lost optimistic-concurrency race is; counts the PATCHes that reach it.
+    fn conflicting(server: &RunningApiServer, conflicts: usize, patches: Arc<AtomicUsize>) -> Api {
+        let refused = Arc::new(AtomicUsize::new(0));
+        let router = server.internal_router.clone().layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let (refused, patches) = (refused.clone(), patches.clone());
+            async move {
+                if request.method() == http::Method::PATCH {
+                    patches.fetch_add(1, Ordering::SeqCst);
+                    if refused.fetch_add(1, Ordering::SeqCst) < conflicts {
+                        let status = serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict", "code": 409,
+                            "message": "Operation cannot be fulfilled on configmaps \"cm\": the object has been modified; please apply your changes to the latest version and try again"});
+                        return (http::StatusCode::CONFLICT, axum::Json(status)).into_response();
+                    }
+                }
+                next.run(request).await
+            }
+        }));
+        Api::in_process(router)
+    }
+
+    /// A write that loses an optimistic-concurrency race (409 Conflict) is retried with
+    /// back-off until it lands, and counted as a failed write each time it lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_conflicting_write_is_retried_until_it_lands() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = apiserver::start(crate::bench::loopback_server(dir.path().join("server"), dir.path().join("store.redb")), None).await.unwrap();
+        let api = Api::in_process(server.internal_router.clone());
+        let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "default"}});
+        let (code, _) = api.call("POST", "/api/v1/namespaces/default/configmaps", cm.to_string(), "application/json").await.unwrap();
+        assert_eq!(code, 201);
+
+        let patches = Arc::new(AtomicUsize::new(0));
+        let metrics = Arc::new(super::super::metrics::Metrics::new());
+        let (problems, _) = mpsc::unbounded_channel();
+        let writer = Arc::new(Writer::new(conflicting(&server, 2, patches.clone()), None, String::new(), metrics.clone(), problems));
+        let (input, rx) = mpsc::unbounded_channel();
+        tokio::spawn(writer.run(rx));
+        let key = ObjectKey::new(Kind::ConfigMap, "default", "cm");
+        input.send(WriterInput::Intent { intent: Intent::Patch { key, patch: r#"{"data":{"a":"1"}}"#.into() }, diff: 1, revision: 1 }).unwrap();
+        input.send(WriterInput::Progress(1)).unwrap();
+
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, got) = api.call("GET", "/api/v1/namespaces/default/configmaps/cm", String::new(), "application/json").await.unwrap();
+            if got.pointer("/data/a") == Some(&Value::from("1")) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the patch never landed after {} attempts", patches.load(Ordering::SeqCst));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(patches.load(Ordering::SeqCst), 3, "two conflicts, then the write that landed");
+        let text = String::from_utf8(axum::body::to_bytes(metrics.render().into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+        assert!(text.contains(r#"deltakube_controller_write_errors_total{controller="token"} 2"#), "{text}");
+        server.stop();
+    }
+}
