@@ -16,7 +16,10 @@
 //!
 //! The engine is fed directly (no API server), which isolates the dataflow's cost. The Nodes
 //! exist (EndpointSlices list only pods on existing Nodes) and start without pod CIDRs, so
-//! the initial load includes node IPAM handing out one block to each. Every namespace has a
+//! the initial load includes node IPAM handing out one block to each. With `--owned`, each
+//! Service's pods are a ReplicaSet's (its replicas and status as they stand), so the memory
+//! and work of the ReplicaSet controller and the garbage collector over owned pods are in the
+//! figures. Every namespace has a
 //! ResourceQuota on pods and cpu requests, which every pod makes.
 
 use std::collections::HashMap;
@@ -57,6 +60,9 @@ pub struct ChurnBenchFlags {
     /// rounds (a tail percentile of one round moves with a single stall).
     #[arg(long, env = "DELTAKUBE_BENCH_ROUNDS", default_value_t = 3)]
     pub rounds: usize,
+    /// Give each Service's initial pods a ReplicaSet that owns them.
+    #[arg(long)]
+    pub owned: bool,
     /// Readiness flips measured one at a time.
     #[arg(long, env = "DELTAKUBE_BENCH_FLIPS", default_value_t = 30)]
     pub flips: usize,
@@ -82,6 +88,23 @@ fn rss_kib() -> u64 {
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
         .unwrap_or(0)
+}
+
+/// The ReplicaSet of Service `s`'s pods, its status as the pods stand (all ready).
+fn replica_set(ns: &str, s: usize, replicas: usize) -> Value {
+    let app = format!("app-{s}");
+    json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": format!("rs-{s}"), "namespace": ns, "uid": format!("rs-uid-{s}"), "generation": 1, "labels": {"app": app},
+                     "creationTimestamp": "2026-11-26T00:00:00Z"},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": app}},
+                 "template": {"metadata": {"labels": {"app": app}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}},
+        "status": {"replicas": replicas, "fullyLabeledReplicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas, "observedGeneration": 1}})
+}
+
+/// Makes `pod` Service `s`'s ReplicaSet's.
+fn owned_by_replica_set(pod: &mut Value, s: usize) {
+    pod["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("rs-{s}"), "uid": format!("rs-uid-{s}"),
+                                                 "controller": true, "blockOwnerDeletion": true}]);
 }
 
 fn pod(ns: &str, name: &str, app: &str, node: usize, ip: &str, ready: bool, i: usize) -> Value {
@@ -167,7 +190,18 @@ pub fn run(flags: ChurnBenchFlags) -> anyhow::Result<()> {
         let ns = format!("ns-{}", s % flags.namespaces);
         let name = format!("pod-{i}");
         let ip = format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255);
-        pods.push((ObjectKey::new(Kind::Pod, ns.clone(), name.clone()), pod(&ns, &name, &format!("app-{s}"), i % flags.nodes, &ip, true, i)));
+        let mut value = pod(&ns, &name, &format!("app-{s}"), i % flags.nodes, &ip, true, i);
+        if flags.owned {
+            owned_by_replica_set(&mut value, s);
+        }
+        pods.push((ObjectKey::new(Kind::Pod, ns.clone(), name.clone()), value));
+    }
+    if flags.owned {
+        for s in 0..flags.services {
+            let ns = format!("ns-{}", s % flags.namespaces);
+            let replicas = flags.pods / flags.services + usize::from(s < flags.pods % flags.services);
+            objects.push((ObjectKey::new(Kind::ReplicaSet, ns.clone(), format!("rs-{s}")), replica_set(&ns, s, replicas)));
+        }
     }
     objects.extend(pods.iter().cloned());
     let raw_bytes: usize = objects.iter().map(|(_, v)| v.to_string().len()).sum();
