@@ -152,7 +152,11 @@ pub struct WatchCache {
     /// The newest revision this server wrote a namespace at: admission reads namespaces from
     /// the cache once it has applied that write (see [`WatchCache::namespace`]).
     namespaces_written: AtomicU64,
-    events: broadcast::Sender<Arc<CacheEvent>>,
+    /// The watchers' broadcast; replaced at a relist, which ends every watch on it (as
+    /// upstream's cacher terminates its watchers when it reinitializes), so that a watcher
+    /// resumes (from a revision now before history: 410 Gone, then a relist) instead of going
+    /// on without the changes the relist skipped.
+    events: RwLock<broadcast::Sender<Arc<CacheEvent>>>,
     /// Subscribers that must never miss an event (the in-process controllers): unbounded, so
     /// one that falls behind holds the events it has not taken instead of losing them.
     lossless: Mutex<Vec<mpsc::UnboundedSender<RevisionEvents>>>,
@@ -174,7 +178,7 @@ impl WatchCache {
             state: RwLock::new(CacheState { objects: BTreeMap::new(), revision: 0, history: VecDeque::new(), history_floor: 0 }),
             offered: Mutex::new(HashMap::new()),
             namespaces_written: AtomicU64::new(0),
-            events,
+            events: RwLock::new(events),
             lossless: Mutex::new(Vec::new()),
             revision,
         });
@@ -204,6 +208,7 @@ impl WatchCache {
         if !changes.is_empty() {
             self.lossless.lock().expect("lossless lock").retain(|subscriber| subscriber.send(changes.clone()).is_ok());
         }
+        *self.events.write().expect("events lock") = broadcast::channel(BROADCAST_BUFFER).0;
         state.objects = objects;
         state.revision = page.revision;
         state.history.clear();
@@ -360,7 +365,7 @@ impl WatchCache {
                 }
             }
             self.lossless.lock().expect("lossless lock").retain(|subscriber| subscriber.send(vec![event.clone()]).is_ok());
-            let _ = self.events.send(event);
+            let _ = self.events.read().expect("events lock").send(event);
         }
         drop(state);
         self.revision.send_replace(revision);
@@ -411,7 +416,7 @@ impl WatchCache {
             return None;
         }
         let backlog = state.history.iter().filter(|e| e.revision > revision && e.object.key.starts_with(prefix)).cloned().collect();
-        let live = self.events.subscribe();
+        let live = self.events.read().expect("events lock").subscribe();
         Some(Subscription { backlog, live })
     }
 
@@ -441,7 +446,7 @@ impl WatchCache {
     pub fn subscribe_with_state(&self, prefix: &str) -> (Vec<Arc<CachedObject>>, Revision, broadcast::Receiver<Arc<CacheEvent>>) {
         let state = self.state.read().expect("cache lock");
         let items = state.objects.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.clone()).collect();
-        (items, state.revision, self.events.subscribe())
+        (items, state.revision, self.events.read().expect("events lock").subscribe())
     }
 
     /// As [`WatchCache::subscribe_with_state`], but the live feed never lags: every event after
@@ -494,6 +499,26 @@ mod tests {
             changes.iter().map(|e| (e.kind, e.object.key.as_str(), e.prev.as_ref().map(|p| p.mod_revision), e.revision)).collect();
         assert_eq!(seen, vec![(EventType::Modified, "b", Some(2), 9), (EventType::Added, "d", None, 9), (EventType::Deleted, "c", Some(3), 9)]);
         assert_eq!(changes[2].object.value["metadata"]["resourceVersion"], "9", "a deletion carries the last state at the list's revision");
+    }
+
+    /// A relist (the cache's watch fell behind compaction) tells the in-process feed what it
+    /// changed, as one revision's events, and ends every HTTP watch on the cache.
+    #[tokio::test]
+    async fn a_relist_feeds_its_changes_and_ends_the_watches() {
+        let (_dir, store, cache) = cache().await;
+        let kv = store.create("/registry/pods/d/a", object::encode(&pod(1)).unwrap()).await.unwrap();
+        applied(&cache, kv.mod_revision).await;
+        let (_, _, mut watch) = cache.subscribe_with_state("/registry/pods/");
+        let (_, _, mut feed) = cache.subscribe_lossless_with_state("/registry/");
+        // An object whose deletion the cache missed.
+        let missed = Arc::new(CachedObject::from_value("/registry/pods/d/gone".into(), Arc::new(pod(7)), 1));
+        cache.state.write().unwrap().objects.insert(missed.key.clone(), missed);
+        let at = cache.relist(store.as_ref()).await.unwrap();
+        let changes = feed.try_recv().unwrap();
+        let seen: Vec<(EventType, &str, Revision)> = changes.iter().map(|e| (e.kind, e.object.key.as_str(), e.revision)).collect();
+        assert_eq!(seen, vec![(EventType::Deleted, "/registry/pods/d/gone", at)]);
+        assert!(matches!(watch.recv().await, Err(broadcast::error::RecvError::Closed)), "the watch ends");
+        assert!(cache.subscribe_after("/registry/pods/", kv.mod_revision - 1).is_none(), "history starts at the relist");
     }
 
     #[tokio::test]
