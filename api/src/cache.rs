@@ -111,6 +111,16 @@ pub struct CacheEvent {
     pub revision: Revision,
 }
 
+impl CacheEvent {
+    /// The deletion of `prev` at `revision`: its last state, stamped with that revision.
+    fn deleted(key: String, prev: Arc<CachedObject>, revision: Revision) -> CacheEvent {
+        let mut last = Value::clone(&prev.value);
+        object::stamp_revision(&mut last, revision);
+        let object = Arc::new(CachedObject::from_value(key, Arc::new(last), revision));
+        CacheEvent { kind: EventType::Deleted, object, prev: Some(prev), revision }
+    }
+}
+
 struct CacheState {
     objects: BTreeMap<String, Arc<CachedObject>>,
     revision: Revision,
@@ -136,10 +146,7 @@ fn differences(old: &BTreeMap<String, Arc<CachedObject>>, new: &BTreeMap<String,
         }
     }
     for (key, prev) in old.iter().filter(|(k, _)| !new.contains_key(*k)) {
-        let mut last = Value::clone(&prev.value);
-        object::stamp_revision(&mut last, revision);
-        let object = Arc::new(CachedObject::from_value(key.clone(), Arc::new(last), revision));
-        out.push(Arc::new(CacheEvent { kind: EventType::Deleted, object, prev: Some(prev.clone()), revision }));
+        out.push(Arc::new(CacheEvent::deleted(key.clone(), prev.clone(), revision)));
     }
     out
 }
@@ -348,12 +355,7 @@ impl WatchCache {
                 Some(CacheEvent { kind, object, prev, revision })
             }
             Change::Put(None) => None,
-            Change::Delete(key) => state.objects.remove(&key).map(|prev| {
-                let mut last = Value::clone(&prev.value);
-                object::stamp_revision(&mut last, revision);
-                let object = Arc::new(CachedObject::from_value(key, Arc::new(last), revision));
-                CacheEvent { kind: EventType::Deleted, object, prev: Some(prev), revision }
-            }),
+            Change::Delete(key) => state.objects.remove(&key).map(|prev| CacheEvent::deleted(key, prev, revision)),
         };
         state.revision = revision;
         if let Some(event) = cache_event {
