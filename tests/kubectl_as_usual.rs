@@ -295,8 +295,11 @@ fn services_get_cluster_ips_and_node_ports_from_their_ranges() {
     k.ok(&["replace", "-f", replaced.to_str().unwrap()]);
     assert_eq!(field("b", "{.spec.ports[0].nodePort}"), port_b.to_string(), "a replace without nodePort keeps it, by the port's name");
     assert!(!field("b", "{.spec.clusterIPs[0]}").is_empty());
-    let immutable = k.fails(&["patch", "svc", "a", "--type=merge", "-p", r#"{"spec":{"clusterIP":"10.0.0.3","clusterIPs":["10.0.0.3"]}}"#]);
-    assert!(immutable.contains("spec.clusterIPs[0]: Invalid value: []string{\"10.0.0.3\"}: may not change once set"), "{immutable}");
+    // Any other address of the range will do; it must differ from the one `a` was given.
+    let other_ip = if ip_a == "10.0.0.3" { "10.0.0.4" } else { "10.0.0.3" };
+    let change = format!(r#"{{"spec":{{"clusterIP":"{other_ip}","clusterIPs":["{other_ip}"]}}}}"#);
+    let immutable = k.fails(&["patch", "svc", "a", "--type=merge", "-p", &change]);
+    assert!(immutable.contains(&format!("spec.clusterIPs[0]: Invalid value: []string{{\"{other_ip}\"}}: may not change once set")), "{immutable}");
     k.ok(&["patch", "svc", "b", "--type=merge", "-p", r#"{"spec":{"type":"ClusterIP"}}"#]);
     assert_eq!(field("b", "{.spec.ports[0].nodePort}"), "", "a ClusterIP Service has no nodePort");
 
