@@ -40,7 +40,7 @@ pub struct ControllerInputs {
     services: InputSession<Revision, ServiceRow, Diff>,
     nodes: InputSession<Revision, NodeRow, Diff>,
     managed: InputSession<Revision, ManagedRow, Diff>,
-    workloads: InputSession<Revision, ReplicaSetRow, Diff>,
+    workloads: InputSession<Revision, Arc<ReplicaSetRow>, Diff>,
     deployments: InputSession<Revision, DeploymentRow, Diff>,
     quotas: InputSession<Revision, ResourceQuotaRow, Diff>,
     /// Every namespaced object's quota usage, a second projection beside its row.
@@ -61,7 +61,7 @@ pub struct ControllerCollections<'s> {
     pub services: VecCollection<'s, Revision, ServiceRow, Diff>,
     pub nodes: VecCollection<'s, Revision, NodeRow, Diff>,
     pub managed: VecCollection<'s, Revision, ManagedRow, Diff>,
-    pub workloads: VecCollection<'s, Revision, ReplicaSetRow, Diff>,
+    pub workloads: VecCollection<'s, Revision, Arc<ReplicaSetRow>, Diff>,
     pub deployments: VecCollection<'s, Revision, DeploymentRow, Diff>,
     pub quotas: VecCollection<'s, Revision, ResourceQuotaRow, Diff>,
     pub usage: VecCollection<'s, Revision, UsageRow, Diff>,
@@ -131,7 +131,7 @@ impl ControllerInputs {
             Row::Service(r) => self.services.update(r, diff),
             Row::Node(r) => self.nodes.update(r, diff),
             Row::Managed(r) => self.managed.update(r, diff),
-            Row::ReplicaSet(r) => self.workloads.update(r, diff),
+            Row::ReplicaSet(r) => self.workloads.update(Arc::new(r), diff),
             Row::Deployment(r) => self.deployments.update(r, diff),
             Row::ResourceQuota(r) => self.quotas.update(r, diff),
             Row::CountedOnly(_) => {}

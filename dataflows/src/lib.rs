@@ -2,7 +2,8 @@
 //!
 //! - [`types`]: the timestamp, diff, keys, feed events and intents (the one type file);
 //!   [`text`]: the shared text contents travel as, compressed when that makes it smaller.
-//! - [`rows`]: projections of objects into input rows; [`rows_quota`]: quotas and usage.
+//! - [`rows`]: projections of objects into input rows; [`rows_quota`]: quotas and usage;
+//!   [`interned`]: owner-reference lists, held once however many rows share them.
 //! - [`engine`]: timely workers, inputs, progress and outputs; [`feeder`]: hands batches to
 //!   the workers, merging those that queue while they are busy; [`inputs`]: the input
 //!   sessions of the parts that run.
@@ -22,6 +23,7 @@ pub mod deadlines;
 pub mod engine;
 pub mod feeder;
 pub mod inputs;
+pub mod interned;
 pub mod outbox;
 pub mod reconcile;
 pub mod rows;

@@ -6,6 +6,7 @@ use deltakube_api::object::at;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::interned::OwnerRefs;
 use crate::types::{Kind, ObjectKey, ProjectionError, Text};
 
 /// Sorted `(key, value)` pairs of a label map or selector.
@@ -74,10 +75,10 @@ impl OwnerRef {
     }
 }
 
-pub(crate) fn owner_refs(v: &Value) -> Result<Vec<OwnerRef>, String> {
+/// An object's `metadata.ownerReferences`, shared with every equal list (a ReplicaSet's
+/// pods all hold one).
+pub(crate) fn owner_refs(v: &Value) -> Result<OwnerRefs, String> {
     let refs = at(v, "/metadata/ownerReferences").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
-    // Exactly as long as the references: rows keep it (a grown Vec's spare room was most of
-    // a pod's cost in the garbage collector).
     let mut out = Vec::with_capacity(refs.len());
     for r in refs {
         let field = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| format!("ownerReference without {k}"));
@@ -90,7 +91,7 @@ pub(crate) fn owner_refs(v: &Value) -> Result<Vec<OwnerRef>, String> {
             block_owner_deletion: r.get("blockOwnerDeletion").and_then(Value::as_bool).unwrap_or(false),
         });
     }
-    Ok(out)
+    Ok(OwnerRefs::share(out))
 }
 
 /// One `matchExpressions` requirement: key, operator, values.
@@ -161,7 +162,7 @@ pub struct ReplicaSetRow {
     pub status: String,
     pub labels: Labels,
     pub annotations: Labels,
-    pub owners: Vec<OwnerRef>,
+    pub owners: OwnerRefs,
     pub created: String,
     /// `status.replicas`, `status.readyReplicas`, `status.availableReplicas`.
     pub status_counts: (i64, i64, i64),
@@ -205,7 +206,7 @@ pub struct PodRow {
     /// Service its subdomain names, [`crate::controllers::selection::hostname_in`]); None
     /// otherwise.
     pub dns_name: Option<Box<(CompactString, CompactString)>>,
-    pub owners: Box<[OwnerRef]>,
+    pub owners: OwnerRefs,
     /// `metadata.creationTimestamp` in Unix seconds (the API's times have whole seconds); 0
     /// when unset, upstream's zero time (which is year 1: a time of exactly 1970-01-01T00:00:00Z
     /// reads as unset too).
@@ -584,7 +585,7 @@ fn project_inner(key: &ObjectKey, v: &Value) -> Result<Row, String> {
                 terminating: terminating(v),
                 ports: ports.into_boxed_slice(),
                 dns_name: (!hostname.is_empty() && !subdomain.is_empty()).then(|| Box::new((hostname, subdomain))),
-                owners: owner_refs(v)?.into_boxed_slice(),
+                owners: owner_refs(v)?,
                 created,
                 ready_since,
                 deletion_cost: deletion_cost(str_at(v, "/metadata/annotations/controller.kubernetes.io~1pod-deletion-cost")),

@@ -22,6 +22,7 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
@@ -438,8 +439,8 @@ fn json_merge(into: &mut Value, patch: Value) {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Member {
-    Deployment(DeploymentRow),
-    Owned(ReplicaSetRow),
+    Deployment(Box<DeploymentRow>),
+    Owned(Arc<ReplicaSetRow>),
     /// The clock passed the Deployment's progress deadline.
     TimedOut,
 }
@@ -447,7 +448,7 @@ pub enum Member {
 /// The dataflow: intents of every Deployment.
 pub fn deployments<'s>(
     deployments: VecCollection<'s, Revision, DeploymentRow, Diff>,
-    replicasets: VecCollection<'s, Revision, ReplicaSetRow, Diff>,
+    replicasets: VecCollection<'s, Revision, Arc<ReplicaSetRow>, Diff>,
     clock: VecCollection<'s, Revision, Micros, Diff>,
 ) -> VecCollection<'s, Revision, Intent, Diff> {
     let key = |d: &DeploymentRow| ObjectKey::new(Kind::Deployment, d.namespace.clone(), d.name.clone());
@@ -461,7 +462,7 @@ pub fn deployments<'s>(
         .join_map(by_uid, |_, r, k| (k.clone(), Member::Owned(r.clone())));
     let deadlines = deployments.clone().flat_map(move |d| d.progress_deadline.map(|at| (key(&d), at)));
     let timed_out = crate::deadlines::expired(deadlines, clock).map(|k| (k, Member::TimedOut));
-    let selves = deployments.map(move |d| (key(&d), Member::Deployment(d)));
+    let selves = deployments.map(move |d| (key(&d), Member::Deployment(Box::new(d))));
     selves
         .concat(owned)
         .concat(timed_out)
@@ -474,8 +475,8 @@ pub fn deployments<'s>(
                     continue;
                 }
                 match m {
-                    Member::Deployment(d) => deployment = Some(d),
-                    Member::Owned(r) => owned.push(r),
+                    Member::Deployment(d) => deployment = Some(&**d),
+                    Member::Owned(r) => owned.push(&**r),
                     Member::TimedOut => deadline_passed = true,
                 }
             }

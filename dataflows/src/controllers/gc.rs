@@ -33,8 +33,9 @@ use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::interned::OwnerRefs;
 use crate::rows::{owner_refs, terminating, OwnerRef};
-use crate::types::{Diff, Intent, Kind, ObjectKey, Revision};
+use crate::types::{CompactKey, Diff, Intent, Kind, ObjectKey, Revision};
 
 pub const ORPHAN: &str = "orphan";
 pub const FOREGROUND: &str = "foregroundDeletion";
@@ -70,9 +71,9 @@ impl Finalizing {
 /// An object with owner references.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Dependent {
-    pub key: ObjectKey,
+    pub key: CompactKey,
     pub deleting: bool,
-    pub owners: Vec<OwnerRef>,
+    pub owners: OwnerRefs,
 }
 
 /// What one object contributes under one owner uid.
@@ -109,7 +110,7 @@ pub fn members(key: &ObjectKey, v: &Value) -> Result<Vec<(u64, Member)>, String>
     }
     let owners = owner_refs(v)?;
     if !owners.is_empty() {
-        let dependent = Arc::new(Dependent { key: key.clone(), deleting, owners });
+        let dependent = Arc::new(Dependent { key: key.into(), deleting, owners });
         for (i, owner) in dependent.owners.iter().enumerate() {
             out.push((uid_key(&owner.uid), Member::Reference(dependent.clone(), i as u32)));
         }
@@ -140,7 +141,7 @@ fn without_finalizer(owner: &Finalizing, finalizer: &str) -> Intent {
 /// Keeps only the dependent's owner references that `keep` accepts.
 fn keeping_references(dependent: &Dependent, keep: impl Fn(&OwnerRef) -> bool) -> Intent {
     let rest: Vec<Value> = dependent.owners.iter().filter(|r| keep(r)).map(OwnerRef::to_json).collect();
-    Intent::Patch { key: dependent.key.clone(), patch: json!({"metadata": {"ownerReferences": list_or_null(rest)}}).to_string().into() }
+    Intent::Patch { key: (&dependent.key).into(), patch: json!({"metadata": {"ownerReferences": list_or_null(rest)}}).to_string().into() }
 }
 
 /// A verdict on the dependent's owner reference at an index.
@@ -208,9 +209,9 @@ pub fn decide_dependent(dependent: &Dependent, verdicts: &[(u32, Verdict)]) -> O
     // A dependent of a waiting owner goes in the foreground too when it may have dependents
     // of its own; pods are taken to have none (see the module's gap).
     if verdicts.iter().any(|(_, v)| *v == Verdict::Waiting) && dependent.key.kind != Kind::Pod {
-        Some(Intent::DeleteForeground { key: dependent.key.clone() })
+        Some(Intent::DeleteForeground { key: (&dependent.key).into() })
     } else {
-        Some(Intent::Delete { key: dependent.key.clone() })
+        Some(Intent::Delete { key: (&dependent.key).into() })
     }
 }
 
@@ -241,7 +242,7 @@ pub fn garbage_collect<'s>(members: VecCollection<'s, Revision, (u64, Member), D
         OwnerOutcome::Intent(_) => None,
     });
     let dependent_intents = verdicts
-        .reduce_named("gc-dependent", |_key: &ObjectKey, input: &[(&ReferenceVerdict, Diff)], output: &mut Vec<(Intent, Diff)>| {
+        .reduce_named("gc-dependent", |_key: &CompactKey, input: &[(&ReferenceVerdict, Diff)], output: &mut Vec<(Intent, Diff)>| {
             let Some(((dependent, _, _), _)) = input.iter().find(|(_, d)| *d > 0) else { return };
             let verdicts: Vec<(u32, Verdict)> = input.iter().filter(|(_, d)| *d > 0).map(|((_, i, v), _)| (*i, *v)).collect();
             output.extend(decide_dependent(dependent, &verdicts).map(|i| (i, 1)));
@@ -268,7 +269,7 @@ pub fn reference<'a>(objects: impl IntoIterator<Item = (&'a ObjectKey, &'a Value
         }
         let owners = owner_refs(v).expect("well-formed owner references");
         if !owners.is_empty() {
-            dependents.push(Arc::new(Dependent { key: key.clone(), deleting, owners }));
+            dependents.push(Arc::new(Dependent { key: key.into(), deleting, owners }));
         }
     }
     let mut out = BTreeSet::new();
@@ -314,9 +315,9 @@ pub fn reference<'a>(objects: impl IntoIterator<Item = (&'a ObjectKey, &'a Value
             let gone: BTreeSet<&str> = d.owners.iter().zip(&verdicts).filter(|(_, v)| **v != Verdict::Solid).map(|(r, _)| r.uid.as_str()).collect();
             out.insert(keeping_references(d, |r| !gone.contains(r.uid.as_str())));
         } else if waiting && d.key.kind != Kind::Pod {
-            out.insert(Intent::DeleteForeground { key: d.key.clone() });
+            out.insert(Intent::DeleteForeground { key: (&d.key).into() });
         } else {
-            out.insert(Intent::Delete { key: d.key.clone() });
+            out.insert(Intent::Delete { key: (&d.key).into() });
         }
     }
     out

@@ -36,19 +36,22 @@ use crate::deadlines::{Micros, MICROS_PER_SECOND};
 use crate::rows::{OwnerRef, PodPhase, PodRow, ReplicaSetRow};
 use crate::types::{Diff, Intent, Kind, ObjectKey, Revision, Text};
 
-/// What the reduce gathers per family.
+/// What the reduce gathers per family. It holds one per pod, so the rare members are boxed
+/// and each is two words.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Member {
-    /// Each shared, so that the reduce's arrangement copies a pointer when it merges. A pod
-    /// is the input's own row: no member copies any of its fields.
+    /// Each is the input's own shared row: the joins' and the reduce's arrangements copy a
+    /// pointer when they merge, and no member copies any of the row's fields.
     Workload(Arc<ReplicaSetRow>),
     Owned(Arc<PodRow>),
     /// An orphan that the workload with this uid selects.
-    Orphan(String, Arc<PodRow>),
+    Orphan(Box<(String, Arc<PodRow>)>),
     /// The pod with this uid has been ready for the `minReadySeconds` of the workload with
     /// that uid, by the clock: it is available ([`availability_deadline`]).
-    Available(String, CompactString),
+    Available(Box<(String, CompactString)>),
 }
+
+const _: () = assert!(std::mem::size_of::<Member>() == 16, "a member is two words");
 
 /// A workload's family: the workloads of its kind and namespace that share its controller
 /// owner (a Deployment's ReplicaSets), keyed `(kind, namespace, controller uid)`; a workload with no
@@ -349,7 +352,7 @@ enum Outcome {
 /// ReplicaSet and ReplicationController.
 #[allow(clippy::type_complexity)]
 pub fn replicasets<'s>(
-    workloads: VecCollection<'s, Revision, ReplicaSetRow, Diff>,
+    workloads: VecCollection<'s, Revision, Arc<ReplicaSetRow>, Diff>,
     pods: VecCollection<'s, Revision, Arc<PodRow>, Diff>,
     clock: VecCollection<'s, Revision, Micros, Diff>,
 ) -> (VecCollection<'s, Revision, (ObjectKey, Text), Diff>, VecCollection<'s, Revision, Intent, Diff>) {
@@ -382,13 +385,13 @@ pub fn replicasets<'s>(
     let orphans = seeking
         .join_map(orphan_pods, |_, w, p| {
             let selected = w.namespace == p.namespace && w.selector.matches(&p.labels);
-            selected.then(|| (family_of(w), Member::Orphan(w.uid.clone(), p.clone()), claim_deadline(w, p)))
+            selected.then(|| (family_of(w), Member::Orphan(Box::new((w.uid.clone(), p.clone()))), claim_deadline(w, p)))
         })
         .flat_map(|orphan| orphan);
     let claims = owned.concat(orphans);
     let deadlines = claims.clone().flat_map(|(family, _, deadline)| deadline.map(|(workload, pod, at)| ((family, workload, pod), at)));
-    let available = crate::deadlines::expired(deadlines, clock).map(|(family, workload, pod)| (family, Member::Available(workload, pod)));
-    let markers = workloads.map(|w| (family_of(&w), Member::Workload(Arc::new(w))));
+    let available = crate::deadlines::expired(deadlines, clock).map(|(family, workload, pod)| (family, Member::Available(Box::new((workload, pod)))));
+    let markers = workloads.map(|w| (family_of(&w), Member::Workload(w)));
 
     let decided = markers.concat(claims.map(|(family, member, _)| (family, member))).concat(available).reduce_named(
         "replicaset-decide",
@@ -401,8 +404,8 @@ pub fn replicasets<'s>(
                 match m {
                     Member::Workload(w) => workloads.push(&**w),
                     Member::Owned(p) => owned.push(&**p),
-                    Member::Orphan(uid, p) => orphans.push((uid.as_str(), &**p)),
-                    Member::Available(uid, pod) => passed.push((uid.as_str(), pod.as_str())),
+                    Member::Orphan(orphan) => orphans.push((orphan.0.as_str(), &*orphan.1)),
+                    Member::Available(available) => passed.push((available.0.as_str(), available.1.as_str())),
                 }
             }
             for (key, Decision { diff, intents }) in decide_family(&workloads, &owned, &orphans, &passed) {
@@ -482,7 +485,7 @@ mod tests {
             status: String::new(),
             labels: vec![],
             annotations: vec![],
-            owners: vec![],
+            owners: Default::default(),
             created: String::new(),
             status_counts: (0, 0, 0),
             min_ready_seconds: 0,
@@ -590,9 +593,9 @@ mod tests {
     fn a_family_ranks_pods_by_its_pods_on_their_node() {
         let deployment = OwnerRef { kind: "Deployment".into(), uid: "d-uid".into(), controller: true, ..OwnerRef::default() };
         let mut old = workload(0);
-        (old.name, old.uid, old.owners) = ("old".into(), "old-uid".into(), vec![deployment.clone()]);
+        (old.name, old.uid, old.owners) = ("old".into(), "old-uid".into(), [deployment.clone()].into());
         let mut new = workload(1);
-        new.owners = vec![deployment];
+        new.owners = [deployment].into();
         let owned_by = |w: &ReplicaSetRow, name: &str, node: &str| {
             let mut p = pod(name, node, "Running", true, 100);
             p.owners = [controller_ref(w)].into();
@@ -609,7 +612,7 @@ mod tests {
         assert_eq!(deleted(&of("web").intents), vec!["crowded"]);
         assert_eq!(deleted(&of("old").intents), vec!["old-1", "old-2"]);
         // Without a controller the same pods rank alike: the newer goes.
-        new.owners = vec![];
+        new.owners = Default::default();
         let decisions = decide_family(&[&new], &refs[..2], &[], &[]);
         assert_eq!(deleted(&decisions[0].1.intents), vec!["alone"]);
     }

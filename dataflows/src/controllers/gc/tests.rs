@@ -37,7 +37,7 @@ fn by_members(world: &BTreeMap<ObjectKey, Value>) -> BTreeSet<Intent> {
     }
     let mut out = BTreeSet::new();
     type Verdicts = (Arc<Dependent>, Vec<(u32, Verdict)>);
-    let mut verdicts: BTreeMap<ObjectKey, Verdicts> = BTreeMap::new();
+    let mut verdicts: BTreeMap<CompactKey, Verdicts> = BTreeMap::new();
     for ms in by_uid.values() {
         let present = ms.iter().find_map(|m| if let Member::Present(s) = m { Some(*s) } else { None });
         let finalizing = ms.iter().find_map(|m| if let Member::Finalizing(f) = m { Some(&**f) } else { None });
