@@ -73,7 +73,7 @@ pub enum SchedulerRow {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 enum NodeMember {
-    Node(NodeRow),
+    Node(Arc<NodeRow>),
     Pod(Arc<PodRow>),
 }
 
@@ -88,7 +88,7 @@ pub fn node_infos<'s>(
     nodes: VecCollection<'s, Revision, NodeRow, Diff>,
     pods: VecCollection<'s, Revision, PodRow, Diff>,
 ) -> VecCollection<'s, Revision, (String, NodeInfo), Diff> {
-    let nodes = nodes.map(|n| (n.name.clone(), NodeMember::Node(n)));
+    let nodes = nodes.map(|n| (n.name.clone(), NodeMember::Node(Arc::new(n))));
     let bound = pods.filter(PodRow::occupies_node).map(|p| (p.node_name.clone(), NodeMember::Pod(Arc::new(p))));
     nodes.concat(bound).reduce_named("scheduler-node-info", |_name, input: &[(&NodeMember, Diff)], output: &mut Vec<(NodeInfo, Diff)>| {
         let Some(node) = input.iter().find_map(|(m, d)| match m {

@@ -72,7 +72,7 @@ fn matches_all(terms: &[AffinityTerm], namespace: &str, labels: &Labels, ns_labe
 /// once per group.
 /// Every pod of the snapshot, once on its node.
 pub fn placed_in(snapshot: &ClusterSnapshot) -> impl Iterator<Item = (&PodRow, std::iter::Once<(&NodeRow, i64)>)> {
-    snapshot.nodes.iter().flat_map(|info| info.pods.iter().map(move |p| (&**p, std::iter::once((&info.node, 1)))))
+    snapshot.nodes.iter().flat_map(|info| info.pods.iter().map(move |p| (&**p, std::iter::once((&*info.node, 1)))))
 }
 
 /// Upstream's PreFilter state.

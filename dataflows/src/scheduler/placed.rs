@@ -192,7 +192,7 @@ impl<'a> IntoIterator for GroupNodes<'a> {
 
     fn into_iter(self) -> Self::IntoIter {
         let snapshot = self.snapshot;
-        Box::new(self.nodes.iter().map(move |(i, n)| (&snapshot.nodes[*i].node, *n)))
+        Box::new(self.nodes.iter().map(move |(i, n)| (&*snapshot.nodes[*i].node, *n)))
     }
 }
 

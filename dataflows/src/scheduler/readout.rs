@@ -169,7 +169,7 @@ impl Readout {
         // shift the whole sorted list once per binding.
         for name in self.nodes.compact() {
             let at = self.snapshot.node_index(&name);
-            let images_before = at.map(|i| std::mem::take(&mut self.snapshot.nodes[i].node.images));
+            let node_before = at.map(|i| self.snapshot.nodes[i].node.clone());
             if let Some(i) = at {
                 let old = &mut self.snapshot.nodes[i];
                 self.affinity_pods -= old.pods.iter().filter(|p| p.has_pod_affinity()).count();
@@ -187,7 +187,7 @@ impl Readout {
                 self.changes.nodes.insert(name);
                 continue;
             };
-            self.changes.layout |= images_before.as_ref().is_none_or(|before| *before != info.node.images);
+            self.changes.layout |= node_before.as_ref().is_none_or(|before| before.images != info.node.images);
             self.affinity_pods += info.pods.iter().filter(|p| p.has_pod_affinity()).count();
             for p in &info.pods {
                 self.bound.insert((p.namespace.clone(), p.name.clone()), name.clone());

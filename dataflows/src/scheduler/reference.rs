@@ -160,7 +160,7 @@ fn plugin_scores(
             feasible.iter().map(|i| image_locality::score(pod, &i.node, &counts, snapshot.nodes.len() as i64)).collect()
         }
         Plugin::PodTopologySpread => {
-            let rows: Vec<&NodeRow> = feasible.iter().map(|i| &i.node).collect();
+            let rows: Vec<&NodeRow> = feasible.iter().map(|i| &*i.node).collect();
             let Some(state) = SpreadScoreState::compute(pod, snapshot, &rows, &config.spread_defaulting) else { return skipped() };
             let raw: Vec<i64> = feasible.iter().map(|i| state.score(pod, i)).collect();
             let ignored: Vec<bool> = feasible.iter().map(|i| state.ignores(i.name())).collect();

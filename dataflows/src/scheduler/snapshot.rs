@@ -17,7 +17,9 @@ use crate::rows::Labels;
 /// A node, the pods that occupy it, and upstream's per-node totals.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NodeInfo {
-    pub node: NodeRow,
+    /// Shared, as the pods are: the info is rebuilt on every binding to the node, and the
+    /// node's row (labels, taints, images) does not change with it.
+    pub node: Arc<NodeRow>,
     /// `status.allocatable` in the scheduler's integers.
     pub allocatable: Resources,
     /// Shared, not copied: a node's info is rebuilt and its arrangement merged on every
@@ -32,7 +34,8 @@ pub struct NodeInfo {
 }
 
 impl NodeInfo {
-    pub fn new(node: NodeRow) -> NodeInfo {
+    pub fn new(node: impl Into<Arc<NodeRow>>) -> NodeInfo {
+        let node = node.into();
         NodeInfo {
             allocatable: node.allocatable_units(),
             node,
