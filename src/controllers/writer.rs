@@ -224,13 +224,15 @@ impl Writer {
             }
             // The namespace was purged after the intent was computed; the feed retracts it.
             404 if matches!(intent, Intent::Create { .. }) && !key.namespace.is_empty() => Err(format!("{WAITING}namespace {} is gone", key.namespace)),
-            // A refused pod delete is told on the pod's controller, and retried with back-off.
-            code if matches!(intent, Intent::Delete { .. }) && key.kind == Kind::Pod => {
+            code => {
                 let message = value["message"].as_str().unwrap_or("");
-                self.report_refused_delete(key, message).await;
+                // A refused pod delete is told on the pod's controller; every refusal is
+                // retried with back-off.
+                if matches!(intent, Intent::Delete { .. }) && key.kind == Kind::Pod {
+                    self.report_refused_delete(key, message).await;
+                }
                 Err(format!("{method} {path}: {code} {message}"))
             }
-            code => Err(format!("{method} {path}: {code} {}", value["message"].as_str().unwrap_or(""))),
         }
     }
 
