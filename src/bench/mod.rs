@@ -74,3 +74,18 @@ pub fn percentile(samples: &mut [f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * samples.len() as f64).ceil() as usize;
     samples[rank.clamp(1, samples.len()) - 1]
 }
+
+/// The CPU time (user and system) this process has used so far, from `/proc/self/stat`; a
+/// bench reports the difference over its measured phase, which is steadier than the wall
+/// clock on a shared machine.
+pub fn process_cpu() -> std::time::Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| {
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let rest = s.get(s.rfind(')')? + 2..)?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    });
+    // The kernel reports in USER_HZ, 100 per second on Linux.
+    std::time::Duration::from_millis(ticks.unwrap_or(0) * 10)
+}

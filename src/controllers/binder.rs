@@ -173,7 +173,7 @@ impl Binder {
                     }
                     Wake::Input(Some(BinderInput::Progress(_))) => {}
                     Wake::Done(done) => {
-                        reporting.remove(&done.pod);
+                        let was_reporting = reporting.remove(&done.pod);
                         if let Some(uid) = &done.unreported {
                             if reported.get(&done.pod).is_some_and(|(u, _)| u == uid) {
                                 reported.remove(&done.pod);
@@ -185,8 +185,14 @@ impl Binder {
                             standing.release(&readout, &done.pod);
                             let delay = backoff.get(&done.pod).map_or(FIRST_BACKOFF, |(d, _)| (*d * 2).min(MAX_BACKOFF));
                             backoff.insert(done.pod, (delay, Instant::now() + delay));
+                            dirty = true;
                         }
-                        dirty = true;
+                        // A finished report lets its pod be decided again (a round skips it
+                        // meanwhile). A binding that went through changes nothing a round
+                        // reads: its pod stays claimed until the feed shows it bound.
+                        if was_reporting {
+                            dirty = true;
+                        }
                     }
                     Wake::Tick => {
                         let now = Instant::now();
