@@ -144,18 +144,10 @@ fn seconds_precision(t: &str) -> String {
 
 /// Writes the entries into `obj.metadata.managedFields`, sorted like upstream.
 fn encode(obj: &mut Value, mut managed: Managed) {
-    let Some(root) = obj.as_object_mut() else {
-        return;
-    };
-    managed.retain(|e| !e.set.is_empty());
-    let meta = root.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
-    let Some(meta) = meta.as_object_mut() else {
-        return;
-    };
-    if managed.is_empty() {
-        meta.shift_remove("managedFields");
+    if !obj.is_object() {
         return;
     }
+    managed.retain(|e| !e.set.is_empty());
     let secs = |e: &Entry| e.time.as_deref().map_or(0, unix_seconds);
     managed.sort_by(|p, q| {
         (p.id.operation, secs(p), &p.id.manager, &p.api_version, &p.id.subresource).cmp(&(
@@ -167,23 +159,46 @@ fn encode(obj: &mut Value, mut managed: Managed) {
         ))
     });
     let entries = managed.into_iter().map(|e| {
-        let mut m = Map::new();
-        if !e.id.manager.is_empty() {
-            m.insert("manager".into(), e.id.manager.into());
-        }
-        m.insert("operation".into(), e.id.operation.into());
-        m.insert("apiVersion".into(), e.api_version.into());
-        if let Some(t) = e.time {
-            m.insert("time".into(), t.into());
-        }
-        m.insert("fieldsType".into(), "FieldsV1".into());
-        m.insert("fieldsV1".into(), e.set.to_fields_v1());
-        if !e.id.subresource.is_empty() {
-            m.insert("subresource".into(), e.id.subresource.into());
-        }
-        Value::Object(m)
+        let fields = e.set.to_fields_v1();
+        render(e.id, e.api_version, e.time, fields)
     });
-    meta.insert("managedFields".into(), Value::Array(entries.collect()));
+    write_entries(obj, entries.collect());
+}
+
+/// Sets `obj.metadata.managedFields` to `entries` (rendered, in order), or removes it when
+/// there are none.
+fn write_entries(obj: &mut Value, entries: Vec<Value>) {
+    let Some(root) = obj.as_object_mut() else {
+        return;
+    };
+    let meta = root.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    let Some(meta) = meta.as_object_mut() else {
+        return;
+    };
+    if entries.is_empty() {
+        meta.shift_remove("managedFields");
+    } else {
+        meta.insert("managedFields".into(), Value::Array(entries));
+    }
+}
+
+/// One `managedFields` entry as upstream writes it.
+fn render(id: ManagerId, api_version: String, time: Option<String>, fields_v1: Value) -> Value {
+    let mut m = Map::new();
+    if !id.manager.is_empty() {
+        m.insert("manager".into(), id.manager.into());
+    }
+    m.insert("operation".into(), id.operation.into());
+    m.insert("apiVersion".into(), api_version.into());
+    if let Some(t) = time {
+        m.insert("time".into(), t.into());
+    }
+    m.insert("fieldsType".into(), "FieldsV1".into());
+    m.insert("fieldsV1".into(), fields_v1);
+    if !id.subresource.is_empty() {
+        m.insert("subresource".into(), id.subresource.into());
+    }
+    Value::Object(m)
 }
 
 /// Fields no manager may own (upstream `stripMetaManager`).
@@ -321,6 +336,17 @@ pub fn record_update_subresource(kind: &str, old: Option<&Value>, new: &mut Valu
     let ty = Schema::builtin().kind(kind);
     let now = seconds_precision(now_rfc3339);
     let id = id_for(manager, "Update", api_version, subresource);
+    if old.is_none() && managed.is_empty() && subresource.is_empty() {
+        // A create: its entry depends on the object's shape only, and is remembered by it.
+        let fields = super::created_fields::remembered(kind, new_clean, || {
+            let mut created = Managed::new();
+            update_managed(&mut created, ty, &old_clean, new_clean, id.clone(), &now, reset_fields(ty, subresource));
+            created.pop().map(|e| e.set.to_fields_v1())
+        });
+        let api_version = id.api_version.clone();
+        write_entries(new, fields.map(|fields| render(id, api_version, Some(now), fields)).into_iter().collect());
+        return;
+    }
     update_managed(&mut managed, ty, &old_clean, new_clean, id, &now, reset_fields(ty, subresource));
     cap_update_managers(&mut managed);
     encode(new, managed);

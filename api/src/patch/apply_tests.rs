@@ -282,3 +282,53 @@ fn unknown_kinds_use_a_deduced_schema() {
     assert_eq!(seconds_precision("2024-05-01T10:00:00.1+02:00"), "2024-05-01T10:00:00+02:00");
     assert_eq!(seconds_precision("bogus"), "bogus");
 }
+
+/// A create's entry computed the long way: the comparison against nothing, as for any write.
+fn created_uncached(kind: &str, obj: &Value, manager: &str) -> Value {
+    let mut obj = obj.clone();
+    let ty = Schema::builtin().kind(kind);
+    let api_version = str_field(&obj, &["apiVersion"]).unwrap_or_default().to_string();
+    let mut managed = Managed::new();
+    let new_clean = obj.clone();
+    update_managed(&mut managed, ty, &json!({}), &new_clean, id_for(manager, "Update", &api_version, ""), T0, reset_fields(ty, ""));
+    encode(&mut obj, managed);
+    obj
+}
+
+#[test]
+fn a_create_remembered_by_shape_records_what_the_comparison_records() {
+    let pod = |name: &str, image: &str, extra: Value| {
+        let mut p = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "labels": {"app": name}, "annotations": {}, "finalizers": ["a/b", "c/d"]},
+            "spec": {"containers": [{"name": "c", "image": image, "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                                     "resources": {"requests": {"cpu": "100m"}}, "args": []}],
+                     "nodeSelector": null, "tolerations": [{"key": "k", "operator": "Exists"}], "securityContext": {}},
+            "status": {"phase": "Pending"}});
+        if let (Some(p), Some(extra)) = (p.as_object_mut(), extra.as_object()) {
+            p.extend(extra.clone());
+        }
+        p
+    };
+    let crd = |name: &str, n: i64| json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name}, "spec": {"size": n, "tags": ["x"], "empty": {}}});
+    let cases = [
+        ("Pod", pod("a", "nginx", json!({}))),
+        // The same shape: every scalar in an object differs, the lists do not.
+        ("Pod", pod("b", "redis", json!({}))),
+        ("Pod", pod("c", "nginx", json!({"spec": {"containers": [{"name": "other", "image": "x"}], "hostNetwork": true}}))),
+        ("Pod", pod("d", "nginx", json!({"spec": {"containers": [], "volumes": null}}))),
+        ("Pod", json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bare"}})),
+        ("Widget", crd("w1", 1)),
+        ("Widget", crd("w2", 2)),
+        (
+            "Service",
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}, {"port": 443, "protocol": "TCP"}], "selector": {"app": "s"}}}),
+        ),
+    ];
+    for round in 0..2 {
+        for (kind, obj) in &cases {
+            let mut created = obj.clone();
+            record_update(kind, None, &mut created, "kubectl-create", T0);
+            assert_eq!(created, created_uncached(kind, obj, "kubectl-create"), "{kind} {obj} (round {round})");
+        }
+    }
+}

@@ -21,6 +21,7 @@
 //! [`ApplyError`].
 
 pub mod apply;
+mod created_fields;
 pub mod fieldset;
 pub mod merge_keys;
 pub mod strategic;
