@@ -16,7 +16,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use differential_dataflow::input::Input;
 use differential_dataflow::{AsCollection, VecCollection};
@@ -37,8 +37,9 @@ use crate::types::{ControllerError, Diff, FeedEvent, Intent, ObjectKey, Projecti
 const WAIT_PARK: Duration = Duration::from_millis(5);
 /// How long a worker waiting within a revision polls before it parks: the waits between
 /// workers exchanging one revision's data are mostly shorter, and parking there would add
-/// a wake-up to each hop; a longer wait (the peer is off its core) parks.
-/// (`DELTAKUBE_IDLE_SPIN_US` overrides it.)
+/// a wake-up to each hop; a longer wait (the peer is off its core) parks. Between polls the
+/// worker yields its core ([`step_while_behind`]), so the poll costs little when other
+/// threads want the CPU. (`DELTAKUBE_IDLE_SPIN_US` overrides it.)
 const IDLE_SPIN: Duration = Duration::from_micros(500);
 
 /// One revision's worth of changes. Batches arrive in increasing revision order.
@@ -186,7 +187,7 @@ fn build(worker: &mut timely::worker::Worker, config: &ControllerConfig, out: Ou
                     }
                 })
                 .probe_with(&probe);
-            scheduler_in
+            crate::inputs::SchedulerInputs::new(scheduler_in)
         });
         send_problems("projection-errors", errors.map(|e| e.into_problem()), out).probe_with(&probe);
         (Inputs { controllers, scheduler, errors: errors_in }, probe)
@@ -260,7 +261,9 @@ impl Engine {
     pub fn start(config: EngineConfig, out: Sender<EngineOutput>) -> Result<Engine, String> {
         let local = config.workers.max(1);
         let spin = std::env::var("DELTAKUBE_IDLE_SPIN_US").ok().and_then(|v| v.parse().ok()).map_or(IDLE_SPIN, Duration::from_micros);
-        let worker = timely::WorkerConfig::default().idle_spin(spin);
+        // The workers poll in [`step_while_behind`], yielding between polls; timely's own
+        // idle spin would keep the core without yielding it.
+        let worker = timely::WorkerConfig::default().idle_spin(Duration::ZERO);
         let (timely_config, peers) = match &config.cluster {
             None => (timely::Config { communication: timely::CommunicationConfig::Process(local), worker }, local),
             Some((process, addresses)) => {
@@ -294,7 +297,7 @@ impl Engine {
                     let local_index = worker.index() % local;
                     let rx = receivers[local_index].lock().expect("receiver lock").take().expect("one receiver per worker");
                     let out = out.lock().expect("output lock").clone();
-                    run_worker(worker, &controllers, rx, out, &progress, local_index);
+                    run_worker(worker, &controllers, rx, out, &progress, local_index, spin);
                 });
                 if let Err(e) = result {
                     tracing::error!(error = %e, "dataflow engine failed");
@@ -323,6 +326,30 @@ impl Engine {
     }
 }
 
+/// Steps `worker` until `behind` turns false. While it waits on the other workers it polls for
+/// up to `spin`, yielding its core between polls, then parks until a message or progress
+/// from a peer unparks it (or [`WAIT_PARK`] passes). On a machine with as many cores as
+/// threads that want them (the API server's, the store writer), a worker that spun without
+/// yielding took the CPU from the very work it waited for: a yield hands the core to any
+/// such thread and returns at once when there is none, so the poll stays quick when the
+/// machine is idle.
+fn step_while_behind(worker: &mut timely::worker::Worker, spin: Duration, mut behind: impl FnMut() -> bool) {
+    let mut polling = Duration::ZERO;
+    while behind() {
+        let started = Instant::now();
+        if polling < spin {
+            worker.step();
+            if behind() {
+                std::thread::yield_now();
+            }
+            polling += started.elapsed();
+        } else {
+            worker.step_or_park(Some(WAIT_PARK));
+            polling = Duration::ZERO;
+        }
+    }
+}
+
 fn run_worker(
     worker: &mut timely::worker::Worker,
     config: &ControllerConfig,
@@ -330,6 +357,7 @@ fn run_worker(
     out: Sender<EngineOutput>,
     progress: &WorkerProgress,
     local_index: usize,
+    spin: Duration,
 ) {
     let index = worker.index();
     let peers = worker.peers();
@@ -358,12 +386,7 @@ fn run_worker(
                 if owner(&e.key, peers) != index {
                     continue;
                 }
-                if let Some(old) = &e.old {
-                    inputs.apply(&e.key, old, -1);
-                }
-                if let Some(new) = &e.new {
-                    inputs.apply(&e.key, new, 1);
-                }
+                inputs.apply(&e.key, e.old.as_ref(), e.new.as_ref());
             }
             next = batch.revision + 1;
             inputs.advance_to(next);
@@ -371,11 +394,7 @@ fn run_worker(
         if !batches.is_empty() {
             inputs.flush();
         }
-        // Park, not spin, once a wait on the other workers outlasts [`IDLE_SPIN`]: on a
-        // machine with as many cores as threads that want them (the API server's, the store
-        // writer), a spinning worker takes the CPU from the very work it waits for. Messages
-        // and progress from the other workers unpark it.
-        worker.step_or_park_while(Some(WAIT_PARK), || probe.less_than(&next));
+        step_while_behind(worker, spin, || probe.less_than(&next));
         outbox.flush();
         if next > 0 && reported != Some(next - 1) && !probe.less_than(&next) {
             reported = Some(next - 1);

@@ -5,6 +5,7 @@
 //! revision pays across every operator there is (`deltakube scheduler` alone builds only the
 //! scheduler's; `deltakube bench churn` only the controllers').
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use differential_dataflow::input::{Input, InputSession};
@@ -17,14 +18,14 @@ use crate::deadlines::Micros;
 use crate::rows::{project, ConfigMapRow, ManagedRow, NamespaceRow, NodeRow, PodRow, ReplicaSetRow, Row, SecretRow, ServiceAccountRow, ServiceRow};
 use crate::rows_quota::{ResourceQuotaRow, UsageRow};
 use crate::scheduler::input::SchedulerInput;
-use crate::types::{Diff, ObjectKey, ProjectionError, Revision};
+use crate::types::{Diff, Kind, ObjectKey, ProjectionError, Revision};
 
 /// Every input session of one worker.
 pub struct Inputs {
     /// The controllers' projections, when they run.
     pub controllers: Option<ControllerInputs>,
     /// The scheduler's projection of nodes, pods, namespaces and workloads, when it runs.
-    pub scheduler: Option<InputSession<Revision, SchedulerInput, Diff>>,
+    pub scheduler: Option<SchedulerInputs>,
     /// Objects that no projection could read.
     pub errors: InputSession<Revision, ProjectionError, Diff>,
 }
@@ -187,6 +188,69 @@ impl ControllerInputs {
     }
 }
 
+/// The scheduler's input session, and the row each pod it holds was projected to.
+///
+/// Most changes the scheduler sees are pods updated (bound, then their status as it moves),
+/// and a change retracts the old object's row: the row kept for the object the feed names as
+/// old (the same allocation, so the same object) is retracted as it is, not projected again.
+pub struct SchedulerInputs {
+    session: InputSession<Revision, SchedulerInput, Diff>,
+    /// Per pod, the object last inserted and its row.
+    pods: HashMap<ObjectKey, (Arc<serde_json::Value>, SchedulerInput)>,
+}
+
+impl SchedulerInputs {
+    pub fn new(session: InputSession<Revision, SchedulerInput, Diff>) -> SchedulerInputs {
+        SchedulerInputs { session, pods: HashMap::new() }
+    }
+
+    /// Retracts the row of `old` (the object as last inserted) and inserts the row of `new`.
+    fn change(
+        &mut self,
+        key: &ObjectKey,
+        old: Option<&Arc<serde_json::Value>>,
+        new: Option<&Arc<serde_json::Value>>,
+        errors: &mut InputSession<Revision, ProjectionError, Diff>,
+    ) {
+        let kept = if key.kind == Kind::Pod { self.pods.remove(key) } else { None };
+        if let Some(old) = old {
+            match kept {
+                Some((object, row)) if Arc::ptr_eq(&object, old) => self.session.update(row, -1),
+                _ => {
+                    self.project(key, old, -1, errors);
+                }
+            }
+        }
+        if let Some(new) = new {
+            if let Some(row) = self.project(key, new, 1, errors).filter(|_| key.kind == Kind::Pod) {
+                self.pods.insert(key.clone(), (new.clone(), row));
+            }
+        }
+    }
+
+    /// Puts `value`'s row into the session with `diff`, and returns it; what cannot be read
+    /// goes to `errors`.
+    fn project(
+        &mut self,
+        key: &ObjectKey,
+        value: &serde_json::Value,
+        diff: Diff,
+        errors: &mut InputSession<Revision, ProjectionError, Diff>,
+    ) -> Option<SchedulerInput> {
+        match crate::scheduler::input::project(key, value) {
+            Ok(Some(row)) => {
+                self.session.update(row.clone(), diff);
+                Some(row)
+            }
+            Ok(None) => None,
+            Err(message) => {
+                errors.update(ProjectionError { key: key.clone(), message: format!("scheduler: {message}") }, diff);
+                None
+            }
+        }
+    }
+}
+
 /// What the engine does to every session alike, whatever its row type.
 trait Session {
     fn advance_to(&mut self, t: Revision);
@@ -203,17 +267,19 @@ impl<D: differential_dataflow::Data> Session for InputSession<Revision, D, Diff>
 }
 
 impl Inputs {
-    /// Projects one object (or its removal, `diff` -1) into every running part's sessions.
-    pub fn apply(&mut self, key: &ObjectKey, value: &serde_json::Value, diff: Diff) {
+    /// Projects one change of an object (`old` to `new`, either absent for a create or a
+    /// delete) into every running part's sessions.
+    pub fn apply(&mut self, key: &ObjectKey, old: Option<&Arc<serde_json::Value>>, new: Option<&Arc<serde_json::Value>>) {
         if let Some(controllers) = &mut self.controllers {
-            controllers.apply(key, value, diff, &mut self.errors);
+            if let Some(old) = old {
+                controllers.apply(key, old, -1, &mut self.errors);
+            }
+            if let Some(new) = new {
+                controllers.apply(key, new, 1, &mut self.errors);
+            }
         }
         if let Some(scheduler) = &mut self.scheduler {
-            match crate::scheduler::input::project(key, value) {
-                Ok(Some(row)) => scheduler.update(row, diff),
-                Ok(None) => {}
-                Err(message) => self.errors.update(ProjectionError { key: key.clone(), message: format!("scheduler: {message}") }, diff),
-            }
+            scheduler.change(key, old, new, &mut self.errors);
         }
     }
 
@@ -232,7 +298,7 @@ impl Inputs {
             }
         }
         if let Some(scheduler) = &mut self.scheduler {
-            f(scheduler);
+            f(&mut scheduler.session);
         }
         f(&mut self.errors);
     }

@@ -15,7 +15,7 @@
 mod world;
 
 use std::collections::BTreeMap;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use deltakube_dataflows::engine::{ControllerConfig, Engine, EngineConfig, EngineOutput, FeedBatch};
 use deltakube_dataflows::scheduler::batch::{decide_batch, decide_round, BatchDecision, Claim, Standing};
@@ -38,7 +38,7 @@ fn reference_input(objects: &BTreeMap<ObjectKey, Value>) -> SchedulingInput {
     for (key, value) in objects {
         match project(key, value).expect("churn objects project") {
             Some(SchedulerInput::Node(n)) => input.nodes.push(n),
-            Some(SchedulerInput::Pod(p)) => input.pods.push(p),
+            Some(SchedulerInput::Pod(p)) => input.pods.push(Arc::unwrap_or_clone(p)),
             Some(SchedulerInput::Namespace(n)) => input.namespaces.push(n),
             Some(SchedulerInput::Workload(w)) => input.workloads.push(w),
             Some(SchedulerInput::PriorityClass(c)) => input.priority_classes.push(c),

@@ -55,7 +55,7 @@ pub enum SchedulerRow {
     /// A pod waiting for this scheduler, with its class.
     Pending {
         class: ClassId,
-        pod: PodRow,
+        pod: Arc<PodRow>,
     },
     /// The node-local verdict and raw scores of one class on one node.
     Pair {
@@ -86,10 +86,10 @@ fn bucket(node: &str) -> u64 {
 /// Upstream's `NodeInfo` of every node, from its row and the pods bound to it.
 pub fn node_infos<'s>(
     nodes: VecCollection<'s, Revision, NodeRow, Diff>,
-    pods: VecCollection<'s, Revision, PodRow, Diff>,
+    pods: VecCollection<'s, Revision, Arc<PodRow>, Diff>,
 ) -> VecCollection<'s, Revision, (String, NodeInfo), Diff> {
     let nodes = nodes.map(|n| (n.name.clone(), NodeMember::Node(Arc::new(n))));
-    let bound = pods.filter(PodRow::occupies_node).map(|p| (p.node_name.clone(), NodeMember::Pod(Arc::new(p))));
+    let bound = pods.filter(|p| p.occupies_node()).map(|p| (p.node_name.clone(), NodeMember::Pod(p)));
     nodes.concat(bound).reduce_named("scheduler-node-info", |_name, input: &[(&NodeMember, Diff)], output: &mut Vec<(NodeInfo, Diff)>| {
         let Some(node) = input.iter().find_map(|(m, d)| match m {
             NodeMember::Node(n) if *d > 0 => Some(n),
@@ -151,7 +151,7 @@ pub fn scheduler<'s>(config: SchedulerConfig, inputs: VecCollection<'s, Revision
     });
 
     let infos = node_infos(nodes, pods.clone());
-    let pending = pods.filter(PodRow::awaits_default_scheduler).map(|p| {
+    let pending = pods.filter(|p| p.awaits_default_scheduler()).map(|p| {
         let signature = class_of(&p);
         (class_id(&signature), signature, p)
     });

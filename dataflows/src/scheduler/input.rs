@@ -1,6 +1,8 @@
 //! The scheduler's input rows, projected from feed objects beside the controllers' rows: nodes,
 //! pods, namespaces' labels, workloads (for default spreading) and priority classes.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -10,13 +12,12 @@ use super::rows::{
 use super::rows_pod::{project_pod, PodRow};
 use crate::types::{Kind, ObjectKey};
 
-/// One object as the scheduler reads it.
-// Rows move once per change and most are pods: boxing would add an allocation to each.
-#[allow(clippy::large_enum_variant)]
+/// One object as the scheduler reads it. A pod's row is shared: the node's reduce, the
+/// pending rows and the readout hold the one row, never a copy.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum SchedulerInput {
     Node(NodeRow),
-    Pod(PodRow),
+    Pod(Arc<PodRow>),
     Namespace(NamespaceLabelsRow),
     Workload(WorkloadRow),
     PriorityClass(PriorityClassRow),
@@ -31,7 +32,7 @@ pub fn project(key: &ObjectKey, v: &Value) -> Result<Option<SchedulerInput>, Str
     let workload = |kind| project_workload(kind, v).map(|w| Some(SchedulerInput::Workload(w)));
     match key.kind {
         Kind::Node => project_node(v).map(|n| Some(SchedulerInput::Node(n))),
-        Kind::Pod => project_pod(v).map(|p| Some(SchedulerInput::Pod(p))),
+        Kind::Pod => project_pod(v).map(|p| Some(SchedulerInput::Pod(Arc::new(p)))),
         Kind::Namespace => project_namespace_labels(v).map(|n| Some(SchedulerInput::Namespace(n))),
         Kind::Service => workload(WorkloadKind::Service),
         Kind::ReplicationController => workload(WorkloadKind::ReplicationController),

@@ -8,6 +8,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -43,7 +44,7 @@ type QueueKey = (Reverse<i32>, String, String, String);
 #[derive(Debug, Default, Clone)]
 pub struct Readout {
     nodes: Keyed<String, NodeInfo>,
-    pending: Keyed<PodName, (ClassId, PodRow)>,
+    pending: Keyed<PodName, (ClassId, Arc<PodRow>)>,
     /// Per class, its pair with each node, by node name.
     pairs: BTreeMap<ClassId, Keyed<String, PairEval>>,
     namespaces: Keyed<NamespaceLabelsRow, ()>,
@@ -114,7 +115,7 @@ impl Readout {
             let signature = class_of(pod);
             let class = class_id(&signature);
             classes.insert(class, signature);
-            readout.apply(SchedulerRow::Pending { class, pod: pod.clone() }, 1);
+            readout.apply(SchedulerRow::Pending { class, pod: Arc::new(pod.clone()) }, 1);
         }
         for pod in lingering {
             let signature = class_of(pod);
@@ -282,7 +283,7 @@ impl Readout {
 
     /// The pending pod of that name, with its class.
     pub fn pending(&self, pod: &PodName) -> Option<(ClassId, &PodRow)> {
-        self.pending.get(pod).map(|(class, p)| (*class, p))
+        self.pending.get(pod).map(|(class, p)| (*class, p.as_ref()))
     }
 
     /// How many pods are pending.
@@ -300,7 +301,7 @@ impl Readout {
     pub fn queue_keyed(&self) -> impl Iterator<Item = (&PodName, i32, ClassId, &PodRow)> {
         self.queue.iter().filter_map(|((Reverse(priority), ..), key)| {
             let (class, pod) = self.pending.get(key)?;
-            Some((key, *priority, *class, pod))
+            Some((key, *priority, *class, pod.as_ref()))
         })
     }
 

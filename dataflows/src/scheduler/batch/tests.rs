@@ -116,7 +116,7 @@ fn an_unschedulable_class_is_decided_again_only_when_it_may_fit() {
     // A second pod of the class is told the class's decision at once.
     let twin = pending("twin", "2", json!({}));
     let class = class_id(&class_of(&big));
-    readout.apply(SchedulerRow::Pending { class, pod: twin }, 1);
+    readout.apply(SchedulerRow::Pending { class, pod: twin.into() }, 1);
     readout.compact();
     let changes = readout.take_changes();
     standing.catch_up(&config, &readout, &changes);
@@ -149,7 +149,7 @@ fn a_class_that_is_gone_is_forgotten() {
     assert_eq!(standing.memo.unschedulable.len(), 1);
     // The pod and its class's pairs leave.
     let class = class_id(&class_of(&big));
-    readout.apply(SchedulerRow::Pending { class, pod: big.clone() }, -1);
+    readout.apply(SchedulerRow::Pending { class, pod: big.clone().into() }, -1);
     readout.apply(SchedulerRow::Pair { class, node: "a".into(), eval: evaluate(&config, &big, &NodeInfo::new(worker("a", "1"))) }, -1);
     readout.compact();
     let changes = readout.take_changes();
@@ -170,7 +170,7 @@ fn a_failed_round_keeps_no_claims() {
     // A pod of a new class whose pair with node b has not arrived.
     let late = pending("q-late", "300m", json!({}));
     let class = class_id(&class_of(&late));
-    readout.apply(SchedulerRow::Pending { class, pod: late.clone() }, 1);
+    readout.apply(SchedulerRow::Pending { class, pod: late.clone().into() }, 1);
     readout.apply(SchedulerRow::Pair { class, node: "a".into(), eval: evaluate(&config, &late, &readout.snapshot().nodes[0]) }, 1);
     readout.compact();
     let mut standing = Standing::default();
