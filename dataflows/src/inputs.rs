@@ -214,41 +214,31 @@ impl SchedulerInputs {
     ) {
         let kept = if key.kind == Kind::Pod { self.pods.remove(key) } else { None };
         if let Some(old) = old {
-            match kept {
-                Some((object, row)) if Arc::ptr_eq(&object, old) => self.session.update(row, -1),
-                _ => {
-                    self.project(key, old, -1, errors);
-                }
+            let row = match kept {
+                Some((object, row)) if Arc::ptr_eq(&object, old) => Some(row),
+                _ => scheduler_row(key, old, -1, errors),
+            };
+            if let Some(row) = row {
+                self.session.update(row, -1);
             }
         }
         if let Some(new) = new {
-            if let Some(row) = self.project(key, new, 1, errors).filter(|_| key.kind == Kind::Pod) {
-                self.pods.insert(key.clone(), (new.clone(), row));
+            if let Some(row) = scheduler_row(key, new, 1, errors) {
+                if key.kind == Kind::Pod {
+                    self.pods.insert(key.clone(), (new.clone(), row.clone()));
+                }
+                self.session.update(row, 1);
             }
         }
     }
+}
 
-    /// Puts `value`'s row into the session with `diff`, and returns it; what cannot be read
-    /// goes to `errors`.
-    fn project(
-        &mut self,
-        key: &ObjectKey,
-        value: &serde_json::Value,
-        diff: Diff,
-        errors: &mut InputSession<Revision, ProjectionError, Diff>,
-    ) -> Option<SchedulerInput> {
-        match crate::scheduler::input::project(key, value) {
-            Ok(Some(row)) => {
-                self.session.update(row.clone(), diff);
-                Some(row)
-            }
-            Ok(None) => None,
-            Err(message) => {
-                errors.update(ProjectionError { key: key.clone(), message: format!("scheduler: {message}") }, diff);
-                None
-            }
-        }
-    }
+/// `value`'s scheduler row, if it has one; what cannot be read goes to `errors` with `diff`.
+fn scheduler_row(key: &ObjectKey, value: &serde_json::Value, diff: Diff, errors: &mut InputSession<Revision, ProjectionError, Diff>) -> Option<SchedulerInput> {
+    crate::scheduler::input::project(key, value).unwrap_or_else(|message| {
+        errors.update(ProjectionError { key: key.clone(), message: format!("scheduler: {message}") }, diff);
+        None
+    })
 }
 
 /// What the engine does to every session alike, whatever its row type.
