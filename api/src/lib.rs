@@ -24,6 +24,7 @@ pub mod serve;
 pub mod server;
 pub mod service_alloc;
 pub mod store;
+pub mod stored_bytes;
 pub mod table;
 pub mod validation;
 pub mod views_proxy;

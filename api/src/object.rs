@@ -111,7 +111,7 @@ const NOT_STORED: [&str; 2] = ["resourceVersion", "selfLink"];
 struct Stored<'a>(&'a Value);
 
 /// A metadata map without [`NOT_STORED`].
-struct StoredMeta<'a>(&'a Map<String, Value>);
+pub(crate) struct StoredMeta<'a>(pub(crate) &'a Map<String, Value>);
 
 impl serde::Serialize for Stored<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

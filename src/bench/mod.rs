@@ -89,3 +89,40 @@ pub fn process_cpu() -> std::time::Duration {
     // The kernel reports in USER_HZ, 100 per second on Linux.
     std::time::Duration::from_millis(ticks.unwrap_or(0) * 10)
 }
+
+/// The CPU time each kind of thread has used so far, by thread name with any trailing
+/// number dropped (`timely:work-0` and `timely:work-1` are `timely:work-`), from
+/// `/proc/self/task/*/stat`. A thread that ended is not counted.
+pub fn thread_cpu() -> std::collections::BTreeMap<String, std::time::Duration> {
+    let mut by_name = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].trim_end_matches(|c: char| c.is_ascii_digit()).to_string();
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks = fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0) + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+        *by_name.entry(name).or_insert(std::time::Duration::ZERO) += std::time::Duration::from_millis(ticks * 10);
+    }
+    by_name
+}
+
+/// `after - before` per thread name, largest first, as `name 1.23s` joined by commas.
+pub fn thread_cpu_spent(
+    before: &std::collections::BTreeMap<String, std::time::Duration>,
+    after: &std::collections::BTreeMap<String, std::time::Duration>,
+) -> Vec<(String, f64)> {
+    let mut spent: Vec<(String, f64)> = after
+        .iter()
+        .map(|(name, t)| (name.clone(), t.saturating_sub(before.get(name).copied().unwrap_or_default()).as_secs_f64()))
+        .filter(|(_, s)| *s > 0.0)
+        .collect();
+    spent.sort_by(|a, b| b.1.total_cmp(&a.1));
+    spent
+}

@@ -220,6 +220,7 @@ pub async fn run(flags: SchedulerBenchFlags) -> anyhow::Result<()> {
         crate::controllers::start(&server, views.clone(), metrics, config, flags.workers)
     };
     let cpu_before = super::process_cpu();
+    let threads_before = super::thread_cpu();
     let (start, created) = if flags.precreate {
         let t = Instant::now();
         create_all(&api, path, pods, flags.concurrency, None, None).await?;
@@ -258,6 +259,7 @@ pub async fn run(flags: SchedulerBenchFlags) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let cpu = super::process_cpu() - cpu_before;
+    let threads = super::thread_cpu_spent(&threads_before, &super::thread_cpu());
     let b = bound.lock().expect("bound lock");
     let elapsed = b.last.map_or(start.elapsed(), |l| l - start);
     let how = if flags.precreate { "created before the scheduler started" } else { "created with the scheduler running" };
@@ -276,10 +278,12 @@ pub async fn run(flags: SchedulerBenchFlags) -> anyhow::Result<()> {
     );
     // With the pods created first, the create phase is in this figure too.
     println!("CPU over the pods' phase: {:.2}s, {:.0} µs per pod", cpu.as_secs_f64(), cpu.as_secs_f64() * 1e6 / flags.pods as f64);
+    println!("  by thread: {}", threads.iter().take(6).map(|(name, s)| format!("{name} {s:.2}s")).collect::<Vec<_>>().join(", "));
     let mut results = serde_json::json!({
         "variant": format!("{:?}", flags.variant), "nodes": flags.nodes, "pods": flags.pods, "workers": flags.workers, "precreate": flags.precreate,
         "seconds_to_all_bound": elapsed.as_secs_f64(), "pods_per_second": flags.pods as f64 / elapsed.as_secs_f64(),
         "cpu_seconds": cpu.as_secs_f64(), "cpu_micros_per_pod": cpu.as_secs_f64() * 1e6 / flags.pods as f64,
+        "cpu_seconds_by_thread": threads.iter().map(|(name, s)| (name.clone(), serde_json::json!(s))).collect::<serde_json::Map<String, serde_json::Value>>(),
     });
     if let Some(rate) = flags.rate {
         if let Some(path) = &flags.latency_trace {

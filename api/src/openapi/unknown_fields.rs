@@ -19,7 +19,7 @@ use super::schemas::REF_PREFIX;
 pub(crate) fn find(defs: &Map<String, Value>, def: &str, object: &Value) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(schema) = defs.get(def) {
-        walk(defs, schema, object, String::new(), &mut out, 0);
+        walk(defs, schema, object, &mut Vec::new(), &mut out);
     }
     out
 }
@@ -41,17 +41,31 @@ fn resolve<'a>(defs: &'a Map<String, Value>, mut schema: &'a Value) -> &'a Value
     schema
 }
 
-fn join(path: &str, field: &str) -> String {
-    if path.is_empty() {
-        field.to_string()
-    } else {
-        format!("{path}.{field}")
-    }
+/// One step of the path to a value: a field or map key, or a list position.
+enum Step<'a> {
+    Field(&'a str),
+    Index(usize),
 }
 
-fn walk(defs: &Map<String, Value>, schema: &Value, value: &Value, path: String, out: &mut Vec<String>, depth: usize) {
+/// The path as upstream words it, written only for an unknown field (most objects have none).
+fn render(path: &[Step<'_>]) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            Step::Field(name) if out.is_empty() => out.push_str(name),
+            Step::Field(name) => {
+                out.push('.');
+                out.push_str(name);
+            }
+            Step::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+fn walk<'v>(defs: &Map<String, Value>, schema: &Value, value: &'v Value, path: &mut Vec<Step<'v>>, out: &mut Vec<String>) {
     // Objects nest far less deeply than this; it only bounds hostile input.
-    if depth > 256 {
+    if path.len() > 256 {
         return;
     }
     let schema = resolve(defs, schema);
@@ -63,22 +77,34 @@ fn walk(defs: &Map<String, Value>, schema: &Value, value: &Value, path: String, 
             if let Some(props) = schema.get("properties").and_then(Value::as_object) {
                 for (name, v) in fields {
                     match props.get(name) {
-                        Some(sub) => walk(defs, sub, v, join(&path, name), out, depth + 1),
+                        Some(sub) => {
+                            path.push(Step::Field(name));
+                            walk(defs, sub, v, path, out);
+                            path.pop();
+                        }
                         // Type fields are known on every object, whatever its schema says.
                         None if path.is_empty() && (name == "apiVersion" || name == "kind") => {}
-                        None => out.push(join(&path, name)),
+                        None => {
+                            path.push(Step::Field(name));
+                            out.push(render(path));
+                            path.pop();
+                        }
                     }
                 }
             } else if let Some(sub @ Value::Object(_)) = schema.get("additionalProperties") {
                 for (key, v) in fields {
-                    walk(defs, sub, v, join(&path, key), out, depth + 1);
+                    path.push(Step::Field(key));
+                    walk(defs, sub, v, path, out);
+                    path.pop();
                 }
             }
         }
         Value::Array(items) => {
             if let Some(sub @ Value::Object(_)) = schema.get("items") {
                 for (i, v) in items.iter().enumerate() {
-                    walk(defs, sub, v, format!("{path}[{i}]"), out, depth + 1);
+                    path.push(Step::Index(i));
+                    walk(defs, sub, v, path, out);
+                    path.pop();
                 }
             }
         }

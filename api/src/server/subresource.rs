@@ -110,8 +110,8 @@ async fn scale(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Response
     let mut updated = current.clone();
     updated["spec"]["replicas"] = json!(replicas);
     let manager = ctx.query.field_manager.clone().unwrap_or_else(|| "kubectl-scale".into());
-    let (value, code) = write::write_update(state, ctx, &key, kv.mod_revision, &current, updated, Target::Main, &manager, false).await?;
-    Ok(json_response(code, &to_scale(&value)))
+    let (written, code) = write::write_update(state, ctx, &key, kv.mod_revision, &current, updated, Target::Main, &manager, false).await?;
+    Ok(json_response(code, &to_scale(&written.into_value()?)))
 }
 
 /// Binds a pod to a node: sets `spec.nodeName` once and marks it scheduled.
@@ -280,6 +280,6 @@ async fn finalize(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Respo
     }
     let mut updated = current.clone();
     updated["spec"]["finalizers"] = wanted.pointer("/spec/finalizers").cloned().unwrap_or_else(|| json!([]));
-    let (value, code) = write::write_update(state, ctx, &key, kv.mod_revision, &current, updated, Target::Finalize, "namespace-controller", false).await?;
-    Ok(json_response(code, &value))
+    let (written, code) = write::write_update(state, ctx, &key, kv.mod_revision, &current, updated, Target::Finalize, "namespace-controller", false).await?;
+    Ok(written.respond(code, &[]))
 }

@@ -14,6 +14,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::object;
 use crate::patch;
 use crate::store::{KeyValue, StoreError};
+use crate::stored_bytes::StoredBytes;
+use bytes::Bytes;
 
 /// Which part of an object a write may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +139,10 @@ fn respond(code: StatusCode, value: &Value, warnings: &[String]) -> Response {
     with_warnings(json_response(code, value), warnings)
 }
 
+fn respond_served(code: StatusCode, served: Bytes, warnings: &[String]) -> Response {
+    with_warnings(super::negotiate::raw_json(code, served), warnings)
+}
+
 /// POST: create.
 pub async fn create(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Response> {
     let body = read_body(body).await?;
@@ -148,12 +154,13 @@ pub async fn create(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Res
     let warnings = field_validation(state, ctx, &obj)?;
     place(ctx, &mut obj)?;
     let (created, _) = create_object(state, ctx, &mut obj, &manager(ctx), None).await?;
-    Ok(respond(StatusCode::CREATED, &created, &warnings))
+    Ok(respond_served(StatusCode::CREATED, created, &warnings))
 }
 
 /// Stamps system metadata on a new object and writes it (or, with dryRun, only checks it).
-/// Returns the object as stored and its key-value (None under dryRun).
-pub async fn create_object(state: &SharedState, ctx: &Ctx, obj: &mut Value, manager: &str, applied_by: Option<&Value>) -> ApiResult<(Value, Option<KeyValue>)> {
+/// Returns the object as served (JSON) and its key-value (None under dryRun). The object
+/// itself goes to the watch cache: `obj` is left empty.
+pub async fn create_object(state: &SharedState, ctx: &Ctx, obj: &mut Value, manager: &str, applied_by: Option<&Value>) -> ApiResult<(Bytes, Option<KeyValue>)> {
     let r = ctx.resource;
     obj["apiVersion"] = json!(r.api_version());
     obj["kind"] = json!(r.kind);
@@ -208,16 +215,13 @@ pub async fn create_object(state: &SharedState, ctx: &Ctx, obj: &mut Value, mana
         patch::record_update(r.kind, None, obj, manager, &now);
     }
     if ctx.query.dry_run {
-        return Ok((obj.clone(), None));
+        return Ok((Bytes::from(serde_json::to_vec(obj).map_err(ApiError::internal)?), None));
     }
-    let bytes = object::encode(obj)?;
-    match state.cache.write_offered(&key, &bytes, obj.clone(), state.store.create(&key, bytes.clone())).await {
-        Ok(kv) => {
-            // What was stored is `obj`: stamp it, not parse it back.
-            let mut created = std::mem::take(obj);
-            object::as_stored_at(&mut created, kv.mod_revision);
-            Ok((created, Some(kv)))
-        }
+    let stored = StoredBytes::encode(obj)?;
+    let bytes = stored.bytes.clone();
+    match state.cache.write_offered(&key, &bytes, std::mem::take(obj), state.store.create(&key, bytes.clone())).await {
+        // What was stored is the object: serve its bytes, not the object serialized again.
+        Ok(kv) => Ok((stored.served(kv.mod_revision)?, Some(kv))),
         Err(StoreError::AlreadyExists(_)) => Err(ApiError::already_exists(r.group, r.plural, &name)),
         Err(e) => Err(e.into()),
     }
@@ -252,8 +256,8 @@ pub async fn update(state: &SharedState, ctx: &Ctx, body: Body, target: Target) 
         Some(rv) if rv != kv.mod_revision => return Err(ApiError::conflict(ctx.resource.group, ctx.resource.plural, name)),
         _ => kv.mod_revision,
     };
-    let (value, code) = write_update(state, ctx, &key, expected, &old, obj, target, &manager(ctx), false).await?;
-    Ok(respond(code, &value, &warnings))
+    let (written, code) = write_update(state, ctx, &key, expected, &old, obj, target, &manager(ctx), false).await?;
+    Ok(written.respond(code, &warnings))
 }
 
 /// Merges system fields of `old` into `new`, bumps generation, records managed fields,
@@ -270,7 +274,7 @@ pub async fn write_update(
     target: Target,
     manager: &str,
     applied: bool,
-) -> ApiResult<(Value, StatusCode)> {
+) -> ApiResult<(Written, StatusCode)> {
     let r = ctx.resource;
     new["apiVersion"] = json!(r.api_version());
     new["kind"] = json!(r.kind);
@@ -358,25 +362,47 @@ pub async fn write_update(
         None
     };
     if ctx.query.dry_run {
-        return Ok((new, StatusCode::OK));
+        return Ok((Written::Value(new), StatusCode::OK));
     }
     if deleting && !finalizers_left {
         let (_, rev) = state.store.delete(key, Some(expected)).await.map_err(|e| map_write_error(ctx, e))?;
         state.cache.wrote(key, rev);
         let mut gone = new;
         object::meta_mut(&mut gone).insert("resourceVersion".into(), json!(rev.to_string()));
-        return Ok((gone, StatusCode::OK));
+        return Ok((Written::Value(gone), StatusCode::OK));
     }
     if new == *old {
         // A no-op write keeps the object as it is, with no new revision, as upstream.
-        return Ok((old.clone(), StatusCode::OK));
+        return Ok((Written::Value(old.clone()), StatusCode::OK));
     }
-    let bytes = object::encode(&new)?;
-    let kv =
-        state.cache.write_offered(key, &bytes, new.clone(), state.store.update(key, bytes.clone(), expected)).await.map_err(|e| map_write_error(ctx, e))?;
-    // What was stored is `new`: stamp it, not parse it back.
-    object::as_stored_at(&mut new, kv.mod_revision);
-    Ok((new, StatusCode::OK))
+    let stored = StoredBytes::encode(&new)?;
+    let bytes = stored.bytes.clone();
+    let kv = state.cache.write_offered(key, &bytes, new, state.store.update(key, bytes.clone(), expected)).await.map_err(|e| map_write_error(ctx, e))?;
+    // What was stored is `new`: serve its bytes, not the object serialized again.
+    Ok((Written::Served(stored.served(kv.mod_revision)?), StatusCode::OK))
+}
+
+/// The object a write answers with: a value (a dry run, a no-op, a deletion) or the served
+/// JSON of what it stored.
+pub enum Written {
+    Value(Value),
+    Served(Bytes),
+}
+
+impl Written {
+    pub fn respond(self, code: StatusCode, warnings: &[String]) -> Response {
+        match self {
+            Written::Value(v) => respond(code, &v, warnings),
+            Written::Served(bytes) => respond_served(code, bytes, warnings),
+        }
+    }
+
+    pub fn into_value(self) -> ApiResult<Value> {
+        match self {
+            Written::Value(v) => Ok(v),
+            Written::Served(bytes) => serde_json::from_slice(&bytes).map_err(ApiError::internal),
+        }
+    }
 }
 
 fn is_service(r: &crate::resources::registry::ResourceDescriptor) -> bool {
@@ -430,13 +456,13 @@ pub async fn patch(state: &SharedState, ctx: &Ctx, body: Body, target: Target) -
                     match result {
                         Err(e) if e.reason == "Conflict" && e.code == 409 && attempt < PATCH_RETRIES && e.message.contains("modified") => continue,
                         Err(e) => Err(e),
-                        Ok((v, code)) => Ok(respond(code, &v, &warnings)),
+                        Ok((written, code)) => Ok(written.respond(code, &warnings)),
                     }
                 }
                 Err(_) => {
                     place(ctx, &mut merged)?;
                     let (created, _) = create_object(state, ctx, &mut merged, &manager_name, Some(&applied)).await?;
-                    Ok(respond(StatusCode::CREATED, &created, &warnings))
+                    Ok(respond_served(StatusCode::CREATED, created, &warnings))
                 }
             };
         }
@@ -459,7 +485,7 @@ pub async fn patch(state: &SharedState, ctx: &Ctx, body: Body, target: Target) -
         match write_update(state, ctx, &key, kv.mod_revision, &old, patched, target, &manager_name, false).await {
             Err(e) if e.code == 409 && attempt < PATCH_RETRIES => continue,
             Err(e) => return Err(e),
-            Ok((v, code)) => return Ok(respond(code, &v, &warnings)),
+            Ok((written, code)) => return Ok(written.respond(code, &warnings)),
         }
     }
 }
