@@ -70,6 +70,8 @@ pub struct RunningApiServer {
     /// The API router without network authentication, for in-process clients (the
     /// controllers' writer) that put their [`crate::auth::UserInfo`] in the request.
     pub internal_router: axum::Router,
+    /// Bindings for the in-process scheduler, without the router.
+    pub pod_bindings: crate::server::PodBindings,
     pub service_account_tokens: Arc<ServiceAccountTokens>,
     pub kubeconfig: PathBuf,
     pub store: Arc<dyn Store>,
@@ -149,6 +151,7 @@ pub async fn start(config: ApiServerConfig, in_process: Option<InProcessControll
         services: crate::service_alloc::ServiceAllocator::new(config.service_ranges.clone()),
         quota_usage: in_process.as_ref().map(|c| c.quota_usage.clone()),
     });
+    let pod_bindings = crate::server::PodBindings::new(state.clone());
     let internal_router = router(state);
     // Without the controllers in-process, `/views` goes to the processes that registered theirs.
     let extra = in_process.map_or_else(|| crate::views_proxy::router(cache.clone()), |c| c.views);
@@ -165,7 +168,7 @@ pub async fn start(config: ApiServerConfig, in_process: Option<InProcessControll
     let server_url = format!("https://{}", config.advertise);
     std::fs::write(&kubeconfig, pki.admin_kubeconfig(&server_url)).map_err(|e| StartError::Io(kubeconfig.clone(), e))?;
     tracing::info!(address = %address, store = store.backend_name(), "apiserver listening");
-    Ok(RunningApiServer { address, internal_router, service_account_tokens: tokens, kubeconfig, store, cache, pki, server })
+    Ok(RunningApiServer { address, internal_router, pod_bindings, service_account_tokens: tokens, kubeconfig, store, cache, pki, server })
 }
 
 /// Compacts the store as upstream's apiserver does: every interval, to the revision seen one

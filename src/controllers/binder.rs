@@ -92,10 +92,7 @@ impl Binder {
     }
 
     async fn bind(&self, pod: &PodName, uid: &str, node: &str) -> Result<(), (u16, String)> {
-        let (ns, name) = pod;
-        let body = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": ns, "uid": uid},
-                          "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
-        self.post(&format!("/api/v1/namespaces/{ns}/pods/{name}/binding"), body, "application/json").await
+        self.api.bind_pod(&pod.0, &pod.1, uid, node).await
     }
 
     /// Upstream's `updatePod` with `PodScheduled=False`, then the `FailedScheduling` Event.

@@ -136,7 +136,7 @@ pub fn start(
     let config = EngineConfig { workers, cluster: None, controllers, coalesce: true };
     let server_cache = server.cache.clone();
     let write_back = WriteBack {
-        api: api::Api::in_process(server.internal_router.clone()),
+        api: api::Api::in_process(server.internal_router.clone()).binding_through(server.pod_bindings.clone()),
         tokens: Some(server.service_account_tokens.clone()),
         root_ca: server.pki.ca_cert.clone(),
     };

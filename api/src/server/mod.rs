@@ -52,6 +52,23 @@ pub struct ApiState {
 
 pub type SharedState = Arc<ApiState>;
 
+/// `pods/binding` for a scheduler in this process: the binding the HTTP subresource makes
+/// (the same checks, the same compare on the pod's revision), without a request to build,
+/// route, authorize and answer. Remote schedulers post the subresource.
+#[derive(Clone)]
+pub struct PodBindings(SharedState);
+
+impl PodBindings {
+    pub fn new(state: SharedState) -> PodBindings {
+        PodBindings(state)
+    }
+
+    /// Binds `namespace/name` (the pod with `uid`) to `node`.
+    pub async fn bind(&self, namespace: &str, name: &str, uid: &str, node: &str) -> crate::error::ApiResult<()> {
+        subresource::bind_pod(&self.0, Some(namespace), name, Some(uid), node).await
+    }
+}
+
 /// Builds the whole API router over `state`.
 pub fn router(state: SharedState) -> Router {
     Router::new()

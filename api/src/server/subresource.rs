@@ -133,8 +133,16 @@ pub async fn bind(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Respo
             )
         })?
         .to_string();
+    let uid = binding.pointer("/metadata/uid").and_then(Value::as_str);
+    bind_pod(state, ctx.info.namespace.as_deref(), &name, uid, &node).await?;
+    Ok(json_response(StatusCode::CREATED, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})))
+}
+
+/// Binds a pod to `node`, as a `pods/binding` create does: the pod (by `uid`, when given)
+/// gets `spec.nodeName` and `PodScheduled=True`, compared on its revision.
+pub async fn bind_pod(state: &SharedState, namespace: Option<&str>, name: &str, uid: Option<&str>, node: &str) -> ApiResult<()> {
     let pods = crate::resources::registry::find("", "v1", "pods").expect("pods are registered");
-    let key = object::key(pods, ctx.info.namespace.as_deref(), &name);
+    let key = object::key(pods, namespace, name);
     for attempt in 0..5 {
         // The first attempt starts from the watch cache's copy, as upstream's GuaranteedUpdate
         // does from its cached object: the write compares on that copy's revision, so a stale
@@ -144,11 +152,11 @@ pub async fn bind(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Respo
         let (mut pod, revision) = match cached {
             Some(c) => (Value::clone(&c.value), c.mod_revision),
             None => {
-                let kv = state.store.get(&key).await?.0.ok_or_else(|| ApiError::not_found("", "pods", &name))?;
+                let kv = state.store.get(&key).await?.0.ok_or_else(|| ApiError::not_found("", "pods", name))?;
                 (object::decode(&kv)?, kv.mod_revision)
             }
         };
-        if let Err(refusal) = bindable(&pod, &name, &binding) {
+        if let Err(refusal) = bindable(&pod, name, uid) {
             if from_cache {
                 continue;
             }
@@ -162,22 +170,17 @@ pub async fn bind(state: &SharedState, ctx: &Ctx, body: Body) -> ApiResult<Respo
         let bytes = object::encode(&pod)?;
         // Nothing here reads the bound pod again: the cache takes it as it is.
         match state.cache.write_offered(&key, &bytes, pod, state.store.update(&key, bytes.clone(), revision)).await {
-            Ok(_) => {
-                return Ok(json_response(
-                    StatusCode::CREATED,
-                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-                ));
-            }
+            Ok(_) => return Ok(()),
             Err(crate::store::StoreError::Conflict { .. }) => continue,
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::conflict("", "pods", &name))
+    Err(ApiError::conflict("", "pods", name))
 }
 
 /// Why `pod` may not be bound now, as upstream's `assignPod` refuses: it is on a node
 /// already, it is being deleted, or it is not the pod (by uid) the binding was decided for.
-fn bindable(pod: &Value, name: &str, binding: &Value) -> ApiResult<()> {
+fn bindable(pod: &Value, name: &str, uid: Option<&str>) -> ApiResult<()> {
     if let Some(existing) = pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
         return Err(ApiError::new(
             409,
@@ -191,7 +194,7 @@ fn bindable(pod: &Value, name: &str, binding: &Value) -> ApiResult<()> {
     // The binding's uid is a precondition (upstream's `assignPod`): a binding decided for
     // a pod that was since deleted and recreated under its name must not place the new one.
     let pod_uid = pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
-    if let Some(wanted) = binding.pointer("/metadata/uid").and_then(Value::as_str).filter(|u| !u.is_empty() && *u != pod_uid) {
+    if let Some(wanted) = uid.filter(|u| !u.is_empty() && *u != pod_uid) {
         return Err(ApiError::new(
             409,
             "Conflict",
