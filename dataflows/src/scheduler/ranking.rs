@@ -187,12 +187,12 @@ impl Ranking {
 
     /// Node `i`'s scores, as the reference lists them for the explain-why view.
     pub fn node_score(&self, config: &SchedulerConfig, snapshot: &ClusterSnapshot, i: usize) -> NodeScore {
-        let plugins: Vec<PluginScore> = Self::scoring(config)
-            .map(|plugin| {
-                let (raw, normalized) = self.plugin_score(plugin, i);
-                PluginScore { plugin, raw, normalized, weight: config.weight(plugin) }
-            })
-            .collect();
+        // Sized once: a decision keeps this for each of its top nodes.
+        let mut plugins: Vec<PluginScore> = Vec::with_capacity(Plugin::ALL.len());
+        plugins.extend(Self::scoring(config).map(|plugin| {
+            let (raw, normalized) = self.plugin_score(plugin, i);
+            PluginScore { plugin, raw, normalized, weight: config.weight(plugin) }
+        }));
         NodeScore { node: snapshot.nodes[i].name().to_string(), total: plugins.iter().map(|p| p.normalized * p.weight).sum(), plugins }
     }
 
