@@ -101,34 +101,14 @@ pub fn as_stored_at(object: &mut Value, revision: Revision) {
 /// Serializes an object for the store, without its resourceVersion (the store revision is it)
 /// and selfLink. The object is written as it is, skipping those two, not copied first.
 pub fn encode(object: &Value) -> ApiResult<Bytes> {
-    serde_json::to_vec(&Stored(object)).map(Bytes::from).map_err(ApiError::internal)
+    crate::stored_bytes::StoredBytes::encode(object).map(|stored| stored.bytes)
 }
 
 /// Metadata fields the store never keeps.
 const NOT_STORED: [&str; 2] = ["resourceVersion", "selfLink"];
 
-/// An object as the store keeps it: every field but [`NOT_STORED`] in `metadata`.
-struct Stored<'a>(&'a Value);
-
 /// A metadata map without [`NOT_STORED`].
 pub(crate) struct StoredMeta<'a>(pub(crate) &'a Map<String, Value>);
-
-impl serde::Serialize for Stored<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let Value::Object(top) = self.0 else {
-            return self.0.serialize(serializer);
-        };
-        let mut map = serializer.serialize_map(Some(top.len()))?;
-        for (k, v) in top {
-            match v {
-                Value::Object(meta) if k == "metadata" => map.serialize_entry(k, &StoredMeta(meta))?,
-                _ => map.serialize_entry(k, v)?,
-            }
-        }
-        map.end()
-    }
-}
 
 impl serde::Serialize for StoredMeta<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -11,7 +11,8 @@ use serde_json::Value;
 use crate::error::{ApiError, ApiResult};
 use crate::store::Revision;
 
-/// [`crate::object::encode`]'s bytes of an object, with the offset just inside its metadata.
+/// An object's bytes as the store keeps them (every field but `resourceVersion` and `selfLink`
+/// in its metadata; [`crate::object::encode`]), with the offset just inside its metadata.
 #[derive(Debug, Clone)]
 pub struct StoredBytes {
     pub bytes: Bytes,
@@ -20,10 +21,11 @@ pub struct StoredBytes {
 }
 
 impl StoredBytes {
-    /// Encodes `object` as [`crate::object::encode`] does (the same bytes), marking its metadata.
+    /// Encodes `object` for the store, marking its metadata.
     pub fn encode(object: &Value) -> ApiResult<StoredBytes> {
         let Value::Object(top) = object else {
-            return Ok(StoredBytes { bytes: crate::object::encode(object)?, metadata_fields_at: None });
+            let bytes = serde_json::to_vec(object).map_err(ApiError::internal)?;
+            return Ok(StoredBytes { bytes: Bytes::from(bytes), metadata_fields_at: None });
         };
         let mut out = Vec::with_capacity(2048);
         let mut metadata_fields_at = None;

@@ -79,15 +79,8 @@ pub fn percentile(samples: &mut [f64], p: f64) -> f64 {
 /// bench reports the difference over its measured phase, which is steadier than the wall
 /// clock on a shared machine.
 pub fn process_cpu() -> std::time::Duration {
-    let ticks = std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| {
-        // The fields after the command name, which is in parentheses and may hold spaces.
-        let rest = s.get(s.rfind(')')? + 2..)?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
-        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-    });
-    // The kernel reports in USER_HZ, 100 per second on Linux.
-    std::time::Duration::from_millis(ticks.unwrap_or(0) * 10)
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    parse_stat(&stat).map_or(std::time::Duration::ZERO, |(_, cpu)| cpu)
 }
 
 /// The CPU time each kind of thread has used so far, by thread name with any trailing
@@ -99,21 +92,27 @@ pub fn thread_cpu() -> std::collections::BTreeMap<String, std::time::Duration> {
         return by_name;
     };
     for task in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let Some((name, cpu)) = parse_stat(&stat) else {
             continue;
         };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let name = stat[open + 1..close].trim_end_matches(|c: char| c.is_ascii_digit()).to_string();
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let ticks = fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0) + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-        *by_name.entry(name).or_insert(std::time::Duration::ZERO) += std::time::Duration::from_millis(ticks * 10);
+        *by_name.entry(name.trim_end_matches(|c: char| c.is_ascii_digit()).to_string()).or_insert(std::time::Duration::ZERO) += cpu;
     }
     by_name
 }
 
-/// `after - before` per thread name, largest first, as `name 1.23s` joined by commas.
+/// A `/proc/…/stat` line's command name and CPU time (utime + stime).
+fn parse_stat(stat: &str) -> Option<(&str, std::time::Duration)> {
+    // The command name is in parentheses and may hold spaces or parentheses itself.
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let fields: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // The kernel reports in USER_HZ, 100 per second on Linux.
+    Some((stat.get(open + 1..close)?, std::time::Duration::from_millis(ticks * 10)))
+}
+
+/// `after - before` per thread name, largest first, in seconds; names that spent nothing are left out.
 pub fn thread_cpu_spent(
     before: &std::collections::BTreeMap<String, std::time::Duration>,
     after: &std::collections::BTreeMap<String, std::time::Duration>,

@@ -63,10 +63,13 @@ impl Api {
         }
         let body = serde_json::json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": namespace, "uid": uid},
                                       "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
-        let (code, value) = self
-            .call("POST", &format!("/api/v1/namespaces/{namespace}/pods/{name}/binding"), body.to_string(), "application/json")
-            .await
-            .map_err(|e| (0, e))?;
+        self.send("POST", &format!("/api/v1/namespaces/{namespace}/pods/{name}/binding"), body.to_string(), "application/json").await
+    }
+
+    /// Sends one request whose answer matters only when refused: a status outside 2xx is its
+    /// code and the Status's message (code 0 when no answer came).
+    pub async fn send(&self, method: &str, path: &str, body: String, content_type: &str) -> Result<(), (u16, String)> {
+        let (code, value) = self.call(method, path, body, content_type).await.map_err(|e| (0, e))?;
         match code {
             200..=299 => Ok(()),
             code => Err((code, value["message"].as_str().unwrap_or_default().to_string())),

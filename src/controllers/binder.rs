@@ -25,7 +25,7 @@ use deltakube_dataflows::scheduler::dataflow::SchedulerRow;
 use deltakube_dataflows::scheduler::readout::{PodName, Readout};
 use deltakube_dataflows::scheduler::reference::Outcome;
 use deltakube_dataflows::types::Revision;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::api::Api;
@@ -91,10 +91,6 @@ impl Binder {
         Binder { api, config, views, metrics }
     }
 
-    async fn bind(&self, pod: &PodName, uid: &str, node: &str) -> Result<(), (u16, String)> {
-        self.api.bind_pod(&pod.0, &pod.1, uid, node).await
-    }
-
     /// Upstream's `updatePod` with `PodScheduled=False`, then the `FailedScheduling` Event.
     async fn report_unschedulable(&self, pod: &PodName, uid: &str, message: &str) -> Result<(), (u16, String)> {
         let (ns, name) = pod;
@@ -102,10 +98,7 @@ impl Binder {
         let patch = json!({"status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                                                         "message": message, "lastProbeTime": null, "lastTransitionTime": now}]}});
         let path = format!("/api/v1/namespaces/{ns}/pods/{name}/status?fieldManager={SCHEDULER_NAME}");
-        let (code, value) = self.api.call("PATCH", &path, patch.to_string(), "application/strategic-merge-patch+json").await.map_err(|e| (0, e))?;
-        if code >= 300 {
-            return Err((code, value["message"].as_str().unwrap_or_default().to_string()));
-        }
+        self.api.send("PATCH", &path, patch.to_string(), "application/strategic-merge-patch+json").await?;
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let event = json!({
             "apiVersion": "v1", "kind": "Event",
@@ -115,15 +108,7 @@ impl Binder {
             "source": {"component": SCHEDULER_NAME}, "reportingComponent": SCHEDULER_NAME, "reportingInstance": SCHEDULER_NAME,
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
         });
-        self.post(&format!("/api/v1/namespaces/{ns}/events"), event, "application/json").await
-    }
-
-    async fn post(&self, path: &str, body: Value, content_type: &str) -> Result<(), (u16, String)> {
-        let (code, value) = self.api.call("POST", path, body.to_string(), content_type).await.map_err(|e| (0, e))?;
-        match code {
-            200..=299 => Ok(()),
-            code => Err((code, value["message"].as_str().unwrap_or_default().to_string())),
-        }
+        self.api.send("POST", &format!("/api/v1/namespaces/{ns}/events"), event.to_string(), "application/json").await
     }
 
     /// Runs until `input` closes.
@@ -250,7 +235,7 @@ impl Binder {
                         let (binder, done, writes) = (self.clone(), done_tx.clone(), writes.clone());
                         tokio::spawn(async move {
                             let _permit = writes.acquire_owned().await;
-                            let result = binder.bind(&key, &pod.uid, &node).await;
+                            let result = binder.api.bind_pod(&key.0, &key.1, &pod.uid, &node).await;
                             let refused = match &result {
                                 Ok(()) => false,
                                 // A conflict may mean the pod is bound already: hold the claim
